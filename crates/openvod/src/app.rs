@@ -1,0 +1,206 @@
+//! Wiring: `App::build` opens the database and store, binds the listener and assembles the services;
+//! `App::run` serves HTTP and runs workers and maintenance until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::assets::AssetService;
+use crate::config::Config;
+use crate::db::sqlite::SqliteDb;
+use crate::db::{ArcDb, DbError};
+use crate::http::AppState;
+use crate::ingest::capability::UrlSigner;
+use crate::ingest::staging::Staging;
+use crate::ingest::IngestService;
+use crate::jobs::Worker;
+use crate::outbound::Outbound;
+use crate::storage::fs::FsStore;
+use crate::storage::ArcStore;
+use crate::tokens::TokenService;
+
+/// How long running tasks get to finish after a shutdown signal.
+const EXIT_DEADLINE: Duration = Duration::from_secs(8);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("could not prepare data directory {0}: {1}")]
+    DataDir(std::path::PathBuf, #[source] std::io::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("could not listen on {0}: {1}")]
+    Bind(SocketAddr, #[source] std::io::Error),
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct App {
+    config: Config,
+    listener: TcpListener,
+    public_url: url::Url,
+    db: ArcDb,
+    state: AppState,
+}
+
+/// Opens (creating and migrating) the metadata database named by the config.
+pub async fn open_db(config: &Config) -> Result<ArcDb, AppError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| AppError::DataDir(config.data_dir.clone(), e))?;
+    Ok(Arc::new(SqliteDb::open(&config.database_path()).await?))
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<App, AppError> {
+        let db = open_db(&config).await?;
+        let scratch_dir = config.data_dir.join("tmp");
+        for dir in [config.media_dir(), config.staging_dir()] {
+            std::fs::create_dir_all(&dir).map_err(|e| AppError::DataDir(dir.clone(), e))?;
+        }
+        // Scratch files are never referenced across restarts: start clean.
+        let _ = std::fs::remove_dir_all(&scratch_dir);
+        std::fs::create_dir_all(&scratch_dir)
+            .map_err(|e| AppError::DataDir(scratch_dir.clone(), e))?;
+
+        let mut fresh_key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fresh_key);
+        let signer = UrlSigner::new(db.get_or_create_secret("url_signing", &fresh_key).await?);
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| AppError::Bind(config.listen, e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| AppError::Bind(config.listen, e))?;
+        let public_url = match &config.public_url {
+            Some(url) => url::Url::parse(url).expect("validated by Config::load"),
+            None => {
+                url::Url::parse(&format!("http://{local}/")).expect("a socket address makes a URL")
+            }
+        };
+
+        let store: ArcStore = Arc::new(FsStore::new(config.media_dir()));
+        let outbound = Arc::new(Outbound::new(&config.outbound));
+        let ingest = Arc::new(IngestService::new(
+            db.clone(),
+            store.clone(),
+            Staging::new(config.staging_dir()),
+            signer.clone(),
+            config.uploads.clone(),
+            public_url.clone(),
+        ));
+        let assets = Arc::new(AssetService::new(
+            db.clone(),
+            store,
+            signer,
+            public_url.clone(),
+            config.media.clone(),
+            outbound,
+            config.outbound.clone(),
+            scratch_dir,
+        ));
+        let state = AppState {
+            ingest,
+            assets,
+            tokens: Arc::new(TokenService::new(db.clone())),
+        };
+        Ok(App {
+            config,
+            listener,
+            public_url,
+            db,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn public_url(&self) -> &url::Url {
+        &self.public_url
+    }
+
+    pub fn db(&self) -> ArcDb {
+        self.db.clone()
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    pub fn worker(&self) -> Worker {
+        Worker::new(self.db.clone(), self.state.assets.clone())
+    }
+
+    /// Serves until `shutdown` is cancelled, with `workers` in-process job workers.
+    ///
+    /// Teardown order: stop accepting and drain HTTP requests; cancel workers (a running job's ffmpeg is
+    /// killed and the job is left to its lease); stop maintenance; wait for tasks up to `EXIT_DEADLINE`.
+    pub async fn run(self, shutdown: CancellationToken, workers: usize) -> Result<(), AppError> {
+        let tracker = TaskTracker::new();
+        let requeued = self.db.requeue_stale_jobs(crate::id::now_unix()).await?;
+        if requeued > 0 {
+            tracing::info!(requeued, "requeued jobs whose lease expired");
+        }
+        for _ in 0..workers {
+            tracker.spawn(self.worker().run(shutdown.child_token()));
+        }
+        tracker.spawn(maintenance(
+            self.state.ingest.clone(),
+            self.db.clone(),
+            Duration::from_secs(self.config.uploads.sweep_interval_secs.max(1)),
+            shutdown.child_token(),
+        ));
+        let router = crate::http::router(self.state.clone());
+        let service = tower::ServiceBuilder::new()
+            .map_request(crate::http::normalize_path)
+            .service(router);
+        let result = axum::serve(
+            self.listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .map_err(AppError::Serve);
+        shutdown.cancel();
+        tracker.close();
+        if tokio::time::timeout(EXIT_DEADLINE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop within {EXIT_DEADLINE:?}; leaving them to their leases");
+        }
+        result
+    }
+}
+
+/// Periodic upkeep: expire idle uploads and return jobs with expired leases to the queue.
+async fn maintenance(
+    ingest: Arc<IngestService>,
+    db: ArcDb,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    loop {
+        let now = crate::id::now_unix();
+        match ingest.expire_uploads(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "timed out idle uploads"),
+            Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+        }
+        if let Err(e) = db.requeue_stale_jobs(now).await {
+            tracing::warn!(error = %e, "job lease reclaim failed");
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Download of an asset's original bytes through a signed master URL (`/master/{asset_id}/original`).
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::http::byte_range::parse_range;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::ingest::http::{header_str, TokenQuery};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/master/{asset_id}/original", get(download_master))
+}
+
+async fn download_master(
+    State(state): State<AppState>,
+    Path(asset_id): Path<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // Open once to learn the length, then again for the requested span (cheap for local files).
+    let whole = state
+        .assets
+        .open_master(&asset_id, query.token.as_deref(), 0, Some(0))
+        .await?;
+    let len = whole.len;
+    let span = match header_str(&headers, "range").map(|r| parse_range(r, len)) {
+        Some(Err(())) => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(response);
+        }
+        Some(Ok(span)) => span,
+        None => None,
+    };
+    let (start, end) = span.unwrap_or((0, len));
+    let object = state
+        .assets
+        .open_master(&asset_id, query.token.as_deref(), start, Some(end))
+        .await?;
+    let mut response = Response::new(Body::from_stream(object.body));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"original\""),
+    );
+    if span.is_some() {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end.saturating_sub(1)))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(response)
+}

@@ -1,0 +1,464 @@
+//! Assets: creation from uploads and URLs, reads, updates, deletion, playback ids, master access,
+//! and the background jobs that fill an asset in (fetch input, probe, purge media).
+//!
+//! Invariant: an asset never stays `preparing` because of a failure: every job that gives up on an
+//! asset errors it with a message (`job_failed`).
+
+pub mod http;
+pub mod model;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::config::{MediaConfig, OutboundConfig};
+use crate::db::{ArcDb, DbError};
+use crate::error::ErrorKind;
+use crate::id::{is_valid_id, now_unix, random_id};
+use crate::ingest::capability::{CapabilityError, UrlSigner};
+use crate::jobs::Job;
+use crate::media::MediaError;
+use crate::outbound::{Outbound, OutboundError};
+use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
+use model::{
+    Asset, AssetErrors, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
+    StoredOriginal,
+};
+
+/// How long a master (original download) URL stays valid once `temporary` access is granted.
+pub const MASTER_ACCESS_SECS: i64 = 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssetError {
+    #[error("asset {0} not found")]
+    NotFound(String),
+    #[error("playback id {0} not found")]
+    PlaybackIdNotFound(String),
+    #[error("master access is not enabled for asset {0}, or has expired")]
+    MasterNotAvailable(String),
+    #[error("master URL refused: {0}")]
+    Capability(#[from] CapabilityError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Outbound(#[from] OutboundError),
+    #[error("input download failed: {0}")]
+    Download(String),
+    #[error("input download failed: {0}")]
+    DownloadPermanent(String),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AssetError {
+    pub fn kind(&self) -> ErrorKind {
+        use AssetError::*;
+        match self {
+            NotFound(_) | PlaybackIdNotFound(_) | MasterNotAvailable(_) => ErrorKind::NotFound,
+            Capability(_) => ErrorKind::Forbidden,
+            Invalid(_) | Outbound(_) => ErrorKind::Invalid,
+            Download(_) | DownloadPermanent(_) | Media(_) | Db(_) | Storage(_) | Io(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    /// Whether a job failing with this error should be tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AssetError::Media(e) => e.is_retryable(),
+            AssetError::Download(_)
+            | AssetError::Db(_)
+            | AssetError::Storage(_)
+            | AssetError::Io(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A new `preparing` asset with one playback id per requested policy.
+pub fn new_asset(
+    settings: &AssetSettings,
+    ingest_type: IngestType,
+    upload_id: Option<String>,
+    input_url: Option<String>,
+    original: Option<StoredOriginal>,
+    now: i64,
+) -> Asset {
+    Asset {
+        id: random_id(),
+        status: AssetStatus::Preparing,
+        created_at: now,
+        upload_id,
+        passthrough: settings.passthrough.clone(),
+        settings: settings.clone(),
+        ingest_type,
+        input_url,
+        source: None,
+        errors: None,
+        original,
+        master_access_until: None,
+        playback_ids: settings
+            .playback_policies
+            .iter()
+            .map(|policy| PlaybackId {
+                id: random_id(),
+                policy: *policy,
+            })
+            .collect(),
+    }
+}
+
+pub struct AssetService {
+    db: ArcDb,
+    store: ArcStore,
+    signer: UrlSigner,
+    public_url: url::Url,
+    media: MediaConfig,
+    outbound: Arc<Outbound>,
+    fetch: OutboundConfig,
+    scratch_dir: PathBuf,
+}
+
+impl AssetService {
+    #[allow(clippy::too_many_arguments)] // Wiring of independent collaborators, done once in `app`.
+    pub fn new(
+        db: ArcDb,
+        store: ArcStore,
+        signer: UrlSigner,
+        public_url: url::Url,
+        media: MediaConfig,
+        outbound: Arc<Outbound>,
+        fetch: OutboundConfig,
+        scratch_dir: PathBuf,
+    ) -> AssetService {
+        AssetService {
+            db,
+            store,
+            signer,
+            public_url,
+            media,
+            outbound,
+            fetch,
+            scratch_dir,
+        }
+    }
+
+    /// Creates an asset whose input is pulled from `input_url` by a background job.
+    pub async fn create_from_url(
+        &self,
+        input_url: &str,
+        settings: &AssetSettings,
+    ) -> Result<Asset, AssetError> {
+        let url = self.outbound.check_url(input_url).await?;
+        let now = now_unix();
+        let asset = new_asset(
+            settings,
+            IngestType::Url,
+            None,
+            Some(url.to_string()),
+            None,
+            now,
+        );
+        let job = Job::FetchInput {
+            asset_id: asset.id.clone(),
+        };
+        self.db.create_asset(&asset, Some(&job), now).await?;
+        Ok(asset)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Asset, AssetError> {
+        if !is_valid_id(id) {
+            return Err(AssetError::NotFound(id.to_owned()));
+        }
+        self.db
+            .get_asset(id)
+            .await?
+            .ok_or_else(|| AssetError::NotFound(id.to_owned()))
+    }
+
+    pub async fn list(
+        &self,
+        limit: u32,
+        page: u32,
+        upload_id: Option<&str>,
+    ) -> Result<Vec<Asset>, AssetError> {
+        let offset = limit.saturating_mul(page.saturating_sub(1));
+        Ok(self.db.list_assets(limit, offset, upload_id).await?)
+    }
+
+    /// Deletes the asset now; its media is removed by a job queued in the same transaction.
+    pub async fn delete(&self, id: &str) -> Result<(), AssetError> {
+        let asset = self.get(id).await?;
+        let job = Job::PurgeAssetMedia {
+            asset_id: asset.id.clone(),
+            original_key: asset.original.map(|o| o.key),
+        };
+        if !self.db.delete_asset(id, &job, now_unix()).await? {
+            return Err(AssetError::NotFound(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    pub async fn set_passthrough(
+        &self,
+        id: &str,
+        passthrough: Option<&str>,
+    ) -> Result<Asset, AssetError> {
+        if !is_valid_id(id) || !self.db.set_asset_passthrough(id, passthrough).await? {
+            return Err(AssetError::NotFound(id.to_owned()));
+        }
+        self.get(id).await
+    }
+
+    pub async fn create_playback_id(
+        &self,
+        asset_id: &str,
+        policy: PlaybackPolicy,
+    ) -> Result<PlaybackId, AssetError> {
+        let playback_id = PlaybackId {
+            id: random_id(),
+            policy,
+        };
+        if !is_valid_id(asset_id)
+            || !self
+                .db
+                .create_playback_id(asset_id, &playback_id, now_unix())
+                .await?
+        {
+            return Err(AssetError::NotFound(asset_id.to_owned()));
+        }
+        Ok(playback_id)
+    }
+
+    pub async fn get_playback_id(
+        &self,
+        asset_id: &str,
+        playback_id: &str,
+    ) -> Result<PlaybackId, AssetError> {
+        self.get(asset_id)
+            .await?
+            .playback_ids
+            .into_iter()
+            .find(|p| p.id == playback_id)
+            .ok_or_else(|| AssetError::PlaybackIdNotFound(playback_id.to_owned()))
+    }
+
+    pub async fn delete_playback_id(
+        &self,
+        asset_id: &str,
+        playback_id: &str,
+    ) -> Result<(), AssetError> {
+        self.get(asset_id).await?;
+        if !is_valid_id(playback_id) || !self.db.delete_playback_id(asset_id, playback_id).await? {
+            return Err(AssetError::PlaybackIdNotFound(playback_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// `temporary` grants a download URL of the original for `MASTER_ACCESS_SECS`; otherwise revokes it.
+    pub async fn set_master_access(&self, id: &str, temporary: bool) -> Result<Asset, AssetError> {
+        let until = temporary.then(|| now_unix() + MASTER_ACCESS_SECS);
+        if !is_valid_id(id) || !self.db.set_master_access(id, until).await? {
+            return Err(AssetError::NotFound(id.to_owned()));
+        }
+        self.get(id).await
+    }
+
+    /// The master download URL, while access is granted and the original is stored.
+    pub fn master_url(&self, asset: &Asset) -> Option<String> {
+        let until = asset.master_access_until.filter(|u| *u > now_unix())?;
+        asset.original.as_ref()?;
+        let token = self.signer.sign("master", &asset.id, until);
+        let mut url = self.public_url.clone();
+        url.set_path(&format!(
+            "{}master/{}/original",
+            crate::ingest::base_path(&self.public_url),
+            asset.id
+        ));
+        url.set_query(Some(&format!("token={token}")));
+        Some(url.to_string())
+    }
+
+    /// Opens the original bytes of an asset for a holder of a valid master URL.
+    pub async fn open_master(
+        &self,
+        asset_id: &str,
+        token: Option<&str>,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<StoredObject, AssetError> {
+        if !is_valid_id(asset_id) {
+            return Err(AssetError::NotFound(asset_id.to_owned()));
+        }
+        self.signer.verify("master", asset_id, token, now_unix())?;
+        let asset = self.get(asset_id).await?;
+        let original = asset
+            .original
+            .filter(|_| asset.master_access_until.is_some_and(|u| u > now_unix()))
+            .ok_or_else(|| AssetError::MasterNotAvailable(asset_id.to_owned()))?;
+        let key = StoreKey::parse(&original.key)?;
+        Ok(self.store.get(&key, start, end).await?)
+    }
+
+    /// Runs one job. Errors tell the worker whether to retry (`is_retryable`).
+    pub async fn run_job(&self, job: &Job) -> Result<(), AssetError> {
+        match job {
+            Job::ProbeAsset { asset_id } => self.probe(asset_id).await,
+            Job::FetchInput { asset_id } => self.fetch_input(asset_id).await,
+            Job::PurgeAssetMedia {
+                asset_id,
+                original_key,
+            } => {
+                self.store
+                    .delete(&StoreKey::parse(&Asset::media_prefix(asset_id))?)
+                    .await?;
+                if let Some(key) = original_key {
+                    self.store.delete(&StoreKey::parse(key)?).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Called when a job gives up for good: the asset it was preparing becomes `errored`.
+    pub async fn job_failed(&self, job: &Job, error: &AssetError) -> Result<(), AssetError> {
+        let asset_id = match job {
+            Job::ProbeAsset { asset_id } | Job::FetchInput { asset_id } => asset_id,
+            Job::PurgeAssetMedia { .. } => return Ok(()),
+        };
+        let errors = match error {
+            AssetError::Media(MediaError::NotMedia(reason)) => AssetErrors {
+                kind: "invalid_input".to_owned(),
+                messages: vec![format!(
+                    "The input file is not a media file that can be processed: {reason}"
+                )],
+            },
+            AssetError::Outbound(_)
+            | AssetError::Download(_)
+            | AssetError::DownloadPermanent(_) => AssetErrors {
+                kind: "download_failed".to_owned(),
+                messages: vec![format!("The input URL could not be downloaded: {error}")],
+            },
+            other => AssetErrors {
+                kind: "internal_error".to_owned(),
+                messages: vec![format!("Processing failed: {other}")],
+            },
+        };
+        self.db.set_asset_errored(asset_id, &errors).await?;
+        Ok(())
+    }
+
+    async fn probe(&self, asset_id: &str) -> Result<(), AssetError> {
+        let Some(asset) = self.db.get_asset(asset_id).await? else {
+            return Ok(()); // Deleted meanwhile.
+        };
+        let Some(original) = asset.original else {
+            return Err(AssetError::Invalid(format!(
+                "asset {asset_id} has no stored input"
+            )));
+        };
+        let local = self
+            .store
+            .local_file(&StoreKey::parse(&original.key)?)
+            .await?;
+        let timeout = Duration::from_secs(self.media.probe_timeout_secs);
+        let info =
+            crate::media::probe::probe(&self.media.ffprobe_path, local.path(), timeout).await?;
+        self.db.set_asset_source(asset_id, &info).await?;
+        Ok(())
+    }
+
+    async fn fetch_input(&self, asset_id: &str) -> Result<(), AssetError> {
+        let Some(asset) = self.db.get_asset(asset_id).await? else {
+            return Ok(());
+        };
+        if asset.original.is_none() {
+            let url = asset
+                .input_url
+                .as_deref()
+                .ok_or_else(|| AssetError::Invalid(format!("asset {asset_id} has no input URL")))?;
+            let key = StoreKey::parse(&Asset::original_key(asset_id))?;
+            let tmp = tempfile::NamedTempFile::new_in(&self.scratch_dir)?.into_temp_path();
+            let deadline = Duration::from_secs(self.fetch.fetch_timeout_secs);
+            let size = tokio::time::timeout(deadline, self.download(url, &tmp))
+                .await
+                .map_err(|_| {
+                    AssetError::DownloadPermanent(format!("took longer than {deadline:?}"))
+                })??;
+            self.store.put_file(&key, &tmp).await?;
+            self.db
+                .set_asset_original(
+                    asset_id,
+                    &StoredOriginal {
+                        key: key.as_str().to_owned(),
+                        size,
+                    },
+                )
+                .await?;
+        }
+        self.probe(asset_id).await
+    }
+
+    async fn download(&self, url: &str, target: &std::path::Path) -> Result<u64, AssetError> {
+        self.outbound.check_url(url).await?;
+        let response = self
+            .outbound
+            .client()
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| AssetError::Download(describe_reqwest(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            let message = format!("{url} answered HTTP {status}");
+            return Err(if status.is_server_error() || status.as_u16() == 429 {
+                AssetError::Download(message)
+            } else {
+                AssetError::DownloadPermanent(message)
+            });
+        }
+        let max = self.fetch.fetch_max_bytes;
+        if response.content_length().is_some_and(|len| len > max) {
+            return Err(AssetError::DownloadPermanent(format!(
+                "input is larger than the {max}-byte limit"
+            )));
+        }
+        let mut file = tokio::fs::File::create(target).await?;
+        let mut size = 0u64;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| AssetError::Download(describe_reqwest(&e)))?;
+            size += chunk.len() as u64;
+            if size > max {
+                return Err(AssetError::DownloadPermanent(format!(
+                    "input is larger than the {max}-byte limit"
+                )));
+            }
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        Ok(size)
+    }
+}
+
+/// reqwest's top-level message hides the cause (e.g. the address policy); include the chain.
+fn describe_reqwest(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,144 @@
+//! Core asset types. They are stored as rows/JSON by `db` and rendered by each compat adapter;
+//! none of them is a wire type.
+
+use serde::{Deserialize, Serialize};
+
+use crate::media::probe::MediaInfo;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaybackPolicy {
+    Public,
+    Signed,
+}
+
+impl PlaybackPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlaybackPolicy::Public => "public",
+            PlaybackPolicy::Signed => "signed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(PlaybackPolicy::Public),
+            "signed" => Some(PlaybackPolicy::Signed),
+            _ => None,
+        }
+    }
+}
+
+/// What the asset's creator asked for; copied from an upload's `new_asset_settings`.
+/// Enum-like fields keep the client's own spelling so adapters can echo exactly what was requested.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssetSettings {
+    pub playback_policies: Vec<PlaybackPolicy>,
+    pub passthrough: Option<String>,
+    /// Legacy `mp4_support` value (`none`, `standard`, `capped-1080p`, ...).
+    pub mp4_support: Option<String>,
+    /// Requested static rendition resolutions (`highest`, `audio-only`, `720p`, ...).
+    pub static_renditions: Vec<String>,
+    pub video_quality: Option<String>,
+    pub max_resolution_tier: Option<String>,
+    pub test: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetStatus {
+    Preparing,
+    Ready,
+    Errored,
+}
+
+impl AssetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssetStatus::Preparing => "preparing",
+            AssetStatus::Ready => "ready",
+            AssetStatus::Errored => "errored",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "preparing" => Some(AssetStatus::Preparing),
+            "ready" => Some(AssetStatus::Ready),
+            "errored" => Some(AssetStatus::Errored),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestType {
+    DirectUpload,
+    Url,
+}
+
+impl IngestType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestType::DirectUpload => "direct_upload",
+            IngestType::Url => "url",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "direct_upload" => Some(IngestType::DirectUpload),
+            "url" => Some(IngestType::Url),
+            _ => None,
+        }
+    }
+}
+
+/// Why an asset failed, in words an app developer can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetErrors {
+    /// Mux-style error type: `invalid_input`, `download_failed`, `internal_error`.
+    pub kind: String,
+    pub messages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaybackId {
+    pub id: String,
+    pub policy: PlaybackPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Asset {
+    pub id: String,
+    pub status: AssetStatus,
+    pub created_at: i64,
+    pub upload_id: Option<String>,
+    pub passthrough: Option<String>,
+    pub settings: AssetSettings,
+    pub ingest_type: IngestType,
+    pub input_url: Option<String>,
+    /// ffprobe's view of the original, once probed.
+    pub source: Option<MediaInfo>,
+    pub errors: Option<AssetErrors>,
+    /// Storage key and size of the original bytes exactly as received.
+    pub original: Option<StoredOriginal>,
+    /// Unix time until which the master (original) download URL is handed out.
+    pub master_access_until: Option<i64>,
+    pub playback_ids: Vec<PlaybackId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOriginal {
+    pub key: String,
+    pub size: u64,
+}
+
+impl Asset {
+    pub fn original_key(asset_id: &str) -> String {
+        format!("assets/{asset_id}/original")
+    }
+
+    pub fn media_prefix(asset_id: &str) -> String {
+        format!("assets/{asset_id}/")
+    }
+}

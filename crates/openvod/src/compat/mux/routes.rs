@@ -1,0 +1,296 @@
+//! Handlers for `/video/v1/...`. Each parses the Mux request, calls the core and renders Mux's body.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+
+use super::wire::{
+    check_passthrough, parse_policy, AssetList, AssetResponse, CreateAssetRequest,
+    CreatePlaybackIdRequest, CreateUploadRequest, Data, PlaybackIdResponse, UpdateAssetRequest,
+    UpdateMasterAccessRequest, UploadResponse,
+};
+use crate::error::ErrorKind;
+use crate::http::auth::ApiCaller;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::ingest::model::{Upload, UploadStatus};
+use crate::ingest::NewUpload;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/video/v1/uploads", post(create_upload).get(list_uploads))
+        .route("/video/v1/uploads/{id}", get(get_upload))
+        .route("/video/v1/uploads/{id}/cancel", put(cancel_upload))
+        .route("/video/v1/assets", post(create_asset).get(list_assets))
+        .route(
+            "/video/v1/assets/{id}",
+            get(get_asset).delete(delete_asset).patch(update_asset),
+        )
+        .route(
+            "/video/v1/assets/{id}/playback-ids",
+            post(create_playback_id),
+        )
+        .route(
+            "/video/v1/assets/{id}/playback-ids/{pid}",
+            get(get_playback_id).delete(delete_playback_id),
+        )
+        .route(
+            "/video/v1/assets/{id}/master-access",
+            put(update_master_access),
+        )
+}
+
+/// A JSON body parsed with errors that name the offending field; an empty body counts as `{}` where
+/// the request type allows it.
+pub struct MuxJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MuxJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorKind::TooLarge,
+                    format!("request body exceeds {} bytes", crate::http::MAX_JSON_BODY),
+                )
+            } else {
+                ApiError::invalid(format!("could not read request body: {rejection}"))
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+        serde_path_to_error::deserialize(deserializer)
+            .map(MuxJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." || path.is_empty() {
+                    ApiError::invalid(format!("invalid JSON body: {inner}"))
+                } else {
+                    ApiError::invalid(format!("invalid JSON body at {path}: {inner}"))
+                }
+            })
+    }
+}
+
+fn created<T: serde::Serialize>(data: T) -> Response {
+    (StatusCode::CREATED, Json(Data { data })).into_response()
+}
+
+fn ok<T: serde::Serialize>(data: T) -> Response {
+    Json(Data { data }).into_response()
+}
+
+/// `limit` (1..=100, default 25) and `page` (from 1, default 1).
+fn pagination(query: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
+    let number = |name: &str, default: u32, max: u32| -> Result<u32, ApiError> {
+        match query.get(name) {
+            None => Ok(default),
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(n.min(max)),
+                _ => Err(ApiError::invalid(format!(
+                    "{name} must be a positive integer, got {v:?}"
+                ))),
+            },
+        }
+    };
+    Ok((number("limit", 25, 100)?, number("page", 1, u32::MAX)?))
+}
+
+fn upload_response(state: &AppState, upload: &Upload) -> UploadResponse {
+    let url = (upload.status == UploadStatus::Waiting).then(|| state.ingest.upload_url(upload));
+    UploadResponse::from_upload(upload, url)
+}
+
+async fn create_upload(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    MuxJson(request): MuxJson<CreateUploadRequest>,
+) -> Result<Response, ApiError> {
+    let (settings, input_url) = request
+        .new_asset_settings
+        .unwrap_or_default()
+        .into_settings("new_asset_settings.")
+        .map_err(ApiError::invalid)?;
+    if input_url.is_some() {
+        return Err(ApiError::invalid(
+            "new_asset_settings.input: the upload itself is the input; omit the url",
+        ));
+    }
+    let upload = state
+        .ingest
+        .create_upload(NewUpload {
+            timeout_secs: Some(request.timeout.unwrap_or(3600)),
+            cors_origin: request.cors_origin,
+            new_asset_settings: settings,
+            test: request.test.unwrap_or(false),
+            total_size: None,
+            tus_metadata: None,
+        })
+        .await?;
+    Ok(created(upload_response(&state, &upload)))
+}
+
+async fn list_uploads(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (limit, page) = pagination(&query)?;
+    let uploads = state.ingest.list_uploads(limit, page).await?;
+    Ok(ok(uploads
+        .iter()
+        .map(|u| upload_response(&state, u))
+        .collect::<Vec<_>>()))
+}
+
+async fn get_upload(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let upload = state.ingest.get_upload(&id).await?;
+    Ok(ok(upload_response(&state, &upload)))
+}
+
+async fn cancel_upload(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let upload = state.ingest.cancel(&id).await?;
+    Ok(ok(upload_response(&state, &upload)))
+}
+
+fn asset_response(state: &AppState, asset: &crate::assets::model::Asset) -> AssetResponse {
+    AssetResponse::from_asset(asset, state.assets.master_url(asset))
+}
+
+async fn create_asset(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    MuxJson(request): MuxJson<CreateAssetRequest>,
+) -> Result<Response, ApiError> {
+    let (settings, input_url) = request.into_settings("").map_err(ApiError::invalid)?;
+    let input_url = input_url.ok_or_else(|| {
+        ApiError::invalid(
+            "input: an input URL is required (inputs[0].url); use direct uploads for local files",
+        )
+    })?;
+    let asset = state.assets.create_from_url(&input_url, &settings).await?;
+    Ok(created(asset_response(&state, &asset)))
+}
+
+async fn list_assets(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (limit, page) = pagination(&query)?;
+    let assets = state
+        .assets
+        .list(limit, page, query.get("upload_id").map(String::as_str))
+        .await?;
+    Ok(Json(AssetList {
+        data: assets.iter().map(|a| asset_response(&state, a)).collect(),
+        next_cursor: None,
+    })
+    .into_response())
+}
+
+async fn get_asset(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let asset = state.assets.get(&id).await?;
+    Ok(ok(asset_response(&state, &asset)))
+}
+
+async fn delete_asset(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.assets.delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn update_asset(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+    MuxJson(request): MuxJson<UpdateAssetRequest>,
+) -> Result<Response, ApiError> {
+    check_passthrough(request.passthrough.as_deref()).map_err(ApiError::invalid)?;
+    let asset = match request.passthrough {
+        Some(passthrough) => {
+            state
+                .assets
+                .set_passthrough(&id, Some(&passthrough))
+                .await?
+        }
+        None => state.assets.get(&id).await?,
+    };
+    Ok(ok(asset_response(&state, &asset)))
+}
+
+async fn create_playback_id(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+    MuxJson(request): MuxJson<CreatePlaybackIdRequest>,
+) -> Result<Response, ApiError> {
+    let policy = parse_policy("policy", request.policy.as_deref().unwrap_or("public"))
+        .map_err(ApiError::invalid)?;
+    let playback_id = state.assets.create_playback_id(&id, policy).await?;
+    Ok(created(PlaybackIdResponse::from(&playback_id)))
+}
+
+async fn get_playback_id(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path((id, pid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let playback_id = state.assets.get_playback_id(&id, &pid).await?;
+    Ok(ok(PlaybackIdResponse::from(&playback_id)))
+}
+
+async fn delete_playback_id(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path((id, pid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    state.assets.delete_playback_id(&id, &pid).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn update_master_access(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+    MuxJson(request): MuxJson<UpdateMasterAccessRequest>,
+) -> Result<Response, ApiError> {
+    let temporary = match request.master_access.as_str() {
+        "temporary" => true,
+        "none" => false,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "master_access: unknown value {other:?}; expected one of temporary, none"
+            )))
+        }
+    };
+    let asset = state.assets.set_master_access(&id, temporary).await?;
+    Ok(ok(asset_response(&state, &asset)))
+}

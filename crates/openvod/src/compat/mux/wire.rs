@@ -1,0 +1,564 @@
+//! Mux request and response bodies, and their conversion to and from core types.
+//! Requests accept Mux's deprecated aliases and string-or-array forms; responses emit only enum values
+//! the SDKs accept.
+
+use serde::{Deserialize, Serialize};
+
+use crate::assets::model::{
+    Asset, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
+};
+use crate::ingest::model::Upload;
+use crate::media::probe::MediaInfo;
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringOrList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            StringOrList::One(s) => vec![s],
+            StringOrList::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InputSettings {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Inputs {
+    Url(String),
+    Many(Vec<InputSettings>),
+    One(InputSettings),
+}
+
+impl Inputs {
+    fn first_url(self) -> Option<String> {
+        match self {
+            Inputs::Url(url) => Some(url),
+            Inputs::One(input) => input.url,
+            Inputs::Many(inputs) => inputs.into_iter().next().and_then(|i| i.url),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StaticRenditionRequest {
+    pub resolution: String,
+}
+
+/// `CreateAssetRequest`, also used as an upload's `new_asset_settings`. Unknown fields are ignored
+/// (the SDKs send defaults such as `normalize_audio: false`).
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateAssetRequest {
+    pub input: Option<Inputs>,
+    pub inputs: Option<Inputs>,
+    pub playback_policy: Option<StringOrList>,
+    pub playback_policies: Option<StringOrList>,
+    pub passthrough: Option<String>,
+    pub mp4_support: Option<String>,
+    pub static_renditions: Option<Vec<StaticRenditionRequest>>,
+    pub video_quality: Option<String>,
+    pub encoding_tier: Option<String>,
+    pub max_resolution_tier: Option<String>,
+    pub test: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateUploadRequest {
+    pub timeout: Option<u64>,
+    pub cors_origin: Option<String>,
+    pub new_asset_settings: Option<CreateAssetRequest>,
+    pub test: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateAssetRequest {
+    pub passthrough: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreatePlaybackIdRequest {
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateMasterAccessRequest {
+    pub master_access: String,
+}
+
+const MP4_SUPPORT: &[&str] = &[
+    "none",
+    "standard",
+    "capped-1080p",
+    "audio-only",
+    "audio-only,capped-1080p",
+];
+const RESOLUTIONS: &[&str] = &[
+    "highest",
+    "audio-only",
+    "2160p",
+    "1440p",
+    "1080p",
+    "720p",
+    "540p",
+    "480p",
+    "360p",
+    "270p",
+];
+const VIDEO_QUALITY: &[&str] = &["basic", "plus", "premium"];
+const ENCODING_TIER: &[&str] = &["smart", "baseline", "premium"];
+const MAX_RESOLUTION_TIER: &[&str] = &["1080p", "1440p", "2160p"];
+pub const MAX_PASSTHROUGH_LEN: usize = 255;
+
+fn one_of(field: &str, value: String, allowed: &[&str]) -> Result<String, String> {
+    if allowed.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{field}: unknown value {value:?}; expected one of {}",
+            allowed.join(", ")
+        ))
+    }
+}
+
+pub fn parse_policy(field: &str, value: &str) -> Result<PlaybackPolicy, String> {
+    match PlaybackPolicy::parse(value) {
+        Some(policy) => Ok(policy),
+        None if value == "drm" => Err(format!("{field}: the drm playback policy is not supported")),
+        None => Err(format!(
+            "{field}: unknown value {value:?}; expected one of public, signed"
+        )),
+    }
+}
+
+pub fn check_passthrough(passthrough: Option<&str>) -> Result<(), String> {
+    match passthrough {
+        Some(p) if p.chars().count() > MAX_PASSTHROUGH_LEN => Err(format!(
+            "passthrough: must be at most {MAX_PASSTHROUGH_LEN} characters"
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl CreateAssetRequest {
+    /// Validates the request into core settings and the input URL, if any.
+    pub fn into_settings(self, prefix: &str) -> Result<(AssetSettings, Option<String>), String> {
+        let field = |name: &str| format!("{prefix}{name}");
+        let mut playback_policies = Vec::new();
+        for (name, list) in [
+            ("playback_policy", self.playback_policy),
+            ("playback_policies", self.playback_policies),
+        ] {
+            for value in list.map(StringOrList::into_vec).unwrap_or_default() {
+                let policy = parse_policy(&field(name), &value)?;
+                if !playback_policies.contains(&policy) {
+                    playback_policies.push(policy);
+                }
+            }
+        }
+        check_passthrough(self.passthrough.as_deref()).map_err(|e| format!("{prefix}{e}"))?;
+        let mp4_support = self
+            .mp4_support
+            .map(|v| one_of(&field("mp4_support"), v, MP4_SUPPORT))
+            .transpose()?;
+        let static_renditions = self
+            .static_renditions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                one_of(
+                    &field("static_renditions[].resolution"),
+                    r.resolution,
+                    RESOLUTIONS,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if mp4_support.as_deref().is_some_and(|m| m != "none") && !static_renditions.is_empty() {
+            return Err(format!(
+                "{prefix}mp4_support and static_renditions cannot both be enabled; use static_renditions"
+            ));
+        }
+        let encoding_tier = self
+            .encoding_tier
+            .map(|v| one_of(&field("encoding_tier"), v, ENCODING_TIER))
+            .transpose()?;
+        let video_quality = self
+            .video_quality
+            .map(|v| one_of(&field("video_quality"), v, VIDEO_QUALITY))
+            .transpose()?
+            .or_else(|| {
+                encoding_tier.map(|tier| match tier.as_str() {
+                    "baseline" => "basic".to_owned(),
+                    "smart" => "plus".to_owned(),
+                    _ => "premium".to_owned(),
+                })
+            });
+        let max_resolution_tier = self
+            .max_resolution_tier
+            .map(|v| one_of(&field("max_resolution_tier"), v, MAX_RESOLUTION_TIER))
+            .transpose()?;
+        let input_url = self.inputs.or(self.input).and_then(Inputs::first_url);
+        Ok((
+            AssetSettings {
+                playback_policies,
+                passthrough: self.passthrough,
+                mp4_support,
+                static_renditions,
+                video_quality,
+                max_resolution_tier,
+                test: self.test.unwrap_or(false),
+            },
+            input_url,
+        ))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UploadError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaticRenditionSetting {
+    pub resolution: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NewAssetSettings {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub playback_policies: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passthrough: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mp4_support: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub static_renditions: Vec<StaticRenditionSetting>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_quality: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_resolution_tier: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UploadResponse {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub status: &'static str,
+    pub timeout: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors_origin: Option<String>,
+    pub new_asset_settings: NewAssetSettings,
+    pub test: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<UploadError>,
+}
+
+impl UploadResponse {
+    /// `url` is handed out only while the upload can still receive bytes.
+    pub fn from_upload(upload: &Upload, url: Option<String>) -> UploadResponse {
+        let settings = &upload.new_asset_settings;
+        UploadResponse {
+            id: upload.id.clone(),
+            url,
+            status: upload.status.as_str(),
+            timeout: upload.timeout_secs,
+            cors_origin: upload.cors_origin.clone(),
+            new_asset_settings: NewAssetSettings {
+                playback_policies: settings
+                    .playback_policies
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect(),
+                passthrough: settings.passthrough.clone(),
+                mp4_support: settings.mp4_support.clone(),
+                static_renditions: settings
+                    .static_renditions
+                    .iter()
+                    .map(|r| StaticRenditionSetting {
+                        resolution: r.clone(),
+                    })
+                    .collect(),
+                video_quality: settings.video_quality.clone(),
+                max_resolution_tier: settings.max_resolution_tier.clone(),
+            },
+            test: upload.test,
+            asset_id: upload.asset_id.clone(),
+            error: upload.error_message.as_ref().map(|m| UploadError {
+                kind: "invalid_input".to_owned(),
+                message: m.clone(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlaybackIdResponse {
+    pub id: String,
+    pub policy: &'static str,
+}
+
+impl From<&PlaybackId> for PlaybackIdResponse {
+    fn from(p: &PlaybackId) -> Self {
+        PlaybackIdResponse {
+            id: p.id.clone(),
+            policy: p.policy.as_str(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrackResponse {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_frame_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_channels: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_channel_layout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssetErrorsResponse {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub messages: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MasterResponse {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProgressResponse {
+    pub state: &'static str,
+    pub progress: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssetResponse {
+    pub id: String,
+    pub status: &'static str,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aspect_ratio: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_stored_resolution: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution_tier: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_resolution_tier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_stored_frame_rate: Option<f64>,
+    pub video_quality: String,
+    pub playback_ids: Vec<PlaybackIdResponse>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tracks: Vec<TrackResponse>,
+    pub mp4_support: String,
+    pub master_access: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master: Option<MasterResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    pub ingest_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passthrough: Option<String>,
+    pub test: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<AssetErrorsResponse>,
+    pub progress: ProgressResponse,
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Mux's `max_stored_resolution` and `resolution_tier` from the stored picture's shorter side.
+fn resolution_labels(info: &MediaInfo) -> (&'static str, &'static str) {
+    let Some(video) = &info.video else {
+        return ("Audio only", "audio-only");
+    };
+    let short_side = video.width.min(video.height);
+    match short_side {
+        2160.. => ("UHD", "2160p"),
+        1440.. => ("FHD", "1440p"),
+        1080.. => ("FHD", "1080p"),
+        720.. => ("HD", "720p"),
+        _ => ("SD", "720p"),
+    }
+}
+
+/// A stable track id derived from the asset id, so repeated reads agree.
+fn track_id(asset_id: &str, kind: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{asset_id}/{kind}").as_bytes());
+    hex::encode(&digest[..12])
+}
+
+fn channel_layout(channels: u32, layout: Option<&str>) -> String {
+    match (channels, layout) {
+        (1, _) => "mono".to_owned(),
+        (2, _) => "stereo".to_owned(),
+        (_, Some(l)) => l.split('(').next().unwrap_or(l).to_owned(),
+        (n, None) => format!("{n}ch"),
+    }
+}
+
+impl AssetResponse {
+    pub fn from_asset(asset: &Asset, master_url: Option<String>) -> AssetResponse {
+        let source = asset.source.as_ref();
+        let video = source.and_then(|s| s.video.as_ref());
+        let mut tracks = Vec::new();
+        if let Some(v) = video {
+            let (w, h) = v.display_size();
+            tracks.push(TrackResponse {
+                id: track_id(&asset.id, "video"),
+                kind: "video",
+                duration: v.duration.or(source.and_then(|s| s.duration)),
+                max_width: Some(w),
+                max_height: Some(h),
+                max_frame_rate: Some(v.frame_rate.map_or(-1.0, round3)),
+                max_channels: None,
+                max_channel_layout: None,
+                primary: None,
+                status: None,
+            });
+        }
+        if let Some(a) = source.and_then(|s| s.audio.first()) {
+            tracks.push(TrackResponse {
+                id: track_id(&asset.id, "audio"),
+                kind: "audio",
+                duration: a.duration.or(source.and_then(|s| s.duration)),
+                max_width: None,
+                max_height: None,
+                max_frame_rate: None,
+                max_channels: Some(a.channels.min(2).max(1)),
+                max_channel_layout: Some(channel_layout(
+                    a.channels.min(2),
+                    a.channel_layout.as_deref(),
+                )),
+                primary: Some(true),
+                status: Some("ready"),
+            });
+        }
+        let labels = source.map(resolution_labels);
+        let (progress_state, progress) = match (asset.status, source) {
+            (AssetStatus::Ready, _) => ("completed", 100.0),
+            (AssetStatus::Errored, _) => ("errored", -1.0),
+            (AssetStatus::Preparing, None) => ("ingesting", 0.0),
+            (AssetStatus::Preparing, Some(_)) => ("transcoding", 0.0),
+        };
+        let master_access = if asset.master_access_until.is_some() {
+            "temporary"
+        } else {
+            "none"
+        };
+        AssetResponse {
+            id: asset.id.clone(),
+            status: asset.status.as_str(),
+            created_at: asset.created_at.to_string(),
+            duration: source.and_then(|s| s.duration).map(round6),
+            aspect_ratio: video.map(|v| {
+                let (w, h) = v.display_size();
+                let g = gcd(w, h).max(1);
+                format!("{}:{}", w / g, h / g)
+            }),
+            max_stored_resolution: labels.map(|l| l.0),
+            resolution_tier: labels.map(|l| l.1),
+            max_resolution_tier: asset.settings.max_resolution_tier.clone(),
+            max_stored_frame_rate: video.map(|v| v.frame_rate.map_or(-1.0, round3)),
+            video_quality: asset
+                .settings
+                .video_quality
+                .clone()
+                .unwrap_or_else(|| "basic".to_owned()),
+            playback_ids: asset
+                .playback_ids
+                .iter()
+                .map(PlaybackIdResponse::from)
+                .collect(),
+            tracks,
+            mp4_support: asset
+                .settings
+                .mp4_support
+                .clone()
+                .unwrap_or_else(|| "none".to_owned()),
+            master_access,
+            master: (master_access == "temporary").then(|| MasterResponse {
+                status: if master_url.is_some() {
+                    "ready"
+                } else {
+                    "preparing"
+                },
+                url: master_url,
+            }),
+            upload_id: asset.upload_id.clone(),
+            ingest_type: match asset.ingest_type {
+                IngestType::DirectUpload => "on_demand_direct_upload",
+                IngestType::Url => "on_demand_url",
+            },
+            passthrough: asset.passthrough.clone(),
+            test: asset.settings.test,
+            errors: asset.errors.as_ref().map(|e| AssetErrorsResponse {
+                kind: e.kind.clone(),
+                messages: e.messages.clone(),
+            }),
+            progress: ProgressResponse {
+                state: progress_state,
+                progress,
+            },
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1_000_000.0).round() / 1_000_000.0
+}
+
+#[derive(Debug, Serialize)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssetList {
+    pub data: Vec<AssetResponse>,
+    pub next_cursor: Option<String>,
+}

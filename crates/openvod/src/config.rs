@@ -1,0 +1,171 @@
+//! Typed configuration and its layering: compiled defaults < TOML file < `OPENVOD_*` env < CLI flags.
+//!
+//! The merged value is deserialized once and passed down explicitly; nothing reads a global config.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP listener binds to.
+    pub listen: SocketAddr,
+    /// Holds the SQLite file (`openvod.db`), staged upload bytes and the local media store.
+    pub data_dir: PathBuf,
+    /// Base for every URL handed out; derived from the bound address when absent.
+    pub public_url: Option<String>,
+    /// In-process job workers run by `serve`; `None` means one per core.
+    pub workers: Option<usize>,
+    pub uploads: UploadsConfig,
+    pub outbound: OutboundConfig,
+    pub media: MediaConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadsConfig {
+    /// Largest accepted upload in bytes (413 above it).
+    pub max_size_bytes: u64,
+    /// Timeout used for tus uploads created without one, in seconds.
+    pub default_timeout_secs: u64,
+    /// How often waiting uploads past their timeout are expired, in seconds.
+    pub sweep_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Allow URLs that resolve to loopback, private or link-local addresses (tests, trusted LANs).
+    pub allow_private_addresses: bool,
+    /// Largest input file pulled from a URL, in bytes.
+    pub fetch_max_bytes: u64,
+    /// Time limit for pulling one input URL, in seconds.
+    pub fetch_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    pub ffprobe_path: PathBuf,
+    pub ffmpeg_path: PathBuf,
+    /// Time limit for one ffprobe run, in seconds.
+    pub probe_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            workers: None,
+            uploads: UploadsConfig::default(),
+            outbound: OutboundConfig::default(),
+            media: MediaConfig::default(),
+        }
+    }
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        UploadsConfig {
+            max_size_bytes: 50 * 1024 * 1024 * 1024,
+            default_timeout_secs: 3600,
+            sweep_interval_secs: 60,
+        }
+    }
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            allow_private_addresses: false,
+            fetch_max_bytes: 50 * 1024 * 1024 * 1024,
+            fetch_timeout_secs: 6 * 3600,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            ffprobe_path: PathBuf::from("ffprobe"),
+            ffmpeg_path: PathBuf::from("ffmpeg"),
+            probe_timeout_secs: 60,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in force.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("public_url {0:?} is not an absolute http(s) URL")]
+    PublicUrl(String),
+}
+
+impl Config {
+    /// Merges the layers. `file` falls back to `OPENVOD_CONFIG`; a named file that is missing is an error.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("OPENVOD_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let env = Env::prefixed("OPENVOD_")
+            .split("__")
+            .filter(|key| key.as_str() != "config" && !key.as_str().starts_with("test"));
+        figment = figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides.clone()));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).map_err(|_| ConfigError::PublicUrl(url.clone()))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError::PublicUrl(url.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("openvod.db")
+    }
+
+    pub fn media_dir(&self) -> PathBuf {
+        self.data_dir.join("media")
+    }
+
+    pub fn staging_dir(&self) -> PathBuf {
+        self.data_dir.join("staging")
+    }
+}

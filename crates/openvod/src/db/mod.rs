@@ -1,0 +1,151 @@
+//! Metadata persistence behind small repository traits, one per concern.
+//!
+//! Domain code depends only on `Arc<dyn Db>`; the SQLite engine lives in `sqlite.rs` and a PostgreSQL
+//! engine can join without touching domain code. Every method that changes state is atomic and
+//! durable when it returns: callers acknowledge clients only after it returns `Ok`.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::assets::model::{Asset, AssetErrors, PlaybackId, StoredOriginal};
+use crate::ingest::model::Upload;
+use crate::jobs::{ClaimedJob, Job, JobResult};
+use crate::media::probe::MediaInfo;
+
+pub type ArcDb = Arc<dyn Db>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub secret_sha256: Vec<u8>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait TokenRepo {
+    async fn create_token(&self, token: &ApiToken) -> Result<(), DbError>;
+    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, DbError>;
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, DbError>;
+    /// Marks the token revoked; `false` when no active token has that id.
+    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, DbError>;
+}
+
+#[async_trait]
+pub trait SecretRepo {
+    /// Returns the named server secret, storing `generated` first if none exists yet.
+    /// Every process sharing the database gets the same value.
+    async fn get_or_create_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, DbError>;
+}
+
+/// Outcome of finishing an upload.
+#[derive(Debug)]
+pub enum FinalizeOutcome {
+    Created,
+    /// The upload had already left `waiting` (finished, cancelled or timed out) before this call.
+    NotWaiting(Upload),
+}
+
+#[async_trait]
+pub trait UploadRepo {
+    async fn create_upload(&self, upload: &Upload) -> Result<(), DbError>;
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>, DbError>;
+    async fn list_uploads(&self, limit: u32, offset: u32) -> Result<Vec<Upload>, DbError>;
+    /// Records the declared total size once; later calls with a different size are not applied.
+    async fn set_upload_size(&self, id: &str, total_size: u64) -> Result<(), DbError>;
+    /// Records that bytes `[0, offset)` are durably staged. Never moves the offset backwards.
+    async fn commit_upload_offset(&self, id: &str, offset: u64) -> Result<(), DbError>;
+    /// In one transaction: a waiting upload becomes `asset_created`, `asset` is inserted with its
+    /// playback ids, and `job` is queued.
+    async fn finalize_upload(
+        &self,
+        upload_id: &str,
+        asset: &Asset,
+        job: &Job,
+        now: i64,
+    ) -> Result<FinalizeOutcome, DbError>;
+    /// Moves a `waiting` upload to `new_status` (`cancelled`, `timed_out`, `errored`).
+    /// Returns the upload as it is afterwards, or `None` when it does not exist.
+    async fn end_upload(
+        &self,
+        id: &str,
+        new_status: crate::ingest::model::UploadStatus,
+        error_message: Option<&str>,
+    ) -> Result<Option<Upload>, DbError>;
+    /// Ids of waiting uploads whose `expires_at` is before `now`.
+    async fn list_expired_uploads(&self, now: i64) -> Result<Vec<String>, DbError>;
+}
+
+#[async_trait]
+pub trait AssetRepo {
+    /// Inserts the asset with its playback ids and, in the same transaction, queues `job`.
+    async fn create_asset(&self, asset: &Asset, job: Option<&Job>, now: i64)
+        -> Result<(), DbError>;
+    async fn get_asset(&self, id: &str) -> Result<Option<Asset>, DbError>;
+    async fn list_assets(
+        &self,
+        limit: u32,
+        offset: u32,
+        upload_id: Option<&str>,
+    ) -> Result<Vec<Asset>, DbError>;
+    async fn set_asset_passthrough(
+        &self,
+        id: &str,
+        passthrough: Option<&str>,
+    ) -> Result<bool, DbError>;
+    async fn set_asset_original(
+        &self,
+        id: &str,
+        original: &StoredOriginal,
+    ) -> Result<bool, DbError>;
+    async fn set_asset_source(&self, id: &str, source: &MediaInfo) -> Result<bool, DbError>;
+    /// Errors a `preparing` asset; an asset already ready or errored is left as it is.
+    async fn set_asset_errored(&self, id: &str, errors: &AssetErrors) -> Result<bool, DbError>;
+    async fn set_master_access(&self, id: &str, until: Option<i64>) -> Result<bool, DbError>;
+    /// Deletes the asset and its playback ids and queues `job` (media removal) in one transaction.
+    async fn delete_asset(&self, id: &str, job: &Job, now: i64) -> Result<bool, DbError>;
+    async fn create_playback_id(
+        &self,
+        asset_id: &str,
+        playback_id: &PlaybackId,
+        now: i64,
+    ) -> Result<bool, DbError>;
+    async fn delete_playback_id(&self, asset_id: &str, playback_id: &str) -> Result<bool, DbError>;
+}
+
+#[async_trait]
+pub trait JobRepo {
+    async fn enqueue_job(&self, job: &Job, run_at: i64) -> Result<i64, DbError>;
+    /// Claims the oldest runnable job for `lease_secs`, or `None` when nothing is due.
+    async fn claim_job(&self, now: i64, lease_secs: i64) -> Result<Option<ClaimedJob>, DbError>;
+    /// Extends a lease; `false` when the lease was lost (reclaimed by someone else).
+    async fn heartbeat_job(&self, id: i64, lease_token: &str, until: i64) -> Result<bool, DbError>;
+    /// Records the result; refused (`false`) when `lease_token` no longer holds the job.
+    async fn finish_job(
+        &self,
+        id: i64,
+        lease_token: &str,
+        result: &JobResult,
+        now: i64,
+    ) -> Result<bool, DbError>;
+    /// Returns running jobs whose lease expired before `now` to the queue; the count requeued.
+    async fn requeue_stale_jobs(&self, now: i64) -> Result<u64, DbError>;
+}
+
+pub trait Db: TokenRepo + SecretRepo + UploadRepo + AssetRepo + JobRepo + Send + Sync {}
+
+impl<T> Db for T where T: TokenRepo + SecretRepo + UploadRepo + AssetRepo + JobRepo + Send + Sync {}

@@ -1,0 +1,643 @@
+//! SQLite engine (the embedded default).
+//!
+//! Writes go through a pool of exactly one connection, so transactions never contend for the write
+//! lock and claims (`UPDATE … RETURNING`) are serialized. Reads use a separate pool; WAL keeps them
+//! from blocking the writer. `synchronous = FULL`: a committed transaction survives power loss.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{
+    ApiToken, AssetRepo, DbError, FinalizeOutcome, JobRepo, SecretRepo, TokenRepo, UploadRepo,
+};
+use crate::assets::model::{
+    Asset, AssetErrors, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
+    StoredOriginal,
+};
+use crate::ingest::model::{Upload, UploadStatus};
+use crate::jobs::{ClaimedJob, Job, JobResult};
+use crate::media::probe::MediaInfo;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteDb {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteDb {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteDb, DbError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteDb { writer, reader })
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> DbError {
+    DbError::Corrupt(format!("{what} {value:?}"))
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(
+    row: &SqliteRow,
+    col: &str,
+) -> Result<Option<T>, DbError> {
+    let text: Option<String> = row.try_get(col)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| DbError::Corrupt(format!("{col}: {e}"))))
+        .transpose()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("core types serialize to JSON")
+}
+
+fn upload_from_row(row: &SqliteRow) -> Result<Upload, DbError> {
+    let status: String = row.try_get("status")?;
+    Ok(Upload {
+        id: row.try_get("id")?,
+        status: UploadStatus::parse(&status).ok_or_else(|| corrupt("upload status", &status))?,
+        timeout_secs: row.try_get::<i64, _>("timeout_secs")? as u64,
+        cors_origin: row.try_get("cors_origin")?,
+        new_asset_settings: json_col(row, "new_asset_settings")?.unwrap_or_default(),
+        test: row.try_get("test")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        total_size: row
+            .try_get::<Option<i64>, _>("total_size")?
+            .map(|v| v as u64),
+        committed_offset: row.try_get::<i64, _>("committed_offset")? as u64,
+        asset_id: row.try_get("asset_id")?,
+        error_message: row.try_get("error_message")?,
+        tus_metadata: row.try_get("tus_metadata")?,
+    })
+}
+
+fn asset_from_row(row: &SqliteRow, playback_ids: Vec<PlaybackId>) -> Result<Asset, DbError> {
+    let status: String = row.try_get("status")?;
+    let ingest_type: String = row.try_get("ingest_type")?;
+    let original_key: Option<String> = row.try_get("original_key")?;
+    let original_size: Option<i64> = row.try_get("original_size")?;
+    let settings: AssetSettings = json_col(row, "settings")?.unwrap_or_default();
+    Ok(Asset {
+        id: row.try_get("id")?,
+        status: AssetStatus::parse(&status).ok_or_else(|| corrupt("asset status", &status))?,
+        created_at: row.try_get("created_at")?,
+        upload_id: row.try_get("upload_id")?,
+        passthrough: row.try_get("passthrough")?,
+        settings,
+        ingest_type: IngestType::parse(&ingest_type)
+            .ok_or_else(|| corrupt("ingest type", &ingest_type))?,
+        input_url: row.try_get("input_url")?,
+        source: json_col::<MediaInfo>(row, "source")?,
+        errors: json_col::<AssetErrors>(row, "errors")?,
+        original: original_key.map(|key| StoredOriginal {
+            key,
+            size: original_size.unwrap_or(0) as u64,
+        }),
+        master_access_until: row.try_get("master_access_until")?,
+        playback_ids,
+    })
+}
+
+fn playback_id_from_row(row: &SqliteRow) -> Result<PlaybackId, DbError> {
+    let policy: String = row.try_get("policy")?;
+    Ok(PlaybackId {
+        id: row.try_get("id")?,
+        policy: PlaybackPolicy::parse(&policy).ok_or_else(|| corrupt("policy", &policy))?,
+    })
+}
+
+async fn insert_job(
+    tx: &mut Transaction<'_, Sqlite>,
+    job: &Job,
+    run_at: i64,
+) -> Result<i64, DbError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, run_at, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(job.kind())
+    .bind(to_json(job))
+    .bind(run_at)
+    .bind(run_at)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+async fn insert_asset(
+    tx: &mut Transaction<'_, Sqlite>,
+    asset: &Asset,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO assets (id, status, created_at, upload_id, passthrough, settings, ingest_type,
+            input_url, source, errors, original_key, original_size, master_access_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&asset.id)
+    .bind(asset.status.as_str())
+    .bind(asset.created_at)
+    .bind(&asset.upload_id)
+    .bind(&asset.passthrough)
+    .bind(to_json(&asset.settings))
+    .bind(asset.ingest_type.as_str())
+    .bind(&asset.input_url)
+    .bind(asset.source.as_ref().map(to_json))
+    .bind(asset.errors.as_ref().map(to_json))
+    .bind(asset.original.as_ref().map(|o| o.key.clone()))
+    .bind(asset.original.as_ref().map(|o| o.size as i64))
+    .bind(asset.master_access_until)
+    .execute(&mut **tx)
+    .await?;
+    for pid in &asset.playback_ids {
+        sqlx::query(
+            "INSERT INTO playback_ids (id, asset_id, policy, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&pid.id)
+        .bind(&asset.id)
+        .bind(pid.policy.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl SqliteDb {
+    async fn playback_ids_of(&self, asset_id: &str) -> Result<Vec<PlaybackId>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, policy FROM playback_ids WHERE asset_id = ? ORDER BY created_at, rowid",
+        )
+        .bind(asset_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(playback_id_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl TokenRepo for SqliteDb {
+    async fn create_token(&self, token: &ApiToken) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, secret_sha256, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(&token.name)
+        .bind(&token.secret_sha256)
+        .bind(token.created_at)
+        .bind(token.revoked_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, DbError> {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| token_from_row(&r)).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, DbError> {
+        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, DbError> {
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<ApiToken, DbError> {
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        secret_sha256: row.try_get("secret_sha256")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+#[async_trait]
+impl SecretRepo for SqliteDb {
+    async fn get_or_create_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, DbError> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(generated)
+        .execute(&self.writer)
+        .await?;
+        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(value)
+    }
+}
+
+#[async_trait]
+impl UploadRepo for SqliteDb {
+    async fn create_upload(&self, upload: &Upload) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO uploads (id, status, timeout_secs, cors_origin, new_asset_settings, test,
+                created_at, expires_at, total_size, committed_offset, asset_id, error_message, tus_metadata)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&upload.id)
+        .bind(upload.status.as_str())
+        .bind(upload.timeout_secs as i64)
+        .bind(&upload.cors_origin)
+        .bind(to_json(&upload.new_asset_settings))
+        .bind(upload.test)
+        .bind(upload.created_at)
+        .bind(upload.expires_at)
+        .bind(upload.total_size.map(|v| v as i64))
+        .bind(upload.committed_offset as i64)
+        .bind(&upload.asset_id)
+        .bind(&upload.error_message)
+        .bind(&upload.tus_metadata)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>, DbError> {
+        let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| upload_from_row(&r)).transpose()
+    }
+
+    async fn list_uploads(&self, limit: u32, offset: u32) -> Result<Vec<Upload>, DbError> {
+        let rows =
+            sqlx::query("SELECT * FROM uploads ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?")
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter().map(upload_from_row).collect()
+    }
+
+    async fn set_upload_size(&self, id: &str, total_size: u64) -> Result<(), DbError> {
+        sqlx::query("UPDATE uploads SET total_size = ? WHERE id = ? AND total_size IS NULL")
+            .bind(total_size as i64)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn commit_upload_offset(&self, id: &str, offset: u64) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE uploads SET committed_offset = ? WHERE id = ? AND committed_offset < ?",
+        )
+        .bind(offset as i64)
+        .bind(id)
+        .bind(offset as i64)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn finalize_upload(
+        &self,
+        upload_id: &str,
+        asset: &Asset,
+        job: &Job,
+        now: i64,
+    ) -> Result<FinalizeOutcome, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE uploads SET status = 'asset_created', asset_id = ? WHERE id = ? AND status = 'waiting'",
+        )
+        .bind(&asset.id)
+        .bind(upload_id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
+                .bind(upload_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            return Ok(FinalizeOutcome::NotWaiting(upload_from_row(&row)?));
+        }
+        insert_asset(&mut tx, asset, now).await?;
+        insert_job(&mut tx, job, now).await?;
+        tx.commit().await?;
+        Ok(FinalizeOutcome::Created)
+    }
+
+    async fn end_upload(
+        &self,
+        id: &str,
+        new_status: UploadStatus,
+        error_message: Option<&str>,
+    ) -> Result<Option<Upload>, DbError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "UPDATE uploads SET status = ?, error_message = ? WHERE id = ? AND status = 'waiting'",
+        )
+        .bind(new_status.as_str())
+        .bind(error_message)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map(|r| upload_from_row(&r)).transpose()
+    }
+
+    async fn list_expired_uploads(&self, now: i64) -> Result<Vec<String>, DbError> {
+        let ids = sqlx::query_scalar(
+            "SELECT id FROM uploads WHERE status = 'waiting' AND expires_at < ?",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(ids)
+    }
+}
+
+#[async_trait]
+impl AssetRepo for SqliteDb {
+    async fn create_asset(
+        &self,
+        asset: &Asset,
+        job: Option<&Job>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let mut tx = self.writer.begin().await?;
+        insert_asset(&mut tx, asset, now).await?;
+        if let Some(job) = job {
+            insert_job(&mut tx, job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_asset(&self, id: &str) -> Result<Option<Asset>, DbError> {
+        let Some(row) = sqlx::query("SELECT * FROM assets WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let pids = self.playback_ids_of(id).await?;
+        asset_from_row(&row, pids).map(Some)
+    }
+
+    async fn list_assets(
+        &self,
+        limit: u32,
+        offset: u32,
+        upload_id: Option<&str>,
+    ) -> Result<Vec<Asset>, DbError> {
+        let rows = sqlx::query(
+            "SELECT * FROM assets WHERE (?1 IS NULL OR upload_id = ?1)
+             ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3",
+        )
+        .bind(upload_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut assets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let pids = self.playback_ids_of(&id).await?;
+            assets.push(asset_from_row(row, pids)?);
+        }
+        Ok(assets)
+    }
+
+    async fn set_asset_passthrough(
+        &self,
+        id: &str,
+        passthrough: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE assets SET passthrough = ? WHERE id = ?")
+            .bind(passthrough)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_asset_original(
+        &self,
+        id: &str,
+        original: &StoredOriginal,
+    ) -> Result<bool, DbError> {
+        let done =
+            sqlx::query("UPDATE assets SET original_key = ?, original_size = ? WHERE id = ?")
+                .bind(&original.key)
+                .bind(original.size as i64)
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_asset_source(&self, id: &str, source: &MediaInfo) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE assets SET source = ? WHERE id = ?")
+            .bind(to_json(source))
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_asset_errored(&self, id: &str, errors: &AssetErrors) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE assets SET status = 'errored', errors = ? WHERE id = ? AND status = 'preparing'",
+        )
+        .bind(to_json(errors))
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_master_access(&self, id: &str, until: Option<i64>) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE assets SET master_access_until = ? WHERE id = ?")
+            .bind(until)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_asset(&self, id: &str, job: &Job, now: i64) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query("DELETE FROM assets WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(&mut tx, job, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_playback_id(
+        &self,
+        asset_id: &str,
+        playback_id: &PlaybackId,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "INSERT INTO playback_ids (id, asset_id, policy, created_at)
+             SELECT ?, id, ?, ? FROM assets WHERE id = ?",
+        )
+        .bind(&playback_id.id)
+        .bind(playback_id.policy.as_str())
+        .bind(now)
+        .bind(asset_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_playback_id(&self, asset_id: &str, playback_id: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM playback_ids WHERE id = ? AND asset_id = ?")
+            .bind(playback_id)
+            .bind(asset_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl JobRepo for SqliteDb {
+    async fn enqueue_job(&self, job: &Job, run_at: i64) -> Result<i64, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let id = insert_job(&mut tx, job, run_at).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn claim_job(&self, now: i64, lease_secs: i64) -> Result<Option<ClaimedJob>, DbError> {
+        let lease_token = crate::id::random_id();
+        let row = sqlx::query(
+            "UPDATE jobs SET state = 'running', lease_token = ?1, lease_until = ?2, attempts = attempts + 1
+             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?3 ORDER BY run_at, id LIMIT 1)
+             RETURNING id, payload, attempts",
+        )
+        .bind(&lease_token)
+        .bind(now + lease_secs)
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let payload: String = row.try_get("payload")?;
+        let job: Job = serde_json::from_str(&payload)
+            .map_err(|e| DbError::Corrupt(format!("job payload {payload:?}: {e}")))?;
+        Ok(Some(ClaimedJob {
+            id: row.try_get("id")?,
+            job,
+            attempts: row.try_get::<i64, _>("attempts")? as u32,
+            lease_token,
+        }))
+    }
+
+    async fn heartbeat_job(&self, id: i64, lease_token: &str, until: i64) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_token = ? AND state = 'running'",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(lease_token)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_job(
+        &self,
+        id: i64,
+        lease_token: &str,
+        result: &JobResult,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let query = match result {
+            JobResult::Done => sqlx::query(
+                "UPDATE jobs SET state = 'done', finished_at = ?1, last_error = COALESCE(?4, last_error),
+                     lease_token = NULL, lease_until = NULL
+                 WHERE id = ?2 AND lease_token = ?3 AND state = 'running'",
+            )
+            .bind(now),
+            JobResult::Retry { run_at, .. } => sqlx::query(
+                "UPDATE jobs SET state = 'queued', last_error = ?4, run_at = ?1, lease_token = NULL, lease_until = NULL
+                 WHERE id = ?2 AND lease_token = ?3 AND state = 'running'",
+            )
+            .bind(*run_at),
+            JobResult::Failed { .. } => sqlx::query(
+                "UPDATE jobs SET state = 'failed', last_error = ?4, finished_at = ?1, lease_token = NULL, lease_until = NULL
+                 WHERE id = ?2 AND lease_token = ?3 AND state = 'running'",
+            )
+            .bind(now),
+        };
+        let error = match result {
+            JobResult::Done => None,
+            JobResult::Retry { error, .. } | JobResult::Failed { error } => Some(error.as_str()),
+        };
+        let done = query
+            .bind(id)
+            .bind(lease_token)
+            .bind(error)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn requeue_stale_jobs(&self, now: i64) -> Result<u64, DbError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_token = NULL, lease_until = NULL, run_at = ?1
+             WHERE state = 'running' AND lease_until < ?1",
+        )
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

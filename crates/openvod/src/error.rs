@@ -1,0 +1,18 @@
+//! The classification every domain error maps onto. `http::error` turns a kind into a status once.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Invalid,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    /// The resource existed but can no longer be used (cancelled or timed-out upload).
+    Gone,
+    TooLarge,
+    /// tus checksum extension: the body did not match `Upload-Checksum`.
+    ChecksumMismatch,
+    LengthRequired,
+    Unavailable,
+    Internal,
+}

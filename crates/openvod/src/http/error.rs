@@ -1,0 +1,108 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Bodies use Mux's error shape, `{"error": {"type": "...", "messages": ["..."]}}`, for every route:
+//! Mux clients raise on the status alone and humans read the message.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::error::ErrorKind;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::Invalid, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorKind::NotFound, message)
+    }
+
+    /// Wraps a domain error: its kind picks the status; internal failures are logged here and
+    /// reported to the client without details.
+    pub fn from_domain(kind: ErrorKind, error: &dyn std::error::Error) -> ApiError {
+        if kind == ErrorKind::Internal || kind == ErrorKind::Unavailable {
+            tracing::error!(error = %error, source = ?error.source(), "request failed");
+            return ApiError::new(kind, "internal error; the server log has details");
+        }
+        ApiError::new(kind, error.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self.kind {
+            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Gone => StatusCode::GONE,
+            ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::ChecksumMismatch => {
+                StatusCode::from_u16(460).expect("460 is a valid status code")
+            }
+            ErrorKind::LengthRequired => StatusCode::LENGTH_REQUIRED,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::Invalid => "invalid_parameters",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Gone => "gone",
+            ErrorKind::TooLarge => "payload_too_large",
+            ErrorKind::ChecksumMismatch => "checksum_mismatch",
+            ErrorKind::LengthRequired => "length_required",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal_error",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"type": self.type_name(), "messages": [self.message]}});
+        let mut response = (self.status(), Json(body)).into_response();
+        if self.kind == ErrorKind::Unauthorized {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"openvod\""),
+            );
+        }
+        response
+    }
+}
+
+macro_rules! domain_error {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for ApiError {
+            fn from(error: $ty) -> ApiError {
+                ApiError::from_domain(error.kind(), &error)
+            }
+        }
+    )*};
+}
+
+domain_error!(
+    crate::ingest::IngestError,
+    crate::assets::AssetError,
+    crate::tokens::TokenError
+);

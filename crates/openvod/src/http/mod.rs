@@ -1,0 +1,70 @@
+//! HTTP edge: router assembly, shared state, authentication and the error mapping.
+//! Each domain exports its own `routes()`; this module only merges them.
+
+pub mod auth;
+pub mod byte_range;
+pub mod error;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, Uri};
+use axum::routing::get;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::assets::AssetService;
+use crate::ingest::IngestService;
+use crate::tokens::TokenService;
+use error::ApiError;
+
+/// Largest JSON body accepted by API routes. Upload routes stream their bodies and are not limited here.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ingest: Arc<IngestService>,
+    pub assets: Arc<AssetService>,
+    pub tokens: Arc<TokenService>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::ingest::http::routes())
+        .merge(crate::ingest::tus::routes())
+        .merge(crate::assets::http::routes())
+        .merge(crate::compat::mux::routes())
+        .fallback(
+            |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },
+        )
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(6 * 3600),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Collapses repeated slashes at the start of the path: mux-python joins `host + "/video/v1"`, so a
+/// configured host with a trailing slash sends `//video/v1/...`.
+pub fn normalize_path<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    let uri = request.uri();
+    if uri.path().starts_with("//") {
+        let path = format!("/{}", uri.path().trim_start_matches('/'));
+        let path_and_query = match uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        let mut parts = uri.clone().into_parts();
+        if let Ok(pq) = path_and_query.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(new_uri) = Uri::from_parts(parts) {
+                *request.uri_mut() = new_uri;
+            }
+        }
+    }
+    request
+}

@@ -1,0 +1,53 @@
+//! Durable background work: job kinds, the queue contract and the worker loop.
+//!
+//! Invariant: a job row is written in the same transaction as the state change that needs it,
+//! so a crash after the HTTP 2xx can delay work but never lose it.
+
+mod worker;
+
+pub use worker::{Outcome, Worker};
+
+use serde::{Deserialize, Serialize};
+
+/// Every kind of background work. Stored as JSON; add variants, never change existing ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Probe an asset's stored original and record what it holds.
+    ProbeAsset { asset_id: String },
+    /// Download an asset's input URL into storage, then probe it.
+    FetchInput { asset_id: String },
+    /// Remove everything stored for a deleted asset.
+    PurgeAssetMedia {
+        asset_id: String,
+        original_key: Option<String>,
+    },
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::ProbeAsset { .. } => "probe_asset",
+            Job::FetchInput { .. } => "fetch_input",
+            Job::PurgeAssetMedia { .. } => "purge_asset_media",
+        }
+    }
+}
+
+/// A job handed to one worker until `lease_until`.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub job: Job,
+    pub attempts: u32,
+    /// Fencing token: completion is refused unless it still matches the row.
+    pub lease_token: String,
+}
+
+/// How a run ended, as reported back to the queue.
+#[derive(Debug)]
+pub enum JobResult {
+    Done,
+    Retry { error: String, run_at: i64 },
+    Failed { error: String },
+}

@@ -1,0 +1,145 @@
+//! The worker loop. `run_one` claims and runs at most one job, so tests can drive the queue step by step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
+
+use super::{ClaimedJob, JobResult};
+use crate::assets::{AssetError, AssetService};
+use crate::db::{ArcDb, DbError};
+use crate::id::now_unix;
+
+/// Lease length; a heartbeat renews it every third of this while the job runs.
+pub const LEASE_SECS: i64 = 60;
+/// Tries before a retryable failure becomes permanent.
+pub const MAX_ATTEMPTS: u32 = 5;
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ran,
+    Idle,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    db: ArcDb,
+    assets: Arc<AssetService>,
+}
+
+/// Seconds to wait before attempt `attempts + 1`: 5 s, 25 s, 2 min, 10 min, ...
+fn backoff_secs(attempts: u32) -> i64 {
+    5i64.saturating_pow(attempts.clamp(1, 6))
+}
+
+impl Worker {
+    pub fn new(db: ArcDb, assets: Arc<AssetService>) -> Worker {
+        Worker { db, assets }
+    }
+
+    /// Claims the next due job and runs it to the end. The job runs in its own task, which is the
+    /// panic boundary; dropping this future aborts the job, and its lease then lets another worker
+    /// take it over.
+    pub async fn run_one(&self) -> Result<Outcome, DbError> {
+        let Some(claimed) = self.db.claim_job(now_unix(), LEASE_SECS).await? else {
+            return Ok(Outcome::Idle);
+        };
+        let ClaimedJob {
+            id,
+            job,
+            attempts,
+            lease_token,
+        } = claimed;
+        let heartbeat = {
+            let db = self.db.clone();
+            let token = lease_token.clone();
+            AbortOnDropHandle::new(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs((LEASE_SECS / 3) as u64)).await;
+                    match db.heartbeat_job(id, &token, now_unix() + LEASE_SECS).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => tracing::warn!(job_id = id, error = %e, "heartbeat failed"),
+                    }
+                }
+            }))
+        };
+        let run = {
+            let assets = self.assets.clone();
+            let job = job.clone();
+            let span = tracing::info_span!("job", job_id = id, kind = job.kind(), attempts);
+            AbortOnDropHandle::new(tokio::spawn(
+                async move { assets.run_job(&job).await }.instrument(span),
+            ))
+        };
+        let outcome = run.await;
+        drop(heartbeat);
+        let result = match outcome {
+            Ok(Ok(())) => JobResult::Done,
+            Ok(Err(e)) if e.is_retryable() && attempts < MAX_ATTEMPTS => {
+                tracing::warn!(job_id = id, error = %e, "job failed; will retry");
+                JobResult::Retry {
+                    error: e.to_string(),
+                    run_at: now_unix() + backoff_secs(attempts),
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(job_id = id, error = %e, "job failed for good");
+                self.give_up(&job, &e).await;
+                JobResult::Failed {
+                    error: e.to_string(),
+                }
+            }
+            Err(panic) => {
+                let error = format!("job panicked: {panic}");
+                tracing::error!(job_id = id, %error);
+                let e = AssetError::Invalid(error.clone());
+                self.give_up(&job, &e).await;
+                JobResult::Failed { error }
+            }
+        };
+        if !self
+            .db
+            .finish_job(id, &lease_token, &result, now_unix())
+            .await?
+        {
+            tracing::warn!(
+                job_id = id,
+                "lease lost before the job finished; result discarded"
+            );
+        }
+        Ok(Outcome::Ran)
+    }
+
+    async fn give_up(&self, job: &super::Job, error: &AssetError) {
+        if let Err(e) = self.assets.job_failed(job, error).await {
+            tracing::error!(error = %e, "could not record a job failure on its asset");
+        }
+    }
+
+    /// Runs jobs until `cancel` fires. A job still running then is dropped (its ffmpeg killed) and
+    /// left to its lease.
+    pub async fn run(self, cancel: CancellationToken) {
+        loop {
+            let step = tokio::select! {
+                _ = cancel.cancelled() => return,
+                step = self.run_one() => step,
+            };
+            let pause = match step {
+                Ok(Outcome::Ran) => continue,
+                Ok(Outcome::Idle) => IDLE_POLL,
+                Err(e) => {
+                    tracing::error!(error = %e, "job queue unavailable");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}

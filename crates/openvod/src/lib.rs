@@ -1,0 +1,27 @@
+//! openvod: a self-hosted video-on-demand server.
+//!
+//! # Layout
+//! - `app`: wiring of everything below; `App::build` then `App::run`.
+//! - `config`: layered configuration.
+//! - `ingest`: uploads (UpChunk/GCS resumable, plain PUT, tus) up to asset creation.
+//! - `assets`: assets, playback ids, master access, and the jobs that fill assets in.
+//! - `media`: the only module that runs ffmpeg/ffprobe.
+//! - `jobs`: the durable job queue contract and the worker loop.
+//! - `compat::mux`: the Mux Video API over the core.
+//! - `db`, `storage`, `outbound`, `http`: ports and adapters at the edges.
+//! - `tokens`: API access tokens.
+
+pub mod app;
+pub mod assets;
+pub mod compat;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod id;
+pub mod ingest;
+pub mod jobs;
+pub mod media;
+pub mod outbound;
+pub mod storage;
+pub mod tokens;

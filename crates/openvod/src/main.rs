@@ -1,0 +1,251 @@
+//! The `openvod` binary: parses the command line, loads the config and dispatches to a subcommand.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use openvod::app::{open_db, App};
+use openvod::config::{Config, Overrides};
+use openvod::tokens::TokenService;
+
+#[derive(Parser)]
+#[command(
+    name = "openvod",
+    version,
+    about = "Self-hosted video on demand with Mux-compatible APIs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML config file (also OPENVOD_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Folder holding the SQLite database and media (default ./data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server with in-process workers.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Base of every URL handed out (default: from the listen address).
+        #[arg(long)]
+        public_url: Option<String>,
+        /// In-process job workers (default: number of cores).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Run job workers only, against the same database and media store.
+    Worker {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Manage API access tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Show configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create a token; prints {"id": ..., "secret": ...} (the secret is shown only once).
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a token.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the merged effective configuration.
+    Show {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn load(common: &Common, overrides: Overrides) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        data_dir: common.data_dir.clone(),
+        ..overrides
+    };
+    Ok(Config::load(common.config.as_deref(), &overrides)?)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENVOD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler can be installed");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        trigger.cancel();
+    });
+    token
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = run(cli).await {
+        eprintln!("openvod: error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            common,
+            listen,
+            public_url,
+            workers,
+        } => {
+            init_tracing();
+            let config = load(
+                &common,
+                Overrides {
+                    listen,
+                    public_url,
+                    workers,
+                    ..Overrides::default()
+                },
+            )?;
+            let workers = config.workers.unwrap_or_else(default_workers);
+            let data_dir = config.data_dir.clone();
+            let app = App::build(config).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "openvod listening on {}", app.public_url())?;
+            writeln!(
+                out,
+                "create an API token with: openvod tokens create --name NAME --data-dir {}",
+                data_dir.display()
+            )?;
+            out.flush()?;
+            drop(out);
+            app.run(shutdown_token(), workers).await?;
+        }
+        Command::Worker { common, workers } => {
+            init_tracing();
+            let config = load(
+                &common,
+                Overrides {
+                    workers,
+                    ..Overrides::default()
+                },
+            )?;
+            let workers = config.workers.unwrap_or_else(default_workers);
+            if workers == 0 {
+                bail!("--workers must be at least 1");
+            }
+            let mut config = config;
+            config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+            let app = App::build(config).await?;
+            let shutdown = shutdown_token();
+            let mut handles = Vec::new();
+            for _ in 0..workers {
+                handles.push(tokio::spawn(app.worker().run(shutdown.child_token())));
+            }
+            for handle in handles {
+                handle.await.context("worker task failed")?;
+            }
+        }
+        Command::Tokens { command } => {
+            let (common, action) = match &command {
+                TokensCommand::Create { common, .. }
+                | TokensCommand::List { common }
+                | TokensCommand::Revoke { common, .. } => (common, &command),
+            };
+            let config = load(common, Overrides::default())?;
+            let tokens = TokenService::new(open_db(&config).await?);
+            match action {
+                TokensCommand::Create { name, .. } => {
+                    let created = tokens.create(name).await?;
+                    println!(
+                        "{}",
+                        serde_json::json!({"id": created.id, "secret": created.secret})
+                    );
+                }
+                TokensCommand::List { .. } => {
+                    for token in tokens.list().await? {
+                        println!(
+                            "{}",
+                            serde_json::json!({"id": token.id, "name": token.name,
+                                "created_at": token.created_at, "revoked": token.revoked_at.is_some()})
+                        );
+                    }
+                }
+                TokensCommand::Revoke { id, .. } => {
+                    if !tokens.revoke(id).await? {
+                        bail!("no active token with id {id}");
+                    }
+                    eprintln!("token {id} revoked");
+                }
+            }
+        }
+        Command::Config {
+            command: ConfigCommand::Show { common },
+        } => {
+            let config = load(&common, Overrides::default())?;
+            println!("{}", toml_like(&config)?);
+        }
+    }
+    Ok(())
+}
+
+fn toml_like(config: &Config) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(config)?)
+}
