@@ -136,9 +136,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let env = Env::prefixed("OPENVOD_")
-            .split("__")
-            .filter(|key| key.as_str() != "config" && !key.as_str().starts_with("test"));
+        let env = Env::prefixed("OPENVOD_").split("__").filter(|key| {
+            // Variables that are not config keys: the config path, the log filter, test switches.
+            let key = key.as_str().to_ascii_lowercase();
+            key != "config" && key != "log" && !key.starts_with("test")
+        });
         figment = figment
             .merge(env)
             .merge(Serialized::defaults(overrides.clone()));

@@ -176,7 +176,14 @@ async fn resumable_chunk(
             (ChunkMode::Range { start: first, len }, total)
         }
         None => {
-            let len = content_length.ok_or(IngestError::LengthRequired)?;
+            // HTTP/1.1: no Content-Length and no Transfer-Encoding means an empty body.
+            let len = match content_length {
+                Some(len) => len,
+                None if headers.contains_key(header::TRANSFER_ENCODING) => {
+                    return Err(IngestError::LengthRequired.into())
+                }
+                None => 0,
+            };
             (ChunkMode::Range { start: 0, len }, len)
         }
     };

@@ -1,0 +1,10 @@
+//! One integration-test binary (one link step). Each module drives a real server over HTTP.
+
+mod assets;
+mod cli;
+mod crash;
+mod mux_api;
+mod python_clients;
+mod support;
+mod tus;
+mod uploads;

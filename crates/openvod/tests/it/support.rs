@@ -1,0 +1,255 @@
+//! `TestApp`: a real server on a port-0 listener with a temporary data dir, workers off unless asked,
+//! plus generated media clips.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use openvod::app::App;
+use openvod::config::Config;
+use openvod::http::AppState;
+use openvod::jobs::{Outcome, Worker};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub token_id: String,
+    pub token_secret: String,
+    pub worker: Worker,
+    pub state: AppState,
+    pub config: Config,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var_os("OPENVOD_TEST_LOG").is_some() {
+            tracing_subscriber::fmt()
+                .with_env_filter("debug,sqlx=warn,hyper=info")
+                .init();
+        }
+    });
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(0, |_| {}).await
+    }
+
+    /// Starts a server with `workers` in-process workers after `adjust` edits the config.
+    pub async fn spawn_with(workers: usize, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            workers: Some(workers),
+            ..Config::default()
+        };
+        config.outbound.allow_private_addresses = true;
+        adjust(&mut config);
+        let app = App::build(config.clone()).await.expect("app builds");
+        let base_url = app
+            .public_url()
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
+        let state = app.state();
+        let worker = app.worker();
+        let token = state.tokens.create("tests").await.expect("token");
+        let shutdown = CancellationToken::new();
+        tokio::spawn(app.run(shutdown.clone(), workers));
+        TestApp {
+            base_url,
+            client: reqwest::Client::new(),
+            token_id: token.id,
+            token_secret: token.secret,
+            worker,
+            state,
+            config,
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    pub async fn run_jobs_until_idle(&self) {
+        for _ in 0..1000 {
+            if self.worker.run_one().await.expect("job queue works") == Outcome::Idle {
+                return;
+            }
+        }
+        panic!("jobs never went idle");
+    }
+
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base_url))
+            .basic_auth(&self.token_id, Some(&self.token_secret))
+    }
+
+    pub async fn api_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.api(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, json)
+    }
+
+    /// Creates a direct upload and returns its `data`.
+    pub async fn create_upload(&self, body: Value) -> Value {
+        let (status, json) = self
+            .api_json(reqwest::Method::POST, "/video/v1/uploads", Some(body))
+            .await;
+        assert_eq!(status, 201, "{json}");
+        json["data"].clone()
+    }
+
+    pub async fn get_upload(&self, id: &str) -> Value {
+        let (status, json) = self
+            .api_json(
+                reqwest::Method::GET,
+                &format!("/video/v1/uploads/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{json}");
+        json["data"].clone()
+    }
+
+    pub async fn get_asset(&self, id: &str) -> Value {
+        let (status, json) = self
+            .api_json(
+                reqwest::Method::GET,
+                &format!("/video/v1/assets/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{json}");
+        json["data"].clone()
+    }
+
+    /// Grants master access and downloads the original bytes.
+    pub async fn download_master(&self, asset_id: &str) -> Vec<u8> {
+        let (status, json) = self
+            .api_json(
+                reqwest::Method::PUT,
+                &format!("/video/v1/assets/{asset_id}/master-access"),
+                Some(serde_json::json!({"master_access": "temporary"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{json}");
+        assert_eq!(json["data"]["master"]["status"], "ready", "{json}");
+        let url = json["data"]["master"]["url"].as_str().expect("master url");
+        let response = self.client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap().to_vec()
+    }
+
+    pub fn media_dir(&self) -> PathBuf {
+        self.config.media_dir()
+    }
+}
+
+/// Sends bytes `[start, end)` of `data` as one UpChunk-style chunk.
+pub async fn put_chunk(
+    client: &reqwest::Client,
+    url: &str,
+    data: &[u8],
+    start: usize,
+    end: usize,
+) -> reqwest::Response {
+    client
+        .put(url)
+        .header(
+            "content-range",
+            format!("bytes {}-{}/{}", start, end - 1, data.len()),
+        )
+        .body(data[start..end].to_vec())
+        .send()
+        .await
+        .expect("chunk sent")
+}
+
+fn generate(name: &str, args: &[&str]) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("clip dir"));
+    let path = dir.path().join(name);
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs (install the Debian package ffmpeg)");
+    assert!(status.success(), "ffmpeg failed to generate {name}");
+    path
+}
+
+/// A 2 s 160x120 H.264/AAC MP4 made by ffmpeg once per test process.
+pub fn clip() -> &'static Path {
+    static CLIP: OnceLock<PathBuf> = OnceLock::new();
+    CLIP.get_or_init(|| {
+        generate(
+            "clip.mp4",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x120:rate=15:duration=2",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=2",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ],
+        )
+    })
+}
+
+pub fn clip_bytes() -> Vec<u8> {
+    std::fs::read(clip()).expect("clip readable")
+}
+
+/// Polls `check` (a server-side condition driven by in-process workers) for up to 30 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

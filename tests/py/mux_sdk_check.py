@@ -1,0 +1,88 @@
+"""Drives openvod with the unmodified mux-python SDK; only the host differs from Mux.
+
+mux-python returns None (not an error) when a status code differs from Mux's, so every
+call below must give a populated model.
+"""
+import os
+import sys
+import time
+
+import mux_python
+import requests
+from mux_python.rest import NotFoundException, ApiException
+
+base = os.environ["OPENVOD_URL"]
+cfg = mux_python.Configuration(host=base + "/")  # a trailing slash, as users often configure it
+cfg.username = os.environ["OPENVOD_TOKEN_ID"]
+cfg.password = os.environ["OPENVOD_TOKEN_SECRET"]
+client = mux_python.ApiClient(cfg)
+uploads = mux_python.DirectUploadsApi(client)
+assets = mux_python.AssetsApi(client)
+clip = open(os.environ["OPENVOD_CLIP"], "rb").read()
+
+
+def check(condition, what):
+    if not condition:
+        print("FAILED:", what)
+        sys.exit(1)
+
+
+settings = mux_python.CreateAssetRequest(
+    playback_policy=[mux_python.PlaybackPolicy.PUBLIC], passthrough="sdk-1",
+    mp4_support="standard")
+created = uploads.create_direct_upload(
+    mux_python.CreateUploadRequest(cors_origin="*", new_asset_settings=settings, timeout=3600))
+check(created is not None and created.data is not None, "create_direct_upload returned a model")
+upload = created.data
+check(upload.status == "waiting" and upload.url.startswith(base), f"upload waiting with our URL: {upload}")
+check(upload.new_asset_settings.passthrough == "sdk-1", "new_asset_settings echoed")
+
+r = requests.put(upload.url, data=clip, headers={"Content-Type": "video/mp4"})
+check(r.status_code == 200, f"PUT of the file answered {r.status_code} {r.text}")
+
+got = uploads.get_direct_upload(upload.id)
+check(got is not None and got.data.status == "asset_created" and got.data.asset_id, f"get_direct_upload: {got}")
+asset_id = got.data.asset_id
+
+listed = uploads.list_direct_uploads(limit=10, page=1)
+check(listed is not None and any(u.id == upload.id for u in listed.data), "list_direct_uploads has it")
+
+second = uploads.create_direct_upload(mux_python.CreateUploadRequest(cors_origin="*")).data
+cancelled = uploads.cancel_direct_upload(second.id)
+check(cancelled is not None and cancelled.data.status == "cancelled", f"cancel_direct_upload: {cancelled}")
+
+deadline = time.time() + 30
+asset = assets.get_asset(asset_id)
+while asset.data.duration is None and time.time() < deadline:
+    time.sleep(0.2)
+    asset = assets.get_asset(asset_id)
+a = asset.data
+check(a.id == asset_id and a.status == "preparing" and a.upload_id == upload.id, f"get_asset: {a}")
+check(a.passthrough == "sdk-1" and a.mp4_support == "standard", "asset settings")
+check(abs(a.duration - 2.0) < 0.1, f"duration {a.duration}")
+check(a.playback_ids[0].policy == "public", "playback id")
+check({t.type for t in a.tracks} == {"video", "audio"}, f"tracks {a.tracks}")
+
+listed = assets.list_assets(limit=25, page=1)
+check(listed is not None and any(x.id == asset_id for x in listed.data), "list_assets has it")
+
+pid = assets.create_asset_playback_id(asset_id, mux_python.CreatePlaybackIDRequest(
+    policy=mux_python.PlaybackPolicy.SIGNED))
+check(pid is not None and pid.data.policy == "signed" and pid.data.id, f"create_asset_playback_id: {pid}")
+
+assets.delete_asset(asset_id)
+try:
+    assets.get_asset(asset_id)
+    check(False, "deleted asset still readable")
+except NotFoundException:
+    pass
+
+bad = mux_python.Configuration(host=base)
+bad.username, bad.password = cfg.username, "wrong"
+try:
+    mux_python.AssetsApi(mux_python.ApiClient(bad)).list_assets()
+    check(False, "wrong secret accepted")
+except ApiException as e:
+    check(e.status == 401, f"wrong secret gives 401, got {e.status}")
+
+print("ALL CHECKS PASSED")
