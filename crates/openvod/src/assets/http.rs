@@ -29,7 +29,7 @@ async fn download_master(
         .await?;
     let len = whole.len;
     let span = match header_str(&headers, "range").map(|r| parse_range(r, len)) {
-        Some(Err(())) => {
+        Some(Err(_)) => {
             let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                 response.headers_mut().insert(header::CONTENT_RANGE, v);

@@ -57,7 +57,7 @@ pub trait SecretRepo {
 pub enum FinalizeOutcome {
     Created,
     /// The upload had already left `waiting` (finished, cancelled or timed out) before this call.
-    NotWaiting(Upload),
+    NotWaiting(crate::ingest::model::UploadStatus),
 }
 
 #[async_trait]

@@ -352,7 +352,7 @@ impl UploadRepo for SqliteDb {
                 .bind(upload_id)
                 .fetch_one(&mut *tx)
                 .await?;
-            return Ok(FinalizeOutcome::NotWaiting(upload_from_row(&row)?));
+            return Ok(FinalizeOutcome::NotWaiting(upload_from_row(&row)?.status));
         }
         insert_asset(&mut tx, asset, now).await?;
         insert_job(&mut tx, job, now).await?;

@@ -1,8 +1,12 @@
 //! `Range` request headers for downloads (one range; multipart ranges are answered with the whole body).
 
+/// The range starts past the end of the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// The half-open byte span `[start, end)` a `Range: bytes=…` header asks for within `len` bytes.
-/// `Ok(None)`: no usable single range, serve everything. `Err(())`: unsatisfiable (416).
-pub fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
+/// `Ok(None)`: no usable single range, serve everything. `Err(Unsatisfiable)`: answer 416.
+pub fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(spec) = header.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };
@@ -19,7 +23,7 @@ pub fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
                 return Ok(None);
             };
             if suffix == 0 {
-                return Err(());
+                return Err(Unsatisfiable);
             }
             (len.saturating_sub(suffix), len)
         }
@@ -36,7 +40,7 @@ pub fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
                 }
             };
             if start >= len {
-                return Err(());
+                return Err(Unsatisfiable);
             }
             (start, end)
         }
@@ -47,7 +51,7 @@ pub fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::{parse_range, Unsatisfiable};
 
     #[test]
     fn ranges() {
@@ -55,7 +59,7 @@ mod tests {
         assert_eq!(parse_range("bytes=90-", 100), Ok(Some((90, 100))));
         assert_eq!(parse_range("bytes=-5", 100), Ok(Some((95, 100))));
         assert_eq!(parse_range("bytes=50-1000", 100), Ok(Some((50, 100))));
-        assert_eq!(parse_range("bytes=100-", 100), Err(()));
+        assert_eq!(parse_range("bytes=100-", 100), Err(Unsatisfiable));
         assert_eq!(parse_range("bytes=5-1", 100), Ok(None));
         assert_eq!(parse_range("bytes=0-1,3-4", 100), Ok(None));
         assert_eq!(parse_range("items=0-1", 100), Ok(None));

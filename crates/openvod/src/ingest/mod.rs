@@ -477,9 +477,9 @@ impl IngestService {
             .await?
         {
             FinalizeOutcome::Created => Ok(()),
-            FinalizeOutcome::NotWaiting(current) => Err(IngestError::NotWaiting {
-                id: current.id,
-                status: current.status,
+            FinalizeOutcome::NotWaiting(status) => Err(IngestError::NotWaiting {
+                id: upload.id.clone(),
+                status,
             }),
         }
     }

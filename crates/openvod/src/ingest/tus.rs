@@ -52,8 +52,11 @@ async fn options(State(state): State<AppState>, headers: HeaderMap) -> Response 
     response
 }
 
+/// Decoded `Upload-Metadata`: keys in order, each with its value if one was given.
+pub type MetadataPairs = Vec<(String, Option<Vec<u8>>)>;
+
 /// Parses `Upload-Metadata`: comma-separated `key base64value` pairs (the value may be absent).
-pub fn parse_metadata(header: &str) -> Result<Vec<(String, Option<Vec<u8>>)>, String> {
+pub fn parse_metadata(header: &str) -> Result<MetadataPairs, String> {
     let mut pairs = Vec::new();
     for item in header.split(',') {
         let item = item.trim();
@@ -121,9 +124,10 @@ fn settings_from_metadata(header: Option<&str>) -> Result<AssetSettings, IngestE
     Ok(settings)
 }
 
-fn check_version(headers: &HeaderMap) -> Result<(), Response> {
+/// The 412 answer to a request without `Tus-Resumable: 1.0.0`, if it lacks one.
+fn version_mismatch(headers: &HeaderMap) -> Option<Response> {
     if header_str(headers, "tus-resumable") == Some(TUS_VERSION) {
-        return Ok(());
+        return None;
     }
     let mut response = (
         StatusCode::PRECONDITION_FAILED,
@@ -132,7 +136,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), Response> {
     )
         .into_response();
     add_tus_headers(&mut response);
-    Err(response)
+    Some(response)
 }
 
 fn parse_u64_header(headers: &HeaderMap, name: &str) -> Result<Option<u64>, IngestError> {
@@ -191,7 +195,7 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(response) = check_version(&headers) {
+    if let Some(response) = version_mismatch(&headers) {
         return response;
     }
     let mut response = match create_inner(&state, &headers, body).await {
@@ -289,7 +293,7 @@ pub(super) async fn patch(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    if let Err(response) = check_version(headers) {
+    if let Some(response) = version_mismatch(headers) {
         return Ok(response);
     }
     if header_str(headers, "content-type") != Some(OFFSET_CONTENT_TYPE) {

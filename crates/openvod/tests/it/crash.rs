@@ -170,7 +170,7 @@ async fn kill_9_mid_upload_then_resume_keeps_exact_bytes() {
     assert_eq!(upload["data"]["status"], "asset_created");
     let asset_id = upload["data"]["asset_id"].as_str().unwrap().to_owned();
     eventually("the in-process worker probes the asset", || {
-        let get = get.clone();
+        let get = &get;
         let asset_id = asset_id.clone();
         async move { get(format!("/video/v1/assets/{asset_id}")).await["data"]["duration"].is_number() }
     })

@@ -465,7 +465,7 @@ impl AssetResponse {
                 max_width: None,
                 max_height: None,
                 max_frame_rate: None,
-                max_channels: Some(a.channels.min(2).max(1)),
+                max_channels: Some(a.channels.clamp(1, 2)),
                 max_channel_layout: Some(channel_layout(
                     a.channels.min(2),
                     a.channel_layout.as_deref(),
