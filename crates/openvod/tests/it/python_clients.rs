@@ -8,7 +8,8 @@ async fn run_python(app: &TestApp, script: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/py")
         .join(script);
-    let output = tokio::process::Command::new("python3")
+    let python = std::env::var("OPENVOD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let output = tokio::process::Command::new(python)
         .arg(&path)
         .env("OPENVOD_URL", &app.base_url)
         .env("OPENVOD_TOKEN_ID", &app.token_id)
