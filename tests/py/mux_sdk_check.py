@@ -51,13 +51,18 @@ second = uploads.create_direct_upload(mux_python.CreateUploadRequest(cors_origin
 cancelled = uploads.cancel_direct_upload(second.id)
 check(cancelled is not None and cancelled.data.status == "cancelled", f"cancel_direct_upload: {cancelled}")
 
-deadline = time.time() + 30
+# The in-process worker probes and transcodes; get_asset must deserialize at every stage, and the
+# ready asset's enum values must be within the SDK's lists (it raises ValueError otherwise).
+deadline = time.time() + 60
 asset = assets.get_asset(asset_id)
-while asset.data.duration is None and time.time() < deadline:
+while asset.data.status != "ready" and time.time() < deadline:
+    check(asset.data.status == "preparing", f"asset status {asset.data.status}: {asset.data.errors}")
     time.sleep(0.2)
     asset = assets.get_asset(asset_id)
 a = asset.data
-check(a.id == asset_id and a.status == "preparing" and a.upload_id == upload.id, f"get_asset: {a}")
+check(a.id == asset_id and a.status == "ready" and a.upload_id == upload.id, f"get_asset: {a}")
+check(a.resolution_tier == "720p" and a.max_stored_resolution == "SD", f"tiers {a.resolution_tier} {a.max_stored_resolution}")
+check(a.aspect_ratio == "4:3" and a.max_stored_frame_rate == 15, f"aspect {a.aspect_ratio} fps {a.max_stored_frame_rate}")
 check(a.passthrough == "sdk-1" and a.mp4_support == "standard", "asset settings")
 check(abs(a.duration - 2.0) < 0.1, f"duration {a.duration}")
 check(a.playback_ids[0].policy == "public", "playback id")

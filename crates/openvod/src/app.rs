@@ -20,6 +20,8 @@ use crate::ingest::staging::Staging;
 use crate::ingest::IngestService;
 use crate::jobs::Worker;
 use crate::outbound::Outbound;
+use crate::pipeline::Pipeline;
+use crate::playback::PlaybackService;
 use crate::storage::fs::FsStore;
 use crate::storage::ArcStore;
 use crate::tokens::TokenService;
@@ -57,14 +59,11 @@ pub async fn open_db(config: &Config) -> Result<ArcDb, AppError> {
 impl App {
     pub async fn build(config: Config) -> Result<App, AppError> {
         let db = open_db(&config).await?;
-        let scratch_dir = config.data_dir.join("tmp");
         for dir in [config.media_dir(), config.staging_dir()] {
             std::fs::create_dir_all(&dir).map_err(|e| AppError::DataDir(dir.clone(), e))?;
         }
-        // Scratch files are never referenced across restarts: start clean.
-        let _ = std::fs::remove_dir_all(&scratch_dir);
-        std::fs::create_dir_all(&scratch_dir)
-            .map_err(|e| AppError::DataDir(scratch_dir.clone(), e))?;
+        let scratch_dir = prepare_scratch_dir(&config.data_dir.join("tmp"))
+            .map_err(|e| AppError::DataDir(config.data_dir.join("tmp"), e))?;
 
         let mut fresh_key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh_key);
@@ -93,19 +92,35 @@ impl App {
             config.uploads.clone(),
             public_url.clone(),
         ));
+        let pipeline = Arc::new(Pipeline::new(
+            db.clone(),
+            store.clone(),
+            config.media.clone(),
+            scratch_dir.clone(),
+        ));
         let assets = Arc::new(AssetService::new(
+            db.clone(),
+            store.clone(),
+            signer.clone(),
+            public_url.clone(),
+            config.media.clone(),
+            outbound,
+            config.outbound.clone(),
+            scratch_dir.clone(),
+            pipeline,
+        ));
+        let playback = Arc::new(PlaybackService::new(
             db.clone(),
             store,
             signer,
             public_url.clone(),
             config.media.clone(),
-            outbound,
-            config.outbound.clone(),
             scratch_dir,
         ));
         let state = AppState {
             ingest,
             assets,
+            playback,
             tokens: Arc::new(TokenService::new(db.clone())),
         };
         Ok(App {
@@ -136,7 +151,11 @@ impl App {
     }
 
     pub fn worker(&self) -> Worker {
-        Worker::new(self.db.clone(), self.state.assets.clone())
+        Worker::new(
+            self.db.clone(),
+            self.state.assets.clone(),
+            self.config.jobs.lease_secs,
+        )
     }
 
     /// Serves until `shutdown` is cancelled, with `workers` in-process job workers.
@@ -179,6 +198,33 @@ impl App {
         }
         result
     }
+}
+
+/// Makes this process's scratch folder `<tmp>/<pid>` and removes those of processes that are gone
+/// (killed mid-job): scratch files are never referenced across restarts.
+fn prepare_scratch_dir(tmp: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(tmp)?;
+    for entry in std::fs::read_dir(tmp)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let alive = name
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|pid| {
+                pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
+        if !alive {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+    let mine = tmp.join(std::process::id().to_string());
+    std::fs::create_dir_all(&mine)?;
+    Ok(mine)
 }
 
 /// Periodic upkeep: expire idle uploads and return jobs with expired leases to the queue.

@@ -23,6 +23,21 @@ pub struct Config {
     pub uploads: UploadsConfig,
     pub outbound: OutboundConfig,
     pub media: MediaConfig,
+    pub jobs: JobsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// A claimed job's lease, renewed by a heartbeat every third of it. After a crash, its jobs are
+    /// taken over once the lease runs out.
+    pub lease_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig { lease_secs: 60 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +69,16 @@ pub struct MediaConfig {
     pub ffmpeg_path: PathBuf,
     /// Time limit for one ffprobe run, in seconds.
     pub probe_timeout_secs: u64,
+    /// An ffmpeg run may take this many times the input's duration (at least two minutes).
+    pub transcode_timeout_factor: f64,
+    /// x264 preset for the ladder.
+    pub x264_preset: String,
+    /// Inputs longer than this are refused (the asset errors).
+    pub max_duration_secs: u64,
+    /// Inputs wider or taller than this many pixels are refused.
+    pub max_dimension: u32,
+    /// Inputs with more video frames than this are refused.
+    pub max_frames: u64,
 }
 
 impl Default for Config {
@@ -66,6 +91,7 @@ impl Default for Config {
             uploads: UploadsConfig::default(),
             outbound: OutboundConfig::default(),
             media: MediaConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -96,6 +122,11 @@ impl Default for MediaConfig {
             ffprobe_path: PathBuf::from("ffprobe"),
             ffmpeg_path: PathBuf::from("ffmpeg"),
             probe_timeout_secs: 60,
+            transcode_timeout_factor: 20.0,
+            x264_preset: "veryfast".to_owned(),
+            max_duration_secs: 12 * 3600,
+            max_dimension: 4096,
+            max_frames: 12 * 3600 * 60,
         }
     }
 }

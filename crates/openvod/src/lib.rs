@@ -5,6 +5,8 @@
 //! - `config`: layered configuration.
 //! - `ingest`: uploads (UpChunk/GCS resumable, plain PUT, tus) up to asset creation.
 //! - `assets`: assets, playback ids, master access, and the jobs that fill assets in.
+//! - `pipeline`: probe → plan → one-pass ABR encode → publish.
+//! - `playback`: HLS, static files, images, signing keys and playback tokens.
 //! - `media`: the only module that runs ffmpeg/ffprobe.
 //! - `jobs`: the durable job queue contract and the worker loop.
 //! - `compat::mux`: the Mux Video API over the core.
@@ -21,7 +23,10 @@ pub mod http;
 pub mod id;
 pub mod ingest;
 pub mod jobs;
+pub mod keyed_lock;
 pub mod media;
 pub mod outbound;
+pub mod pipeline;
+pub mod playback;
 pub mod storage;
 pub mod tokens;

@@ -22,6 +22,7 @@ use crate::ingest::capability::{CapabilityError, UrlSigner};
 use crate::jobs::Job;
 use crate::media::MediaError;
 use crate::outbound::{Outbound, OutboundError};
+use crate::pipeline::{Pipeline, PipelineError};
 use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
 use model::{
     Asset, AssetErrors, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
@@ -52,6 +53,8 @@ pub enum AssetError {
     #[error(transparent)]
     Media(#[from] MediaError),
     #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -66,9 +69,8 @@ impl AssetError {
             NotFound(_) | PlaybackIdNotFound(_) | MasterNotAvailable(_) => ErrorKind::NotFound,
             Capability(_) => ErrorKind::Forbidden,
             Invalid(_) | Outbound(_) => ErrorKind::Invalid,
-            Download(_) | DownloadPermanent(_) | Media(_) | Db(_) | Storage(_) | Io(_) => {
-                ErrorKind::Internal
-            }
+            Download(_) | DownloadPermanent(_) | Media(_) | Pipeline(_) | Db(_) | Storage(_)
+            | Io(_) => ErrorKind::Internal,
         }
     }
 
@@ -76,6 +78,7 @@ impl AssetError {
     pub fn is_retryable(&self) -> bool {
         match self {
             AssetError::Media(e) => e.is_retryable(),
+            AssetError::Pipeline(e) => e.is_retryable(),
             AssetError::Download(_)
             | AssetError::Db(_)
             | AssetError::Storage(_)
@@ -107,6 +110,8 @@ pub fn new_asset(
         errors: None,
         original,
         master_access_until: None,
+        renditions: Vec::new(),
+        static_files: Vec::new(),
         playback_ids: settings
             .playback_policies
             .iter()
@@ -127,6 +132,7 @@ pub struct AssetService {
     outbound: Arc<Outbound>,
     fetch: OutboundConfig,
     scratch_dir: PathBuf,
+    pipeline: Arc<Pipeline>,
 }
 
 impl AssetService {
@@ -140,6 +146,7 @@ impl AssetService {
         outbound: Arc<Outbound>,
         fetch: OutboundConfig,
         scratch_dir: PathBuf,
+        pipeline: Arc<Pipeline>,
     ) -> AssetService {
         AssetService {
             db,
@@ -150,6 +157,7 @@ impl AssetService {
             outbound,
             fetch,
             scratch_dir,
+            pipeline,
         }
     }
 
@@ -206,6 +214,7 @@ impl AssetService {
         if !self.db.delete_asset(id, &job, now_unix()).await? {
             return Err(AssetError::NotFound(id.to_owned()));
         }
+        self.pipeline.cancel(id);
         Ok(())
     }
 
@@ -251,6 +260,29 @@ impl AssetService {
             .into_iter()
             .find(|p| p.id == playback_id)
             .ok_or_else(|| AssetError::PlaybackIdNotFound(playback_id.to_owned()))
+    }
+
+    /// The asset owning a playback id.
+    pub async fn find_playback_id(
+        &self,
+        playback_id: &str,
+    ) -> Result<(String, PlaybackId), AssetError> {
+        let not_found = || AssetError::PlaybackIdNotFound(playback_id.to_owned());
+        if !is_valid_id(playback_id) {
+            return Err(not_found());
+        }
+        let (asset_id, policy) = self
+            .db
+            .find_playback_id(playback_id)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok((
+            asset_id,
+            PlaybackId {
+                id: playback_id.to_owned(),
+                policy,
+            },
+        ))
     }
 
     pub async fn delete_playback_id(
@@ -315,6 +347,7 @@ impl AssetService {
         match job {
             Job::ProbeAsset { asset_id } => self.probe(asset_id).await,
             Job::FetchInput { asset_id } => self.fetch_input(asset_id).await,
+            Job::Transcode { asset_id } => Ok(self.pipeline.transcode(asset_id).await?),
             Job::PurgeAssetMedia {
                 asset_id,
                 original_key,
@@ -333,7 +366,9 @@ impl AssetService {
     /// Called when a job gives up for good: the asset it was preparing becomes `errored`.
     pub async fn job_failed(&self, job: &Job, error: &AssetError) -> Result<(), AssetError> {
         let asset_id = match job {
-            Job::ProbeAsset { asset_id } | Job::FetchInput { asset_id } => asset_id,
+            Job::ProbeAsset { asset_id }
+            | Job::FetchInput { asset_id }
+            | Job::Transcode { asset_id } => asset_id,
             Job::PurgeAssetMedia { .. } => return Ok(()),
         };
         let errors = match error {
@@ -342,6 +377,10 @@ impl AssetService {
                 messages: vec![format!(
                     "The input file is not a media file that can be processed: {reason}"
                 )],
+            },
+            AssetError::Pipeline(e) if e.is_input_error() => AssetErrors {
+                kind: "invalid_input".to_owned(),
+                messages: vec![format!("The input file could not be processed: {e}")],
             },
             AssetError::Outbound(_)
             | AssetError::Download(_)
@@ -374,7 +413,12 @@ impl AssetService {
         let timeout = Duration::from_secs(self.media.probe_timeout_secs);
         let info =
             crate::media::probe::probe(&self.media.ffprobe_path, local.path(), timeout).await?;
-        self.db.set_asset_source(asset_id, &info).await?;
+        let next = Job::Transcode {
+            asset_id: asset_id.to_owned(),
+        };
+        self.db
+            .set_asset_source(asset_id, &info, Some(&next), now_unix())
+            .await?;
         Ok(())
     }
 

@@ -125,6 +125,35 @@ pub struct Asset {
     /// Unix time until which the master (original) download URL is handed out.
     pub master_access_until: Option<i64>,
     pub playback_ids: Vec<PlaybackId>,
+    /// Published HLS renditions, highest first.
+    pub renditions: Vec<Rendition>,
+    /// Published static MP4/M4A files.
+    pub static_files: Vec<StaticFile>,
+}
+
+/// One HLS variant stream, stored under `assets/{asset_id}/hls/{name}/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rendition {
+    pub name: String,
+    /// Zero for the audio-only rendition.
+    pub width: u32,
+    pub height: u32,
+    /// Peak segment bit rate (bit/s), as HLS `BANDWIDTH` wants it.
+    pub bandwidth: u64,
+    pub average_bandwidth: u64,
+    /// HLS `CODECS`, e.g. `avc1.64001f,mp4a.40.2`.
+    pub codecs: String,
+    pub frame_rate: Option<f64>,
+}
+
+/// A downloadable file such as `highest.mp4` or `audio.m4a`, stored under `assets/{asset_id}/static/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StaticFile {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub bitrate: u64,
+    pub filesize: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,5 +169,13 @@ impl Asset {
 
     pub fn media_prefix(asset_id: &str) -> String {
         format!("assets/{asset_id}/")
+    }
+
+    pub fn hls_key(asset_id: &str, rendition: &str, file: &str) -> String {
+        format!("assets/{asset_id}/hls/{rendition}/{file}")
+    }
+
+    pub fn static_key(asset_id: &str, file: &str) -> String {
+        format!("assets/{asset_id}/static/{file}")
     }
 }

@@ -10,10 +10,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::assets::model::{Asset, AssetErrors, PlaybackId, StoredOriginal};
+use crate::assets::model::{
+    Asset, AssetErrors, PlaybackId, PlaybackPolicy, Rendition, StaticFile, StoredOriginal,
+};
 use crate::ingest::model::Upload;
 use crate::jobs::{ClaimedJob, Job, JobResult};
 use crate::media::probe::MediaInfo;
+use crate::playback::keys::SigningKey;
 
 pub type ArcDb = Arc<dyn Db>;
 
@@ -112,7 +115,28 @@ pub trait AssetRepo {
         id: &str,
         original: &StoredOriginal,
     ) -> Result<bool, DbError>;
-    async fn set_asset_source(&self, id: &str, source: &MediaInfo) -> Result<bool, DbError>;
+    /// Records the probe result and, in the same transaction, queues `next` (the transcode).
+    async fn set_asset_source(
+        &self,
+        id: &str,
+        source: &MediaInfo,
+        next: Option<&Job>,
+        now: i64,
+    ) -> Result<bool, DbError>;
+    /// Replaces the asset's published renditions and static files; with `mark_ready`, a `preparing`
+    /// asset becomes `ready`. `false` when the asset no longer exists.
+    async fn publish_outputs(
+        &self,
+        id: &str,
+        renditions: &[Rendition],
+        static_files: &[StaticFile],
+        mark_ready: bool,
+    ) -> Result<bool, DbError>;
+    /// The asset id and policy of a playback id.
+    async fn find_playback_id(
+        &self,
+        playback_id: &str,
+    ) -> Result<Option<(String, PlaybackPolicy)>, DbError>;
     /// Errors a `preparing` asset; an asset already ready or errored is left as it is.
     async fn set_asset_errored(&self, id: &str, errors: &AssetErrors) -> Result<bool, DbError>;
     async fn set_master_access(&self, id: &str, until: Option<i64>) -> Result<bool, DbError>;
@@ -146,6 +170,20 @@ pub trait JobRepo {
     async fn requeue_stale_jobs(&self, now: i64) -> Result<u64, DbError>;
 }
 
-pub trait Db: TokenRepo + SecretRepo + UploadRepo + AssetRepo + JobRepo + Send + Sync {}
+#[async_trait]
+pub trait SigningKeyRepo {
+    async fn create_signing_key(&self, key: &SigningKey) -> Result<(), DbError>;
+    async fn get_signing_key(&self, id: &str) -> Result<Option<SigningKey>, DbError>;
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKey>, DbError>;
+    async fn delete_signing_key(&self, id: &str) -> Result<bool, DbError>;
+}
 
-impl<T> Db for T where T: TokenRepo + SecretRepo + UploadRepo + AssetRepo + JobRepo + Send + Sync {}
+pub trait Db:
+    TokenRepo + SecretRepo + UploadRepo + AssetRepo + JobRepo + SigningKeyRepo + Send + Sync
+{
+}
+
+impl<T> Db for T where
+    T: TokenRepo + SecretRepo + UploadRepo + AssetRepo + JobRepo + SigningKeyRepo + Send + Sync
+{
+}

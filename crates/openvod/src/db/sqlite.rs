@@ -16,15 +16,17 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    ApiToken, AssetRepo, DbError, FinalizeOutcome, JobRepo, SecretRepo, TokenRepo, UploadRepo,
+    ApiToken, AssetRepo, DbError, FinalizeOutcome, JobRepo, SecretRepo, SigningKeyRepo, TokenRepo,
+    UploadRepo,
 };
 use crate::assets::model::{
     Asset, AssetErrors, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
-    StoredOriginal,
+    Rendition, StaticFile, StoredOriginal,
 };
 use crate::ingest::model::{Upload, UploadStatus};
 use crate::jobs::{ClaimedJob, Job, JobResult};
 use crate::media::probe::MediaInfo;
+use crate::playback::keys::SigningKey;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -118,6 +120,8 @@ fn asset_from_row(row: &SqliteRow, playback_ids: Vec<PlaybackId>) -> Result<Asse
         }),
         master_access_until: row.try_get("master_access_until")?,
         playback_ids,
+        renditions: json_col(row, "renditions")?.unwrap_or_default(),
+        static_files: json_col(row, "static_files")?.unwrap_or_default(),
     })
 }
 
@@ -475,13 +479,64 @@ impl AssetRepo for SqliteDb {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn set_asset_source(&self, id: &str, source: &MediaInfo) -> Result<bool, DbError> {
+    async fn set_asset_source(
+        &self,
+        id: &str,
+        source: &MediaInfo,
+        next: Option<&Job>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("UPDATE assets SET source = ? WHERE id = ?")
             .bind(to_json(source))
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(job) = next {
+            insert_job(&mut tx, job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn publish_outputs(
+        &self,
+        id: &str,
+        renditions: &[Rendition],
+        static_files: &[StaticFile],
+        mark_ready: bool,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE assets SET renditions = ?, static_files = ?,
+                status = CASE WHEN ? AND status = 'preparing' THEN 'ready' ELSE status END
+             WHERE id = ?",
+        )
+        .bind(to_json(&renditions))
+        .bind(to_json(&static_files))
+        .bind(mark_ready)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn find_playback_id(
+        &self,
+        playback_id: &str,
+    ) -> Result<Option<(String, PlaybackPolicy)>, DbError> {
+        let row = sqlx::query("SELECT asset_id, policy FROM playback_ids WHERE id = ?")
+            .bind(playback_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let policy: String = row.try_get("policy")?;
+        Ok(Some((
+            row.try_get("asset_id")?,
+            PlaybackPolicy::parse(&policy).ok_or_else(|| corrupt("policy", &policy))?,
+        )))
     }
 
     async fn set_asset_errored(&self, id: &str, errors: &AssetErrors) -> Result<bool, DbError> {
@@ -639,5 +694,53 @@ impl JobRepo for SqliteDb {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
+    }
+}
+
+fn signing_key_from_row(row: &SqliteRow) -> Result<SigningKey, DbError> {
+    Ok(SigningKey {
+        id: row.try_get("id")?,
+        algorithm: row.try_get("algorithm")?,
+        verification_key: row.try_get("verification_key")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl SigningKeyRepo for SqliteDb {
+    async fn create_signing_key(&self, key: &SigningKey) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (id, algorithm, verification_key, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(&key.algorithm)
+        .bind(&key.verification_key)
+        .bind(key.created_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_signing_key(&self, id: &str) -> Result<Option<SigningKey>, DbError> {
+        let row = sqlx::query("SELECT * FROM signing_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| signing_key_from_row(&r)).transpose()
+    }
+
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKey>, DbError> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(signing_key_from_row).collect()
+    }
+
+    async fn delete_signing_key(&self, id: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

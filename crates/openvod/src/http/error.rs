@@ -55,6 +55,7 @@ impl ApiError {
                 StatusCode::from_u16(460).expect("460 is a valid status code")
             }
             ErrorKind::LengthRequired => StatusCode::LENGTH_REQUIRED,
+            ErrorKind::NotReady => StatusCode::PRECONDITION_FAILED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -71,6 +72,7 @@ impl ApiError {
             ErrorKind::TooLarge => "payload_too_large",
             ErrorKind::ChecksumMismatch => "checksum_mismatch",
             ErrorKind::LengthRequired => "length_required",
+            ErrorKind::NotReady => "not_ready",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal_error",
         }
@@ -104,5 +106,6 @@ macro_rules! domain_error {
 domain_error!(
     crate::ingest::IngestError,
     crate::assets::AssetError,
+    crate::playback::PlaybackError,
     crate::tokens::TokenError
 );

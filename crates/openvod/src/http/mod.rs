@@ -26,6 +26,7 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 pub struct AppState {
     pub ingest: Arc<IngestService>,
     pub assets: Arc<AssetService>,
+    pub playback: Arc<crate::playback::PlaybackService>,
     pub tokens: Arc<TokenService>,
 }
 
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ingest::tus::routes())
         .merge(crate::assets::http::routes())
         .merge(crate::compat::mux::routes())
+        .merge(crate::playback::http::routes())
         .fallback(
             |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },
         )

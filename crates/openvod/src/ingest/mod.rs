@@ -3,7 +3,7 @@
 //!
 //! Invariant: a chunk is acknowledged only after its bytes are fsync'd and the new offset is committed
 //! to the database; the asset, its probe job and the upload's `asset_created` state are written in one
-//! transaction. Bytes of one upload are written by one request at a time (`UploadLocks`).
+//! transaction. Bytes of one upload are written by one request at a time (`KeyedLocks`).
 
 pub mod capability;
 pub mod http;
@@ -11,9 +11,6 @@ pub mod model;
 pub mod range;
 pub mod staging;
 pub mod tus;
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -24,6 +21,7 @@ use crate::db::{ArcDb, DbError, FinalizeOutcome};
 use crate::error::ErrorKind;
 use crate::id::{is_valid_id, now_unix, random_id};
 use crate::jobs::Job;
+use crate::keyed_lock::KeyedLocks;
 use crate::storage::{ArcStore, StorageError, StoreKey};
 use capability::{CapabilityError, UrlSigner};
 use model::{Upload, UploadStatus};
@@ -138,23 +136,6 @@ pub struct ChunkOutcome {
     pub complete: bool,
 }
 
-/// One async mutex per upload id being written, dropped when no request holds it.
-#[derive(Default)]
-struct UploadLocks(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
-
-impl UploadLocks {
-    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.0.lock().expect("upload lock map is not poisoned");
-        if let Some(lock) = map.get(id).and_then(Weak::upgrade) {
-            return lock;
-        }
-        map.retain(|_, weak| weak.strong_count() > 0);
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
-        map.insert(id.to_owned(), Arc::downgrade(&lock));
-        lock
-    }
-}
-
 pub struct IngestService {
     db: ArcDb,
     store: ArcStore,
@@ -162,7 +143,7 @@ pub struct IngestService {
     signer: UrlSigner,
     settings: UploadsConfig,
     public_url: url::Url,
-    locks: UploadLocks,
+    locks: KeyedLocks,
 }
 
 impl IngestService {
@@ -181,7 +162,7 @@ impl IngestService {
             signer,
             settings,
             public_url,
-            locks: UploadLocks::default(),
+            locks: KeyedLocks::default(),
         }
     }
 

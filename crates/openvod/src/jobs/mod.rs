@@ -17,6 +17,8 @@ pub enum Job {
     ProbeAsset { asset_id: String },
     /// Download an asset's input URL into storage, then probe it.
     FetchInput { asset_id: String },
+    /// Encode and publish an asset's renditions.
+    Transcode { asset_id: String },
     /// Remove everything stored for a deleted asset.
     PurgeAssetMedia {
         asset_id: String,
@@ -29,6 +31,7 @@ impl Job {
         match self {
             Job::ProbeAsset { .. } => "probe_asset",
             Job::FetchInput { .. } => "fetch_input",
+            Job::Transcode { .. } => "transcode",
             Job::PurgeAssetMedia { .. } => "purge_asset_media",
         }
     }

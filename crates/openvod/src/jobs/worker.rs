@@ -12,8 +12,6 @@ use crate::assets::{AssetError, AssetService};
 use crate::db::{ArcDb, DbError};
 use crate::id::now_unix;
 
-/// Lease length; a heartbeat renews it every third of this while the job runs.
-pub const LEASE_SECS: i64 = 60;
 /// Tries before a retryable failure becomes permanent.
 pub const MAX_ATTEMPTS: u32 = 5;
 const IDLE_POLL: Duration = Duration::from_millis(250);
@@ -28,6 +26,8 @@ pub enum Outcome {
 pub struct Worker {
     db: ArcDb,
     assets: Arc<AssetService>,
+    /// Lease length; a heartbeat renews it every third of this while the job runs.
+    lease_secs: i64,
 }
 
 /// Seconds to wait before attempt `attempts + 1`: 5 s, 25 s, 2 min, 10 min, ...
@@ -36,15 +36,19 @@ fn backoff_secs(attempts: u32) -> i64 {
 }
 
 impl Worker {
-    pub fn new(db: ArcDb, assets: Arc<AssetService>) -> Worker {
-        Worker { db, assets }
+    pub fn new(db: ArcDb, assets: Arc<AssetService>, lease_secs: u64) -> Worker {
+        Worker {
+            db,
+            assets,
+            lease_secs: lease_secs.max(3) as i64,
+        }
     }
 
     /// Claims the next due job and runs it to the end. The job runs in its own task, which is the
     /// panic boundary; dropping this future aborts the job, and its lease then lets another worker
     /// take it over.
     pub async fn run_one(&self) -> Result<Outcome, DbError> {
-        let Some(claimed) = self.db.claim_job(now_unix(), LEASE_SECS).await? else {
+        let Some(claimed) = self.db.claim_job(now_unix(), self.lease_secs).await? else {
             return Ok(Outcome::Idle);
         };
         let ClaimedJob {
@@ -56,10 +60,11 @@ impl Worker {
         let heartbeat = {
             let db = self.db.clone();
             let token = lease_token.clone();
+            let lease_secs = self.lease_secs;
             AbortOnDropHandle::new(tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(Duration::from_secs((LEASE_SECS / 3) as u64)).await;
-                    match db.heartbeat_job(id, &token, now_unix() + LEASE_SECS).await {
+                    tokio::time::sleep(Duration::from_secs_f64(lease_secs as f64 / 3.0)).await;
+                    match db.heartbeat_job(id, &token, now_unix() + lease_secs).await {
                         Ok(true) => {}
                         Ok(false) => break,
                         Err(e) => tracing::warn!(job_id = id, error = %e, "heartbeat failed"),

@@ -3,6 +3,7 @@
 //! Children are started with `kill_on_drop`, so dropping a future (timeout, cancellation, shutdown)
 //! kills the process. This module knows nothing of the database or HTTP.
 
+pub mod ffmpeg;
 pub mod probe;
 
 use std::ffi::OsStr;

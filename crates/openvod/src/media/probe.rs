@@ -27,6 +27,15 @@ pub struct VideoStream {
     pub frame_rate: Option<f64>,
     pub pix_fmt: Option<String>,
     pub duration: Option<f64>,
+    /// H.264 profile name as ffprobe prints it (`High`, `Main`, `Constrained Baseline`, ...).
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub level: Option<i32>,
+    #[serde(default)]
+    pub bit_rate: Option<u64>,
+    #[serde(default)]
+    pub frames: Option<u64>,
 }
 
 impl VideoStream {
@@ -46,6 +55,9 @@ pub struct AudioStream {
     pub channel_layout: Option<String>,
     pub sample_rate: Option<u32>,
     pub duration: Option<f64>,
+    /// AAC profile name (`LC`, `HE-AAC`, ...).
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 /// Probes `path`. An input that ffprobe cannot parse, or that holds neither audio nor video,
@@ -116,6 +128,10 @@ struct RawStream {
     channel_layout: Option<String>,
     sample_rate: Option<String>,
     duration: Option<String>,
+    profile: Option<String>,
+    level: Option<i32>,
+    bit_rate: Option<String>,
+    nb_frames: Option<String>,
     #[serde(default)]
     disposition: Option<RawDisposition>,
     #[serde(default)]
@@ -160,6 +176,10 @@ pub(crate) fn parse_ffprobe_json(bytes: &[u8]) -> Result<MediaInfo, ParseError> 
                         .or_else(|| stream.r_frame_rate.as_deref().and_then(parse_rational)),
                     pix_fmt: stream.pix_fmt,
                     duration: stream.duration.as_deref().and_then(parse_seconds),
+                    profile: stream.profile,
+                    level: stream.level,
+                    bit_rate: stream.bit_rate.and_then(|b| b.parse().ok()),
+                    frames: stream.nb_frames.and_then(|n| n.parse().ok()),
                 });
             }
             Some("audio") => audio.push(AudioStream {
@@ -168,6 +188,7 @@ pub(crate) fn parse_ffprobe_json(bytes: &[u8]) -> Result<MediaInfo, ParseError> 
                 channel_layout: stream.channel_layout,
                 sample_rate: stream.sample_rate.and_then(|s| s.parse().ok()),
                 duration: stream.duration.as_deref().and_then(parse_seconds),
+                profile: stream.profile,
             }),
             _ => {}
         }

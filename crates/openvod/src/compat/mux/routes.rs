@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 
 use super::wire::{
     check_passthrough, parse_policy, AssetList, AssetResponse, CreateAssetRequest,
-    CreatePlaybackIdRequest, CreateUploadRequest, Data, PlaybackIdResponse, UpdateAssetRequest,
-    UpdateMasterAccessRequest, UploadResponse,
+    CreatePlaybackIdRequest, CreateSigningKeyRequest, CreateUploadRequest, Data,
+    PlaybackIdResponse, SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest,
+    UploadResponse,
 };
 use crate::error::ErrorKind;
 use crate::http::auth::ApiCaller;
@@ -43,6 +44,23 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/video/v1/assets/{id}/master-access",
             put(update_master_access),
+        )
+        .route("/video/v1/playback-ids/{pid}", get(get_playback_id_owner))
+        .route(
+            "/system/v1/signing-keys",
+            post(create_signing_key).get(list_signing_keys),
+        )
+        .route(
+            "/system/v1/signing-keys/{id}",
+            get(get_signing_key).delete(delete_signing_key),
+        )
+        .route(
+            "/video/v1/signing-keys",
+            post(create_signing_key).get(list_signing_keys),
+        )
+        .route(
+            "/video/v1/signing-keys/{id}",
+            get(get_signing_key).delete(delete_signing_key),
         )
 }
 
@@ -84,7 +102,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MuxJson<T> {
     }
 }
 
-fn created<T: serde::Serialize>(data: T) -> Response {
+fn created_response<T: serde::Serialize>(data: T) -> Response {
     (StatusCode::CREATED, Json(Data { data })).into_response()
 }
 
@@ -139,7 +157,7 @@ async fn create_upload(
             tus_metadata: None,
         })
         .await?;
-    Ok(created(upload_response(&state, &upload)))
+    Ok(created_response(upload_response(&state, &upload)))
 }
 
 async fn list_uploads(
@@ -189,7 +207,7 @@ async fn create_asset(
         )
     })?;
     let asset = state.assets.create_from_url(&input_url, &settings).await?;
-    Ok(created(asset_response(&state, &asset)))
+    Ok(created_response(asset_response(&state, &asset)))
 }
 
 async fn list_assets(
@@ -255,7 +273,7 @@ async fn create_playback_id(
     let policy = parse_policy("policy", request.policy.as_deref().unwrap_or("public"))
         .map_err(ApiError::invalid)?;
     let playback_id = state.assets.create_playback_id(&id, policy).await?;
-    Ok(created(PlaybackIdResponse::from(&playback_id)))
+    Ok(created_response(PlaybackIdResponse::from(&playback_id)))
 }
 
 async fn get_playback_id(
@@ -293,4 +311,59 @@ async fn update_master_access(
     };
     let asset = state.assets.set_master_access(&id, temporary).await?;
     Ok(ok(asset_response(&state, &asset)))
+}
+
+async fn get_playback_id_owner(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(pid): Path<String>,
+) -> Result<Response, ApiError> {
+    let (asset_id, playback_id) = state.assets.find_playback_id(&pid).await?;
+    Ok(ok(serde_json::json!({
+        "id": playback_id.id,
+        "policy": playback_id.policy.as_str(),
+        "object": {"type": "asset", "id": asset_id},
+    })))
+}
+
+async fn create_signing_key(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    MuxJson(request): MuxJson<CreateSigningKeyRequest>,
+) -> Result<Response, ApiError> {
+    let algorithm = request.algorithm.as_deref().unwrap_or("RS256");
+    let created = state.playback.keys.create(algorithm).await?;
+    Ok(created_response(SigningKeyResponse::new(
+        &created.key,
+        Some(created.private_key),
+    )))
+}
+
+async fn list_signing_keys(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+) -> Result<Response, ApiError> {
+    let keys = state.playback.keys.list().await?;
+    Ok(ok(keys
+        .iter()
+        .map(|k| SigningKeyResponse::new(k, None))
+        .collect::<Vec<_>>()))
+}
+
+async fn get_signing_key(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = state.playback.keys.get(&id).await?;
+    Ok(ok(SigningKeyResponse::new(&key, None)))
+}
+
+async fn delete_signing_key(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.playback.keys.delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -89,6 +89,32 @@ pub struct CreatePlaybackIdRequest {
     pub policy: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateSigningKeyRequest {
+    /// openvod extension: `HS256` makes a shared-secret key; Mux's default is `RS256`.
+    pub algorithm: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SigningKeyResponse {
+    pub id: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    pub algorithm: String,
+}
+
+impl SigningKeyResponse {
+    pub fn new(key: &crate::playback::keys::SigningKey, private_key: Option<String>) -> Self {
+        SigningKeyResponse {
+            id: key.id.clone(),
+            created_at: key.created_at.to_string(),
+            private_key,
+            algorithm: key.algorithm.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct UpdateMasterAccessRequest {
     pub master_access: String,

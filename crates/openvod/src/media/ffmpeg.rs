@@ -1,0 +1,99 @@
+//! Running ffmpeg: `-nostdin`, progress from `-progress pipe:1`, a wall-clock timeout, the tail of
+//! stderr kept for error messages, and the child killed when the future is dropped.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+
+use super::MediaError;
+
+/// Parses one `-progress` line; `Some(seconds)` for `out_time_us`/`out_time_ms` (both are µs).
+pub(crate) fn parse_progress_line(line: &str) -> Option<f64> {
+    let (key, value) = line.trim().split_once('=')?;
+    match key {
+        "out_time_us" | "out_time_ms" => value
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 0)
+            .map(|us| us as f64 / 1e6),
+        _ => None,
+    }
+}
+
+/// Runs ffmpeg with `args` (inputs and outputs; global flags are added here). `on_progress` gets the
+/// output time in seconds as ffmpeg reports it.
+pub async fn run(
+    ffmpeg: &Path,
+    args: Vec<OsString>,
+    timeout: Duration,
+    mut on_progress: impl FnMut(f64) + Send,
+) -> Result<(), MediaError> {
+    let mut child = Command::new(ffmpeg)
+        .args([
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+        ])
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| MediaError::Spawn(ffmpeg.to_path_buf(), e))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let stderr_task = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf).await;
+        buf
+    });
+    let work = async {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(seconds) = parse_progress_line(&line) {
+                on_progress(seconds);
+            }
+        }
+        child.wait().await
+    };
+    let status = match tokio::time::timeout(timeout, work).await {
+        Ok(status) => status.map_err(|e| MediaError::Spawn(ffmpeg.to_path_buf(), e))?,
+        Err(_) => return Err(MediaError::Timeout(ffmpeg.to_path_buf(), timeout)),
+    };
+    let stderr = stderr_task.await.unwrap_or_default();
+    if !status.success() {
+        return Err(MediaError::Failed {
+            command: ffmpeg.to_path_buf(),
+            stderr: super::stderr_tail(&stderr),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_progress_line;
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(parse_progress_line("out_time_us=1500000"), Some(1.5));
+        assert_eq!(parse_progress_line("out_time_ms=2000000"), Some(2.0));
+        assert_eq!(parse_progress_line("out_time_us=N/A"), None);
+        assert_eq!(
+            parse_progress_line("out_time_us=-9223372036854775807"),
+            None
+        );
+        assert_eq!(parse_progress_line("progress=end"), None);
+        assert_eq!(parse_progress_line("garbage"), None);
+    }
+}

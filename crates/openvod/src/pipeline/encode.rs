@@ -1,0 +1,161 @@
+//! ffmpeg argument lists. One process decodes the input once and encodes every rung (`split` +
+//! `-var_stream_map`), writing HLS (MPEG-TS segments) into `<out>/<rung>/index.m3u8`.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use super::plan::{Plan, Rung, SEGMENT_SECS};
+
+const AUDIO_ARGS: &[&str] = &["-c:a", "aac", "-ac", "2", "-ar", "48000", "-b:a", "128k"];
+/// Name of the audio-only rendition of an asset without video.
+pub const AUDIO_RENDITION: &str = "audio";
+
+fn hls_output(args: &mut Vec<OsString>, out: &Path, var_stream_map: &str) {
+    for a in [
+        "-f",
+        "hls",
+        "-hls_time",
+        &SEGMENT_SECS.to_string(),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_flags",
+        "independent_segments",
+        "-hls_segment_type",
+        "mpegts",
+        "-hls_segment_filename",
+    ] {
+        args.push(a.into());
+    }
+    args.push(out.join("%v").join("seg_%05d.ts").into());
+    args.push("-var_stream_map".into());
+    args.push(var_stream_map.into());
+    args.push(out.join("%v").join("index.m3u8").into());
+}
+
+fn push_all(args: &mut Vec<OsString>, items: &[&str]) {
+    args.extend(items.iter().map(OsString::from));
+}
+
+/// Encodes `rungs` (a subset of the plan's) in one pass.
+pub fn ladder_args(
+    input: &Path,
+    plan: &Plan,
+    rungs: &[Rung],
+    preset: &str,
+    out: &Path,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-i".into(), input.into()];
+    if rungs.is_empty() {
+        push_all(&mut args, &["-map", "0:a:0", "-vn"]);
+        push_all(&mut args, AUDIO_ARGS);
+        hls_output(&mut args, out, &format!("a:0,name:{AUDIO_RENDITION}"));
+        return args;
+    }
+    let n = rungs.len();
+    let mut graph = format!("[0:v:0]fps={},format=yuv420p", plan.fps);
+    if n > 1 {
+        graph.push_str(&format!(",split={n}"));
+        for i in 0..n {
+            graph.push_str(&format!("[s{i}]"));
+        }
+        for (i, rung) in rungs.iter().enumerate() {
+            graph.push_str(&format!(
+                ";[s{i}]scale={}:{},setsar=1[v{i}]",
+                rung.width, rung.height
+            ));
+        }
+    } else {
+        graph.push_str(&format!(
+            ",scale={}:{},setsar=1[v0]",
+            rungs[0].width, rungs[0].height
+        ));
+    }
+    args.push("-filter_complex".into());
+    args.push(graph.into());
+    let mut stream_map = Vec::new();
+    for (i, rung) in rungs.iter().enumerate() {
+        args.push("-map".into());
+        args.push(format!("[v{i}]").into());
+        if plan.has_audio {
+            push_all(&mut args, &["-map", "0:a:0"]);
+            stream_map.push(format!("v:{i},a:{i},name:{}", rung.name));
+        } else {
+            stream_map.push(format!("v:{i},name:{}", rung.name));
+        }
+    }
+    let gop = plan.gop.to_string();
+    push_all(
+        &mut args,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset,
+            "-profile:v",
+            "high",
+            "-crf",
+            "23",
+        ],
+    );
+    for (i, rung) in rungs.iter().enumerate() {
+        args.push(format!("-maxrate:v:{i}").into());
+        args.push(format!("{}k", rung.maxrate_kbps).into());
+        args.push(format!("-bufsize:v:{i}").into());
+        args.push(format!("{}k", rung.maxrate_kbps * 2).into());
+    }
+    push_all(
+        &mut args,
+        &["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"],
+    );
+    // Keyframes exactly at segment boundaries on every rung, whatever the input's timestamps.
+    args.push("-force_key_frames".into());
+    args.push(format!("expr:gte(t,n_forced*{SEGMENT_SECS})").into());
+    if plan.has_audio {
+        push_all(&mut args, AUDIO_ARGS);
+    }
+    push_all(&mut args, &["-max_muxing_queue_size", "1024"]);
+    hls_output(&mut args, out, &stream_map.join(" "));
+    args
+}
+
+/// Publishes the source as it is (`-c copy`) as the rendition `name`.
+pub fn remux_args(input: &Path, has_audio: bool, name: &str, out: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-i".into(), input.into()];
+    push_all(&mut args, &["-map", "0:v:0"]);
+    if has_audio {
+        push_all(&mut args, &["-map", "0:a:0"]);
+    }
+    push_all(&mut args, &["-c", "copy"]);
+    let map = if has_audio {
+        format!("v:0,a:0,name:{name}")
+    } else {
+        format!("v:0,name:{name}")
+    };
+    hls_output(&mut args, out, &map);
+    args
+}
+
+/// Packages a published rendition's segments as one MP4 (or M4A with `audio_only`), without re-encoding.
+pub fn static_file_args(playlist: &Path, audio_only: bool, target: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-i".into(), playlist.into()];
+    if audio_only {
+        push_all(&mut args, &["-map", "0:a:0", "-vn"]);
+    } else {
+        push_all(&mut args, &["-map", "0:v:0", "-map", "0:a:0?"]);
+    }
+    push_all(
+        &mut args,
+        &[
+            "-c",
+            "copy",
+            "-bsf:a",
+            "aac_adtstoasc",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+        ],
+    );
+    args.push(target.into());
+    args
+}

@@ -1,0 +1,454 @@
+//! The processing pipeline: probe → plan → encode → publish.
+//!
+//! Invariants: one ffmpeg process decodes the input once and encodes every rung of a pass; outputs
+//! are built in a per-run scratch folder (removed on drop) and only published (moved into the store,
+//! then recorded in the database) when complete, so readers never see half a rendition.
+//! A streamable source is published first by remuxing, making the asset playable within about a
+//! second; the encoded lower rungs are added to it afterwards.
+
+pub mod encode;
+pub mod plan;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::assets::model::{Asset, Rendition, StaticFile};
+use crate::config::MediaConfig;
+use crate::db::{ArcDb, DbError};
+use crate::media::probe::MediaInfo;
+use crate::media::MediaError;
+use crate::storage::{ArcStore, StorageError, StoreKey};
+use encode::AUDIO_RENDITION;
+use plan::{Limits, Plan, PlanError, Rung};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("processing was cancelled")]
+    Cancelled,
+    #[error("ffmpeg produced no usable output for {0}")]
+    MissingOutput(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("scratch I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl PipelineError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PipelineError::Media(e) => e.is_retryable(),
+            PipelineError::Db(_) | PipelineError::Storage(_) | PipelineError::Io(_) => true,
+            PipelineError::Plan(_) | PipelineError::Cancelled | PipelineError::MissingOutput(_) => {
+                false
+            }
+        }
+    }
+
+    /// Whether the input itself is at fault (the asset errors with `invalid_input`).
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            PipelineError::Plan(_)
+                | PipelineError::Media(MediaError::NotMedia(_) | MediaError::Failed { .. })
+        )
+    }
+}
+
+pub struct Pipeline {
+    db: ArcDb,
+    store: ArcStore,
+    media: MediaConfig,
+    scratch_dir: PathBuf,
+    running: Mutex<HashMap<String, CancellationToken>>,
+}
+
+/// Removes the asset's entry from `running` when a run ends, however it ends.
+struct RunningGuard<'a> {
+    pipeline: &'a Pipeline,
+    asset_id: String,
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.pipeline
+            .running
+            .lock()
+            .expect("not poisoned")
+            .remove(&self.asset_id);
+    }
+}
+
+impl Pipeline {
+    pub fn new(db: ArcDb, store: ArcStore, media: MediaConfig, scratch_dir: PathBuf) -> Pipeline {
+        Pipeline {
+            db,
+            store,
+            media,
+            scratch_dir,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn limits(&self, asset: &Asset) -> Limits {
+        let max_rung = match asset.settings.max_resolution_tier.as_deref() {
+            Some("2160p") => 2160,
+            Some("1440p") => 1440,
+            _ => 1080,
+        };
+        Limits {
+            max_duration_secs: self.media.max_duration_secs,
+            max_dimension: self.media.max_dimension,
+            max_frames: self.media.max_frames,
+            max_rung,
+        }
+    }
+
+    /// Checks the input against the limits and plans its ladder (no ffmpeg run).
+    pub fn plan(&self, asset: &Asset, info: &MediaInfo) -> Result<Plan, PlanError> {
+        plan::plan(info, &self.limits(asset))
+    }
+
+    /// Stops a running transcode of `asset_id` in this process (its ffmpeg is killed).
+    pub fn cancel(&self, asset_id: &str) {
+        if let Some(token) = self.running.lock().expect("not poisoned").get(asset_id) {
+            token.cancel();
+        }
+    }
+
+    fn timeout(&self, info: &MediaInfo) -> Duration {
+        let secs = info.duration.unwrap_or(0.0) * self.media.transcode_timeout_factor;
+        Duration::from_secs_f64(secs.max(120.0))
+    }
+
+    /// Produces and publishes every output of the asset. Idempotent: a rerun after a crash skips what
+    /// was already published.
+    pub async fn transcode(&self, asset_id: &str) -> Result<(), PipelineError> {
+        let token = CancellationToken::new();
+        self.running
+            .lock()
+            .expect("not poisoned")
+            .insert(asset_id.to_owned(), token.clone());
+        let _guard = RunningGuard {
+            pipeline: self,
+            asset_id: asset_id.to_owned(),
+        };
+        tokio::select! {
+            _ = token.cancelled() => Err(PipelineError::Cancelled),
+            result = self.transcode_inner(asset_id) => result,
+        }
+    }
+
+    async fn transcode_inner(&self, asset_id: &str) -> Result<(), PipelineError> {
+        let Some(asset) = self.db.get_asset(asset_id).await? else {
+            return Ok(());
+        };
+        let (Some(info), Some(original)) = (asset.source.clone(), asset.original.clone()) else {
+            return Err(PipelineError::MissingOutput(format!(
+                "asset {asset_id} has not been probed"
+            )));
+        };
+        let plan = self.plan(&asset, &info)?;
+        let input = self
+            .store
+            .local_file(&StoreKey::parse(&original.key)?)
+            .await?;
+        let scratch = tempfile::Builder::new()
+            .prefix("transcode-")
+            .tempdir_in(&self.scratch_dir)?;
+        let mut renditions = asset.renditions.clone();
+
+        let remaining: Vec<Rung> = if plan.source_streamable {
+            let video = info.video.as_ref().expect("streamable sources have video");
+            let (w, h) = video.display_size();
+            let source_name = format!("{}p", w.min(h));
+            if !renditions.iter().any(|r| r.name == source_name) {
+                let out = scratch.path().join("remux");
+                let args = encode::remux_args(input.path(), plan.has_audio, &source_name, &out);
+                self.ffmpeg(args, &info, asset_id, "remux").await?;
+                renditions.push(self.publish_rendition(asset_id, &out, &source_name).await?);
+                if !self
+                    .db
+                    .publish_outputs(asset_id, &renditions, &asset.static_files, true)
+                    .await?
+                {
+                    return self.abandon(asset_id).await;
+                }
+            }
+            plan.rungs
+                .iter()
+                .filter(|r| r.width.min(r.height) < w.min(h))
+                .cloned()
+                .collect()
+        } else {
+            plan.rungs.clone()
+        };
+        let remaining: Vec<Rung> = remaining
+            .into_iter()
+            .filter(|r| !renditions.iter().any(|done| done.name == r.name))
+            .collect();
+        if !remaining.is_empty() || (plan.rungs.is_empty() && renditions.is_empty()) {
+            let out = scratch.path().join("ladder");
+            let args = encode::ladder_args(
+                input.path(),
+                &plan,
+                &remaining,
+                &self.media.x264_preset,
+                &out,
+            );
+            self.ffmpeg(args, &info, asset_id, "ladder").await?;
+            let names: Vec<String> = if remaining.is_empty() {
+                vec![AUDIO_RENDITION.to_owned()]
+            } else {
+                remaining.iter().map(|r| r.name.clone()).collect()
+            };
+            for name in names {
+                renditions.push(self.publish_rendition(asset_id, &out, &name).await?);
+            }
+            renditions.sort_by(|a, b| {
+                (b.height.min(b.width), b.bandwidth).cmp(&(a.height.min(a.width), a.bandwidth))
+            });
+        }
+        let static_files = self
+            .static_files(&asset, &renditions, scratch.path(), &info)
+            .await?;
+        if !self
+            .db
+            .publish_outputs(asset_id, &renditions, &static_files, true)
+            .await?
+        {
+            return self.abandon(asset_id).await;
+        }
+        Ok(())
+    }
+
+    /// The asset was deleted while we worked: remove what we stored for it.
+    async fn abandon(&self, asset_id: &str) -> Result<(), PipelineError> {
+        self.store
+            .delete(&StoreKey::parse(&Asset::media_prefix(asset_id))?)
+            .await?;
+        Ok(())
+    }
+
+    async fn ffmpeg(
+        &self,
+        args: Vec<std::ffi::OsString>,
+        info: &MediaInfo,
+        asset_id: &str,
+        what: &'static str,
+    ) -> Result<(), PipelineError> {
+        let duration = info.duration.unwrap_or(0.0).max(0.001);
+        let mut last_logged = 0.0;
+        crate::media::ffmpeg::run(
+            &self.media.ffmpeg_path,
+            args,
+            self.timeout(info),
+            |seconds| {
+                let fraction = (seconds / duration).min(1.0);
+                if fraction - last_logged >= 0.25 {
+                    last_logged = fraction;
+                    tracing::debug!(asset_id, what, progress = fraction, "ffmpeg progress");
+                }
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Moves one rendition's files from `out/<name>/` into the store and measures it.
+    async fn publish_rendition(
+        &self,
+        asset_id: &str,
+        out: &Path,
+        name: &str,
+    ) -> Result<Rendition, PipelineError> {
+        let dir = out.join(name);
+        let playlist_path = dir.join("index.m3u8");
+        let playlist = tokio::fs::read_to_string(&playlist_path)
+            .await
+            .map_err(|_| PipelineError::MissingOutput(name.to_owned()))?;
+        let segments = media_playlist_segments(&playlist);
+        let first = segments
+            .first()
+            .ok_or_else(|| PipelineError::MissingOutput(name.to_owned()))?;
+        let probe_timeout = Duration::from_secs(self.media.probe_timeout_secs);
+        let info = crate::media::probe::probe(
+            &self.media.ffprobe_path,
+            &dir.join(&first.0),
+            probe_timeout,
+        )
+        .await?;
+        let mut peak = 0u64;
+        let (mut total_bytes, mut total_secs) = (0u64, 0f64);
+        for (file, secs) in &segments {
+            let bytes = tokio::fs::metadata(dir.join(file)).await?.len();
+            total_bytes += bytes;
+            total_secs += secs;
+            if *secs > 0.5 {
+                peak = peak.max((bytes as f64 * 8.0 / secs) as u64);
+            }
+        }
+        let average = (total_bytes as f64 * 8.0 / total_secs.max(0.001)) as u64;
+        let mut codecs = Vec::new();
+        if let Some(v) = &info.video {
+            codecs.push(plan::avc_codec_string(v.profile.as_deref(), v.level));
+        }
+        if let Some(a) = info.audio.first() {
+            codecs.push(plan::aac_codec_string(a.profile.as_deref()).to_owned());
+        }
+        // Segments first, the playlist last: a playlist in the store only names segments already there.
+        for (file, _) in &segments {
+            self.store
+                .put_file(
+                    &StoreKey::parse(&Asset::hls_key(asset_id, name, file))?,
+                    &dir.join(file),
+                )
+                .await?;
+        }
+        self.store
+            .put_file(
+                &StoreKey::parse(&Asset::hls_key(asset_id, name, "index.m3u8"))?,
+                &playlist_path,
+            )
+            .await?;
+        let (width, height) = info.video.as_ref().map_or((0, 0), |v| v.display_size());
+        Ok(Rendition {
+            name: name.to_owned(),
+            width,
+            height,
+            bandwidth: peak.max(average),
+            average_bandwidth: average,
+            codecs: codecs.join(","),
+            frame_rate: info.video.as_ref().and_then(|v| v.frame_rate),
+        })
+    }
+
+    /// Packages the requested static files from published renditions (no second encode).
+    async fn static_files(
+        &self,
+        asset: &Asset,
+        renditions: &[Rendition],
+        scratch: &Path,
+        info: &MediaInfo,
+    ) -> Result<Vec<StaticFile>, PipelineError> {
+        let wanted = wanted_static_files(asset, renditions);
+        let mut files = asset.static_files.clone();
+        for (file_name, rendition, audio_only) in wanted {
+            if files.iter().any(|f| f.name == file_name) {
+                continue;
+            }
+            let Some(source) = renditions.iter().find(|r| r.name == rendition) else {
+                continue;
+            };
+            let local = scratch.join("static").join(&source.name);
+            tokio::fs::create_dir_all(&local).await?;
+            // ffmpeg reads the rendition from the store's copy of its playlist and segments.
+            let playlist = self
+                .store
+                .local_file(&StoreKey::parse(&Asset::hls_key(
+                    &asset.id,
+                    &source.name,
+                    "index.m3u8",
+                ))?)
+                .await?;
+            let target = local.join(&file_name);
+            self.ffmpeg(
+                encode::static_file_args(playlist.path(), audio_only, &target),
+                info,
+                &asset.id,
+                "static",
+            )
+            .await?;
+            let filesize = tokio::fs::metadata(&target).await?.len();
+            let duration = info.duration.unwrap_or(1.0).max(0.001);
+            self.store
+                .put_file(
+                    &StoreKey::parse(&Asset::static_key(&asset.id, &file_name))?,
+                    &target,
+                )
+                .await?;
+            files.push(StaticFile {
+                name: file_name,
+                width: if audio_only { 0 } else { source.width },
+                height: if audio_only { 0 } else { source.height },
+                bitrate: (filesize as f64 * 8.0 / duration) as u64,
+                filesize,
+            });
+        }
+        Ok(files)
+    }
+}
+
+/// `(file name, rendition to package, audio only)` for every static file the asset asked for.
+fn wanted_static_files(asset: &Asset, renditions: &[Rendition]) -> Vec<(String, String, bool)> {
+    let Some(top) = renditions.first() else {
+        return Vec::new();
+    };
+    let mut wanted = Vec::new();
+    let settings = &asset.settings;
+    for resolution in &settings.static_renditions {
+        match resolution.as_str() {
+            "highest" => wanted.push(("highest.mp4".to_owned(), top.name.clone(), false)),
+            "audio-only" => wanted.push(("audio.m4a".to_owned(), top.name.clone(), true)),
+            other => {
+                if renditions.iter().any(|r| r.name == other) {
+                    wanted.push((format!("{other}.mp4"), other.to_owned(), false));
+                }
+            }
+        }
+    }
+    let mp4 = settings.mp4_support.as_deref().unwrap_or("none");
+    if mp4 == "standard" {
+        let video: Vec<&Rendition> = renditions.iter().filter(|r| r.height > 0).collect();
+        if let Some(high) = video.first() {
+            wanted.push(("high.mp4".to_owned(), high.name.clone(), false));
+        }
+        if video.len() >= 3 {
+            wanted.push((
+                "medium.mp4".to_owned(),
+                video[video.len() / 2].name.clone(),
+                false,
+            ));
+        }
+        if video.len() >= 2 {
+            wanted.push((
+                "low.mp4".to_owned(),
+                video[video.len() - 1].name.clone(),
+                false,
+            ));
+        }
+    }
+    if mp4.split(',').any(|m| m == "capped-1080p") {
+        wanted.push(("capped-1080p.mp4".to_owned(), top.name.clone(), false));
+    }
+    if mp4.split(',').any(|m| m == "audio-only") {
+        wanted.push(("audio.m4a".to_owned(), top.name.clone(), true));
+    }
+    wanted.dedup_by(|a, b| a.0 == b.0);
+    wanted
+}
+
+/// `(segment file, duration)` pairs of an ffmpeg-written media playlist.
+pub fn media_playlist_segments(playlist: &str) -> Vec<(String, f64)> {
+    let mut segments = Vec::new();
+    let mut pending: Option<f64> = None;
+    for line in playlist.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            pending = rest.split(',').next().and_then(|d| d.parse().ok());
+        } else if !line.is_empty() && !line.starts_with('#') {
+            if let Some(duration) = pending.take() {
+                segments.push((line.to_owned(), duration));
+            }
+        }
+    }
+    segments
+}

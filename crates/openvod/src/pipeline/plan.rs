@@ -1,0 +1,268 @@
+//! Planning: from what ffprobe saw to the ladder ffmpeg will produce.
+//! Pure functions, tested without ffmpeg.
+
+use crate::media::probe::MediaInfo;
+
+/// HLS segment length in seconds; every rung has a keyframe at each multiple of it.
+pub const SEGMENT_SECS: u32 = 4;
+
+/// The ladder's rungs, by the picture's shorter side, with the rate cap used for each (kbit/s at 30 fps).
+const LADDER: &[(u32, u32)] = &[
+    (2160, 14000),
+    (1440, 9000),
+    (1080, 5000),
+    (720, 2800),
+    (540, 1800),
+    (360, 800),
+    (270, 400),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rung {
+    /// `720p` etc.; also the folder name of the rung's files.
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub maxrate_kbps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Highest first. Empty for audio-only inputs.
+    pub rungs: Vec<Rung>,
+    /// Constant output frame rate.
+    pub fps: u32,
+    /// Keyframe interval in frames (`fps × SEGMENT_SECS`).
+    pub gop: u32,
+    pub has_audio: bool,
+    /// The source can be published as it is (`-c copy`) while the ladder is encoded.
+    pub source_streamable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the input has a duration of {0:.0} s; the limit is {1} s")]
+    TooLong(f64, u64),
+    #[error("the input is {0}x{1}; the largest accepted size is {2} pixels on a side")]
+    TooLarge(u32, u32, u32),
+    #[error("the input has {0} frames; the limit is {1}")]
+    TooManyFrames(u64, u64),
+    #[error("the input's duration is unknown or zero")]
+    NoDuration,
+}
+
+/// Input limits from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_duration_secs: u64,
+    pub max_dimension: u32,
+    pub max_frames: u64,
+    /// Top rung by shorter side (Mux `max_resolution_tier`, default 1080p).
+    pub max_rung: u32,
+}
+
+fn even(x: f64) -> u32 {
+    ((x / 2.0).round() as u32 * 2).max(2)
+}
+
+pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
+    let duration = info.duration.unwrap_or(0.0);
+    if duration <= 0.0 {
+        return Err(PlanError::NoDuration);
+    }
+    if duration > limits.max_duration_secs as f64 {
+        return Err(PlanError::TooLong(duration, limits.max_duration_secs));
+    }
+    let has_audio = !info.audio.is_empty();
+    let Some(video) = &info.video else {
+        return Ok(Plan {
+            rungs: Vec::new(),
+            fps: 0,
+            gop: 0,
+            has_audio,
+            source_streamable: false,
+        });
+    };
+    let (w, h) = video.display_size();
+    if w.max(h) > limits.max_dimension {
+        return Err(PlanError::TooLarge(w, h, limits.max_dimension));
+    }
+    let source_fps = video.frame_rate.filter(|f| *f >= 1.0).unwrap_or(30.0);
+    let fps = (source_fps.round() as u32).clamp(1, 60);
+    let frames = video.frames.unwrap_or((duration * source_fps) as u64);
+    if frames > limits.max_frames {
+        return Err(PlanError::TooManyFrames(frames, limits.max_frames));
+    }
+    let short = w.min(h);
+    let landscape = w >= h;
+    let fps_factor = if fps > 30 { 1.5 } else { 1.0 };
+    let mut rungs: Vec<Rung> = LADDER
+        .iter()
+        .filter(|(side, _)| *side <= short && *side <= limits.max_rung)
+        .map(|(side, rate)| {
+            let long = even(*side as f64 * w.max(h) as f64 / short as f64);
+            let (width, height) = if landscape {
+                (long, *side)
+            } else {
+                (*side, long)
+            };
+            Rung {
+                name: format!("{side}p"),
+                width,
+                height,
+                maxrate_kbps: (*rate as f64 * fps_factor) as u32,
+            }
+        })
+        .collect();
+    if rungs.is_empty() {
+        // Smaller than the lowest rung: one rung at the source size (made even), never upscaled.
+        let (width, height) = (even(w as f64 - 1.0), even(h as f64 - 1.0));
+        rungs.push(Rung {
+            name: format!("{}p", width.min(height)),
+            width,
+            height,
+            maxrate_kbps: 400,
+        });
+    }
+    let audio_ok = info
+        .audio
+        .first()
+        .is_none_or(|a| a.codec == "aac" && a.channels <= 2);
+    let source_streamable = video.codec == "h264"
+        && video.pix_fmt.as_deref() == Some("yuv420p")
+        && video.rotation == 0
+        && short <= limits.max_rung
+        && w % 2 == 0
+        && h % 2 == 0
+        && video.frame_rate.is_some_and(|f| (1.0..=60.0).contains(&f))
+        && audio_ok;
+    Ok(Plan {
+        rungs,
+        fps,
+        gop: fps * SEGMENT_SECS,
+        has_audio,
+        source_streamable,
+    })
+}
+
+/// The HLS `CODECS` entry for an H.264 stream, from ffprobe's profile name and level.
+pub fn avc_codec_string(profile: Option<&str>, level: Option<i32>) -> String {
+    let (profile_idc, constraints) = match profile.unwrap_or("High") {
+        "Constrained Baseline" => (0x42, 0xE0),
+        "Baseline" => (0x42, 0x00),
+        "Main" => (0x4D, 0x40),
+        "Extended" => (0x58, 0x00),
+        "High 10" | "High 10 Intra" => (0x6E, 0x00),
+        "High 4:2:2" | "High 4:2:2 Intra" => (0x7A, 0x00),
+        "High 4:4:4 Predictive" | "High 4:4:4 Intra" => (0xF4, 0x00),
+        _ => (0x64, 0x00),
+    };
+    format!(
+        "avc1.{profile_idc:02x}{constraints:02x}{:02x}",
+        level.unwrap_or(40).clamp(0, 255)
+    )
+}
+
+/// The HLS `CODECS` entry for AAC.
+pub fn aac_codec_string(profile: Option<&str>) -> &'static str {
+    match profile {
+        Some("HE-AAC") => "mp4a.40.5",
+        Some("HE-AACv2") => "mp4a.40.29",
+        _ => "mp4a.40.2",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::probe::{AudioStream, VideoStream};
+
+    fn info(w: u32, h: u32, fps: Option<f64>, rotation: i32, codec: &str) -> MediaInfo {
+        MediaInfo {
+            duration: Some(10.0),
+            format_name: "mov".into(),
+            video: Some(VideoStream {
+                codec: codec.into(),
+                width: w,
+                height: h,
+                rotation,
+                frame_rate: fps,
+                pix_fmt: Some("yuv420p".into()),
+                duration: Some(10.0),
+                profile: Some("High".into()),
+                level: Some(40),
+                bit_rate: None,
+                frames: None,
+            }),
+            audio: vec![AudioStream {
+                codec: "aac".into(),
+                channels: 2,
+                channel_layout: None,
+                sample_rate: Some(48000),
+                duration: None,
+                profile: None,
+            }],
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        max_duration_secs: 3600,
+        max_dimension: 4096,
+        max_frames: 1_000_000,
+        max_rung: 1080,
+    };
+
+    #[test]
+    fn ladder_never_upscales_and_keeps_aspect() {
+        let p = plan(&info(1920, 1080, Some(29.97), 0, "h264"), &LIMITS).unwrap();
+        let names: Vec<_> = p.rungs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["1080p", "720p", "540p", "360p", "270p"]);
+        assert_eq!((p.rungs[1].width, p.rungs[1].height), (1280, 720));
+        assert_eq!((p.rungs[4].width, p.rungs[4].height), (480, 270));
+        assert_eq!((p.fps, p.gop), (30, 120));
+        assert!(p.source_streamable);
+    }
+
+    #[test]
+    fn portrait_rotated_and_odd_inputs() {
+        let p = plan(&info(1280, 720, Some(30.0), 90, "h264"), &LIMITS).unwrap();
+        assert_eq!((p.rungs[0].width, p.rungs[0].height), (720, 1280));
+        assert!(!p.source_streamable, "rotation needs an encode");
+        let p = plan(&info(101, 75, None, 0, "vp9"), &LIMITS).unwrap();
+        assert_eq!(p.rungs.len(), 1);
+        assert_eq!((p.rungs[0].width % 2, p.rungs[0].height % 2), (0, 0));
+        assert!(p.rungs[0].width <= 101 && p.rungs[0].height <= 75);
+        assert_eq!(p.fps, 30, "unknown frame rate falls back to 30");
+        let p = plan(&info(3840, 2160, Some(60.0), 0, "h264"), &LIMITS).unwrap();
+        assert_eq!(p.rungs[0].name, "1080p", "capped at max_rung");
+        assert!(!p.source_streamable);
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut long = info(640, 360, Some(30.0), 0, "h264");
+        long.duration = Some(7200.0);
+        assert!(matches!(plan(&long, &LIMITS), Err(PlanError::TooLong(..))));
+        assert!(matches!(
+            plan(&info(8000, 4000, Some(30.0), 0, "h264"), &LIMITS),
+            Err(PlanError::TooLarge(..))
+        ));
+        let mut frames = info(640, 360, Some(30.0), 0, "h264");
+        frames.video.as_mut().unwrap().frames = Some(2_000_000);
+        assert!(matches!(
+            plan(&frames, &LIMITS),
+            Err(PlanError::TooManyFrames(..))
+        ));
+    }
+
+    #[test]
+    fn codec_strings() {
+        assert_eq!(avc_codec_string(Some("High"), Some(31)), "avc1.64001f");
+        assert_eq!(avc_codec_string(Some("Main"), Some(30)), "avc1.4d401e");
+        assert_eq!(
+            avc_codec_string(Some("Constrained Baseline"), Some(30)),
+            "avc1.42e01e"
+        );
+        assert_eq!(aac_codec_string(Some("LC")), "mp4a.40.2");
+    }
+}

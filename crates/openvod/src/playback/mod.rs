@@ -1,0 +1,465 @@
+//! Playback: the master playlist, rendition playlists and segments, static files, images, and who may
+//! see them (public ids, or signed ids with a JWT from one of our signing keys).
+//!
+//! Players drop `?token=` on the URIs inside a playlist, so the master playlist's child URIs carry a
+//! short capability in their path (`/{pid}/g/{grant}/{rendition}/...`), and the segment URIs, relative
+//! to the child playlist, inherit it. The JWT is checked once, on the master playlist.
+
+pub mod http;
+pub mod images;
+pub mod keys;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sha2::Digest;
+
+use crate::assets::model::{Asset, AssetStatus, PlaybackPolicy};
+use crate::config::MediaConfig;
+use crate::db::{ArcDb, DbError};
+use crate::error::ErrorKind;
+use crate::id::{is_valid_id, now_unix};
+use crate::ingest::capability::{CapabilityError, UrlSigner};
+use crate::keyed_lock::KeyedLocks;
+use crate::media::MediaError;
+use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
+use images::{Animated, ImageFormat, Storyboard, Thumbnail};
+use keys::{Claims, SigningKeys};
+
+/// The longest a rendition grant lives, whatever the token's `exp` says.
+const MAX_GRANT_SECS: i64 = 7 * 24 * 3600;
+/// The grant of public playback ids.
+const PUBLIC_GRANT: &str = "public";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaybackError {
+    #[error("playback id {0} not found")]
+    NotFound(String),
+    #[error("{0} not found")]
+    FileNotFound(String),
+    #[error("the asset is {0}; there is nothing to play yet")]
+    NotReady(&'static str),
+    #[error("this playback id is signed: add ?token=<JWT> signed with one of your signing keys")]
+    TokenRequired,
+    #[error("playback token refused: {0}")]
+    TokenRefused(String),
+    #[error("playback URL refused: {0}")]
+    Grant(#[from] CapabilityError),
+    #[error("signing key {0} not found")]
+    KeyNotFound(String),
+    #[error("signing key could not be made or read: {0}")]
+    KeyGeneration(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("rendering failed: {0}")]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl PlaybackError {
+    pub fn kind(&self) -> ErrorKind {
+        use PlaybackError::*;
+        match self {
+            NotFound(_) | FileNotFound(_) | KeyNotFound(_) => ErrorKind::NotFound,
+            NotReady(_) => ErrorKind::NotReady,
+            TokenRequired | TokenRefused(_) | Grant(_) => ErrorKind::Forbidden,
+            Invalid(_) => ErrorKind::Invalid,
+            KeyGeneration(_) | Media(_) | Db(_) | Storage(_) | Io(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Which token audience a resource needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Video,
+    Thumbnail,
+    Animated,
+    Storyboard,
+}
+
+impl Audience {
+    fn claim(self) -> &'static str {
+        match self {
+            Audience::Video => "v",
+            Audience::Thumbnail => "t",
+            Audience::Animated => "g",
+            Audience::Storyboard => "s",
+        }
+    }
+}
+
+/// A playback id that may be served, with its asset and the token's claims (empty when public).
+pub struct Authorized {
+    pub playback_id: String,
+    pub policy: PlaybackPolicy,
+    pub asset: Asset,
+    pub claims: Claims,
+}
+
+/// A servable object: where it is in the store and how to label it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub key: StoreKey,
+    pub content_type: &'static str,
+    /// Public objects may be cached by shared caches.
+    pub public: bool,
+}
+
+/// An opened object: its total length, the requested bytes, and its entity tag.
+pub struct Served {
+    pub object: StoredObject,
+    pub etag: String,
+}
+
+pub struct PlaybackService {
+    db: ArcDb,
+    store: ArcStore,
+    signer: UrlSigner,
+    public_url: url::Url,
+    media: MediaConfig,
+    scratch_dir: PathBuf,
+    pub keys: SigningKeys,
+    image_locks: KeyedLocks,
+}
+
+fn etag_for(key: &str, len: u64) -> String {
+    let digest = sha2::Sha256::digest(format!("{key}:{len}").as_bytes());
+    format!("\"{}\"", hex::encode(&digest[..12]))
+}
+
+impl PlaybackService {
+    pub fn new(
+        db: ArcDb,
+        store: ArcStore,
+        signer: UrlSigner,
+        public_url: url::Url,
+        media: MediaConfig,
+        scratch_dir: PathBuf,
+    ) -> PlaybackService {
+        PlaybackService {
+            keys: SigningKeys::new(db.clone()),
+            db,
+            store,
+            signer,
+            public_url,
+            media,
+            scratch_dir,
+            image_locks: KeyedLocks::default(),
+        }
+    }
+
+    async fn lookup(&self, playback_id: &str) -> Result<(PlaybackPolicy, Asset), PlaybackError> {
+        let not_found = || PlaybackError::NotFound(playback_id.to_owned());
+        if !is_valid_id(playback_id) {
+            return Err(not_found());
+        }
+        let (asset_id, policy) = self
+            .db
+            .find_playback_id(playback_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let asset = self.db.get_asset(&asset_id).await?.ok_or_else(not_found)?;
+        Ok((policy, asset))
+    }
+
+    /// Checks that `playback_id` may be played with `token` for resources of `audience`.
+    pub async fn authorize(
+        &self,
+        playback_id: &str,
+        token: Option<&str>,
+        audience: Audience,
+    ) -> Result<Authorized, PlaybackError> {
+        let (policy, asset) = self.lookup(playback_id).await?;
+        let claims = match policy {
+            PlaybackPolicy::Public => Claims::default(),
+            PlaybackPolicy::Signed => {
+                let token = token
+                    .filter(|t| !t.is_empty())
+                    .ok_or(PlaybackError::TokenRequired)?;
+                self.keys
+                    .verify(token, audience.claim(), playback_id)
+                    .await?
+            }
+        };
+        Ok(Authorized {
+            playback_id: playback_id.to_owned(),
+            policy,
+            asset,
+            claims,
+        })
+    }
+
+    fn require_playable(asset: &Asset) -> Result<(), PlaybackError> {
+        match asset.status {
+            AssetStatus::Errored => Err(PlaybackError::NotReady("errored")),
+            _ if asset.renditions.is_empty() => Err(PlaybackError::NotReady("preparing")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The multivariant playlist. `max_resolution`/`min_resolution` filter rungs by their shorter
+    /// side; the rung nearest 720p is listed first (players start with the first).
+    pub fn master_playlist(
+        &self,
+        auth: &Authorized,
+        param: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<String, PlaybackError> {
+        Self::require_playable(&auth.asset)?;
+        let bound = |name: &str| -> Result<Option<u32>, PlaybackError> {
+            param(name)
+                .map(|v| {
+                    v.strip_suffix('p')
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .filter(|n| [270, 360, 480, 540, 720, 1080, 1440, 2160].contains(n))
+                        .ok_or_else(|| PlaybackError::Invalid(format!("{name}: {v:?} must be one of 270p, 360p, 480p, 540p, 720p, 1080p, 1440p, 2160p")))
+                })
+                .transpose()
+        };
+        let (max, min) = (bound("max_resolution")?, bound("min_resolution")?);
+        let grant = match auth.policy {
+            PlaybackPolicy::Public => PUBLIC_GRANT.to_owned(),
+            PlaybackPolicy::Signed => {
+                let exp = auth
+                    .claims
+                    .exp()
+                    .unwrap_or(0)
+                    .min(now_unix() + MAX_GRANT_SECS);
+                self.signer.sign("hls", &auth.playback_id, exp)
+            }
+        };
+        let mut renditions: Vec<_> = auth
+            .asset
+            .renditions
+            .iter()
+            .filter(|r| {
+                let side = r.width.min(r.height);
+                r.height == 0 || (max.is_none_or(|m| side <= m) && min.is_none_or(|m| side >= m))
+            })
+            .collect();
+        if renditions.is_empty() {
+            return Err(PlaybackError::Invalid(
+                "no rendition within min_resolution..max_resolution".to_owned(),
+            ));
+        }
+        if param("rendition_order").as_deref() != Some("desc") {
+            if let Some(pos) = renditions
+                .iter()
+                .position(|r| r.height > 0 && r.width.min(r.height) <= 720)
+            {
+                let start = renditions.remove(pos);
+                renditions.insert(0, start);
+            }
+        }
+        let mut m3u8 = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        for r in renditions {
+            m3u8.push_str(&format!(
+                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"",
+                r.bandwidth, r.average_bandwidth, r.codecs
+            ));
+            if r.height > 0 {
+                m3u8.push_str(&format!(",RESOLUTION={}x{}", r.width, r.height));
+            }
+            if let Some(fps) = r.frame_rate {
+                m3u8.push_str(&format!(",FRAME-RATE={fps:.3}"));
+            }
+            m3u8.push_str(&format!(
+                ",CLOSED-CAPTIONS=NONE\n{}/g/{grant}/{}/index.m3u8\n",
+                auth.playback_id, r.name
+            ));
+        }
+        Ok(m3u8)
+    }
+
+    /// A rendition playlist or segment, for a holder of the grant from the master playlist.
+    pub async fn rendition_file(
+        &self,
+        playback_id: &str,
+        grant: &str,
+        rendition: &str,
+        file: &str,
+    ) -> Result<Resolved, PlaybackError> {
+        let (policy, asset) = self.lookup(playback_id).await?;
+        if policy == PlaybackPolicy::Signed || grant != PUBLIC_GRANT {
+            self.signer
+                .verify("hls", playback_id, Some(grant), now_unix())?;
+        }
+        let content_type = if file == "index.m3u8" {
+            "application/vnd.apple.mpegurl"
+        } else if file.starts_with("seg_") && file.ends_with(".ts") {
+            "video/mp2t"
+        } else {
+            return Err(PlaybackError::FileNotFound(file.to_owned()));
+        };
+        if !asset.renditions.iter().any(|r| r.name == rendition) {
+            return Err(PlaybackError::FileNotFound(format!(
+                "rendition {rendition}"
+            )));
+        }
+        let key = StoreKey::parse(&Asset::hls_key(&asset.id, rendition, file))
+            .map_err(|_| PlaybackError::FileNotFound(file.to_owned()))?;
+        Ok(Resolved {
+            key,
+            content_type,
+            public: policy == PlaybackPolicy::Public,
+        })
+    }
+
+    /// A static MP4/M4A rendition.
+    pub fn static_file(&self, auth: &Authorized, name: &str) -> Result<Resolved, PlaybackError> {
+        if !auth.asset.static_files.iter().any(|f| f.name == name) {
+            return Err(PlaybackError::FileNotFound(name.to_owned()));
+        }
+        let content_type = if name.ends_with(".m4a") {
+            "audio/mp4"
+        } else {
+            "video/mp4"
+        };
+        let key = StoreKey::parse(&Asset::static_key(&auth.asset.id, name))
+            .map_err(|_| PlaybackError::FileNotFound(name.to_owned()))?;
+        Ok(Resolved {
+            key,
+            content_type,
+            public: auth.policy == PlaybackPolicy::Public,
+        })
+    }
+
+    /// Opens bytes `[start, end)` of a resolved object.
+    pub async fn open(
+        &self,
+        resolved: &Resolved,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Served, PlaybackError> {
+        let key = &resolved.key;
+        let object = match self.store.get(key, start, end).await {
+            Ok(object) => object,
+            Err(StorageError::NotFound(_)) => {
+                return Err(PlaybackError::FileNotFound(key.as_str().to_owned()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Served {
+            etag: etag_for(key.as_str(), object.len),
+            object,
+        })
+    }
+
+    fn video_size(asset: &Asset) -> Result<(f64, u32, u32), PlaybackError> {
+        let source = asset
+            .source
+            .as_ref()
+            .ok_or(PlaybackError::NotReady("preparing"))?;
+        let video = source.video.as_ref().ok_or_else(|| {
+            PlaybackError::Invalid("the asset has no video to make images from".to_owned())
+        })?;
+        let (w, h) = video.display_size();
+        Ok((source.duration.unwrap_or(0.0), w, h))
+    }
+
+    /// Renders (once, then from the store) an image of the asset: `kind` is `thumbnail`, `animated`
+    /// or `storyboard`. Concurrent requests for the same image run ffmpeg once.
+    pub async fn image(
+        &self,
+        auth: &Authorized,
+        kind: &str,
+        format: ImageFormat,
+        param: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Resolved, PlaybackError> {
+        if auth.asset.status == AssetStatus::Errored {
+            return Err(PlaybackError::Invalid(
+                "the asset is errored; it has no images".to_owned(),
+            ));
+        }
+        let (duration, w, h) = Self::video_size(&auth.asset)?;
+        let (cache_name, render): (
+            String,
+            Box<
+                dyn Fn(&std::path::Path, &std::path::Path) -> Vec<std::ffi::OsString> + Send + Sync,
+            >,
+        ) = match kind {
+            "thumbnail" => {
+                let t = Thumbnail::parse(param, duration).map_err(PlaybackError::Invalid)?;
+                (
+                    t.cache_name(format),
+                    Box::new(move |i, o| t.args(i, format, o)),
+                )
+            }
+            "animated" => {
+                let a = Animated::parse(param, duration).map_err(PlaybackError::Invalid)?;
+                (
+                    a.cache_name(format),
+                    Box::new(move |i, o| a.args(i, format, o)),
+                )
+            }
+            _ => {
+                let s = Storyboard::plan(duration, w, h);
+                (
+                    format!("storyboard:{}", format.ext()),
+                    Box::new(move |i, o| s.args(i, format, o)),
+                )
+            }
+        };
+        let digest = hex::encode(&sha2::Sha256::digest(cache_name.as_bytes())[..16]);
+        let key = StoreKey::parse(&format!(
+            "assets/{}/images/{digest}.{}",
+            auth.asset.id,
+            format.ext()
+        ))?;
+        let lock = self.image_locks.get(key.as_str());
+        let _guard = lock.lock().await;
+        if self.store.size(&key).await?.is_none() {
+            let original = auth
+                .asset
+                .original
+                .as_ref()
+                .ok_or(PlaybackError::NotReady("preparing"))?;
+            let input = self
+                .store
+                .local_file(&StoreKey::parse(&original.key)?)
+                .await?;
+            let out = tempfile::Builder::new()
+                .suffix(&format!(".{}", format.ext()))
+                .tempfile_in(&self.scratch_dir)?
+                .into_temp_path();
+            let timeout = Duration::from_secs(self.media.probe_timeout_secs.max(60));
+            crate::media::ffmpeg::run(
+                &self.media.ffmpeg_path,
+                render(input.path(), &out),
+                timeout,
+                |_| {},
+            )
+            .await?;
+            self.store.put_file(&key, &out).await?;
+        }
+        Ok(Resolved {
+            key,
+            content_type: format.content_type(),
+            public: auth.policy == PlaybackPolicy::Public,
+        })
+    }
+
+    /// The storyboard's WebVTT, pointing at its sprite (with the request's token, if any).
+    pub fn storyboard_vtt(
+        &self,
+        auth: &Authorized,
+        token: Option<&str>,
+    ) -> Result<String, PlaybackError> {
+        let (duration, w, h) = Self::video_size(&auth.asset)?;
+        let mut url = self.public_url.clone();
+        url.set_path(&format!(
+            "{}{}/storyboard.jpg",
+            crate::ingest::base_path(&self.public_url),
+            auth.playback_id
+        ));
+        if let Some(token) = token {
+            url.set_query(Some(&format!("token={token}")));
+        }
+        Ok(Storyboard::plan(duration, w, h).vtt(url.as_str(), duration))
+    }
+}
