@@ -4,6 +4,8 @@ mod assets;
 mod cli;
 mod crash;
 mod mux_api;
+mod pipeline;
+mod playback;
 mod python_clients;
 mod support;
 mod tus;

@@ -192,7 +192,22 @@ pub async fn put_chunk(
         .expect("chunk sent")
 }
 
-fn generate(name: &str, args: &[&str]) -> PathBuf {
+/// Makes `name` with ffmpeg (`args` are inputs and options; the output path is appended), once per
+/// process and name.
+pub fn generate(name: &str, args: &[&str]) -> PathBuf {
+    static MADE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> =
+        OnceLock::new();
+    let made = MADE.get_or_init(Default::default);
+    let mut made = made.lock().unwrap();
+    if let Some(path) = made.get(name) {
+        return path.clone();
+    }
+    let path = generate_uncached(name, args);
+    made.insert(name.to_owned(), path.clone());
+    path
+}
+
+fn generate_uncached(name: &str, args: &[&str]) -> PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     let dir = DIR.get_or_init(|| tempfile::tempdir().expect("clip dir"));
     let path = dir.path().join(name);
@@ -252,4 +267,59 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// ffprobe's JSON for a file (streams and format).
+pub fn ffprobe(path: &Path) -> serde_json::Value {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "ffprobe failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+impl TestApp {
+    /// Uploads `path` through a direct upload with `settings` as `new_asset_settings`; returns the asset id.
+    pub async fn upload_file(&self, path: &Path, settings: Value) -> String {
+        let upload = self
+            .create_upload(serde_json::json!({"new_asset_settings": settings}))
+            .await;
+        let data = std::fs::read(path).unwrap();
+        let r = self
+            .client
+            .put(upload["url"].as_str().unwrap())
+            .body(data)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        self.get_upload(upload["id"].as_str().unwrap()).await["asset_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// GETs an absolute or server-relative URL without credentials.
+    pub async fn fetch(&self, url: &str) -> reqwest::Response {
+        let url = if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            format!("{}{url}", self.base_url)
+        };
+        self.client.get(url).send().await.unwrap()
+    }
 }

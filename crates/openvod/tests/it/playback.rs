@@ -1,0 +1,1 @@
+//! Playback: thumbnails, images, caching, and signed access.
