@@ -378,6 +378,31 @@ impl Storyboard {
     }
 }
 
+/// Any image we render.
+pub enum Image {
+    Thumbnail(Thumbnail),
+    Animated(Animated),
+    Storyboard(Storyboard),
+}
+
+impl Image {
+    pub fn cache_name(&self, format: ImageFormat) -> String {
+        match self {
+            Image::Thumbnail(t) => t.cache_name(format),
+            Image::Animated(a) => a.cache_name(format),
+            Image::Storyboard(_) => format!("storyboard:{}", format.ext()),
+        }
+    }
+
+    pub fn args(&self, input: &Path, format: ImageFormat, out: &Path) -> Vec<OsString> {
+        match self {
+            Image::Thumbnail(t) => t.args(input, format, out),
+            Image::Animated(a) => a.args(input, format, out),
+            Image::Storyboard(s) => s.args(input, format, out),
+        }
+    }
+}
+
 fn vtt_time(seconds: f64) -> String {
     let ms = (seconds * 1000.0).round() as u64;
     format!(

@@ -23,7 +23,7 @@ use crate::ingest::capability::{CapabilityError, UrlSigner};
 use crate::keyed_lock::KeyedLocks;
 use crate::media::MediaError;
 use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
-use images::{Animated, ImageFormat, Storyboard, Thumbnail};
+use images::{Animated, Image, ImageFormat, Storyboard, Thumbnail};
 use keys::{Claims, SigningKeys};
 
 /// The longest a rendition grant lives, whatever the token's `exp` says.
@@ -377,34 +377,16 @@ impl PlaybackService {
             ));
         }
         let (duration, w, h) = Self::video_size(&auth.asset)?;
-        let (cache_name, render): (
-            String,
-            Box<
-                dyn Fn(&std::path::Path, &std::path::Path) -> Vec<std::ffi::OsString> + Send + Sync,
-            >,
-        ) = match kind {
+        let image = match kind {
             "thumbnail" => {
-                let t = Thumbnail::parse(param, duration).map_err(PlaybackError::Invalid)?;
-                (
-                    t.cache_name(format),
-                    Box::new(move |i, o| t.args(i, format, o)),
-                )
+                Image::Thumbnail(Thumbnail::parse(param, duration).map_err(PlaybackError::Invalid)?)
             }
             "animated" => {
-                let a = Animated::parse(param, duration).map_err(PlaybackError::Invalid)?;
-                (
-                    a.cache_name(format),
-                    Box::new(move |i, o| a.args(i, format, o)),
-                )
+                Image::Animated(Animated::parse(param, duration).map_err(PlaybackError::Invalid)?)
             }
-            _ => {
-                let s = Storyboard::plan(duration, w, h);
-                (
-                    format!("storyboard:{}", format.ext()),
-                    Box::new(move |i, o| s.args(i, format, o)),
-                )
-            }
+            _ => Image::Storyboard(Storyboard::plan(duration, w, h)),
         };
+        let cache_name = image.cache_name(format);
         let digest = hex::encode(&sha2::Sha256::digest(cache_name.as_bytes())[..16]);
         let key = StoreKey::parse(&format!(
             "assets/{}/images/{digest}.{}",
@@ -430,7 +412,7 @@ impl PlaybackService {
             let timeout = Duration::from_secs(self.media.probe_timeout_secs.max(60));
             crate::media::ffmpeg::run(
                 &self.media.ffmpeg_path,
-                render(input.path(), &out),
+                image.args(input.path(), format, &out),
                 timeout,
                 |_| {},
             )

@@ -43,7 +43,7 @@ pub async fn check_hls(app: &TestApp, master_url: &str) -> Vec<CheckedRendition>
     assert_eq!(r.status(), 200, "{master_url}: {}", r.text().await.unwrap());
     assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
-    let master_url = url::Url::parse(&r.url().to_string()).unwrap();
+    let master_url = r.url().clone();
     let body = r.bytes().await.unwrap();
     let m3u8_rs::Playlist::MasterPlaylist(master) = m3u8_rs::parse_playlist_res(&body).unwrap()
     else {
@@ -227,7 +227,8 @@ async fn streamable_720p_source_gets_full_ladder_with_aligned_keyframes() {
 #[tokio::test]
 async fn non_streamable_and_odd_inputs_reach_ready() {
     let app = TestApp::spawn().await;
-    let cases: Vec<(&str, PathBuf, Box<dyn Fn(&[CheckedRendition])>)> = vec![
+    type Check = Box<dyn Fn(&[CheckedRendition])>;
+    let cases: Vec<(&str, PathBuf, Check)> = vec![
         (
             "mpeg4 odd size, no audio",
             generate(
