@@ -174,7 +174,14 @@ impl App {
         tracker.spawn(maintenance(
             self.state.ingest.clone(),
             self.db.clone(),
-            Duration::from_secs(self.config.uploads.sweep_interval_secs.max(1)),
+            // Often enough that a dead worker's job is taken over soon after its lease runs out.
+            Duration::from_secs(
+                self.config
+                    .uploads
+                    .sweep_interval_secs
+                    .min(self.config.jobs.lease_secs / 2)
+                    .max(1),
+            ),
             shutdown.child_token(),
         ));
         let router = crate::http::router(self.state.clone());

@@ -744,3 +744,75 @@ impl SigningKeyRepo for SqliteDb {
         Ok(done.rows_affected() == 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::JobResult;
+
+    #[tokio::test]
+    async fn leases_fence_late_completions_and_stale_jobs_are_reclaimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("q.db")).await.unwrap();
+        let job = Job::ProbeAsset {
+            asset_id: "a".into(),
+        };
+        db.enqueue_job(&job, 100).await.unwrap();
+        assert!(db.claim_job(99, 10).await.unwrap().is_none(), "not due yet");
+        let first = db.claim_job(100, 10).await.unwrap().expect("claimed");
+        assert_eq!((first.job.clone(), first.attempts), (job.clone(), 1));
+        assert!(
+            db.claim_job(100, 10).await.unwrap().is_none(),
+            "a claimed job is not handed out twice"
+        );
+        assert!(db
+            .heartbeat_job(first.id, &first.lease_token, 115)
+            .await
+            .unwrap());
+        assert_eq!(
+            db.requeue_stale_jobs(112).await.unwrap(),
+            0,
+            "the heartbeat extended the lease"
+        );
+        assert_eq!(db.requeue_stale_jobs(120).await.unwrap(), 1);
+        let second = db.claim_job(120, 10).await.unwrap().expect("reclaimed");
+        assert_eq!(second.attempts, 2);
+        // The first worker wakes up late: its completion, retry and heartbeat are all refused.
+        assert!(!db
+            .finish_job(first.id, &first.lease_token, &JobResult::Done, 121)
+            .await
+            .unwrap());
+        assert!(!db
+            .heartbeat_job(first.id, &first.lease_token, 200)
+            .await
+            .unwrap());
+        let retry = JobResult::Retry {
+            error: "transient".into(),
+            run_at: 130,
+        };
+        assert!(db
+            .finish_job(second.id, &second.lease_token, &retry, 121)
+            .await
+            .unwrap());
+        assert!(
+            db.claim_job(125, 10).await.unwrap().is_none(),
+            "backoff respected"
+        );
+        let third = db.claim_job(130, 10).await.unwrap().expect("retried");
+        assert!(db
+            .finish_job(
+                third.id,
+                &third.lease_token,
+                &JobResult::Failed {
+                    error: "bad input".into()
+                },
+                131
+            )
+            .await
+            .unwrap());
+        assert!(
+            db.claim_job(10_000, 10).await.unwrap().is_none(),
+            "failed is terminal"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{clip_bytes, eventually, put_chunk};
+use crate::support::{clip_bytes, eventually, generate, put_chunk};
 
 struct Server {
     child: tokio::process::Child,
@@ -13,7 +13,12 @@ struct Server {
 }
 
 async fn start(data_dir: &std::path::Path) -> Server {
+    start_with(data_dir, &[]).await
+}
+
+async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--listen",
@@ -207,4 +212,186 @@ fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+fn create_token(data_dir: &std::path::Path) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .args(["tokens", "create", "--name", "crash", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    let token: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        token["id"].as_str().unwrap().to_owned(),
+        token["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Processes whose command line mentions `needle` (the ffmpeg children of a server).
+fn processes_mentioning(needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            String::from_utf8_lossy(cmdline).contains(needle)
+                && !String::from_utf8_lossy(cmdline).contains("openvod")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, secret) = create_token(dir.path());
+    let env = [("OPENVOD_JOBS__LEASE_SECS", "3")];
+    let mut server = start_with(dir.path(), &env).await;
+    let client = reqwest::Client::new();
+    // Not streamable (MPEG-4 Part 2), so the whole ladder is encoded, which takes a few seconds.
+    let clip = generate(
+        "slow.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=960x540:rate=30:duration=12",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=200:duration=12",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "5",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    );
+    let created: serde_json::Value = client
+        .post(format!("{}/video/v1/uploads", server.base_url))
+        .basic_auth(&id, Some(&secret))
+        .json(&json!({"new_asset_settings": {"playback_policy": "public"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = created["data"]["url"].as_str().unwrap();
+    assert_eq!(
+        client
+            .put(url)
+            .body(std::fs::read(&clip).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let tmp = dir.path().join("tmp");
+    let tmp_str = tmp.to_str().unwrap().to_owned();
+    eventually("ffmpeg transcoding", || {
+        let tmp_str = tmp_str.clone();
+        async move {
+            processes_mentioning(&format!("{tmp_str}/")) > 0
+                && processes_mentioning("transcode-") > 0
+        }
+    })
+    .await;
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    eventually("the orphaned ffmpeg exits with its parent", || {
+        let tmp_str = tmp_str.clone();
+        async move { processes_mentioning(&format!("{tmp_str}/")) == 0 }
+    })
+    .await;
+
+    let server = start_with(dir.path(), &env).await;
+    let upload: serde_json::Value = client
+        .get(format!(
+            "{}/video/v1/uploads/{}",
+            server.base_url,
+            created["data"]["id"].as_str().unwrap()
+        ))
+        .basic_auth(&id, Some(&secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let asset_url = format!(
+        "{}/video/v1/assets/{}",
+        server.base_url,
+        upload["data"]["asset_id"].as_str().unwrap()
+    );
+    let get_asset = || {
+        let (client, asset_url, id, secret) = (
+            client.clone(),
+            asset_url.clone(),
+            id.clone(),
+            secret.clone(),
+        );
+        async move {
+            client
+                .get(asset_url)
+                .basic_auth(id, Some(secret))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    eventually("the reclaimed transcode finishes", || {
+        let get_asset = &get_asset;
+        async move { get_asset().await["data"]["status"] == "ready" }
+    })
+    .await;
+    // Wait out the static/final publish, then check the outcome.
+    let asset = get_asset().await;
+    let pid = asset["data"]["playback_ids"][0]["id"].as_str().unwrap();
+    let master = client
+        .get(format!("{}/{pid}.m3u8", server.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        master.matches("#EXT-X-STREAM-INF").count(),
+        3,
+        "540p, 360p, 270p once each:\n{master}"
+    );
+
+    // The job ran twice (killed, then taken over) and finished once; nothing is left in scratch space.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}?mode=ro",
+        dir.path().join("openvod.db").display()
+    ))
+    .await
+    .unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'transcode'")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(rows, [("done".to_owned(), 2)]);
+    let leftovers: Vec<_> = walk(&tmp);
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
