@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use crate::support::{clip, TestApp};
 
 async fn run_python(app: &TestApp, script: &str) {
+    run_python_with(app, script, &[]).await;
+}
+
+async fn run_python_with(app: &TestApp, script: &str, env: &[(&str, &str)]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/py")
         .join(script);
@@ -15,6 +19,7 @@ async fn run_python(app: &TestApp, script: &str) {
         .env("OPENVOD_TOKEN_ID", &app.token_id)
         .env("OPENVOD_TOKEN_SECRET", &app.token_secret)
         .env("OPENVOD_CLIP", clip())
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("python3 runs");
@@ -38,4 +43,21 @@ async fn mux_python_sdk_works_unchanged() {
 async fn tuspy_client_uploads_with_checksums() {
     let app = TestApp::spawn_with(1, |_| {}).await;
     run_python(&app, "tus_check.py").await;
+}
+
+#[tokio::test]
+async fn pyjwt_signed_tokens_play_signed_ids() {
+    let app = TestApp::spawn().await;
+    let asset_id = app
+        .upload_file(clip(), serde_json::json!({"playback_policy": "signed"}))
+        .await;
+    app.run_jobs_until_idle().await;
+    let asset = app.get_asset(&asset_id).await;
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+    run_python_with(
+        &app,
+        "signed_playback_check.py",
+        &[("OPENVOD_PLAYBACK_ID", pid)],
+    )
+    .await;
 }
