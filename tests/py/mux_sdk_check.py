@@ -55,8 +55,12 @@ check(cancelled is not None and cancelled.data.status == "cancelled", f"cancel_d
 # ready asset's enum values must be within the SDK's lists (it raises ValueError otherwise).
 deadline = time.time() + 60
 asset = assets.get_asset(asset_id)
-while asset.data.status != "ready" and time.time() < deadline:
-    check(asset.data.status == "preparing", f"asset status {asset.data.status}: {asset.data.errors}")
+def done(a):
+    return a.status == "ready" and a.static_renditions is not None and a.static_renditions.status == "ready"
+
+
+while not done(asset.data) and time.time() < deadline:
+    check(asset.data.status != "errored", f"asset errored: {asset.data.errors}")
     time.sleep(0.2)
     asset = assets.get_asset(asset_id)
 a = asset.data
@@ -64,6 +68,10 @@ check(a.id == asset_id and a.status == "ready" and a.upload_id == upload.id, f"g
 check(a.resolution_tier == "720p" and a.max_stored_resolution == "SD", f"tiers {a.resolution_tier} {a.max_stored_resolution}")
 check(a.aspect_ratio == "4:3" and a.max_stored_frame_rate == 15, f"aspect {a.aspect_ratio} fps {a.max_stored_frame_rate}")
 check(a.passthrough == "sdk-1" and a.mp4_support == "standard", "asset settings")
+sr = a.static_renditions
+check(sr is not None and sr.status == "ready" and [f.name for f in sr.files] == ["high.mp4"], f"static renditions {sr}")
+mp4 = requests.get(f"{base}/{a.playback_ids[0].id}/high.mp4")
+check(mp4.status_code == 200 and int(sr.files[0].filesize) == len(mp4.content), "high.mp4 downloads")
 check(abs(a.duration - 2.0) < 0.1, f"duration {a.duration}")
 check(a.playback_ids[0].policy == "public", "playback id")
 check({t.type for t in a.tracks} == {"video", "audio"}, f"tracks {a.tracks}")

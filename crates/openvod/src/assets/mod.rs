@@ -112,6 +112,7 @@ pub fn new_asset(
         master_access_until: None,
         renditions: Vec::new(),
         static_files: Vec::new(),
+        outputs_complete: false,
         playback_ids: settings
             .playback_policies
             .iter()

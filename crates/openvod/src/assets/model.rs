@@ -129,6 +129,8 @@ pub struct Asset {
     pub renditions: Vec<Rendition>,
     /// Published static MP4/M4A files.
     pub static_files: Vec<StaticFile>,
+    /// The pipeline has published everything it will produce for this asset.
+    pub outputs_complete: bool,
 }
 
 /// One HLS variant stream, stored under `assets/{asset_id}/hls/{name}/`.

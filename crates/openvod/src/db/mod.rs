@@ -123,14 +123,14 @@ pub trait AssetRepo {
         next: Option<&Job>,
         now: i64,
     ) -> Result<bool, DbError>;
-    /// Replaces the asset's published renditions and static files; with `mark_ready`, a `preparing`
-    /// asset becomes `ready`. `false` when the asset no longer exists.
+    /// Replaces the asset's published renditions and static files; a `preparing` asset becomes
+    /// `ready`; `complete` says nothing more will be added. `false` when the asset no longer exists.
     async fn publish_outputs(
         &self,
         id: &str,
         renditions: &[Rendition],
         static_files: &[StaticFile],
-        mark_ready: bool,
+        complete: bool,
     ) -> Result<bool, DbError>;
     /// The asset id and policy of a playback id.
     async fn find_playback_id(
@@ -166,6 +166,8 @@ pub trait JobRepo {
         result: &JobResult,
         now: i64,
     ) -> Result<bool, DbError>;
+    /// Notified (`notify_waiters`) whenever this process queues a job.
+    fn job_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// Returns running jobs whose lease expired before `now` to the queue; the count requeued.
     async fn requeue_stale_jobs(&self, now: i64) -> Result<u64, DbError>;
 }

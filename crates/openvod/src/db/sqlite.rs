@@ -33,6 +33,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteDb {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Woken after every commit that queued a job, so idle in-process workers start at once.
+    jobs_queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl SqliteDb {
@@ -54,7 +56,11 @@ impl SqliteDb {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteDb { writer, reader })
+        Ok(SqliteDb {
+            writer,
+            reader,
+            jobs_queued: Default::default(),
+        })
     }
 }
 
@@ -122,6 +128,7 @@ fn asset_from_row(row: &SqliteRow, playback_ids: Vec<PlaybackId>) -> Result<Asse
         playback_ids,
         renditions: json_col(row, "renditions")?.unwrap_or_default(),
         static_files: json_col(row, "static_files")?.unwrap_or_default(),
+        outputs_complete: row.try_get("outputs_complete")?,
     })
 }
 
@@ -361,6 +368,7 @@ impl UploadRepo for SqliteDb {
         insert_asset(&mut tx, asset, now).await?;
         insert_job(&mut tx, job, now).await?;
         tx.commit().await?;
+        self.jobs_queued.notify_waiters();
         Ok(FinalizeOutcome::Created)
     }
 
@@ -412,6 +420,7 @@ impl AssetRepo for SqliteDb {
             insert_job(&mut tx, job, now).await?;
         }
         tx.commit().await?;
+        self.jobs_queued.notify_waiters();
         Ok(())
     }
 
@@ -499,6 +508,7 @@ impl AssetRepo for SqliteDb {
             insert_job(&mut tx, job, now).await?;
         }
         tx.commit().await?;
+        self.jobs_queued.notify_waiters();
         Ok(true)
     }
 
@@ -507,16 +517,16 @@ impl AssetRepo for SqliteDb {
         id: &str,
         renditions: &[Rendition],
         static_files: &[StaticFile],
-        mark_ready: bool,
+        complete: bool,
     ) -> Result<bool, DbError> {
         let done = sqlx::query(
-            "UPDATE assets SET renditions = ?, static_files = ?,
-                status = CASE WHEN ? AND status = 'preparing' THEN 'ready' ELSE status END
+            "UPDATE assets SET renditions = ?, static_files = ?, outputs_complete = ?,
+                status = CASE WHEN status = 'preparing' THEN 'ready' ELSE status END
              WHERE id = ?",
         )
         .bind(to_json(&renditions))
         .bind(to_json(&static_files))
-        .bind(mark_ready)
+        .bind(complete)
         .bind(id)
         .execute(&self.writer)
         .await?;
@@ -570,6 +580,7 @@ impl AssetRepo for SqliteDb {
         }
         insert_job(&mut tx, job, now).await?;
         tx.commit().await?;
+        self.jobs_queued.notify_waiters();
         Ok(true)
     }
 
@@ -608,6 +619,7 @@ impl JobRepo for SqliteDb {
         let mut tx = self.writer.begin().await?;
         let id = insert_job(&mut tx, job, run_at).await?;
         tx.commit().await?;
+        self.jobs_queued.notify_waiters();
         Ok(id)
     }
 
@@ -683,6 +695,10 @@ impl JobRepo for SqliteDb {
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    fn job_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.jobs_queued.clone()
     }
 
     async fn requeue_stale_jobs(&self, now: i64) -> Result<u64, DbError> {

@@ -14,7 +14,8 @@ use crate::id::now_unix;
 
 /// Tries before a retryable failure becomes permanent.
 pub const MAX_ATTEMPTS: u32 = 5;
-const IDLE_POLL: Duration = Duration::from_millis(250);
+/// Fallback poll for jobs queued by other processes; this process's own enqueues wake workers at once.
+const IDLE_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -128,7 +129,12 @@ impl Worker {
     /// Runs jobs until `cancel` fires. A job still running then is dropped (its ffmpeg killed) and
     /// left to its lease.
     pub async fn run(self, cancel: CancellationToken) {
+        let signal = self.db.job_signal();
         loop {
+            // Registered before looking for work, so a job queued meanwhile is not missed.
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let step = tokio::select! {
                 _ = cancel.cancelled() => return,
                 step = self.run_one() => step,
@@ -143,6 +149,7 @@ impl Worker {
             };
             tokio::select! {
                 _ = cancel.cancelled() => return,
+                _ = notified => {}
                 _ = tokio::time::sleep(pause) => {}
             }
         }

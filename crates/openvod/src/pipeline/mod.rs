@@ -133,6 +133,14 @@ impl Pipeline {
     /// Produces and publishes every output of the asset. Idempotent: a rerun after a crash skips what
     /// was already published.
     pub async fn transcode(&self, asset_id: &str) -> Result<(), PipelineError> {
+        let started = std::time::Instant::now();
+        let result = self.transcode_cancellable(asset_id).await;
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(asset_id, seconds, ok = result.is_ok(), "transcode finished");
+        result
+    }
+
+    async fn transcode_cancellable(&self, asset_id: &str) -> Result<(), PipelineError> {
         let token = CancellationToken::new();
         self.running
             .lock()
@@ -178,7 +186,7 @@ impl Pipeline {
                 renditions.push(self.publish_rendition(asset_id, &out, &source_name).await?);
                 if !self
                     .db
-                    .publish_outputs(asset_id, &renditions, &asset.static_files, true)
+                    .publish_outputs(asset_id, &renditions, &asset.static_files, false)
                     .await?
                 {
                     return self.abandon(asset_id).await;
@@ -247,6 +255,7 @@ impl Pipeline {
         what: &'static str,
     ) -> Result<(), PipelineError> {
         let duration = info.duration.unwrap_or(0.0).max(0.001);
+        let started = std::time::Instant::now();
         let mut last_logged = 0.0;
         crate::media::ffmpeg::run(
             &self.media.ffmpeg_path,
@@ -261,6 +270,8 @@ impl Pipeline {
             },
         )
         .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(asset_id, what, seconds, "ffmpeg finished");
         Ok(())
     }
 

@@ -124,10 +124,11 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
             maxrate_kbps: 400,
         });
     }
+    // Remuxed audio must already be what the ladder produces: stereo AAC.
     let audio_ok = info
         .audio
         .first()
-        .is_none_or(|a| a.codec == "aac" && a.channels <= 2);
+        .is_none_or(|a| a.codec == "aac" && a.channels == 2);
     let source_streamable = video.codec == "h264"
         && video.pix_fmt.as_deref() == Some("yuv420p")
         && video.rotation == 0
@@ -221,6 +222,19 @@ mod tests {
         assert_eq!((p.rungs[4].width, p.rungs[4].height), (480, 270));
         assert_eq!((p.fps, p.gop), (30, 120));
         assert!(p.source_streamable);
+    }
+
+    #[test]
+    fn only_stereo_aac_sources_are_remuxed() {
+        let mut mono = info(1280, 720, Some(30.0), 0, "h264");
+        mono.audio[0].channels = 1;
+        assert!(!plan(&mono, &LIMITS).unwrap().source_streamable);
+        let mut opus = info(1280, 720, Some(30.0), 0, "h264");
+        opus.audio[0].codec = "opus".into();
+        assert!(!plan(&opus, &LIMITS).unwrap().source_streamable);
+        let mut silent = info(1280, 720, Some(30.0), 0, "h264");
+        silent.audio.clear();
+        assert!(plan(&silent, &LIMITS).unwrap().source_streamable);
     }
 
     #[test]

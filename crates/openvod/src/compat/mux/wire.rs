@@ -383,6 +383,31 @@ pub struct MasterResponse {
 }
 
 #[derive(Debug, Serialize)]
+pub struct StaticRenditionFile {
+    pub name: String,
+    pub ext: &'static str,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
+    pub kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    pub bitrate: u64,
+    /// A string, as Mux sends it.
+    pub filesize: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaticRenditionsResponse {
+    pub status: &'static str,
+    pub files: Vec<StaticRenditionFile>,
+}
+
+#[derive(Debug, Serialize)]
 pub struct ProgressResponse {
     pub state: &'static str,
     pub progress: f64,
@@ -422,6 +447,8 @@ pub struct AssetResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<AssetErrorsResponse>,
     pub progress: ProgressResponse,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub static_renditions: Option<StaticRenditionsResponse>,
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
@@ -566,8 +593,48 @@ impl AssetResponse {
                 state: progress_state,
                 progress,
             },
+            static_renditions: static_renditions(asset),
         }
     }
+}
+
+/// Mux's `static_renditions` object, when the asset asked for any (legacy `mp4_support` or the new API).
+fn static_renditions(asset: &Asset) -> Option<StaticRenditionsResponse> {
+    let settings = &asset.settings;
+    let legacy = settings.mp4_support.as_deref().is_some_and(|m| m != "none");
+    if !legacy && settings.static_renditions.is_empty() {
+        return None;
+    }
+    let status = match asset.status {
+        AssetStatus::Errored => "errored",
+        _ if asset.outputs_complete => "ready",
+        _ => "preparing",
+    };
+    let files = asset
+        .static_files
+        .iter()
+        .map(|f| {
+            let (stem, ext) = f.name.rsplit_once('.').unwrap_or((&f.name, "mp4"));
+            let resolution = match stem {
+                "highest" | "2160p" | "1440p" | "1080p" | "720p" | "540p" | "480p" | "360p"
+                | "270p" => Some(stem.to_owned()),
+                "audio" if !legacy => Some("audio-only".to_owned()),
+                _ => None,
+            };
+            StaticRenditionFile {
+                name: f.name.clone(),
+                ext: if ext == "m4a" { "m4a" } else { "mp4" },
+                status: "ready",
+                kind: resolution.as_ref().map(|_| "standard"),
+                resolution,
+                width: (f.width > 0).then_some(f.width),
+                height: (f.height > 0).then_some(f.height),
+                bitrate: f.bitrate,
+                filesize: f.filesize.to_string(),
+            }
+        })
+        .collect();
+    Some(StaticRenditionsResponse { status, files })
 }
 
 fn round3(x: f64) -> f64 {
