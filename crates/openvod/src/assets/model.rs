@@ -146,6 +146,9 @@ pub struct Rendition {
     /// HLS `CODECS`, e.g. `avc1.64001f,mp4a.40.2`.
     pub codecs: String,
     pub frame_rate: Option<f64>,
+    /// Published while still being encoded: its playlist grows and it is redone after a crash.
+    #[serde(default)]
+    pub growing: bool,
 }
 
 /// A downloadable file such as `highest.mp4` or `audio.m4a`, stored under `assets/{asset_id}/static/`.

@@ -16,8 +16,10 @@ fn hls_output(args: &mut Vec<OsString>, out: &Path, var_stream_map: &str) {
         "hls",
         "-hls_time",
         &SEGMENT_SECS.to_string(),
+        // EVENT: ffmpeg rewrites the playlist after every segment, so a rung can be published while
+        // it is encoded; publishing turns the finished playlist into VOD.
         "-hls_playlist_type",
-        "vod",
+        "event",
         "-hls_flags",
         "independent_segments",
         "-hls_segment_type",

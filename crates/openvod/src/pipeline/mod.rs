@@ -173,7 +173,13 @@ impl Pipeline {
         let scratch = tempfile::Builder::new()
             .prefix("transcode-")
             .tempdir_in(&self.scratch_dir)?;
-        let mut renditions = asset.renditions.clone();
+        // A rung published while it was encoded is incomplete if that run died: redo it.
+        let mut renditions: Vec<Rendition> = asset
+            .renditions
+            .iter()
+            .filter(|r| !r.growing)
+            .cloned()
+            .collect();
 
         let remaining: Vec<Rung> = if plan.source_streamable {
             let video = info.video.as_ref().expect("streamable sources have video");
@@ -213,7 +219,29 @@ impl Pipeline {
                 &self.media.x264_preset,
                 &out,
             );
-            self.ffmpeg(args, &info, asset_id, "ladder").await?;
+            let encode = self.ffmpeg(args, &info, asset_id, "ladder");
+            match remaining.last().filter(|_| renditions.is_empty()) {
+                // Nothing is playable yet: publish the lowest rung as it is being encoded.
+                Some(lowest) => {
+                    let early = self.publish_while_encoding(
+                        asset_id,
+                        &out,
+                        &lowest.name,
+                        &asset.static_files,
+                    );
+                    tokio::pin!(encode, early);
+                    tokio::select! {
+                        result = &mut encode => result?,
+                        result = &mut early => {
+                            if let Err(e) = result {
+                                tracing::warn!(asset_id, error = %e, "early publishing failed; waiting for the whole ladder");
+                            }
+                            encode.await?
+                        }
+                    }
+                }
+                None => encode.await?,
+            }
             let names: Vec<String> = if remaining.is_empty() {
                 vec![AUDIO_RENDITION.to_owned()]
             } else {
@@ -275,19 +303,13 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Moves one rendition's files from `out/<name>/` into the store and measures it.
-    async fn publish_rendition(
+    /// Measures a rendition from its segments on local disk.
+    async fn measure_rendition(
         &self,
-        asset_id: &str,
-        out: &Path,
+        dir: &Path,
         name: &str,
+        segments: &[(String, f64)],
     ) -> Result<Rendition, PipelineError> {
-        let dir = out.join(name);
-        let playlist_path = dir.join("index.m3u8");
-        let playlist = tokio::fs::read_to_string(&playlist_path)
-            .await
-            .map_err(|_| PipelineError::MissingOutput(name.to_owned()))?;
-        let segments = media_playlist_segments(&playlist);
         let first = segments
             .first()
             .ok_or_else(|| PipelineError::MissingOutput(name.to_owned()))?;
@@ -300,7 +322,7 @@ impl Pipeline {
         .await?;
         let mut peak = 0u64;
         let (mut total_bytes, mut total_secs) = (0u64, 0f64);
-        for (file, secs) in &segments {
+        for (file, secs) in segments {
             let bytes = tokio::fs::metadata(dir.join(file)).await?.len();
             total_bytes += bytes;
             total_secs += secs;
@@ -316,21 +338,6 @@ impl Pipeline {
         if let Some(a) = info.audio.first() {
             codecs.push(plan::aac_codec_string(a.profile.as_deref()).to_owned());
         }
-        // Segments first, the playlist last: a playlist in the store only names segments already there.
-        for (file, _) in &segments {
-            self.store
-                .put_file(
-                    &StoreKey::parse(&Asset::hls_key(asset_id, name, file))?,
-                    &dir.join(file),
-                )
-                .await?;
-        }
-        self.store
-            .put_file(
-                &StoreKey::parse(&Asset::hls_key(asset_id, name, "index.m3u8"))?,
-                &playlist_path,
-            )
-            .await?;
         let (width, height) = info.video.as_ref().map_or((0, 0), |v| v.display_size());
         Ok(Rendition {
             name: name.to_owned(),
@@ -340,7 +347,108 @@ impl Pipeline {
             average_bandwidth: average,
             codecs: codecs.join(","),
             frame_rate: info.video.as_ref().and_then(|v| v.frame_rate),
+            growing: false,
         })
+    }
+
+    /// Writes `text` as the rendition's playlist in the store.
+    async fn store_playlist(
+        &self,
+        asset_id: &str,
+        dir: &Path,
+        name: &str,
+        text: &str,
+    ) -> Result<(), PipelineError> {
+        let tmp = dir.join(".playlist.tmp");
+        tokio::fs::write(&tmp, text).await?;
+        self.store
+            .put_file(
+                &StoreKey::parse(&Asset::hls_key(asset_id, name, "index.m3u8"))?,
+                &tmp,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Moves one finished rendition's files from `out/<name>/` into the store and measures it.
+    async fn publish_rendition(
+        &self,
+        asset_id: &str,
+        out: &Path,
+        name: &str,
+    ) -> Result<Rendition, PipelineError> {
+        let dir = out.join(name);
+        let playlist = tokio::fs::read_to_string(dir.join("index.m3u8"))
+            .await
+            .map_err(|_| PipelineError::MissingOutput(name.to_owned()))?;
+        let segments = media_playlist_segments(&playlist);
+        let rendition = self.measure_rendition(&dir, name, &segments).await?;
+        // Segments first, the playlist last: a playlist in the store only names segments already there.
+        for (file, _) in &segments {
+            self.store
+                .put_file(
+                    &StoreKey::parse(&Asset::hls_key(asset_id, name, file))?,
+                    &dir.join(file),
+                )
+                .await?;
+        }
+        // ffmpeg writes EVENT playlists (so they grow during the run); the finished one is VOD.
+        let playlist = playlist.replace("#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-PLAYLIST-TYPE:VOD");
+        self.store_playlist(asset_id, &dir, name, &playlist).await?;
+        Ok(rendition)
+    }
+
+    /// While the ladder is encoded, publishes rung `name` segment by segment as a growing EVENT
+    /// playlist, and makes the asset ready with it as soon as its first segment exists.
+    /// Runs until dropped (when ffmpeg ends).
+    async fn publish_while_encoding(
+        &self,
+        asset_id: &str,
+        out: &Path,
+        name: &str,
+        static_files: &[StaticFile],
+    ) -> Result<(), PipelineError> {
+        let dir = out.join(name);
+        let mut published = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let Ok(playlist) = tokio::fs::read_to_string(dir.join("index.m3u8")).await else {
+                continue;
+            };
+            let segments = media_playlist_segments(&playlist);
+            if segments.len() <= published {
+                continue;
+            }
+            // Listed segments are complete; ffmpeg still owns them, so copy rather than move.
+            for (file, _) in &segments[published..] {
+                let copy = dir.join(format!(".early-{file}"));
+                tokio::fs::copy(dir.join(file), &copy).await?;
+                self.store
+                    .put_file(
+                        &StoreKey::parse(&Asset::hls_key(asset_id, name, file))?,
+                        &copy,
+                    )
+                    .await?;
+            }
+            self.store_playlist(asset_id, &dir, name, &playlist).await?;
+            if published == 0 {
+                let mut rendition = self.measure_rendition(&dir, name, &segments).await?;
+                rendition.growing = true;
+                if !self
+                    .db
+                    .publish_outputs(asset_id, &[rendition], static_files, false)
+                    .await?
+                {
+                    return Ok(());
+                }
+                tracing::info!(
+                    asset_id,
+                    rendition = name,
+                    "playable while the ladder is encoded"
+                );
+            }
+            published = segments.len();
+        }
     }
 
     /// Packages the requested static files from published renditions (no second encode).

@@ -109,6 +109,8 @@ pub struct Resolved {
     pub content_type: &'static str,
     /// Public objects may be cached by shared caches.
     pub public: bool,
+    /// A playlist that may still grow (its asset is still being encoded): not to be cached.
+    pub growing: bool,
 }
 
 /// An opened object: its total length, the requested bytes, and its entity tag.
@@ -307,6 +309,11 @@ impl PlaybackService {
             key,
             content_type,
             public: policy == PlaybackPolicy::Public,
+            growing: content_type == "application/vnd.apple.mpegurl"
+                && asset
+                    .renditions
+                    .iter()
+                    .any(|r| r.name == rendition && r.growing),
         })
     }
 
@@ -326,6 +333,7 @@ impl PlaybackService {
             key,
             content_type,
             public: auth.policy == PlaybackPolicy::Public,
+            growing: false,
         })
     }
 
@@ -423,6 +431,7 @@ impl PlaybackService {
             key,
             content_type: format.content_type(),
             public: auth.policy == PlaybackPolicy::Public,
+            growing: false,
         })
     }
 

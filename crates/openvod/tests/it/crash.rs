@@ -344,9 +344,27 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
                 .unwrap()
         }
     };
+    // The asset may turn ready early (its lowest rung plays while the ladder encodes); wait for all.
     eventually("the reclaimed transcode finishes", || {
         let get_asset = &get_asset;
-        async move { get_asset().await["data"]["status"] == "ready" }
+        async move {
+            get_asset().await["data"]["playback_ids"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        }
+    })
+    .await;
+    let pid = get_asset().await["data"]["playback_ids"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let master_url = format!("{}/{pid}.m3u8", server.base_url);
+    eventually("all three rungs are published", || {
+        let (client, master_url) = (client.clone(), master_url.clone());
+        async move {
+            let r = client.get(master_url).send().await.unwrap();
+            r.status() == 200 && r.text().await.unwrap().matches("#EXT-X-STREAM-INF").count() == 3
+        }
     })
     .await;
     // Wait out the static/final publish, then check the outcome.
@@ -373,12 +391,28 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     ))
     .await
     .unwrap();
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'transcode'")
+    let transcode_jobs = || {
+        let db = db.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT state, attempts FROM jobs WHERE kind = 'transcode'",
+            )
             .fetch_all(&db)
             .await
-            .unwrap();
-    assert_eq!(rows, [("done".to_owned(), 2)]);
+            .unwrap()
+        }
+    };
+    eventually("the transcode job is recorded done", || {
+        let transcode_jobs = &transcode_jobs;
+        async move {
+            transcode_jobs()
+                .await
+                .iter()
+                .all(|(state, _)| state == "done")
+        }
+    })
+    .await;
+    assert_eq!(transcode_jobs().await, [("done".to_owned(), 2)]);
     let leftovers: Vec<_> = walk(&tmp);
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 }

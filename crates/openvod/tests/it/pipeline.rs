@@ -432,3 +432,75 @@ async fn static_renditions_come_from_the_same_encode() {
         );
     }
 }
+
+#[tokio::test]
+async fn non_streamable_source_plays_its_lowest_rung_while_the_ladder_encodes() {
+    let app = TestApp::spawn_with(1, |_| {}).await;
+    let slow = generate(
+        "slow.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=960x540:rate=30:duration=12",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=200:duration=12",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "5",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    );
+    let asset_id = app
+        .upload_file(&slow, json!({"playback_policy": "public"}))
+        .await;
+    let mut early: Option<String> = None;
+    let mut asset;
+    loop {
+        asset = app.get_asset(&asset_id).await;
+        assert_ne!(asset["status"], "errored", "{asset}");
+        if asset["status"] == "ready" {
+            let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+            let master = app
+                .fetch(&format!("/{pid}.m3u8"))
+                .await
+                .text()
+                .await
+                .unwrap();
+            if master.matches("#EXT-X-STREAM-INF").count() == 3 {
+                break;
+            }
+            if early.is_none() {
+                let child = master.lines().find(|l| !l.starts_with('#')).unwrap();
+                let r = app.fetch(&format!("/{child}")).await;
+                assert_eq!(
+                    r.headers()["cache-control"],
+                    "no-cache",
+                    "a growing playlist is not cached"
+                );
+                early = Some(r.text().await.unwrap());
+                assert!(
+                    master.contains("RESOLUTION=480x270"),
+                    "the lowest rung comes first:\n{master}"
+                );
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let early = early.expect("the asset became ready before the whole ladder was published");
+    assert!(
+        early.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !early.contains("#EXT-X-ENDLIST"),
+        "{early}"
+    );
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+    let renditions = check_hls(&app, &format!("/{pid}.m3u8")).await;
+    assert_eq!(renditions.len(), 3);
+    for r in &renditions {
+        assert!((r.duration - 12.0).abs() < 0.1, "{r:?}");
+    }
+}
