@@ -11,9 +11,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::assets::AssetService;
+use crate::compat::mux::events::MuxEvents;
 use crate::config::Config;
 use crate::db::sqlite::SqliteDb;
 use crate::db::{ArcDb, DbError};
+use crate::events::dispatch::Dispatcher;
+use crate::events::EventService;
 use crate::http::AppState;
 use crate::ingest::capability::UrlSigner;
 use crate::ingest::staging::Staging;
@@ -39,10 +42,13 @@ pub enum AppError {
     Bind(SocketAddr, #[source] std::io::Error),
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("invalid [webhooks] endpoints: {0}")]
+    Webhooks(#[source] crate::events::EventsError),
 }
 
 pub struct App {
     config: Config,
+    dispatcher: Arc<Dispatcher>,
     listener: TcpListener,
     public_url: url::Url,
     db: ArcDb,
@@ -84,6 +90,15 @@ impl App {
 
         let store: ArcStore = Arc::new(FsStore::new(config.media_dir()));
         let outbound = Arc::new(Outbound::new(&config.outbound));
+        let events = Arc::new(EventService::new(
+            db.clone(),
+            outbound.clone(),
+            Arc::new(MuxEvents),
+        ));
+        events
+            .apply_configured(&config.webhooks.endpoints)
+            .await
+            .map_err(AppError::Webhooks)?;
         let ingest = Arc::new(IngestService::new(
             db.clone(),
             store.clone(),
@@ -104,7 +119,7 @@ impl App {
             signer.clone(),
             public_url.clone(),
             config.media.clone(),
-            outbound,
+            outbound.clone(),
             config.outbound.clone(),
             scratch_dir.clone(),
             pipeline,
@@ -117,14 +132,22 @@ impl App {
             config.media.clone(),
             scratch_dir,
         ));
+        let dispatcher = Arc::new(Dispatcher::new(
+            db.clone(),
+            outbound,
+            events.render.clone(),
+            &config.webhooks,
+        ));
         let state = AppState {
             ingest,
             assets,
             playback,
+            events,
             tokens: Arc::new(TokenService::new(db.clone())),
         };
         Ok(App {
             config,
+            dispatcher,
             listener,
             public_url,
             db,
@@ -150,6 +173,11 @@ impl App {
         self.state.clone()
     }
 
+    /// The webhook dispatcher (tests drive it with `run_once`).
+    pub fn dispatcher(&self) -> Arc<Dispatcher> {
+        self.dispatcher.clone()
+    }
+
     pub fn worker(&self) -> Worker {
         Worker::new(
             self.db.clone(),
@@ -170,6 +198,12 @@ impl App {
         }
         for _ in 0..workers {
             tracker.spawn(self.worker().run(shutdown.child_token()));
+        }
+        // Background work runs only with workers; with none (tests), callers drive it themselves.
+        if workers > 0 {
+            let dispatcher = self.dispatcher.clone();
+            let cancel = shutdown.child_token();
+            tracker.spawn(async move { Dispatcher::run(&dispatcher, cancel).await });
         }
         tracker.spawn(maintenance(
             self.state.ingest.clone(),

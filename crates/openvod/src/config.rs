@@ -24,6 +24,65 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub media: MediaConfig,
     pub jobs: JobsConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Delay before each attempt: the first entry before the first attempt, then one per retry.
+    /// Durations like `0s`, `5s`, `5m`, `2h`. After the last entry the delivery is given up.
+    pub retry_schedule: Vec<String>,
+    /// A delivery succeeds on any 2xx answered within this many seconds.
+    pub timeout_secs: u64,
+    /// An endpoint whose every delivery has failed for this long is disabled.
+    pub disable_after_secs: u64,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Endpoints declared here are created (or updated) at start.
+    pub endpoints: Vec<ConfiguredEndpoint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredEndpoint {
+    pub url: String,
+    #[serde(default = "default_webhook_format")]
+    pub format: String,
+    /// Event types to deliver; all when absent.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// Signing secret; generated once (and kept) when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+fn default_webhook_format() -> String {
+    "mux".to_owned()
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            retry_schedule: ["0s", "5s", "5m", "30m", "2h", "5h", "10h", "10h"]
+                .map(str::to_owned)
+                .to_vec(),
+            timeout_secs: 15,
+            disable_after_secs: 5 * 24 * 3600,
+            concurrency: 64,
+            endpoints: Vec::new(),
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The retry schedule as durations (validated by `Config::load`).
+    pub fn schedule(&self) -> Vec<std::time::Duration> {
+        self.retry_schedule
+            .iter()
+            .filter_map(|d| crate::id::parse_duration(d))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +151,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             media: MediaConfig::default(),
             jobs: JobsConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -152,6 +212,8 @@ pub enum ConfigError {
     Invalid(#[from] Box<figment::Error>),
     #[error("public_url {0:?} is not an absolute http(s) URL")]
     PublicUrl(String),
+    #[error("webhooks.retry_schedule: {0:?} is not a duration like 5s, 5m or 2h (and the schedule may not be empty)")]
+    RetrySchedule(String),
 }
 
 impl Config {
@@ -181,6 +243,17 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.webhooks.retry_schedule.is_empty() {
+            return Err(ConfigError::RetrySchedule(String::new()));
+        }
+        if let Some(bad) = self
+            .webhooks
+            .retry_schedule
+            .iter()
+            .find(|d| crate::id::parse_duration(d).is_none())
+        {
+            return Err(ConfigError::RetrySchedule(bad.clone()));
+        }
         if let Some(url) = &self.public_url {
             let parsed = url::Url::parse(url).map_err(|_| ConfigError::PublicUrl(url.clone()))?;
             if !matches!(parsed.scheme(), "http" | "https") {

@@ -19,6 +19,7 @@ pub mod compat;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod id;
 pub mod ingest;

@@ -199,6 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for _ in 0..workers {
                 handles.push(tokio::spawn(app.worker().run(shutdown.child_token())));
             }
+            let dispatcher = app.dispatcher();
+            let cancel = shutdown.child_token();
+            handles.push(tokio::spawn(async move { dispatcher.run(cancel).await }));
             for handle in handles {
                 handle.await.context("worker task failed")?;
             }

@@ -115,6 +115,27 @@ impl Outbound {
         &self.client
     }
 
+    /// A client for webhook deliveries: the same address policy, no redirects, a per-request timeout.
+    pub fn webhook_client(&self, timeout: Duration) -> reqwest::Client {
+        reqwest::Client::builder()
+            .dns_resolver(Arc::new(PolicyResolver {
+                allow_private: self.allow_private,
+            }))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .pool_max_idle_per_host(64)
+            .user_agent(concat!("openvod-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client configuration is valid")
+    }
+
+    /// Refuses literal internal IPs in a URL the HTTP client will contact (names go through the
+    /// resolver's policy).
+    pub fn literal_ip_allowed(&self, url: &url::Url) -> bool {
+        self.allow_private || url.host_str().and_then(literal_ip).is_none_or(is_public)
+    }
+
     /// Validates a caller-supplied URL now, so the caller gets a clear error instead of a later failure.
     pub async fn check_url(&self, raw: &str) -> Result<url::Url, OutboundError> {
         let url = url::Url::parse(raw).map_err(|_| OutboundError::InvalidUrl(raw.to_owned()))?;

@@ -44,7 +44,8 @@ pub struct AssetSettings {
     pub test: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AssetStatus {
     Preparing,
     Ready,
@@ -70,7 +71,8 @@ impl AssetStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IngestType {
     DirectUpload,
     Url,
@@ -101,13 +103,14 @@ pub struct AssetErrors {
     pub messages: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlaybackId {
     pub id: String,
     pub policy: PlaybackPolicy,
 }
 
-#[derive(Debug, Clone)]
+/// Serialized only for storage (event snapshots), never as a wire format.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Asset {
     pub id: String,
     pub status: AssetStatus,
@@ -161,7 +164,7 @@ pub struct StaticFile {
     pub filesize: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredOriginal {
     pub key: String,
     pub size: u64,

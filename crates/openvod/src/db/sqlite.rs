@@ -23,6 +23,7 @@ use crate::assets::model::{
     Asset, AssetErrors, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
     Rendition, StaticFile, StoredOriginal,
 };
+use crate::events::model::Snapshot;
 use crate::ingest::model::{Upload, UploadStatus};
 use crate::jobs::{ClaimedJob, Job, JobResult};
 use crate::media::probe::MediaInfo;
@@ -35,7 +36,12 @@ pub struct SqliteDb {
     reader: SqlitePool,
     /// Woken after every commit that queued a job, so idle in-process workers start at once.
     jobs_queued: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken after every commit that wrote an event (and deliveries): dispatchers and long polls.
+    events_written: std::sync::Arc<tokio::sync::Notify>,
 }
+
+mod events;
+use events::{emit, emit_asset, emit_upload, read_asset};
 
 impl SqliteDb {
     /// Opens (creating if needed) the database file and applies pending migrations.
@@ -60,6 +66,7 @@ impl SqliteDb {
             writer,
             reader,
             jobs_queued: Default::default(),
+            events_written: Default::default(),
         })
     }
 }
@@ -281,6 +288,7 @@ impl SecretRepo for SqliteDb {
 #[async_trait]
 impl UploadRepo for SqliteDb {
     async fn create_upload(&self, upload: &Upload) -> Result<(), DbError> {
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO uploads (id, status, timeout_secs, cors_origin, new_asset_settings, test,
                 created_at, expires_at, total_size, committed_offset, asset_id, error_message, tus_metadata)
@@ -299,8 +307,11 @@ impl UploadRepo for SqliteDb {
         .bind(&upload.asset_id)
         .bind(&upload.error_message)
         .bind(&upload.tus_metadata)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        emit_upload(&mut tx, "video.upload.created", &upload.id).await?;
+        tx.commit().await?;
+        self.events_written.notify_waiters();
         Ok(())
     }
 
@@ -367,8 +378,11 @@ impl UploadRepo for SqliteDb {
         }
         insert_asset(&mut tx, asset, now).await?;
         insert_job(&mut tx, job, now).await?;
+        emit_upload(&mut tx, "video.upload.asset_created", upload_id).await?;
+        emit_asset(&mut tx, "video.asset.created", &asset.id).await?;
         tx.commit().await?;
         self.jobs_queued.notify_waiters();
+        self.events_written.notify_waiters();
         Ok(FinalizeOutcome::Created)
     }
 
@@ -379,19 +393,31 @@ impl UploadRepo for SqliteDb {
         error_message: Option<&str>,
     ) -> Result<Option<Upload>, DbError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE uploads SET status = ?, error_message = ? WHERE id = ? AND status = 'waiting'",
         )
         .bind(new_status.as_str())
         .bind(error_message)
         .bind(id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            == 1;
+        // Mux sends no event for a timed-out upload.
+        let event = match new_status {
+            UploadStatus::Cancelled => Some("video.upload.cancelled"),
+            UploadStatus::Errored => Some("video.upload.errored"),
+            _ => None,
+        };
+        if let Some(kind) = event.filter(|_| changed) {
+            emit_upload(&mut tx, kind, id).await?;
+        }
         let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.events_written.notify_waiters();
         row.map(|r| upload_from_row(&r)).transpose()
     }
 
@@ -419,8 +445,10 @@ impl AssetRepo for SqliteDb {
         if let Some(job) = job {
             insert_job(&mut tx, job, now).await?;
         }
+        emit_asset(&mut tx, "video.asset.created", &asset.id).await?;
         tx.commit().await?;
         self.jobs_queued.notify_waiters();
+        self.events_written.notify_waiters();
         Ok(())
     }
 
@@ -465,12 +493,19 @@ impl AssetRepo for SqliteDb {
         id: &str,
         passthrough: Option<&str>,
     ) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("UPDATE assets SET passthrough = ? WHERE id = ?")
             .bind(passthrough)
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        emit_asset(&mut tx, "video.asset.updated", id).await?;
+        tx.commit().await?;
+        self.events_written.notify_waiters();
+        Ok(true)
     }
 
     async fn set_asset_original(
@@ -519,7 +554,11 @@ impl AssetRepo for SqliteDb {
         static_files: &[StaticFile],
         complete: bool,
     ) -> Result<bool, DbError> {
-        let done = sqlx::query(
+        let mut tx = self.writer.begin().await?;
+        let Some(before) = read_asset(&mut tx, id).await? else {
+            return Ok(false);
+        };
+        sqlx::query(
             "UPDATE assets SET renditions = ?, static_files = ?, outputs_complete = ?,
                 status = CASE WHEN status = 'preparing' THEN 'ready' ELSE status END
              WHERE id = ?",
@@ -528,9 +567,17 @@ impl AssetRepo for SqliteDb {
         .bind(to_json(&static_files))
         .bind(complete)
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if before.status == AssetStatus::Preparing {
+            emit_asset(&mut tx, "video.asset.ready", id).await?;
+        }
+        if complete && !before.outputs_complete && !static_files.is_empty() {
+            emit_asset(&mut tx, "video.asset.static_renditions.ready", id).await?;
+        }
+        tx.commit().await?;
+        self.events_written.notify_waiters();
+        Ok(true)
     }
 
     async fn find_playback_id(
@@ -550,37 +597,64 @@ impl AssetRepo for SqliteDb {
     }
 
     async fn set_asset_errored(&self, id: &str, errors: &AssetErrors) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE assets SET status = 'errored', errors = ? WHERE id = ? AND status = 'preparing'",
         )
         .bind(to_json(errors))
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        emit_asset(&mut tx, "video.asset.errored", id).await?;
+        tx.commit().await?;
+        self.events_written.notify_waiters();
+        Ok(true)
     }
 
     async fn set_master_access(&self, id: &str, until: Option<i64>) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("UPDATE assets SET master_access_until = ? WHERE id = ?")
             .bind(until)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn delete_asset(&self, id: &str, job: &Job, now: i64) -> Result<bool, DbError> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("DELETE FROM assets WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        // The original is kept as uploaded, so the master is ready as soon as access is granted.
+        let kind = if until.is_some() {
+            "video.asset.master.ready"
+        } else {
+            "video.asset.updated"
+        };
+        emit_asset(&mut tx, kind, id).await?;
+        tx.commit().await?;
+        self.events_written.notify_waiters();
+        Ok(true)
+    }
+
+    async fn delete_asset(&self, id: &str, job: &Job, now: i64) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(asset) = read_asset(&mut tx, id).await? else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM assets WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         insert_job(&mut tx, job, now).await?;
+        emit(
+            &mut tx,
+            "video.asset.deleted",
+            &Snapshot::Asset(Box::new(asset)),
+        )
+        .await?;
         tx.commit().await?;
         self.jobs_queued.notify_waiters();
+        self.events_written.notify_waiters();
         Ok(true)
     }
 
@@ -590,6 +664,7 @@ impl AssetRepo for SqliteDb {
         playback_id: &PlaybackId,
         now: i64,
     ) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "INSERT INTO playback_ids (id, asset_id, policy, created_at)
              SELECT ?, id, ?, ? FROM assets WHERE id = ?",
@@ -598,18 +673,31 @@ impl AssetRepo for SqliteDb {
         .bind(playback_id.policy.as_str())
         .bind(now)
         .bind(asset_id)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        emit_asset(&mut tx, "video.asset.updated", asset_id).await?;
+        tx.commit().await?;
+        self.events_written.notify_waiters();
+        Ok(true)
     }
 
     async fn delete_playback_id(&self, asset_id: &str, playback_id: &str) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query("DELETE FROM playback_ids WHERE id = ? AND asset_id = ?")
             .bind(playback_id)
             .bind(asset_id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        emit_asset(&mut tx, "video.asset.updated", asset_id).await?;
+        tx.commit().await?;
+        self.events_written.notify_waiters();
+        Ok(true)
     }
 }
 

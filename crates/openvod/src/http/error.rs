@@ -107,5 +107,6 @@ domain_error!(
     crate::ingest::IngestError,
     crate::assets::AssetError,
     crate::playback::PlaybackError,
+    crate::events::EventsError,
     crate::tokens::TokenError
 );

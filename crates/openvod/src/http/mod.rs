@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod byte_range;
 pub mod error;
+pub mod json;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub ingest: Arc<IngestService>,
     pub assets: Arc<AssetService>,
     pub playback: Arc<crate::playback::PlaybackService>,
+    pub events: Arc<crate::events::EventService>,
     pub tokens: Arc<TokenService>,
 }
 
@@ -37,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ingest::tus::routes())
         .merge(crate::assets::http::routes())
         .merge(crate::compat::mux::routes())
+        .merge(crate::events::http::routes())
         .merge(crate::playback::http::routes())
         .fallback(
             |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },

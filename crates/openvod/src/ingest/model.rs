@@ -1,8 +1,11 @@
 //! Core upload types.
 
+use serde::{Deserialize, Serialize};
+
 use crate::assets::model::AssetSettings;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UploadStatus {
     Waiting,
     AssetCreated,
@@ -34,7 +37,8 @@ impl UploadStatus {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Serialized only for storage (event snapshots), never as a wire format.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Upload {
     pub id: String,
     pub status: UploadStatus,

@@ -2,13 +2,11 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 
 use super::wire::{
     check_passthrough, parse_policy, AssetList, AssetResponse, CreateAssetRequest,
@@ -16,9 +14,9 @@ use super::wire::{
     PlaybackIdResponse, SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest,
     UploadResponse,
 };
-use crate::error::ErrorKind;
 use crate::http::auth::ApiCaller;
 use crate::http::error::ApiError;
+use crate::http::json::JsonBody;
 use crate::http::AppState;
 use crate::ingest::model::{Upload, UploadStatus};
 use crate::ingest::NewUpload;
@@ -64,44 +62,6 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// A JSON body parsed with errors that name the offending field; an empty body counts as `{}` where
-/// the request type allows it.
-pub struct MuxJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MuxJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorKind::TooLarge,
-                    format!("request body exceeds {} bytes", crate::http::MAX_JSON_BODY),
-                )
-            } else {
-                ApiError::invalid(format!("could not read request body: {rejection}"))
-            }
-        })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(deserializer)
-            .map(MuxJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                if path == "." || path.is_empty() {
-                    ApiError::invalid(format!("invalid JSON body: {inner}"))
-                } else {
-                    ApiError::invalid(format!("invalid JSON body at {path}: {inner}"))
-                }
-            })
-    }
-}
-
 fn created_response<T: serde::Serialize>(data: T) -> Response {
     (StatusCode::CREATED, Json(Data { data })).into_response()
 }
@@ -134,7 +94,7 @@ fn upload_response(state: &AppState, upload: &Upload) -> UploadResponse {
 async fn create_upload(
     State(state): State<AppState>,
     _caller: ApiCaller,
-    MuxJson(request): MuxJson<CreateUploadRequest>,
+    JsonBody(request): JsonBody<CreateUploadRequest>,
 ) -> Result<Response, ApiError> {
     let (settings, input_url) = request
         .new_asset_settings
@@ -198,7 +158,7 @@ fn asset_response(state: &AppState, asset: &crate::assets::model::Asset) -> Asse
 async fn create_asset(
     State(state): State<AppState>,
     _caller: ApiCaller,
-    MuxJson(request): MuxJson<CreateAssetRequest>,
+    JsonBody(request): JsonBody<CreateAssetRequest>,
 ) -> Result<Response, ApiError> {
     let (settings, input_url) = request.into_settings("").map_err(ApiError::invalid)?;
     let input_url = input_url.ok_or_else(|| {
@@ -249,7 +209,7 @@ async fn update_asset(
     State(state): State<AppState>,
     _caller: ApiCaller,
     Path(id): Path<String>,
-    MuxJson(request): MuxJson<UpdateAssetRequest>,
+    JsonBody(request): JsonBody<UpdateAssetRequest>,
 ) -> Result<Response, ApiError> {
     check_passthrough(request.passthrough.as_deref()).map_err(ApiError::invalid)?;
     let asset = match request.passthrough {
@@ -268,7 +228,7 @@ async fn create_playback_id(
     State(state): State<AppState>,
     _caller: ApiCaller,
     Path(id): Path<String>,
-    MuxJson(request): MuxJson<CreatePlaybackIdRequest>,
+    JsonBody(request): JsonBody<CreatePlaybackIdRequest>,
 ) -> Result<Response, ApiError> {
     let policy = parse_policy("policy", request.policy.as_deref().unwrap_or("public"))
         .map_err(ApiError::invalid)?;
@@ -298,7 +258,7 @@ async fn update_master_access(
     State(state): State<AppState>,
     _caller: ApiCaller,
     Path(id): Path<String>,
-    MuxJson(request): MuxJson<UpdateMasterAccessRequest>,
+    JsonBody(request): JsonBody<UpdateMasterAccessRequest>,
 ) -> Result<Response, ApiError> {
     let temporary = match request.master_access.as_str() {
         "temporary" => true,
@@ -329,7 +289,7 @@ async fn get_playback_id_owner(
 async fn create_signing_key(
     State(state): State<AppState>,
     _caller: ApiCaller,
-    MuxJson(request): MuxJson<CreateSigningKeyRequest>,
+    JsonBody(request): JsonBody<CreateSigningKeyRequest>,
 ) -> Result<Response, ApiError> {
     let algorithm = request.algorithm.as_deref().unwrap_or("RS256");
     let created = state.playback.keys.create(algorithm).await?;

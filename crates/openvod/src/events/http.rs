@@ -1,0 +1,290 @@
+//! openvod's own API for events and webhooks (`/openvod/v1/...`): endpoint management, attempt logs,
+//! re-sending, and the pull API with long polling.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::model::{Attempt, Event, WebhookEndpoint};
+use super::{EndpointChange, MAX_WAIT_SECS};
+use crate::http::auth::ApiCaller;
+use crate::http::error::ApiError;
+use crate::http::json::JsonBody;
+use crate::http::AppState;
+use crate::id::iso8601_micros;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/openvod/v1/webhook-endpoints",
+            post(create_endpoint).get(list_endpoints),
+        )
+        .route(
+            "/openvod/v1/webhook-endpoints/{id}",
+            get(get_endpoint)
+                .patch(update_endpoint)
+                .delete(delete_endpoint),
+        )
+        .route(
+            "/openvod/v1/webhook-endpoints/{id}/attempts",
+            get(endpoint_attempts),
+        )
+        .route("/openvod/v1/webhook-endpoints/{id}/replay", post(replay))
+        .route("/openvod/v1/events", get(list_events))
+        .route("/openvod/v1/events/{id}", get(get_event))
+        .route("/openvod/v1/events/{id}/attempts", get(event_attempts))
+        .route("/openvod/v1/events/{id}/resend", post(resend))
+}
+
+fn endpoint_json(e: &WebhookEndpoint) -> Value {
+    json!({
+        "id": e.id,
+        "url": e.url,
+        "format": e.format.as_str(),
+        "events": e.events,
+        "enabled": e.enabled,
+        "secret": e.secret,
+        "source": e.source,
+        "created_at": e.created_at.to_string(),
+        "updated_at": e.updated_at.to_string(),
+        "failing_since": e.failing_since_ms.map(iso8601_micros),
+        "disabled_reason": e.disabled_reason,
+    })
+}
+
+fn attempt_json(a: &Attempt) -> Value {
+    json!({
+        "delivery_id": a.delivery_id,
+        "event_id": a.event_id,
+        "endpoint_id": a.endpoint_id,
+        "attempted_at": iso8601_micros(a.attempted_at_ms),
+        "latency_ms": a.latency_ms,
+        "response_status_code": a.status_code,
+        "error": a.error,
+        "success": a.success,
+    })
+}
+
+fn event_json(state: &AppState, event: &Event) -> Value {
+    let mut envelope = state.events.render.envelope(event);
+    envelope["cursor"] = json!(event.seq.to_string());
+    envelope
+}
+
+fn data(value: Value) -> Response {
+    Json(json!({ "data": value })).into_response()
+}
+
+#[derive(Deserialize)]
+struct CreateEndpoint {
+    url: String,
+    format: Option<String>,
+    events: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+async fn create_endpoint(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    JsonBody(body): JsonBody<CreateEndpoint>,
+) -> Result<Response, ApiError> {
+    let endpoint = state
+        .events
+        .create_endpoint(
+            &body.url,
+            body.format.as_deref(),
+            body.events,
+            body.enabled.unwrap_or(true),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "data": endpoint_json(&endpoint) })),
+    )
+        .into_response())
+}
+
+async fn list_endpoints(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+) -> Result<Response, ApiError> {
+    let endpoints = state.events.list_endpoints().await?;
+    Ok(data(endpoints.iter().map(endpoint_json).collect()))
+}
+
+async fn get_endpoint(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(data(endpoint_json(&state.events.get_endpoint(&id).await?)))
+}
+
+#[derive(Deserialize)]
+struct UpdateEndpoint {
+    url: Option<String>,
+    format: Option<String>,
+    /// `null` delivers every type; absent keeps the current filter.
+    #[serde(default, deserialize_with = "present")]
+    events: Option<Option<Vec<String>>>,
+    enabled: Option<bool>,
+}
+
+/// Distinguishes `"events": null` (present, every type) from an absent field.
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Vec<String>>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+async fn update_endpoint(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateEndpoint>,
+) -> Result<Response, ApiError> {
+    let change = EndpointChange {
+        url: body.url,
+        format: body.format,
+        events: body.events,
+        enabled: body.enabled,
+    };
+    Ok(data(endpoint_json(
+        &state.events.update_endpoint(&id, change).await?,
+    )))
+}
+
+async fn delete_endpoint(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.events.delete_endpoint(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn number<T: std::str::FromStr>(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: T,
+) -> Result<T, ApiError> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            ApiError::invalid(format!("{name} must be a non-negative integer, got {v:?}"))
+        }),
+    }
+}
+
+async fn endpoint_attempts(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    state.events.get_endpoint(&id).await?;
+    let limit = number(&query, "limit", 100u32)?.clamp(1, 1000);
+    let attempts = state.events.attempts(None, Some(&id), limit).await?;
+    Ok(data(attempts.iter().map(attempt_json).collect()))
+}
+
+#[derive(Deserialize)]
+struct Replay {
+    /// Replays every event after this cursor ("0": from the beginning).
+    after: String,
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Replay>,
+) -> Result<Response, ApiError> {
+    let after: i64 = body
+        .after
+        .parse()
+        .map_err(|_| ApiError::invalid("after must be a cursor from the events API"))?;
+    let queued = state.events.replay(&id, after).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "data": { "queued": queued } })),
+    )
+        .into_response())
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let after = number(&query, "after", 0i64)?;
+    let limit = number(&query, "limit", 100u32)?.clamp(1, 1000);
+    let wait = number(&query, "wait", 0u64)?;
+    if wait > MAX_WAIT_SECS {
+        return Err(ApiError::invalid(format!(
+            "wait must be at most {MAX_WAIT_SECS} seconds"
+        )));
+    }
+    let kind = query.get("type").map(String::as_str);
+    let object_id = query.get("object_id").map(String::as_str);
+    let events = state
+        .events
+        .list_events(after, limit, kind, object_id, Duration::from_secs(wait))
+        .await?;
+    let next = events.last().map_or(after, |e| e.seq);
+    Ok(Json(json!({
+        "data": events.iter().map(|e| event_json(&state, e)).collect::<Vec<_>>(),
+        "next_cursor": next.to_string(),
+    }))
+    .into_response())
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let event = state.events.get_event(&id).await?;
+    Ok(data(event_json(&state, &event)))
+}
+
+async fn event_attempts(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    state.events.get_event(&id).await?;
+    let limit = number(&query, "limit", 100u32)?.clamp(1, 1000);
+    let attempts = state.events.attempts(Some(&id), None, limit).await?;
+    Ok(data(attempts.iter().map(attempt_json).collect()))
+}
+
+#[derive(Deserialize, Default)]
+struct Resend {
+    endpoint_id: Option<String>,
+}
+
+async fn resend(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Resend>,
+) -> Result<Response, ApiError> {
+    let queued = state
+        .events
+        .resend(&id, body.endpoint_id.as_deref())
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "data": { "queued": queued } })),
+    )
+        .into_response())
+}

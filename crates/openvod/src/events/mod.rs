@@ -1,0 +1,299 @@
+//! Events and webhooks: the durable event log (written by `db` in the transaction of each state
+//! change), webhook endpoints, the delivery outbox and its dispatcher, and the pull API.
+//!
+//! Guarantee: every event is delivered at least once to every endpoint that wanted it when it
+//! happened (unless the endpoint is deleted or disabled). For one endpoint, events about one object
+//! are delivered in log order, except that an event parked in retry does not hold back later ones.
+
+pub mod dispatch;
+pub mod http;
+pub mod model;
+pub mod sign;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::ConfiguredEndpoint;
+use crate::db::{ArcDb, DbError};
+use crate::error::ErrorKind;
+use crate::id::{is_valid_id, now_unix, now_unix_ms, random_id};
+use crate::outbound::{Outbound, OutboundError};
+use model::{Attempt, Event, WebhookEndpoint, WebhookFormat, EVENT_TYPES};
+
+/// Renders an event as the envelope receivers get (Mux's shape, provided by `compat::mux`).
+pub trait RenderEvent: Send + Sync {
+    fn envelope(&self, event: &Event) -> serde_json::Value;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("webhook endpoint {0} not found")]
+    EndpointNotFound(String),
+    #[error("event {0} not found")]
+    EventNotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("webhook URL refused: {0}")]
+    Url(#[from] OutboundError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl EventsError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EventsError::EndpointNotFound(_) | EventsError::EventNotFound(_) => ErrorKind::NotFound,
+            EventsError::Invalid(_) | EventsError::Url(_) => ErrorKind::Invalid,
+            EventsError::Db(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// A requested change to an endpoint; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct EndpointChange {
+    pub url: Option<String>,
+    pub format: Option<String>,
+    /// `Some(None)` delivers every type.
+    pub events: Option<Option<Vec<String>>>,
+    pub enabled: Option<bool>,
+}
+
+pub struct EventService {
+    db: ArcDb,
+    outbound: Arc<Outbound>,
+    pub render: Arc<dyn RenderEvent>,
+}
+
+/// Longest accepted `wait` of the pull API, in seconds.
+pub const MAX_WAIT_SECS: u64 = 60;
+
+impl EventService {
+    pub fn new(db: ArcDb, outbound: Arc<Outbound>, render: Arc<dyn RenderEvent>) -> EventService {
+        EventService {
+            db,
+            outbound,
+            render,
+        }
+    }
+
+    fn check_types(events: &Option<Vec<String>>) -> Result<(), EventsError> {
+        for kind in events.iter().flatten() {
+            if !EVENT_TYPES.contains(&kind.as_str()) {
+                return Err(EventsError::Invalid(format!(
+                    "events: unknown event type {kind:?}; expected some of {}",
+                    EVENT_TYPES.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_format(format: &str) -> Result<WebhookFormat, EventsError> {
+        WebhookFormat::parse(format).ok_or_else(|| {
+            EventsError::Invalid(format!(
+                "format: unknown value {format:?}; expected mux or standard"
+            ))
+        })
+    }
+
+    pub async fn create_endpoint(
+        &self,
+        url: &str,
+        format: Option<&str>,
+        events: Option<Vec<String>>,
+        enabled: bool,
+    ) -> Result<WebhookEndpoint, EventsError> {
+        self.outbound.check_url(url).await?;
+        let format = Self::parse_format(format.unwrap_or("mux"))?;
+        Self::check_types(&events)?;
+        let now = now_unix();
+        let endpoint = WebhookEndpoint {
+            id: random_id(),
+            url: url.to_owned(),
+            format,
+            events,
+            enabled,
+            secret: sign::new_secret(format),
+            source: "api".to_owned(),
+            created_at: now,
+            updated_at: now,
+            failing_since_ms: None,
+            disabled_reason: None,
+        };
+        self.db.create_endpoint(&endpoint).await?;
+        Ok(endpoint)
+    }
+
+    /// Creates or updates the endpoints declared in the config file (stable ids derived from the URL).
+    pub async fn apply_configured(
+        &self,
+        configured: &[ConfiguredEndpoint],
+    ) -> Result<(), EventsError> {
+        use sha2::Digest;
+        for c in configured {
+            self.outbound.check_url(&c.url).await?;
+            let format = Self::parse_format(&c.format)?;
+            Self::check_types(&c.events)?;
+            let id = format!(
+                "cfg{}",
+                &hex::encode(sha2::Sha256::digest(c.url.as_bytes()))[..29]
+            );
+            let existing = self.db.get_endpoint(&id).await?;
+            let secret = match (&c.secret, &existing) {
+                (Some(secret), _) => secret.clone(),
+                (None, Some(e)) if sign::secret_fits(format, &e.secret) => e.secret.clone(),
+                (None, _) => sign::new_secret(format),
+            };
+            if !sign::secret_fits(format, &secret) {
+                return Err(EventsError::Invalid(format!(
+                    "webhooks.endpoints: the secret for {} must be whsec_ + base64",
+                    c.url
+                )));
+            }
+            let now = now_unix();
+            self.db
+                .upsert_endpoint(&WebhookEndpoint {
+                    id,
+                    url: c.url.clone(),
+                    format,
+                    events: c.events.clone(),
+                    enabled: true,
+                    secret,
+                    source: "config".to_owned(),
+                    created_at: existing.as_ref().map_or(now, |e| e.created_at),
+                    updated_at: now,
+                    failing_since_ms: None,
+                    disabled_reason: None,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn get_endpoint(&self, id: &str) -> Result<WebhookEndpoint, EventsError> {
+        if !is_valid_id(id) {
+            return Err(EventsError::EndpointNotFound(id.to_owned()));
+        }
+        self.db
+            .get_endpoint(id)
+            .await?
+            .ok_or_else(|| EventsError::EndpointNotFound(id.to_owned()))
+    }
+
+    pub async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, EventsError> {
+        Ok(self.db.list_endpoints().await?)
+    }
+
+    pub async fn update_endpoint(
+        &self,
+        id: &str,
+        change: EndpointChange,
+    ) -> Result<WebhookEndpoint, EventsError> {
+        let mut endpoint = self.get_endpoint(id).await?;
+        if let Some(url) = change.url {
+            self.outbound.check_url(&url).await?;
+            endpoint.url = url;
+        }
+        if let Some(format) = change.format {
+            let format = Self::parse_format(&format)?;
+            if format != endpoint.format {
+                endpoint.secret = sign::new_secret(format);
+            }
+            endpoint.format = format;
+        }
+        if let Some(events) = change.events {
+            Self::check_types(&events)?;
+            endpoint.events = events;
+        }
+        if let Some(enabled) = change.enabled {
+            if enabled && !endpoint.enabled {
+                // Re-enabled by hand: start counting failures afresh.
+                endpoint.failing_since_ms = None;
+                endpoint.disabled_reason = None;
+            }
+            endpoint.enabled = enabled;
+        }
+        endpoint.updated_at = now_unix();
+        if !self.db.update_endpoint(&endpoint).await? {
+            return Err(EventsError::EndpointNotFound(id.to_owned()));
+        }
+        Ok(endpoint)
+    }
+
+    pub async fn delete_endpoint(&self, id: &str) -> Result<(), EventsError> {
+        if !is_valid_id(id) || !self.db.delete_endpoint(id).await? {
+            return Err(EventsError::EndpointNotFound(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Events after `after`; with `wait`, holds the request until one arrives or the wait ends.
+    pub async fn list_events(
+        &self,
+        after: i64,
+        limit: u32,
+        kind: Option<&str>,
+        object_id: Option<&str>,
+        wait: Duration,
+    ) -> Result<Vec<Event>, EventsError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let signal = self.db.event_signal();
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let events = self.db.list_events(after, limit, kind, object_id).await?;
+            if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(events);
+            }
+            // Woken by this process's writes; the timeout also catches other processes' events.
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_secs(1)),
+                notified,
+            )
+            .await;
+        }
+    }
+
+    pub async fn get_event(&self, id: &str) -> Result<Event, EventsError> {
+        self.db
+            .get_event(id)
+            .await?
+            .ok_or_else(|| EventsError::EventNotFound(id.to_owned()))
+    }
+
+    pub async fn attempts(
+        &self,
+        event_id: Option<&str>,
+        endpoint_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, EventsError> {
+        Ok(self.db.list_attempts(event_id, endpoint_id, limit).await?)
+    }
+
+    /// Sends a past event again (to one endpoint, or every endpoint that wants its type).
+    pub async fn resend(
+        &self,
+        event_id: &str,
+        endpoint_id: Option<&str>,
+    ) -> Result<u64, EventsError> {
+        self.get_event(event_id).await?;
+        if let Some(id) = endpoint_id {
+            self.get_endpoint(id).await?;
+        }
+        Ok(self
+            .db
+            .resend_event(event_id, endpoint_id, now_unix_ms())
+            .await?)
+    }
+
+    /// Sends every event after `after` again to one endpoint.
+    pub async fn replay(&self, endpoint_id: &str, after: i64) -> Result<u64, EventsError> {
+        self.get_endpoint(endpoint_id).await?;
+        Ok(self
+            .db
+            .replay_events(endpoint_id, after, now_unix_ms())
+            .await?)
+    }
+}
