@@ -56,10 +56,11 @@ impl Dispatcher {
     /// Claims one batch of due deliveries, sends them and records the results. Returns how many
     /// were attempted (zero: nothing was due).
     pub async fn run_once(&self) -> Result<usize, DbError> {
-        let lease_ms = (self.timeout.as_millis() as i64) * 2 + 30_000;
+        let lease = self.timeout * 2 + Duration::from_secs(5);
+        let claimed_at = Instant::now();
         let batch = self
             .db
-            .claim_deliveries(now_unix_ms(), lease_ms, BATCH)
+            .claim_deliveries(now_unix_ms(), lease.as_millis() as i64, BATCH)
             .await?;
         let n = batch.len();
         if n == 0 {
@@ -84,6 +85,10 @@ impl Dispatcher {
                     .acquire()
                     .await
                     .expect("semaphore is never closed");
+                // Only start what can finish within the lease; the rest is taken again once it expires.
+                if claimed_at.elapsed() + self.timeout + Duration::from_secs(1) > lease {
+                    break;
+                }
                 results.push(self.deliver(delivery).await);
             }
             results

@@ -104,9 +104,9 @@ impl EventService {
         events: Option<Vec<String>>,
         enabled: bool,
     ) -> Result<WebhookEndpoint, EventsError> {
-        self.outbound.check_url(url).await?;
         let format = Self::parse_format(format.unwrap_or("mux"))?;
         Self::check_types(&events)?;
+        self.outbound.check_url(url).await?;
         let now = now_unix();
         let endpoint = WebhookEndpoint {
             id: random_id(),

@@ -1,6 +1,7 @@
 //! `kill -9` of the real server process in the middle of an upload, then a resume.
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -18,6 +19,7 @@ async fn start(data_dir: &std::path::Path) -> Server {
 
 async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .env_remove("OPENVOD_CONFIG")
         .envs(env.iter().copied())
         .args([
             "serve",
@@ -28,7 +30,6 @@ async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server 
             "--data-dir",
         ])
         .arg(data_dir)
-        .env_remove("OPENVOD_CONFIG")
         .env("OPENVOD_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -428,4 +429,77 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+#[tokio::test]
+async fn kill_9_with_webhooks_pending_and_in_flight_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, secret) = create_token(dir.path());
+    // The receiver hangs on the first delivery (in flight when the server dies), then answers 200.
+    let receiver = crate::webhooks::Receiver::start(vec![crate::webhooks::Reply::Hang(
+        Duration::from_secs(30),
+    )])
+    .await;
+    let config = dir.path().join("openvod.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[outbound]\nallow_private_addresses = true\n[webhooks]\ntimeout_secs = 2\nretry_schedule = [\"0s\", \"1s\", \"1s\", \"1s\", \"1s\"]\n[[webhooks.endpoints]]\nurl = \"{}\"\n",
+            receiver.url
+        ),
+    )
+    .unwrap();
+    let env = [("OPENVOD_CONFIG", config.to_str().unwrap())];
+    let mut server = start_with(dir.path(), &env).await;
+    let client = reqwest::Client::new();
+    let mut upload_ids = Vec::new();
+    for _ in 0..3 {
+        let created: serde_json::Value = client
+            .post(format!("{}/video/v1/uploads", server.base_url))
+            .basic_auth(&id, Some(&secret))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        upload_ids.push(created["data"]["id"].as_str().unwrap().to_owned());
+    }
+    eventually("a delivery is in flight", || {
+        let receiver = receiver.clone();
+        async move { !receiver.all().is_empty() }
+    })
+    .await;
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+
+    let _server = start_with(dir.path(), &env).await;
+    eventually("every event is delivered after the restart", || {
+        let receiver = receiver.clone();
+        let upload_ids = upload_ids.clone();
+        async move {
+            let delivered: Vec<String> = receiver
+                .all()
+                .iter()
+                .filter(|r| r.status == 200)
+                .map(|r| r.json()["object"]["id"].as_str().unwrap().to_owned())
+                .collect();
+            upload_ids.iter().all(|u| delivered.contains(u))
+        }
+    })
+    .await;
+    let ids: Vec<String> = receiver
+        .all()
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        3,
+        "three events, each delivered at least once: {ids:?}"
+    );
 }

@@ -10,3 +10,4 @@ mod python_clients;
 mod support;
 mod tus;
 mod uploads;
+mod webhooks;

@@ -9,15 +9,23 @@ async fn run_python(app: &TestApp, script: &str) {
 }
 
 async fn run_python_with(app: &TestApp, script: &str, env: &[(&str, &str)]) {
+    let mut all = vec![
+        ("OPENVOD_URL", app.base_url.as_str()),
+        ("OPENVOD_TOKEN_ID", app.token_id.as_str()),
+        ("OPENVOD_TOKEN_SECRET", app.token_secret.as_str()),
+    ];
+    all.extend_from_slice(env);
+    run_script(script, &all).await;
+}
+
+/// Runs `tests/py/<script>` with `env` and asserts that it printed its success line.
+pub async fn run_script(script: &str, env: &[(&str, &str)]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/py")
         .join(script);
     let python = std::env::var("OPENVOD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let output = tokio::process::Command::new(python)
         .arg(&path)
-        .env("OPENVOD_URL", &app.base_url)
-        .env("OPENVOD_TOKEN_ID", &app.token_id)
-        .env("OPENVOD_TOKEN_SECRET", &app.token_secret)
         .env("OPENVOD_CLIP", clip())
         .envs(env.iter().copied())
         .output()

@@ -17,6 +17,7 @@ pub struct TestApp {
     pub token_id: String,
     pub token_secret: String,
     pub worker: Worker,
+    pub dispatcher: std::sync::Arc<openvod::events::dispatch::Dispatcher>,
     pub state: AppState,
     pub config: Config,
     shutdown: CancellationToken,
@@ -65,6 +66,7 @@ impl TestApp {
             .to_owned();
         let state = app.state();
         let worker = app.worker();
+        let dispatcher = app.dispatcher();
         let token = state.tokens.create("tests").await.expect("token");
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run(shutdown.clone(), workers));
@@ -74,6 +76,7 @@ impl TestApp {
             token_id: token.id,
             token_secret: token.secret,
             worker,
+            dispatcher,
             state,
             config,
             shutdown,
@@ -88,6 +91,11 @@ impl TestApp {
             }
         }
         panic!("jobs never went idle");
+    }
+
+    /// Runs the webhook dispatcher until nothing is due.
+    pub async fn deliver_webhooks(&self) {
+        while self.dispatcher.run_once().await.expect("outbox works") > 0 {}
     }
 
     pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
