@@ -119,7 +119,12 @@ impl Dispatcher {
     async fn deliver(&self, delivery: ClaimedDelivery) -> DeliveryResult {
         let event = &delivery.event;
         let endpoint = &delivery.endpoint;
-        let body = serde_json::to_vec(&self.render.envelope(event)).expect("envelopes serialize");
+        let mut envelope = self.render.envelope(event);
+        if delivery.attempts > 0 {
+            // Like Mux, a retried payload lists the earlier attempts.
+            envelope["attempts"] = self.previous_attempts(&delivery).await;
+        }
+        let body = serde_json::to_vec(&envelope).expect("envelopes serialize");
         let started_ms = now_unix_ms();
         let timestamp = started_ms / 1000;
         let mut request = self
@@ -198,6 +203,30 @@ impl Dispatcher {
                 success,
             },
         }
+    }
+
+    async fn previous_attempts(&self, delivery: &ClaimedDelivery) -> serde_json::Value {
+        let attempts = self
+            .db
+            .list_attempts(Some(&delivery.event.id), Some(&delivery.endpoint.id), 100)
+            .await
+            .unwrap_or_default();
+        attempts
+            .iter()
+            .rev()
+            .filter(|a| a.delivery_id == delivery.id)
+            .map(|a| {
+                serde_json::json!({
+                    "id": a.attempted_at_ms,
+                    "address": delivery.endpoint.url,
+                    "created_at": crate::id::iso8601_micros(a.attempted_at_ms),
+                    "max_attempts": self.schedule.len(),
+                    "response_status_code": a.status_code,
+                    "response_body": a.error,
+                    "response_headers": {},
+                })
+            })
+            .collect()
     }
 
     /// Dispatches until `cancel` fires; wakes as soon as this process writes an event.

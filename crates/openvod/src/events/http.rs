@@ -190,7 +190,7 @@ async fn endpoint_attempts(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     state.events.get_endpoint(&id).await?;
-    let limit = number(&query, "limit", 100u32)?.clamp(1, 1000);
+    let limit = number(&query, "limit", 100u32)?.clamp(1, 10_000);
     let attempts = state.events.attempts(None, Some(&id), limit).await?;
     Ok(data(attempts.iter().map(attempt_json).collect()))
 }
@@ -225,7 +225,7 @@ async fn list_events(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let after = number(&query, "after", 0i64)?;
-    let limit = number(&query, "limit", 100u32)?.clamp(1, 1000);
+    let limit = number(&query, "limit", 100u32)?.clamp(1, 10_000);
     let wait = number(&query, "wait", 0u64)?;
     if wait > MAX_WAIT_SECS {
         return Err(ApiError::invalid(format!(

@@ -303,6 +303,14 @@ async fn failures_are_retried_on_schedule_with_the_same_event_id() {
             .len(),
         4
     );
+    assert_eq!(all[0].json()["attempts"], json!([]));
+    let last_attempts = all[3].json()["attempts"].clone();
+    assert_eq!(
+        last_attempts.as_array().unwrap().len(),
+        3,
+        "a retried payload lists earlier attempts: {last_attempts}"
+    );
+    assert_eq!(last_attempts[0]["response_status_code"], 500);
     let signatures: Vec<&str> = all
         .iter()
         .map(|r| r.headers["webhook-signature"].as_str())
