@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::assets::AssetService;
-use crate::compat::mux::events::MuxEvents;
+use crate::compat::EventRenderer;
 use crate::config::Config;
 use crate::db::sqlite::SqliteDb;
 use crate::db::{ArcDb, DbError};
@@ -25,6 +25,8 @@ use crate::jobs::Worker;
 use crate::outbound::Outbound;
 use crate::pipeline::Pipeline;
 use crate::playback::PlaybackService;
+use crate::processing::run::TaskRunner;
+use crate::processing::ProcessingService;
 use crate::storage::fs::FsStore;
 use crate::storage::ArcStore;
 use crate::tokens::TokenService;
@@ -42,6 +44,8 @@ pub enum AppError {
     Bind(SocketAddr, #[source] std::io::Error),
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Tokens(#[from] crate::tokens::TokenError),
     #[error("invalid [webhooks] endpoints: {0}")]
     Webhooks(#[source] crate::events::EventsError),
 }
@@ -90,11 +94,10 @@ impl App {
 
         let store: ArcStore = Arc::new(FsStore::new(config.media_dir()));
         let outbound = Arc::new(Outbound::new(&config.outbound));
-        let events = Arc::new(EventService::new(
-            db.clone(),
-            outbound.clone(),
-            Arc::new(MuxEvents),
-        ));
+        let renderer = Arc::new(EventRenderer {
+            public_url: public_url.clone(),
+        });
+        let events = Arc::new(EventService::new(db.clone(), outbound.clone(), renderer));
         events
             .apply_configured(&config.webhooks.endpoints)
             .await
@@ -123,6 +126,12 @@ impl App {
             config.outbound.clone(),
             scratch_dir.clone(),
             pipeline,
+            Arc::new(TaskRunner::new(
+                db.clone(),
+                store.clone(),
+                config.media.clone(),
+                scratch_dir.clone(),
+            )),
         ));
         let playback = Arc::new(PlaybackService::new(
             db.clone(),
@@ -143,7 +152,13 @@ impl App {
             assets,
             playback,
             events,
-            tokens: Arc::new(TokenService::new(db.clone())),
+            processing: Arc::new(ProcessingService::new(db.clone())),
+            public_url: public_url.clone(),
+            tokens: Arc::new(
+                TokenService::open(db.clone())
+                    .await
+                    .map_err(AppError::Tokens)?,
+            ),
         };
         Ok(App {
             config,

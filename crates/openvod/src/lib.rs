@@ -29,5 +29,6 @@ pub mod media;
 pub mod outbound;
 pub mod pipeline;
 pub mod playback;
+pub mod processing;
 pub mod storage;
 pub mod tokens;

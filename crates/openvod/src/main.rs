@@ -61,6 +61,15 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Run Tencent VOD's event-notification receipt service (reads the demo's config.json).
+    TencentReceiver {
+        /// The receiver's config.json (secret_id, secret_key, region, subappid, definitions, endpoint).
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on (default 127.0.0.1:9000).
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+    },
     /// Show configuration.
     Config {
         #[command(subcommand)]
@@ -213,7 +222,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 | TokensCommand::Revoke { common, .. } => (common, &command),
             };
             let config = load(common, Overrides::default())?;
-            let tokens = TokenService::new(open_db(&config).await?);
+            let tokens = TokenService::open(open_db(&config).await?).await?;
             match action {
                 TokensCommand::Create { name, .. } => {
                     let created = tokens.create(name).await?;
@@ -238,6 +247,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     eprintln!("token {id} revoked");
                 }
             }
+        }
+        Command::TencentReceiver { config, listen } => {
+            init_tracing();
+            let config = openvod::compat::tencent::receiver::ReceiverConfig::load(&config)?;
+            openvod::compat::tencent::receiver::run(config, listen, shutdown_token()).await?;
         }
         Command::Config {
             command: ConfigCommand::Show { common },

@@ -1,5 +1,8 @@
-//! API access tokens. Secrets are random 256-bit values shown once; only their SHA-256 is stored
-//! (a fast hash suffices for high-entropy secrets) and comparisons are constant-time.
+//! API access tokens. A secret is derived from the server's token master key and the token id
+//! (HMAC-SHA256), shown once, and stored only as its SHA-256 (a fast hash suffices for high-entropy
+//! secrets); HTTP Basic checks compare hashes in constant time.
+//! The derivation exists because TencentCloud's TC3 signatures are keyed with the secret itself: the
+//! server must be able to recompute it (`secret_of`) without storing it.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -35,6 +38,7 @@ pub struct NewTokenSecret {
 
 pub struct TokenService {
     db: ArcDb,
+    master_key: Vec<u8>,
 }
 
 fn hash(secret: &str) -> Vec<u8> {
@@ -42,19 +46,42 @@ fn hash(secret: &str) -> Vec<u8> {
 }
 
 impl TokenService {
-    pub fn new(db: ArcDb) -> TokenService {
-        TokenService { db }
+    /// Opens the service with the server's token master key (created on first use).
+    pub async fn open(db: ArcDb) -> Result<TokenService, TokenError> {
+        let mut fresh = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fresh);
+        let master_key = db.get_or_create_secret("token_master", &fresh).await?;
+        Ok(TokenService { db, master_key })
+    }
+
+    fn derive(&self, id: &str) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.master_key)
+            .expect("HMAC takes any key size");
+        mac.update(b"token:");
+        mac.update(id.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// The secret of an active token, recomputed (for TC3 signature checks).
+    pub async fn secret_of(&self, id: &str) -> Result<Option<String>, TokenError> {
+        if !crate::id::is_valid_id(id) {
+            return Ok(None);
+        }
+        Ok(match self.db.get_token(id).await? {
+            Some(token) if token.revoked_at.is_none() => Some(self.derive(id)),
+            _ => None,
+        })
     }
 
     pub async fn create(&self, name: &str) -> Result<NewTokenSecret, TokenError> {
         if name.trim().is_empty() || name.len() > 200 {
             return Err(TokenError::InvalidName);
         }
-        let mut raw = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let secret = URL_SAFE_NO_PAD.encode(raw);
+        let id = random_id();
+        let secret = self.derive(&id);
         let token = ApiToken {
-            id: random_id(),
+            id,
             name: name.to_owned(),
             secret_sha256: hash(&secret),
             created_at: now_unix(),

@@ -13,7 +13,59 @@ use crate::http::AppState;
 use crate::ingest::http::{header_str, TokenQuery};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/master/{asset_id}/original", get(download_master))
+    Router::new()
+        .route("/master/{asset_id}/original", get(download_master))
+        .route("/vod/{file_id}/{*name}", get(vod_file))
+}
+
+/// Tencent-style media URLs: `src.<ext>` is the original, other names are processing outputs.
+/// Like VOD's default (unprotected) distribution, these need no token.
+async fn vod_file(
+    State(state): State<AppState>,
+    Path((file_id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let object = state.assets.open_vod_file(&file_id, &name).await?;
+    let len = object.len;
+    let span = match header_str(&headers, "range").map(|r| parse_range(r, len)) {
+        Some(Err(_)) => return Ok(StatusCode::RANGE_NOT_SATISFIABLE.into_response()),
+        Some(Ok(span)) => span,
+        None => None,
+    };
+    let (start, end) = span.unwrap_or((0, len));
+    let body = if span.is_some() {
+        state
+            .assets
+            .open_vod_file_range(&file_id, &name, start, end)
+            .await?
+            .body
+    } else {
+        object.body
+    };
+    let content_type = match name.rsplit('.').next() {
+        Some("mp4") => "video/mp4",
+        Some("jpg") => "image/jpeg",
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        _ => "application/octet-stream",
+    };
+    let mut response = Response::new(Body::from_stream(body));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if span.is_some() {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end.saturating_sub(1)))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(response)
 }
 
 async fn download_master(

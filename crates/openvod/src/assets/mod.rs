@@ -23,6 +23,7 @@ use crate::jobs::Job;
 use crate::media::MediaError;
 use crate::outbound::{Outbound, OutboundError};
 use crate::pipeline::{Pipeline, PipelineError};
+use crate::processing::run::{RunError, TaskRunner};
 use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
 use model::{
     Asset, AssetErrors, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
@@ -55,6 +56,8 @@ pub enum AssetError {
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
+    Task(#[from] RunError),
+    #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -69,8 +72,8 @@ impl AssetError {
             NotFound(_) | PlaybackIdNotFound(_) | MasterNotAvailable(_) => ErrorKind::NotFound,
             Capability(_) => ErrorKind::Forbidden,
             Invalid(_) | Outbound(_) => ErrorKind::Invalid,
-            Download(_) | DownloadPermanent(_) | Media(_) | Pipeline(_) | Db(_) | Storage(_)
-            | Io(_) => ErrorKind::Internal,
+            Download(_) | DownloadPermanent(_) | Media(_) | Pipeline(_) | Task(_) | Db(_)
+            | Storage(_) | Io(_) => ErrorKind::Internal,
         }
     }
 
@@ -79,6 +82,7 @@ impl AssetError {
         match self {
             AssetError::Media(e) => e.is_retryable(),
             AssetError::Pipeline(e) => e.is_retryable(),
+            AssetError::Task(_) => true,
             AssetError::Download(_)
             | AssetError::Db(_)
             | AssetError::Storage(_)
@@ -86,6 +90,14 @@ impl AssetError {
             _ => false,
         }
     }
+}
+
+/// A new FileId: 18 random decimal digits, not starting with 0.
+pub fn new_file_id() -> String {
+    use rand::Rng;
+    rand::thread_rng()
+        .gen_range(100_000_000_000_000_000u64..1_000_000_000_000_000_000)
+        .to_string()
 }
 
 /// A new `preparing` asset with one playback id per requested policy.
@@ -99,6 +111,7 @@ pub fn new_asset(
 ) -> Asset {
     Asset {
         id: random_id(),
+        file_id: new_file_id(),
         status: AssetStatus::Preparing,
         created_at: now,
         upload_id,
@@ -134,6 +147,7 @@ pub struct AssetService {
     fetch: OutboundConfig,
     scratch_dir: PathBuf,
     pipeline: Arc<Pipeline>,
+    tasks: Arc<TaskRunner>,
 }
 
 impl AssetService {
@@ -148,6 +162,7 @@ impl AssetService {
         fetch: OutboundConfig,
         scratch_dir: PathBuf,
         pipeline: Arc<Pipeline>,
+        tasks: Arc<TaskRunner>,
     ) -> AssetService {
         AssetService {
             db,
@@ -159,6 +174,7 @@ impl AssetService {
             fetch,
             scratch_dir,
             pipeline,
+            tasks,
         }
     }
 
@@ -263,6 +279,17 @@ impl AssetService {
             .ok_or_else(|| AssetError::PlaybackIdNotFound(playback_id.to_owned()))
     }
 
+    /// The asset known by a (Tencent-style) FileId.
+    pub async fn get_by_file_id(&self, file_id: &str) -> Result<Asset, AssetError> {
+        if file_id.is_empty() || !file_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(AssetError::NotFound(file_id.to_owned()));
+        }
+        self.db
+            .get_asset_by_file_id(file_id)
+            .await?
+            .ok_or_else(|| AssetError::NotFound(file_id.to_owned()))
+    }
+
     /// The asset owning a playback id.
     pub async fn find_playback_id(
         &self,
@@ -322,6 +349,45 @@ impl AssetService {
         Some(url.to_string())
     }
 
+    fn vod_key(asset: &Asset, name: &str) -> Result<StoreKey, AssetError> {
+        let not_found = || AssetError::NotFound(format!("{}/{name}", asset.file_id));
+        if name.starts_with("src.") {
+            let original = asset.original.as_ref().ok_or_else(not_found)?;
+            return Ok(StoreKey::parse(&original.key)?);
+        }
+        StoreKey::parse(&crate::processing::run::output_key(&asset.id, name))
+            .map_err(|_| not_found())
+    }
+
+    /// A Tencent-style media file of an asset (see `assets::http`), whole.
+    pub async fn open_vod_file(
+        &self,
+        file_id: &str,
+        name: &str,
+    ) -> Result<StoredObject, AssetError> {
+        let asset = self.get_by_file_id(file_id).await?;
+        match self.store.get(&Self::vod_key(&asset, name)?, 0, None).await {
+            Err(StorageError::NotFound(_)) => {
+                Err(AssetError::NotFound(format!("{file_id}/{name}")))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn open_vod_file_range(
+        &self,
+        file_id: &str,
+        name: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<StoredObject, AssetError> {
+        let asset = self.get_by_file_id(file_id).await?;
+        Ok(self
+            .store
+            .get(&Self::vod_key(&asset, name)?, start, Some(end))
+            .await?)
+    }
+
     /// Opens the original bytes of an asset for a holder of a valid master URL.
     pub async fn open_master(
         &self,
@@ -349,6 +415,7 @@ impl AssetService {
             Job::ProbeAsset { asset_id } => self.probe(asset_id).await,
             Job::FetchInput { asset_id } => self.fetch_input(asset_id).await,
             Job::Transcode { asset_id } => Ok(self.pipeline.transcode(asset_id).await?),
+            Job::Process { task_id } => Ok(self.tasks.run(task_id).await?),
             Job::PurgeAssetMedia {
                 asset_id,
                 original_key,
@@ -371,6 +438,10 @@ impl AssetService {
             | Job::FetchInput { asset_id }
             | Job::Transcode { asset_id } => asset_id,
             Job::PurgeAssetMedia { .. } => return Ok(()),
+            Job::Process { task_id } => {
+                self.tasks.give_up(task_id, &error.to_string()).await?;
+                return Ok(());
+            }
         };
         let errors = match error {
             AssetError::Media(MediaError::NotMedia(reason)) => AssetErrors {

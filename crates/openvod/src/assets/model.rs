@@ -113,6 +113,9 @@ pub struct PlaybackId {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Asset {
     pub id: String,
+    /// A numeric string, unique per asset: the id Tencent VOD clients know it by.
+    #[serde(default)]
+    pub file_id: String,
     pub status: AssetStatus,
     pub created_at: i64,
     pub upload_id: Option<String>,

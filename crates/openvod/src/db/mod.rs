@@ -18,6 +18,7 @@ use crate::ingest::model::Upload;
 use crate::jobs::{ClaimedJob, Job, JobResult};
 use crate::media::probe::MediaInfo;
 use crate::playback::keys::SigningKey;
+use crate::processing::ProcessingTask;
 
 pub type ArcDb = Arc<dyn Db>;
 
@@ -224,6 +225,21 @@ pub trait EventRepo {
         endpoint_id: Option<&str>,
         now_ms: i64,
     ) -> Result<u64, DbError>;
+    /// Reliable (pull) delivery: hands out up to `limit` pending deliveries of a pull endpoint, each
+    /// invisible for `visibility_ms` unless confirmed. Returns `(delivery id, handle token, event)`.
+    async fn pull_deliveries(
+        &self,
+        endpoint_id: &str,
+        now_ms: i64,
+        visibility_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String, Event)>, DbError>;
+    /// Confirms pulled deliveries; returns how many handles were still valid.
+    async fn confirm_deliveries(
+        &self,
+        handles: &[(i64, String)],
+        now_ms: i64,
+    ) -> Result<u64, DbError>;
     /// Queues every event after `after_seq` again for one endpoint (a replay); the count queued.
     async fn replay_events(
         &self,
@@ -231,6 +247,19 @@ pub trait EventRepo {
         after_seq: i64,
         now_ms: i64,
     ) -> Result<u64, DbError>;
+}
+
+#[async_trait]
+pub trait TaskRepo {
+    /// Inserts the task and queues its job in one transaction; `false` when its session id is taken.
+    async fn create_task(&self, task: &ProcessingTask) -> Result<bool, DbError>;
+    async fn get_task(&self, id: &str) -> Result<Option<ProcessingTask>, DbError>;
+    /// Saves progress (status, begin time).
+    async fn save_task(&self, task: &ProcessingTask) -> Result<(), DbError>;
+    /// Saves the finished task and writes its `vod.procedure.changed` event in one transaction.
+    async fn finish_task(&self, task: &ProcessingTask) -> Result<(), DbError>;
+    async fn get_asset_by_file_id(&self, file_id: &str) -> Result<Option<Asset>, DbError>;
+    async fn list_tasks_for_asset(&self, asset_id: &str) -> Result<Vec<ProcessingTask>, DbError>;
 }
 
 #[async_trait]
@@ -242,7 +271,16 @@ pub trait SigningKeyRepo {
 }
 
 pub trait Db:
-    TokenRepo + SecretRepo + UploadRepo + AssetRepo + JobRepo + SigningKeyRepo + EventRepo + Send + Sync
+    TokenRepo
+    + SecretRepo
+    + UploadRepo
+    + AssetRepo
+    + JobRepo
+    + SigningKeyRepo
+    + EventRepo
+    + TaskRepo
+    + Send
+    + Sync
 {
 }
 
@@ -254,6 +292,7 @@ impl<T> Db for T where
         + JobRepo
         + SigningKeyRepo
         + EventRepo
+        + TaskRepo
         + Send
         + Sync
 {

@@ -41,6 +41,7 @@ pub struct SqliteDb {
 }
 
 mod events;
+mod tasks;
 use events::{emit, emit_asset, emit_upload, read_asset};
 
 impl SqliteDb {
@@ -117,6 +118,9 @@ fn asset_from_row(row: &SqliteRow, playback_ids: Vec<PlaybackId>) -> Result<Asse
     let settings: AssetSettings = json_col(row, "settings")?.unwrap_or_default();
     Ok(Asset {
         id: row.try_get("id")?,
+        file_id: row
+            .try_get::<Option<String>, _>("file_id")?
+            .unwrap_or_default(),
         status: AssetStatus::parse(&status).ok_or_else(|| corrupt("asset status", &status))?,
         created_at: row.try_get("created_at")?,
         upload_id: row.try_get("upload_id")?,
@@ -171,8 +175,8 @@ async fn insert_asset(
 ) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO assets (id, status, created_at, upload_id, passthrough, settings, ingest_type,
-            input_url, source, errors, original_key, original_size, master_access_until)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            input_url, source, errors, original_key, original_size, master_access_until, file_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&asset.id)
     .bind(asset.status.as_str())
@@ -187,6 +191,7 @@ async fn insert_asset(
     .bind(asset.original.as_ref().map(|o| o.key.clone()))
     .bind(asset.original.as_ref().map(|o| o.size as i64))
     .bind(asset.master_access_until)
+    .bind(&asset.file_id)
     .execute(&mut **tx)
     .await?;
     for pid in &asset.playback_ids {
@@ -531,19 +536,29 @@ impl AssetRepo for SqliteDb {
         now: i64,
     ) -> Result<bool, DbError> {
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("UPDATE assets SET source = ? WHERE id = ?")
+        let first_probe: Option<Option<String>> =
+            sqlx::query_scalar("SELECT source FROM assets WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(previous) = first_probe else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE assets SET source = ? WHERE id = ?")
             .bind(to_json(source))
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+        if previous.is_none() {
+            // The file is stored and understood: Tencent VOD's NewFileUpload.
+            emit_asset(&mut tx, "vod.file.uploaded", id).await?;
         }
         if let Some(job) = next {
             insert_job(&mut tx, job, now).await?;
         }
         tx.commit().await?;
         self.jobs_queued.notify_waiters();
+        self.events_written.notify_waiters();
         Ok(true)
     }
 
@@ -646,12 +661,9 @@ impl AssetRepo for SqliteDb {
             .execute(&mut *tx)
             .await?;
         insert_job(&mut tx, job, now).await?;
-        emit(
-            &mut tx,
-            "video.asset.deleted",
-            &Snapshot::Asset(Box::new(asset)),
-        )
-        .await?;
+        let snapshot = Snapshot::Asset(Box::new(asset));
+        emit(&mut tx, "video.asset.deleted", &snapshot).await?;
+        emit(&mut tx, "vod.file.deleted", &snapshot).await?;
         tx.commit().await?;
         self.jobs_queued.notify_waiters();
         self.events_written.notify_waiters();

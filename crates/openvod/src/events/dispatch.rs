@@ -119,8 +119,13 @@ impl Dispatcher {
     async fn deliver(&self, delivery: ClaimedDelivery) -> DeliveryResult {
         let event = &delivery.event;
         let endpoint = &delivery.endpoint;
-        let mut envelope = self.render.envelope(event);
-        if delivery.attempts > 0 {
+        let mut envelope = self.render.render(endpoint.format, event);
+        if endpoint.format == WebhookFormat::TencentV3 && !endpoint.secret.is_empty() {
+            // Tencent's optional signing: T is an expiry time, Sign = md5(SignKey + T), in the body.
+            let t = now_unix_ms() / 1000 + 600;
+            envelope["T"] = serde_json::json!(t);
+            envelope["Sign"] = serde_json::json!(tencent_sign(&endpoint.secret, t));
+        } else if delivery.attempts > 0 && endpoint.format != WebhookFormat::TencentV3 {
             // Like Mux, a retried payload lists the earlier attempts.
             envelope["attempts"] = self.previous_attempts(&delivery).await;
         }
@@ -138,6 +143,7 @@ impl Dispatcher {
                     mux_signature(&endpoint.secret, timestamp, &body),
                 );
             }
+            WebhookFormat::TencentV3 => {}
             WebhookFormat::Standard => {
                 request = request
                     .header("webhook-id", &event.id)
@@ -255,6 +261,12 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// `md5_hex(SignKey + T)`, Tencent VOD's callback signature.
+pub fn tencent_sign(sign_key: &str, t: i64) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(format!("{sign_key}{t}").as_bytes()))
 }
 
 fn describe(error: &reqwest::Error) -> String {

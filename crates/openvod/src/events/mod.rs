@@ -20,9 +20,20 @@ use crate::id::{is_valid_id, now_unix, now_unix_ms, random_id};
 use crate::outbound::{Outbound, OutboundError};
 use model::{Attempt, Event, WebhookEndpoint, WebhookFormat, EVENT_TYPES};
 
-/// Renders an event as the envelope receivers get (Mux's shape, provided by `compat::mux`).
+/// Renders an event as receivers of `format` get it (provided by the compat adapters), so the core
+/// does not depend on any vendor's shape.
 pub trait RenderEvent: Send + Sync {
-    fn envelope(&self, event: &Event) -> serde_json::Value;
+    fn render(&self, format: WebhookFormat, event: &Event) -> serde_json::Value;
+
+    /// The pull API's rendering: the format that carries the event's type.
+    fn envelope(&self, event: &Event) -> serde_json::Value {
+        let format = if WebhookFormat::TencentV3.carries(&event.kind) {
+            WebhookFormat::TencentV3
+        } else {
+            WebhookFormat::Mux
+        };
+        self.render(format, event)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -295,5 +306,134 @@ impl EventService {
             .db
             .replay_events(endpoint_id, after, now_unix_ms())
             .await?)
+    }
+}
+
+/// Id of the endpoint that `ModifyEventConfig` (Tencent VOD) manages.
+pub const TENCENT_ENDPOINT_ID: &str = "tencentv3events";
+
+/// Tencent VOD's event configuration, kept as one `tencent-v3` endpoint (an empty URL means pull mode).
+#[derive(Debug, Clone)]
+pub struct TencentEventConfig {
+    pub pull: bool,
+    pub url: String,
+    pub upload_events: bool,
+    pub delete_events: bool,
+    pub sign_key: String,
+}
+
+impl EventService {
+    pub async fn tencent_config(&self) -> Result<TencentEventConfig, EventsError> {
+        Ok(match self.db.get_endpoint(TENCENT_ENDPOINT_ID).await? {
+            None => TencentEventConfig {
+                pull: false,
+                url: String::new(),
+                upload_events: false,
+                delete_events: false,
+                sign_key: String::new(),
+            },
+            Some(e) => {
+                let wants = |t: &str| {
+                    e.events
+                        .as_ref()
+                        .is_none_or(|list| list.iter().any(|x| x == t))
+                };
+                TencentEventConfig {
+                    pull: e.url.is_empty(),
+                    url: e.url.clone(),
+                    upload_events: wants("vod.file.uploaded"),
+                    delete_events: wants("vod.file.deleted"),
+                    sign_key: e.secret.clone(),
+                }
+            }
+        })
+    }
+
+    pub async fn set_tencent_config(&self, config: &TencentEventConfig) -> Result<(), EventsError> {
+        if !config.pull && !config.url.is_empty() {
+            self.outbound.check_url(&config.url).await?;
+        }
+        if !sign::secret_fits(WebhookFormat::TencentV3, &config.sign_key) {
+            return Err(EventsError::Invalid(
+                "SignKey: letters and digits only, at most 32".to_owned(),
+            ));
+        }
+        let mut events = vec!["vod.procedure.changed".to_owned()];
+        if config.upload_events {
+            events.push("vod.file.uploaded".to_owned());
+        }
+        if config.delete_events {
+            events.push("vod.file.deleted".to_owned());
+        }
+        let now = now_unix();
+        let existing = self.db.get_endpoint(TENCENT_ENDPOINT_ID).await?;
+        let endpoint = WebhookEndpoint {
+            id: TENCENT_ENDPOINT_ID.to_owned(),
+            url: if config.pull {
+                String::new()
+            } else {
+                config.url.clone()
+            },
+            format: WebhookFormat::TencentV3,
+            events: Some(events),
+            // Push mode without a URL delivers nowhere: keep the endpoint but off.
+            enabled: config.pull || !config.url.is_empty(),
+            secret: config.sign_key.clone(),
+            source: "tencent".to_owned(),
+            created_at: existing.as_ref().map_or(now, |e| e.created_at),
+            updated_at: now,
+            failing_since_ms: None,
+            disabled_reason: None,
+        };
+        self.db.upsert_endpoint(&endpoint).await?;
+        self.db.update_endpoint(&endpoint).await?;
+        Ok(())
+    }
+
+    /// Reliable-mode pull: up to `limit` events, waiting up to `wait` for the first; each must be
+    /// confirmed within `visibility` or it comes back. Handles are `<delivery id>.<token>`.
+    pub async fn pull(
+        &self,
+        limit: u32,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<(String, Event)>, EventsError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let signal = self.db.event_signal();
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let got = self
+                .db
+                .pull_deliveries(
+                    TENCENT_ENDPOINT_ID,
+                    now_unix_ms(),
+                    visibility.as_millis() as i64,
+                    limit,
+                )
+                .await?;
+            if !got.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(got
+                    .into_iter()
+                    .map(|(id, token, event)| (format!("{id}.{token}"), event))
+                    .collect());
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    pub async fn confirm(&self, handles: &[String]) -> Result<u64, EventsError> {
+        let parsed = handles
+            .iter()
+            .map(|h| {
+                h.split_once('.')
+                    .and_then(|(id, token)| Some((id.parse::<i64>().ok()?, token.to_owned())))
+                    .ok_or_else(|| {
+                        EventsError::Invalid(format!("EventHandles: {h:?} is not an event handle"))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.db.confirm_deliveries(&parsed, now_unix_ms()).await?)
     }
 }

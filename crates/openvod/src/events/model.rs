@@ -20,12 +20,27 @@ pub const EVENT_TYPES: &[&str] = &[
     "video.asset.master.ready",
 ];
 
+/// Event types of the VOD family (rendered as Tencent VOD v3 notifications).
+pub const VOD_EVENT_TYPES: &[&str] = &[
+    "vod.file.uploaded",
+    "vod.procedure.changed",
+    "vod.file.deleted",
+];
+
+/// A processing task and the asset it worked on, as they were when it changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskSnapshot {
+    pub task: crate::processing::ProcessingTask,
+    pub asset: Asset,
+}
+
 /// The object an event is about, as it was when the event happened. Stored as JSON (not a wire type).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", content = "object", rename_all = "snake_case")]
 pub enum Snapshot {
     Upload(Box<Upload>),
     Asset(Box<Asset>),
+    Task(Box<TaskSnapshot>),
 }
 
 impl Snapshot {
@@ -33,6 +48,7 @@ impl Snapshot {
         match self {
             Snapshot::Upload(_) => "upload",
             Snapshot::Asset(_) => "asset",
+            Snapshot::Task(_) => "task",
         }
     }
 
@@ -40,6 +56,8 @@ impl Snapshot {
         match self {
             Snapshot::Upload(u) => &u.id,
             Snapshot::Asset(a) => &a.id,
+            // Per-asset ordering covers a task's events together with its asset's.
+            Snapshot::Task(t) => &t.asset.id,
         }
     }
 }
@@ -61,6 +79,8 @@ pub enum WebhookFormat {
     Mux,
     /// Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
     Standard,
+    /// Tencent VOD event notifications v3 (`NewFileUpload`, `ProcedureStateChanged`, `FileDeleted`).
+    TencentV3,
 }
 
 impl WebhookFormat {
@@ -68,6 +88,7 @@ impl WebhookFormat {
         match s {
             "mux" => Some(WebhookFormat::Mux),
             "standard" => Some(WebhookFormat::Standard),
+            "tencent-v3" => Some(WebhookFormat::TencentV3),
             _ => None,
         }
     }
@@ -76,6 +97,15 @@ impl WebhookFormat {
         match self {
             WebhookFormat::Mux => "mux",
             WebhookFormat::Standard => "standard",
+            WebhookFormat::TencentV3 => "tencent-v3",
+        }
+    }
+
+    /// Whether this format carries events of type `kind` (Mux types or the VOD family).
+    pub fn carries(self, kind: &str) -> bool {
+        match self {
+            WebhookFormat::Mux | WebhookFormat::Standard => kind.starts_with("video."),
+            WebhookFormat::TencentV3 => kind.starts_with("vod."),
         }
     }
 }

@@ -55,6 +55,8 @@ pub fn new_secret(format: WebhookFormat) -> String {
     rand::thread_rng().fill_bytes(&mut raw);
     match format {
         WebhookFormat::Mux => hex::encode(raw),
+        // Tencent SignKeys: letters and digits, at most 32.
+        WebhookFormat::TencentV3 => crate::id::random_id(),
         WebhookFormat::Standard => format!("whsec_{}", STANDARD.encode(raw)),
     }
 }
@@ -63,6 +65,9 @@ pub fn new_secret(format: WebhookFormat) -> String {
 pub fn secret_fits(format: WebhookFormat, secret: &str) -> bool {
     match format {
         WebhookFormat::Mux => !secret.is_empty(),
+        WebhookFormat::TencentV3 => {
+            secret.len() <= 32 && secret.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
         WebhookFormat::Standard => secret
             .strip_prefix("whsec_")
             .is_some_and(|b| STANDARD.decode(b).is_ok_and(|k| k.len() >= 16)),

@@ -108,5 +108,6 @@ domain_error!(
     crate::assets::AssetError,
     crate::playback::PlaybackError,
     crate::events::EventsError,
+    crate::processing::ProcessingError,
     crate::tokens::TokenError
 );

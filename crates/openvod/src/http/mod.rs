@@ -29,6 +29,9 @@ pub struct AppState {
     pub assets: Arc<AssetService>,
     pub playback: Arc<crate::playback::PlaybackService>,
     pub events: Arc<crate::events::EventService>,
+    pub processing: Arc<crate::processing::ProcessingService>,
+    /// Base of every URL handed out.
+    pub public_url: url::Url,
     pub tokens: Arc<TokenService>,
 }
 
@@ -40,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::assets::http::routes())
         .merge(crate::compat::mux::routes())
         .merge(crate::events::http::routes())
+        .merge(crate::compat::tencent::api::routes())
         .merge(crate::playback::http::routes())
         .fallback(
             |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },

@@ -19,6 +19,8 @@ pub enum Job {
     FetchInput { asset_id: String },
     /// Encode and publish an asset's renditions.
     Transcode { asset_id: String },
+    /// Run a processing task (ProcessMedia).
+    Process { task_id: String },
     /// Remove everything stored for a deleted asset.
     PurgeAssetMedia {
         asset_id: String,
@@ -32,6 +34,7 @@ impl Job {
             Job::ProbeAsset { .. } => "probe_asset",
             Job::FetchInput { .. } => "fetch_input",
             Job::Transcode { .. } => "transcode",
+            Job::Process { .. } => "process",
             Job::PurgeAssetMedia { .. } => "purge_asset_media",
         }
     }

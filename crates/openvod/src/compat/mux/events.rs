@@ -5,36 +5,33 @@ use serde_json::{json, Value};
 
 use super::wire::{AssetResponse, UploadResponse};
 use crate::events::model::{Event, Snapshot};
-use crate::events::RenderEvent;
 use crate::id::iso8601_micros;
 
-pub struct MuxEvents;
-
-impl RenderEvent for MuxEvents {
-    fn envelope(&self, event: &Event) -> Value {
-        let data = match &event.snapshot {
-            // Webhook copies of an upload carry no URL.
-            Snapshot::Upload(upload) => {
-                serde_json::to_value(UploadResponse::from_upload(upload, None))
-            }
-            Snapshot::Asset(asset) => serde_json::to_value(AssetResponse::from_asset(asset, None))
-                .map(|mut v| {
-                    v["created_at"] = json!(asset.created_at);
-                    v
-                }),
+/// The Mux envelope of an event (also the body of Standard Webhooks deliveries).
+pub fn envelope(event: &Event) -> Value {
+    let data = match &event.snapshot {
+        // Webhook copies of an upload carry no URL.
+        Snapshot::Upload(upload) => serde_json::to_value(UploadResponse::from_upload(upload, None)),
+        Snapshot::Asset(asset) => {
+            serde_json::to_value(AssetResponse::from_asset(asset, None)).map(|mut v| {
+                v["created_at"] = json!(asset.created_at);
+                v
+            })
         }
-        .expect("wire types serialize");
-        json!({
-            "type": event.kind,
-            "id": event.id,
-            "created_at": iso8601_micros(event.created_at_ms),
-            "object": {"type": event.snapshot.object_type(), "id": event.snapshot.object_id()},
-            "environment": {"name": "openvod", "id": "default"},
-            "data": data,
-            "attempts": [],
-            "request_id": null,
-            "accessor": null,
-            "accessor_source": null,
-        })
+        // Tasks belong to the VOD family, which Mux-format endpoints never carry.
+        Snapshot::Task(t) => Ok(json!({"task_id": t.task.id, "asset_id": t.asset.id})),
     }
+    .expect("wire types serialize");
+    json!({
+        "type": event.kind,
+        "id": event.id,
+        "created_at": iso8601_micros(event.created_at_ms),
+        "object": {"type": event.snapshot.object_type(), "id": event.snapshot.object_id()},
+        "environment": {"name": "openvod", "id": "default"},
+        "data": data,
+        "attempts": [],
+        "request_id": null,
+        "accessor": null,
+        "accessor_source": null,
+    })
 }

@@ -416,6 +416,8 @@ pub struct ProgressResponse {
 #[derive(Debug, Serialize)]
 pub struct AssetResponse {
     pub id: String,
+    /// openvod extension: the asset's numeric FileId (Tencent VOD API).
+    pub file_id: String,
     pub status: &'static str,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -541,6 +543,7 @@ impl AssetResponse {
         };
         AssetResponse {
             id: asset.id.clone(),
+            file_id: asset.file_id.clone(),
             status: asset.status.as_str(),
             created_at: asset.created_at.to_string(),
             duration: source.and_then(|s| s.duration).map(round6),

@@ -71,7 +71,9 @@ pub(super) async fn emit(
     sqlx::query(
         "INSERT INTO deliveries (event_seq, endpoint_id, object_id, next_attempt_at_ms, created_at_ms)
          SELECT ?1, id, ?2, ?3, ?3 FROM webhook_endpoints
-         WHERE enabled = 1 AND (events IS NULL OR EXISTS (SELECT 1 FROM json_each(webhook_endpoints.events) WHERE value = ?4))",
+         WHERE enabled = 1
+           AND (events IS NULL OR EXISTS (SELECT 1 FROM json_each(webhook_endpoints.events) WHERE value = ?4))
+           AND CASE format WHEN 'tencent-v3' THEN ?4 LIKE 'vod.%' ELSE ?4 LIKE 'video.%' END",
     )
     .bind(seq)
     .bind(snapshot.object_id())
@@ -249,7 +251,7 @@ impl EventRepo for SqliteDb {
             "UPDATE deliveries SET lease_token = ?1, lease_until_ms = ?2 + ?3
              WHERE id IN (
                 SELECT d.id FROM deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
-                WHERE d.state = 'pending' AND d.next_attempt_at_ms <= ?2 AND w.enabled = 1
+                WHERE d.state = 'pending' AND d.next_attempt_at_ms <= ?2 AND w.enabled = 1 AND w.url != ''
                   AND (d.lease_until_ms IS NULL OR d.lease_until_ms < ?2)
                   AND NOT EXISTS (
                     SELECT 1 FROM deliveries e
@@ -395,6 +397,7 @@ impl EventRepo for SqliteDb {
             "INSERT INTO deliveries (event_seq, endpoint_id, object_id, next_attempt_at_ms, created_at_ms)
              SELECT e.seq, w.id, e.object_id, ?1, ?1 FROM events e, webhook_endpoints w
              WHERE e.id = ?2 AND w.enabled = 1 AND (?3 IS NULL OR w.id = ?3)
+               AND CASE w.format WHEN 'tencent-v3' THEN e.type LIKE 'vod.%' ELSE e.type LIKE 'video.%' END
                AND (?3 IS NOT NULL OR w.events IS NULL OR EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type))",
         )
         .bind(now_ms)
@@ -404,6 +407,64 @@ impl EventRepo for SqliteDb {
         .await?;
         self.events_written.notify_waiters();
         Ok(done.rows_affected())
+    }
+
+    async fn pull_deliveries(
+        &self,
+        endpoint_id: &str,
+        now_ms: i64,
+        visibility_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String, Event)>, DbError> {
+        let token = random_id();
+        let mut tx = self.writer.begin().await?;
+        let claimed: Vec<(i64, i64)> = sqlx::query_as(
+            "UPDATE deliveries SET lease_token = ?1, lease_until_ms = ?2 + ?3, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM deliveries WHERE endpoint_id = ?4 AND state = 'pending'
+                          AND (lease_until_ms IS NULL OR lease_until_ms < ?2) ORDER BY id LIMIT ?5)
+             RETURNING id, event_seq",
+        )
+        .bind(&token)
+        .bind(now_ms)
+        .bind(visibility_ms)
+        .bind(endpoint_id)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(claimed.len());
+        for (id, seq) in claimed {
+            let row = sqlx::query("SELECT * FROM events WHERE seq = ?")
+                .bind(seq)
+                .fetch_one(&mut *tx)
+                .await?;
+            out.push((id, token.clone(), event_from_row(&row)?));
+        }
+        tx.commit().await?;
+        out.sort_by_key(|(id, _, _)| *id);
+        Ok(out)
+    }
+
+    async fn confirm_deliveries(
+        &self,
+        handles: &[(i64, String)],
+        now_ms: i64,
+    ) -> Result<u64, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let mut confirmed = 0;
+        for (id, token) in handles {
+            confirmed += sqlx::query(
+                "UPDATE deliveries SET state = 'delivered', delivered_at_ms = ?, lease_token = NULL, lease_until_ms = NULL
+                 WHERE id = ? AND lease_token = ? AND state = 'pending'",
+            )
+            .bind(now_ms)
+            .bind(id)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(confirmed)
     }
 
     async fn replay_events(
@@ -416,6 +477,7 @@ impl EventRepo for SqliteDb {
             "INSERT INTO deliveries (event_seq, endpoint_id, object_id, next_attempt_at_ms, created_at_ms)
              SELECT e.seq, w.id, e.object_id, ?1, ?1 FROM events e, webhook_endpoints w
              WHERE w.id = ?2 AND e.seq > ?3
+               AND CASE w.format WHEN 'tencent-v3' THEN e.type LIKE 'vod.%' ELSE e.type LIKE 'video.%' END
                AND (w.events IS NULL OR EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type))
              ORDER BY e.seq",
         )

@@ -1,0 +1,9 @@
+//! Tencent Cloud VOD compatibility: the API 3.0 surface (`POST /` with TC3-HMAC-SHA256), the preset
+//! transcoding templates, v3 event notifications, and the event-notification receipt service.
+//! Everything here translates to core calls (`processing`, `assets`, `events`).
+
+pub mod api;
+pub mod events;
+pub mod receiver;
+pub mod sign;
+pub mod templates;

@@ -1,0 +1,119 @@
+//! Processing tasks on SQLite.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::events::{emit, read_asset};
+use super::{asset_from_row, insert_job, playback_id_from_row, to_json, SqliteDb};
+use crate::assets::model::Asset;
+use crate::db::{DbError, TaskRepo};
+use crate::events::model::{Snapshot, TaskSnapshot};
+use crate::jobs::Job;
+use crate::processing::ProcessingTask;
+
+fn task_from_json(text: &str) -> Result<ProcessingTask, DbError> {
+    serde_json::from_str(text).map_err(|e| DbError::Corrupt(format!("processing task: {e}")))
+}
+
+#[async_trait]
+impl TaskRepo for SqliteDb {
+    async fn create_task(&self, task: &ProcessingTask) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO processing_tasks (id, asset_id, status, task, session_id, created_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&task.id)
+        .bind(&task.asset_id)
+        .bind(task.status.as_str())
+        .bind(to_json(task))
+        .bind(&task.session_id)
+        .bind(task.created_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_job(
+            &mut tx,
+            &Job::Process {
+                task_id: task.id.clone(),
+            },
+            task.created_at_ms / 1000,
+        )
+        .await?;
+        tx.commit().await?;
+        self.jobs_queued.notify_waiters();
+        Ok(true)
+    }
+
+    async fn get_task(&self, id: &str) -> Result<Option<ProcessingTask>, DbError> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT task FROM processing_tasks WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+        text.as_deref().map(task_from_json).transpose()
+    }
+
+    async fn save_task(&self, task: &ProcessingTask) -> Result<(), DbError> {
+        sqlx::query("UPDATE processing_tasks SET status = ?, task = ? WHERE id = ?")
+            .bind(task.status.as_str())
+            .bind(to_json(task))
+            .bind(&task.id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_task(&self, task: &ProcessingTask) -> Result<(), DbError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("UPDATE processing_tasks SET status = ?, task = ? WHERE id = ?")
+            .bind(task.status.as_str())
+            .bind(to_json(task))
+            .bind(&task.id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(asset) = read_asset(&mut tx, &task.asset_id).await? {
+            let snapshot = Snapshot::Task(Box::new(TaskSnapshot {
+                task: task.clone(),
+                asset,
+            }));
+            emit(&mut tx, "vod.procedure.changed", &snapshot).await?;
+        }
+        tx.commit().await?;
+        self.events_written.notify_waiters();
+        Ok(())
+    }
+
+    async fn list_tasks_for_asset(&self, asset_id: &str) -> Result<Vec<ProcessingTask>, DbError> {
+        let texts: Vec<String> = sqlx::query_scalar(
+            "SELECT task FROM processing_tasks WHERE asset_id = ? ORDER BY created_at_ms, id",
+        )
+        .bind(asset_id)
+        .fetch_all(&self.reader)
+        .await?;
+        texts.iter().map(|t| task_from_json(t)).collect()
+    }
+
+    async fn get_asset_by_file_id(&self, file_id: &str) -> Result<Option<Asset>, DbError> {
+        let Some(row) = sqlx::query("SELECT * FROM assets WHERE file_id = ?")
+            .bind(file_id)
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("id")?;
+        let pids = sqlx::query(
+            "SELECT id, policy FROM playback_ids WHERE asset_id = ? ORDER BY created_at, rowid",
+        )
+        .bind(&id)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(playback_id_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        asset_from_row(&row, pids).map(Some)
+    }
+}
