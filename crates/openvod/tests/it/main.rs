@@ -8,6 +8,7 @@ mod pipeline;
 mod playback;
 mod python_clients;
 mod support;
+mod tencent;
 mod tus;
 mod uploads;
 mod webhooks;

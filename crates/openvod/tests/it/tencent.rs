@@ -1,0 +1,235 @@
+//! Tencent VOD's event flow end to end with `openvod tencent-receiver`: upload → NewFileUpload →
+//! the receiver calls ProcessMedia → ProcedureStateChanged → the receiver logs the output URLs.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::support::{eventually, ffprobe, generate, TestApp};
+
+struct Receiver {
+    _child: tokio::process::Child,
+    url: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+async fn start_receiver(config: &std::path::Path, listen: &str) -> Receiver {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .args(["tencent-receiver", "--listen", listen, "--config"])
+        .arg(config)
+        .env("OPENVOD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the receiver starts");
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = out
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the receiver prints its URL");
+    let url = first
+        .strip_prefix("tencent-receiver listening on ")
+        .expect(&first)
+        .to_owned();
+    let lines: Arc<Mutex<Vec<String>>> = Default::default();
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = out.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Receiver {
+        _child: child,
+        url,
+        lines,
+    }
+}
+
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split(' ')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+}
+
+#[tokio::test]
+async fn upload_to_transcode_outputs_through_the_receiver() {
+    // The receiver needs the server's URL and credentials; the server needs the receiver's URL.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let placeholder = json!({"secret_id": "x", "secret_key": "y", "region": "ap-guangzhou", "subappid": "0",
+        "definitions": [100010, 100020], "endpoint": "http://127.0.0.1:1"});
+    std::fs::write(&config, placeholder.to_string()).unwrap();
+    let probe_receiver = start_receiver(&config, "127.0.0.1:0").await;
+    let receiver_url = probe_receiver.url.clone();
+    drop(probe_receiver);
+
+    let app = TestApp::spawn_with(1, |c| {
+        c.webhooks.endpoints = vec![openvod::config::ConfiguredEndpoint {
+            url: receiver_url.clone(),
+            format: "tencent-v3".into(),
+            events: None,
+            secret: None,
+        }];
+    })
+    .await;
+    std::fs::write(
+        &config,
+        json!({"secret_id": app.token_id, "secret_key": app.token_secret, "region": "ap-guangzhou", "subappid": "0",
+            "definitions": [100010, 100020], "endpoint": app.base_url})
+        .to_string(),
+    )
+    .unwrap();
+    // Start the real receiver on the same port the endpoint points at.
+    let listen = receiver_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let receiver = start_receiver(&config, &listen).await;
+    let lines = receiver.lines.clone();
+
+    let clip = generate(
+        "tencent720.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=500:duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-shortest",
+        ],
+    );
+    let asset_id = app
+        .upload_file(&clip, json!({"playback_policy": "public"}))
+        .await;
+    let file_id = app.get_asset(&asset_id).await["file_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("both transcode outputs are logged", || {
+        let lines = lines.clone();
+        async move {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.starts_with("transcode "))
+                .count()
+                == 2
+        }
+    })
+    .await;
+    let logged = lines.lock().unwrap().clone();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.starts_with("process_media ") && field(l, "file_id") == Some(&file_id)),
+        "{logged:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (definition, height) in [("100010", 360), ("100020", 540)] {
+        let line = logged
+            .iter()
+            .find(|l| l.starts_with("transcode ") && field(l, "definition") == Some(definition))
+            .unwrap();
+        assert_eq!(field(line, "status"), Some("SUCCESS"), "{line}");
+        assert_eq!(field(line, "file_id"), Some(file_id.as_str()));
+        let url = field(line, "url").unwrap();
+        let body = app
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let path = dir.path().join(format!("{definition}.mp4"));
+        std::fs::write(&path, body).unwrap();
+        let probe = ffprobe(&path);
+        let video = probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["codec_type"] == "video")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (video["width"].as_u64(), video["height"].as_u64()),
+            (Some(height * 16 / 9), Some(height)),
+            "{definition}"
+        );
+        assert_eq!(probe["format"]["format_name"], "mov,mp4,m4a,3gp,3g2,mj2");
+    }
+
+    // A repeated notification is acknowledged without a second ProcessMedia.
+    let (_, events) = app
+        .api_json(
+            reqwest::Method::GET,
+            "/openvod/v1/events?type=vod.file.uploaded",
+            None,
+        )
+        .await;
+    let upload_event = events["data"][0].clone();
+    assert_eq!(upload_event["EventType"], "NewFileUpload", "{upload_event}");
+    assert!(
+        upload_event["FileUploadEvent"]["MediaBasicInfo"]["MediaUrl"]
+            .as_str()
+            .unwrap()
+            .contains(&file_id)
+    );
+    let r = app
+        .client
+        .post(&receiver_url)
+        .json(&upload_event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .post(&receiver_url)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = app
+        .client
+        .post(&receiver_url)
+        .json(&json!({"EventType": "ProcedureStateChanged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = app
+        .client
+        .post(&receiver_url)
+        .json(&json!({"EventType": "FileDeleted"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let process_calls = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("process_media "))
+        .count();
+    assert_eq!(process_calls, 1, "idempotent on a repeated NewFileUpload");
+}
