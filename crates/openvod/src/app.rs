@@ -46,6 +46,8 @@ pub enum AppError {
     Serve(#[source] std::io::Error),
     #[error(transparent)]
     Tokens(#[from] crate::tokens::TokenError),
+    #[error("invalid [tencent] procedure: {0}")]
+    Procedure(String),
     #[error("invalid [webhooks] endpoints: {0}")]
     Webhooks(#[source] crate::events::EventsError),
 }
@@ -116,23 +118,29 @@ impl App {
             config.media.clone(),
             scratch_dir.clone(),
         ));
-        let assets = Arc::new(AssetService::new(
-            db.clone(),
-            store.clone(),
-            signer.clone(),
-            public_url.clone(),
-            config.media.clone(),
-            outbound.clone(),
-            config.outbound.clone(),
-            scratch_dir.clone(),
-            pipeline,
-            Arc::new(TaskRunner::new(
+        let assets = Arc::new(
+            AssetService::new(
                 db.clone(),
                 store.clone(),
+                signer.clone(),
+                public_url.clone(),
                 config.media.clone(),
+                outbound.clone(),
+                config.outbound.clone(),
                 scratch_dir.clone(),
-            )),
-        ));
+                pipeline,
+                Arc::new(TaskRunner::new(
+                    db.clone(),
+                    store.clone(),
+                    config.media.clone(),
+                    scratch_dir.clone(),
+                )),
+            )
+            .with_procedure(
+                crate::compat::tencent::templates::procedure(&config.tencent.procedure)
+                    .map_err(AppError::Procedure)?,
+            ),
+        );
         let playback = Arc::new(PlaybackService::new(
             db.clone(),
             store,

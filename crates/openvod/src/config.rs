@@ -25,6 +25,15 @@ pub struct Config {
     pub media: MediaConfig,
     pub jobs: JobsConfig,
     pub webhooks: WebhooksConfig,
+    pub tencent: TencentConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TencentConfig {
+    /// Transcoding template ids (MP4 presets, e.g. 100010, 100020) run on every new file, as a VOD
+    /// task flow; reported by ProcedureStateChanged.
+    pub procedure: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,6 +161,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             jobs: JobsConfig::default(),
             webhooks: WebhooksConfig::default(),
+            tencent: TencentConfig::default(),
         }
     }
 }

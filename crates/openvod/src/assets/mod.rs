@@ -24,6 +24,7 @@ use crate::media::MediaError;
 use crate::outbound::{Outbound, OutboundError};
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::processing::run::{RunError, TaskRunner};
+use crate::processing::{OutputRequest, ProcessingTask};
 use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
 use model::{
     Asset, AssetErrors, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
@@ -148,6 +149,8 @@ pub struct AssetService {
     scratch_dir: PathBuf,
     pipeline: Arc<Pipeline>,
     tasks: Arc<TaskRunner>,
+    /// Outputs made automatically for every new file (a task flow); empty for none.
+    procedure: Vec<OutputRequest>,
 }
 
 impl AssetService {
@@ -175,7 +178,14 @@ impl AssetService {
             scratch_dir,
             pipeline,
             tasks,
+            procedure: Vec::new(),
         }
+    }
+
+    /// Runs `outputs` as a processing task on every new file.
+    pub fn with_procedure(mut self, outputs: Vec<OutputRequest>) -> AssetService {
+        self.procedure = outputs;
+        self
     }
 
     /// Creates an asset whose input is pulled from `input_url` by a background job.
@@ -488,8 +498,22 @@ impl AssetService {
         let next = Job::Transcode {
             asset_id: asset_id.to_owned(),
         };
+        // The configured procedure (Tencent VOD's task flow) runs on every new file.
+        let task = (!self.procedure.is_empty() && asset.source.is_none()).then(|| ProcessingTask {
+            id: crate::processing::new_task_id(),
+            asset_id: asset_id.to_owned(),
+            status: crate::processing::TaskStatus::Waiting,
+            outputs: self.procedure.clone(),
+            results: Vec::new(),
+            created_at_ms: crate::id::now_unix_ms(),
+            begin_ms: None,
+            finish_ms: None,
+            error: None,
+            context: serde_json::json!({"TasksNotifyMode": "Finish"}),
+            session_id: None,
+        });
         self.db
-            .set_asset_source(asset_id, &info, Some(&next), now_unix())
+            .set_asset_source(asset_id, &info, Some(&next), task.as_ref(), now_unix())
             .await?;
         Ok(())
     }

@@ -117,12 +117,14 @@ pub trait AssetRepo {
         id: &str,
         original: &StoredOriginal,
     ) -> Result<bool, DbError>;
-    /// Records the probe result and, in the same transaction, queues `next` (the transcode).
+    /// Records the probe result and, in the same transaction, queues `next` (the transcode) and
+    /// creates `task` (an automatic procedure) with its job.
     async fn set_asset_source(
         &self,
         id: &str,
         source: &MediaInfo,
         next: Option<&Job>,
+        task: Option<&ProcessingTask>,
         now: i64,
     ) -> Result<bool, DbError>;
     /// Replaces the asset's published renditions and static files; a `preparing` asset becomes

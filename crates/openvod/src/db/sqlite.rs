@@ -28,6 +28,7 @@ use crate::ingest::model::{Upload, UploadStatus};
 use crate::jobs::{ClaimedJob, Job, JobResult};
 use crate::media::probe::MediaInfo;
 use crate::playback::keys::SigningKey;
+use crate::processing::ProcessingTask;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -533,6 +534,7 @@ impl AssetRepo for SqliteDb {
         id: &str,
         source: &MediaInfo,
         next: Option<&Job>,
+        task: Option<&ProcessingTask>,
         now: i64,
     ) -> Result<bool, DbError> {
         let mut tx = self.writer.begin().await?;
@@ -552,6 +554,9 @@ impl AssetRepo for SqliteDb {
         if previous.is_none() {
             // The file is stored and understood: Tencent VOD's NewFileUpload.
             emit_asset(&mut tx, "vod.file.uploaded", id).await?;
+        }
+        if let Some(task) = task {
+            tasks::insert_task(&mut tx, task).await?;
         }
         if let Some(job) = next {
             insert_job(&mut tx, job, now).await?;

@@ -233,3 +233,79 @@ async fn upload_to_transcode_outputs_through_the_receiver() {
         .count();
     assert_eq!(process_calls, 1, "idempotent on a repeated NewFileUpload");
 }
+
+#[tokio::test]
+async fn configured_procedure_runs_on_every_upload() {
+    let app = TestApp::spawn_with(0, |c| c.tencent.procedure = vec![100010]).await;
+    let clip = generate(
+        "tencent720.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=500:duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-shortest",
+        ],
+    );
+    let asset_id = app.upload_file(&clip, json!({})).await;
+    app.run_jobs_until_idle().await;
+    let (_, events) = app
+        .api_json(
+            reqwest::Method::GET,
+            "/openvod/v1/events?type=vod.procedure.changed",
+            None,
+        )
+        .await;
+    let event = &events["data"][0];
+    assert_eq!(event["EventType"], "ProcedureStateChanged", "{events}");
+    let procedure = &event["ProcedureStateChangeEvent"];
+    assert_eq!(procedure["Status"], "FINISH");
+    assert_eq!(procedure["ErrCode"], 0);
+    assert_eq!(
+        procedure["FileId"],
+        app.get_asset(&asset_id).await["file_id"]
+    );
+    let transcode = &procedure["MediaProcessResultSet"][0]["TranscodeTask"];
+    assert_eq!(transcode["Input"]["Definition"], 100010);
+    assert_eq!(transcode["Output"]["Height"], 360);
+    assert_eq!(
+        app.fetch(transcode["Output"]["Url"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+}
+
+#[test]
+fn a_procedure_of_unknown_templates_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openvod.toml");
+    std::fs::write(&file, "[tencent]\nprocedure = [100210]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("100210 is not an MP4 preset"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -19,6 +19,25 @@ pub const PRESETS: &[(u32, &str, &str, u32, u32, u32)] = &[
 
 pub const FPS: u32 = 25;
 
+/// The processing outputs of a list of MP4 template ids (a configured task flow).
+pub fn procedure(definitions: &[u32]) -> Result<Vec<crate::processing::OutputRequest>, String> {
+    definitions
+        .iter()
+        .map(|d| match find(*d) {
+            Some((preset, _, "mp4", height, video_kbps, audio_kbps)) => {
+                Ok(crate::processing::OutputRequest::Mp4 {
+                    preset,
+                    height,
+                    video_kbps,
+                    audio_kbps,
+                    fps: FPS,
+                })
+            }
+            _ => Err(format!("{d} is not an MP4 preset template (100010-100080)")),
+        })
+        .collect()
+}
+
 pub fn find(definition: u32) -> Option<(u32, &'static str, &'static str, u32, u32, u32)> {
     PRESETS.iter().copied().find(|p| p.0 == definition)
 }

@@ -15,33 +15,40 @@ fn task_from_json(text: &str) -> Result<ProcessingTask, DbError> {
     serde_json::from_str(text).map_err(|e| DbError::Corrupt(format!("processing task: {e}")))
 }
 
+/// Inserts a task and its job in `tx`; `false` (nothing written) when its session id is taken.
+pub(super) async fn insert_task(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    task: &ProcessingTask,
+) -> Result<bool, DbError> {
+    let inserted = sqlx::query(
+        "INSERT INTO processing_tasks (id, asset_id, status, task, session_id, created_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&task.id)
+    .bind(&task.asset_id)
+    .bind(task.status.as_str())
+    .bind(to_json(task))
+    .bind(&task.session_id)
+    .bind(task.created_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let job = Job::Process {
+        task_id: task.id.clone(),
+    };
+    insert_job(tx, &job, task.created_at_ms / 1000).await?;
+    Ok(true)
+}
+
 #[async_trait]
 impl TaskRepo for SqliteDb {
     async fn create_task(&self, task: &ProcessingTask) -> Result<bool, DbError> {
         let mut tx = self.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO processing_tasks (id, asset_id, status, task, session_id, created_at_ms)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(&task.id)
-        .bind(&task.asset_id)
-        .bind(task.status.as_str())
-        .bind(to_json(task))
-        .bind(&task.session_id)
-        .bind(task.created_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
+        if !insert_task(&mut tx, task).await? {
             return Ok(false);
         }
-        insert_job(
-            &mut tx,
-            &Job::Process {
-                task_id: task.id.clone(),
-            },
-            task.created_at_ms / 1000,
-        )
-        .await?;
         tx.commit().await?;
         self.jobs_queued.notify_waiters();
         Ok(true)
