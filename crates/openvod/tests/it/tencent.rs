@@ -309,3 +309,108 @@ fn a_procedure_of_unknown_templates_is_a_config_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_python_receiver_following_the_demo_runs_unchanged() {
+    let app = TestApp::spawn_with(1, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"secret_id": app.token_id, "secret_key": app.token_secret, "region": "ap-guangzhou",
+            "subappid": "0", "definitions": [100010, 100020]})
+        .to_string(),
+    )
+    .unwrap();
+    let python = std::env::var("OPENVOD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/py/tencent_demo_receiver.py");
+    let mut child = tokio::process::Command::new(python)
+        .arg(script)
+        .current_dir(dir.path())
+        .env(
+            "OPENVOD_TC_ENDPOINT",
+            app.base_url.trim_start_matches("http://"),
+        )
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = out
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the receiver prints its URL");
+    let url = first
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_owned();
+    let lines: Arc<Mutex<Vec<String>>> = Default::default();
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = out.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let (status, _) = app
+        .api_json(
+            reqwest::Method::POST,
+            "/openvod/v1/webhook-endpoints",
+            Some(json!({"url": url, "format": "tencent-v3"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let clip = generate(
+        "tencent720.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=500:duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-shortest",
+        ],
+    );
+    let asset_id = app.upload_file(&clip, json!({})).await;
+    let file_id = app.get_asset(&asset_id).await["file_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..300 {
+        let done = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("Transcode succeeded."))
+            .count();
+        if done == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let logged = lines.lock().unwrap().clone();
+    for definition in ["100010", "100020"] {
+        let line = logged
+            .iter()
+            .find(|l| l.contains(&format!("Definition: {definition},")))
+            .unwrap_or_else(|| panic!("no line for {definition}: {logged:?}"));
+        assert!(line.contains(&format!("FileId: {file_id}")), "{line}");
+        let url = line.split("Url: ").nth(1).unwrap();
+        assert_eq!(app.fetch(url).await.status(), 200);
+    }
+}
