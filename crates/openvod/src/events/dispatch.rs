@@ -284,6 +284,9 @@ fn describe(error: &reqwest::Error) -> String {
 mod tests {
     #[test]
     fn tencent_callback_sign_is_md5_of_key_and_expiry() {
-        assert_eq!(super::tencent_sign("abc", 123), "e99a18c428cb38d5f260853678922e03");
+        assert_eq!(
+            super::tencent_sign("abc", 123),
+            "e99a18c428cb38d5f260853678922e03"
+        );
     }
 }

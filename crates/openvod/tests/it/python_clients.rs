@@ -76,30 +76,7 @@ async fn pyjwt_signed_tokens_play_signed_ids() {
 #[tokio::test]
 async fn tencent_sdk_works_unchanged_but_for_the_endpoint() {
     let app = TestApp::spawn_with(1, |_| {}).await;
-    let clip = crate::support::generate(
-        "tencent720.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25:duration=3",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=500:duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-shortest",
-        ],
-    );
+    let clip = crate::tencent::clip_720p();
     run_python_with(
         &app,
         "tencent_sdk_check.py",

@@ -48,6 +48,34 @@ async fn start_receiver(config: &std::path::Path, listen: &str) -> Receiver {
     }
 }
 
+/// A 3 s 1280x720 H.264/stereo AAC clip (the Tencent tests' upload).
+pub fn clip_720p() -> std::path::PathBuf {
+    generate(
+        "tencent720.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=500:duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-shortest",
+        ],
+    )
+}
+
 fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     line.split(' ')
         .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
@@ -89,30 +117,7 @@ async fn upload_to_transcode_outputs_through_the_receiver() {
     let receiver = start_receiver(&config, &listen).await;
     let lines = receiver.lines.clone();
 
-    let clip = generate(
-        "tencent720.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25:duration=3",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=500:duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-shortest",
-        ],
-    );
+    let clip = clip_720p();
     let asset_id = app
         .upload_file(&clip, json!({"playback_policy": "public"}))
         .await;
@@ -237,30 +242,7 @@ async fn upload_to_transcode_outputs_through_the_receiver() {
 #[tokio::test]
 async fn configured_procedure_runs_on_every_upload() {
     let app = TestApp::spawn_with(0, |c| c.tencent.procedure = vec![100010]).await;
-    let clip = generate(
-        "tencent720.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25:duration=3",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=500:duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-shortest",
-        ],
-    );
+    let clip = clip_720p();
     let asset_id = app.upload_file(&clip, json!({})).await;
     app.run_jobs_until_idle().await;
     let (_, events) = app
@@ -362,30 +344,7 @@ async fn a_python_receiver_following_the_demo_runs_unchanged() {
         )
         .await;
     assert_eq!(status, 201);
-    let clip = generate(
-        "tencent720.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25:duration=3",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=500:duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-shortest",
-        ],
-    );
+    let clip = clip_720p();
     let asset_id = app.upload_file(&clip, json!({})).await;
     let file_id = app.get_asset(&asset_id).await["file_id"]
         .as_str()
