@@ -258,8 +258,8 @@ pub trait TaskRepo {
     async fn get_task(&self, id: &str) -> Result<Option<ProcessingTask>, DbError>;
     /// Saves progress (status, begin time).
     async fn save_task(&self, task: &ProcessingTask) -> Result<(), DbError>;
-    /// Saves the finished task and writes its `vod.procedure.changed` event in one transaction.
-    async fn finish_task(&self, task: &ProcessingTask) -> Result<(), DbError>;
+    /// Saves the task and writes its `vod.procedure.changed` event in one transaction.
+    async fn save_task_with_event(&self, task: &ProcessingTask) -> Result<(), DbError>;
     async fn get_asset_by_file_id(&self, file_id: &str) -> Result<Option<Asset>, DbError>;
     async fn list_tasks_for_asset(&self, asset_id: &str) -> Result<Vec<ProcessingTask>, DbError>;
 }

@@ -31,13 +31,16 @@ impl TaskStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutputRequest {
-    /// An H.264/AAC MP4 at `height` (never above the source's), `fps`, and the given bit rates.
+    /// An H.264/AAC file at `height` (never above the source's), `fps`, and the given bit rates:
+    /// an MP4, or with `hls` an HLS playlist with its segments.
     Mp4 {
         preset: u32,
         height: u32,
         video_kbps: u32,
         audio_kbps: u32,
         fps: u32,
+        #[serde(default)]
+        hls: bool,
     },
     /// JPEG snapshots at the given times (seconds).
     Snapshots { preset: u32, times: Vec<f64> },

@@ -70,7 +70,7 @@ impl TaskRunner {
         };
         task.status = TaskStatus::Processing;
         task.begin_ms = Some(now_unix_ms());
-        self.db.save_task(&task).await?;
+        self.changed(&task).await?;
         let input = self
             .store
             .local_file(&StoreKey::parse(&original.key)?)
@@ -90,11 +90,17 @@ impl TaskRunner {
                     .await?,
             );
         }
-        for request in task
+        let images: Vec<OutputRequest> = task
             .outputs
             .iter()
             .filter(|o| !matches!(o, OutputRequest::Mp4 { .. }))
-        {
+            .cloned()
+            .collect();
+        for request in &images {
+            if !results.is_empty() {
+                task.results = results.clone();
+                self.changed(&task).await?;
+            }
             results.push(
                 self.image_outputs(&asset, &info, input.path(), request, scratch.path())
                     .await?,
@@ -102,6 +108,16 @@ impl TaskRunner {
         }
         task.results = results;
         self.finish(task).await
+    }
+
+    /// Saves progress; with `TasksNotifyMode: Change`, also as an event.
+    async fn changed(&self, task: &ProcessingTask) -> Result<(), RunError> {
+        if task.context.get("TasksNotifyMode").and_then(|m| m.as_str()) == Some("Change") {
+            self.db.save_task_with_event(task).await?;
+        } else {
+            self.db.save_task(task).await?;
+        }
+        Ok(())
     }
 
     /// Ends a task whose job gave up, recording why.
@@ -121,7 +137,7 @@ impl TaskRunner {
         if task.context.get("TasksNotifyMode").and_then(|m| m.as_str()) == Some("None") {
             self.db.save_task(&task).await?;
         } else {
-            self.db.finish_task(&task).await?;
+            self.db.save_task_with_event(&task).await?;
         }
         Ok(())
     }
@@ -177,6 +193,7 @@ impl TaskRunner {
                 preset,
                 video_kbps,
                 audio_kbps,
+                hls,
                 ..
             } = request
             else {
@@ -210,10 +227,26 @@ impl TaskRunner {
                 }
                 args.push(format!("{audio_kbps}k").into());
             }
-            for a in ["-movflags", "+faststart", "-f", "mp4"] {
-                args.push(a.into());
-            }
-            let target = scratch.join(format!("v.f{preset}.mp4"));
+            let target = if *hls {
+                for a in [
+                    "-f",
+                    "hls",
+                    "-hls_time",
+                    "10",
+                    "-hls_playlist_type",
+                    "vod",
+                    "-hls_segment_filename",
+                ] {
+                    args.push(a.into());
+                }
+                args.push(scratch.join(format!("v.f{preset}_%d.ts")).into());
+                scratch.join(format!("v.f{preset}.m3u8"))
+            } else {
+                for a in ["-movflags", "+faststart", "-f", "mp4"] {
+                    args.push(a.into());
+                }
+                scratch.join(format!("v.f{preset}.mp4"))
+            };
             args.push(target.clone().into());
             targets.push(target);
         }
@@ -221,15 +254,7 @@ impl TaskRunner {
         let mut results = Vec::new();
         for (request, target) in requests.iter().zip(targets) {
             let result = match &outcome {
-                Ok(()) => match self
-                    .publish(
-                        asset,
-                        &target,
-                        &format!("v.f{}.mp4", request.preset()),
-                        None,
-                    )
-                    .await
-                {
+                Ok(()) => match self.publish_output(asset, &target).await {
                     Ok(file) => Ok(file),
                     Err(e) => Err(e.to_string()),
                 },
@@ -314,6 +339,59 @@ impl TaskRunner {
             }
         }
         Ok(self.result(request.clone(), Ok(files), begin_ms))
+    }
+
+    /// Publishes an MP4, or an HLS playlist with its segments (its size then counts them all, as
+    /// Tencent reports it).
+    async fn publish_output(&self, asset: &Asset, target: &Path) -> Result<OutputFile, RunError> {
+        let name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if !name.ends_with(".m3u8") {
+            return self.publish(asset, target, &name, None).await;
+        }
+        let playlist = tokio::fs::read_to_string(target).await?;
+        let dir = target.parent().expect("outputs live in a folder");
+        let segments: Vec<String> = crate::pipeline::media_playlist_segments(&playlist)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        let first = segments
+            .first()
+            .ok_or_else(|| std::io::Error::other("the HLS output has no segment"))?;
+        // Measure the stream from its first segment, then move every segment before the playlist.
+        let measured = self.publish(asset, &dir.join(first), first, None).await?;
+        let mut size = measured.size;
+        for segment in &segments[1..] {
+            size += self
+                .publish(asset, &dir.join(segment), segment, None)
+                .await?
+                .size;
+        }
+        let duration = crate::pipeline::media_playlist_segments(&playlist)
+            .iter()
+            .map(|(_, d)| d)
+            .sum::<f64>();
+        let mut file = self.publish(asset, target, &name, None).await?;
+        size += file.size;
+        file.size = size;
+        file.duration = duration;
+        file.bitrate = if duration > 0.0 {
+            (size as f64 * 8.0 / duration) as u64
+        } else {
+            0
+        };
+        file.container = "hls,applehttp".to_owned();
+        (file.width, file.height, file.video_codec, file.fps) = (
+            measured.width,
+            measured.height,
+            measured.video_codec,
+            measured.fps,
+        );
+        (file.audio_codec, file.sample_rate) = (measured.audio_codec, measured.sample_rate);
+        Ok(file)
     }
 
     /// Measures a finished output file and moves it into the store.

@@ -373,3 +373,139 @@ async fn a_python_receiver_following_the_demo_runs_unchanged() {
         assert_eq!(app.fetch(url).await.status(), 200);
     }
 }
+
+/// Calls the Tencent API directly, TC3-signed with the app's token.
+async fn tc_call(app: &TestApp, action: &str, params: serde_json::Value) -> serde_json::Value {
+    let host = app.base_url.trim_start_matches("http://").to_owned();
+    let body = serde_json::to_vec(&params).unwrap();
+    let ts = openvod::id::now_unix();
+    let auth = openvod::compat::tencent::sign::authorization(
+        &app.token_id,
+        &app.token_secret,
+        &host,
+        ts,
+        &body,
+    );
+    let r = app
+        .client
+        .post(format!("{}/", app.base_url))
+        .header("content-type", "application/json")
+        .header("x-tc-action", action)
+        .header("x-tc-version", "2018-07-17")
+        .header("x-tc-timestamp", ts.to_string())
+        .header("authorization", auth)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    r.json::<serde_json::Value>().await.unwrap()["Response"].clone()
+}
+
+#[tokio::test]
+async fn hls_templates_snapshots_and_change_notifications() {
+    let app = TestApp::spawn().await;
+    let asset_id = app.upload_file(&clip_720p(), json!({})).await;
+    app.run_jobs_until_idle().await;
+    let file_id = app.get_asset(&asset_id).await["file_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rsp = tc_call(&app, "ProcessMedia", json!({"FileId": file_id, "TasksNotifyMode": "Change", "SessionContext": "ctx-7",
+        "MediaProcessTask": {"TranscodeTaskSet": [{"Definition": 100210}],
+            "SnapshotByTimeOffsetTaskSet": [{"Definition": 10, "ExtTimeOffsetSet": ["1s", "50%"]}]}}))
+    .await;
+    let task_id = rsp["TaskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{rsp}"))
+        .to_owned();
+    for (action, params, code) in [
+        (
+            "ProcessMedia",
+            json!({"FileId": file_id, "MediaProcessTask": {"TranscodeTaskSet": [{"Definition": 999}]}}),
+            "ResourceNotFound.TemplateNotExist",
+        ),
+        (
+            "ProcessMedia",
+            json!({"FileId": file_id, "SubAppId": 3, "MediaProcessTask": {"TranscodeTaskSet": [{"Definition": 100010}]}}),
+            "InvalidParameterValue.SubAppId",
+        ),
+        ("NoSuchThing", json!({}), "InvalidAction"),
+        (
+            "DescribeTaskDetail",
+            json!({"TaskId": "nope"}),
+            "InvalidParameterValue.TaskId",
+        ),
+    ] {
+        let r = tc_call(&app, action, params).await;
+        assert_eq!(r["Error"]["Code"], code, "{r}");
+        assert!(r["RequestId"].is_string());
+    }
+    app.run_jobs_until_idle().await;
+    let (_, events) = app
+        .api_json(
+            reqwest::Method::GET,
+            "/openvod/v1/events?type=vod.procedure.changed",
+            None,
+        )
+        .await;
+    let statuses: Vec<String> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["ProcedureStateChangeEvent"]["Status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        statuses.first().map(String::as_str),
+        Some("PROCESSING"),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last().map(String::as_str), Some("FINISH"));
+    assert!(
+        statuses.len() >= 3,
+        "Change mode reports every sub-task: {statuses:?}"
+    );
+    let last = &events["data"].as_array().unwrap().last().unwrap()["ProcedureStateChangeEvent"];
+    assert_eq!(last["TaskId"], task_id.as_str());
+    assert_eq!(last["SessionContext"], "ctx-7");
+    let results = last["MediaProcessResultSet"].as_array().unwrap();
+    let hls = &results.iter().find(|r| r["Type"] == "Transcode").unwrap()["TranscodeTask"];
+    assert_eq!(hls["Status"], "SUCCESS", "{hls}");
+    let url = hls["Output"]["Url"].as_str().unwrap();
+    assert!(url.ends_with("v.f100210.m3u8"), "{url}");
+    assert_eq!(hls["Output"]["Height"], 360);
+    let playlist = app.fetch(url).await.text().await.unwrap();
+    let segment = playlist.lines().find(|l| l.ends_with(".ts")).unwrap();
+    assert_eq!(
+        app.fetch(&url.replace("v.f100210.m3u8", segment))
+            .await
+            .status(),
+        200
+    );
+    let snaps = &results
+        .iter()
+        .find(|r| r["Type"] == "SnapshotByTimeOffset")
+        .unwrap()["SnapshotByTimeOffsetTask"];
+    let pics = snaps["Output"]["PicInfoSet"].as_array().unwrap();
+    assert_eq!(pics.len(), 2);
+    assert_eq!(pics[1]["TimeOffset"], 1500, "50% of a 3 s clip");
+    for pic in pics {
+        let r = app.fetch(pic["Url"].as_str().unwrap()).await;
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+    }
+    let detail = tc_call(&app, "DescribeTaskDetail", json!({"TaskId": task_id})).await;
+    assert_eq!(detail["Status"], "FINISH");
+    assert_eq!(
+        detail["ProcedureTask"]["MediaProcessResultSet"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

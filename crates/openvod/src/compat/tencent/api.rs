@@ -313,15 +313,13 @@ async fn process_media(state: &AppState, params: &Value) -> Result<Value, TcErro
                     format!("transcoding template {definition} does not exist"),
                 )
             })?;
-        if preset.2 != "mp4" {
-            return Err(err("InvalidParameterValue.Definition", format!("template {definition} is HLS; ProcessMedia here produces MP4 templates (100010-100080), and every asset already has an adaptive HLS stream")));
-        }
         outputs.push(OutputRequest::Mp4 {
             preset: preset.0,
             height: preset.3,
             video_kbps: preset.4,
             audio_kbps: preset.5,
             fps: templates::FPS,
+            hls: preset.2 == "hls",
         });
     }
     for item in list(&task, "SnapshotByTimeOffsetTaskSet")? {

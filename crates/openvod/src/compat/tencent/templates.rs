@@ -31,6 +31,7 @@ pub fn procedure(definitions: &[u32]) -> Result<Vec<crate::processing::OutputReq
                     video_kbps,
                     audio_kbps,
                     fps: FPS,
+                    hls: false,
                 })
             }
             _ => Err(format!("{d} is not an MP4 preset template (100010-100080)")),

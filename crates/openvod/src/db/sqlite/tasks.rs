@@ -73,7 +73,7 @@ impl TaskRepo for SqliteDb {
         Ok(())
     }
 
-    async fn finish_task(&self, task: &ProcessingTask) -> Result<(), DbError> {
+    async fn save_task_with_event(&self, task: &ProcessingTask) -> Result<(), DbError> {
         let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE processing_tasks SET status = ?, task = ? WHERE id = ?")
             .bind(task.status.as_str())
