@@ -221,14 +221,55 @@ impl AssetService {
             .ok_or_else(|| AssetError::NotFound(id.to_owned()))
     }
 
+    /// A page of assets, newest first, by page number or by an opaque `cursor` from a previous
+    /// page; also the cursor of the next page when there may be one.
     pub async fn list(
         &self,
         limit: u32,
         page: u32,
         upload_id: Option<&str>,
-    ) -> Result<Vec<Asset>, AssetError> {
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Asset>, Option<String>), AssetError> {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let after = match cursor.filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => {
+                let decoded = engine
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok());
+                let parsed =
+                    decoded
+                        .as_deref()
+                        .and_then(|d| d.split_once(':'))
+                        .and_then(|(t, id)| {
+                            Some((t.parse::<i64>().ok()?, id.to_owned()))
+                                .filter(|(_, id)| is_valid_id(id))
+                        });
+                Some(parsed.ok_or_else(|| {
+                    AssetError::Invalid(format!("cursor {c:?} is not a cursor from this API"))
+                })?)
+            }
+        };
         let offset = limit.saturating_mul(page.saturating_sub(1));
-        Ok(self.db.list_assets(limit, offset, upload_id).await?)
+        let assets = self
+            .db
+            .list_assets(
+                limit,
+                offset,
+                upload_id,
+                after.as_ref().map(|(t, id)| (*t, id.as_str())),
+            )
+            .await?;
+        let next = (assets.len() as u32 == limit)
+            .then(|| {
+                assets
+                    .last()
+                    .map(|a| engine.encode(format!("{}:{}", a.created_at, a.id)))
+            })
+            .flatten();
+        Ok((assets, next))
     }
 
     /// Deletes the asset now; its media is removed by a job queued in the same transaction.

@@ -101,11 +101,14 @@ pub trait AssetRepo {
     async fn create_asset(&self, asset: &Asset, job: Option<&Job>, now: i64)
         -> Result<(), DbError>;
     async fn get_asset(&self, id: &str) -> Result<Option<Asset>, DbError>;
+    /// Newest first; `after` = `(created_at, id)` of the last asset of the previous page (cursor
+    /// pagination), else `offset` applies.
     async fn list_assets(
         &self,
         limit: u32,
         offset: u32,
         upload_id: Option<&str>,
+        after: Option<(i64, &str)>,
     ) -> Result<Vec<Asset>, DbError>;
     async fn set_asset_passthrough(
         &self,

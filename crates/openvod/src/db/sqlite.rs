@@ -475,14 +475,18 @@ impl AssetRepo for SqliteDb {
         limit: u32,
         offset: u32,
         upload_id: Option<&str>,
+        after: Option<(i64, &str)>,
     ) -> Result<Vec<Asset>, DbError> {
         let rows = sqlx::query(
             "SELECT * FROM assets WHERE (?1 IS NULL OR upload_id = ?1)
+                AND (?4 IS NULL OR (created_at, id) < (?4, ?5))
              ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3",
         )
         .bind(upload_id)
         .bind(limit)
-        .bind(offset)
+        .bind(if after.is_some() { 0 } else { offset })
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
         .fetch_all(&self.reader)
         .await?;
         let mut assets = Vec::with_capacity(rows.len());

@@ -170,3 +170,57 @@ async fn uploads_list_pages() {
     assert_eq!(page2["data"].as_array().unwrap().len(), 1);
     assert_ne!(page1["data"][0]["id"], page2["data"][0]["id"]);
 }
+
+#[tokio::test]
+async fn assets_list_by_cursor() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let upload = app.create_upload(json!({})).await;
+        app.client
+            .put(upload["url"].as_str().unwrap())
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        ids.push(
+            app.get_upload(upload["id"].as_str().unwrap()).await["asset_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (_, first) = app
+        .api_json(Method::GET, "/video/v1/assets?limit=2", None)
+        .await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a full page has a next cursor")
+        .to_owned();
+    let (_, second) = app
+        .api_json(
+            Method::GET,
+            &format!("/video/v1/assets?limit=2&cursor={cursor}"),
+            None,
+        )
+        .await;
+    let mut seen: Vec<String> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["data"].as_array().unwrap())
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        second["next_cursor"],
+        serde_json::Value::Null,
+        "the last page ends the walk"
+    );
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "every asset exactly once");
+    let (status, json) = app
+        .api_json(Method::GET, "/video/v1/assets?cursor=bogus", None)
+        .await;
+    assert_eq!(status, 400, "{json}");
+}

@@ -176,13 +176,18 @@ async fn list_assets(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let (limit, page) = pagination(&query)?;
-    let assets = state
+    let (assets, next_cursor) = state
         .assets
-        .list(limit, page, query.get("upload_id").map(String::as_str))
+        .list(
+            limit,
+            page,
+            query.get("upload_id").map(String::as_str),
+            query.get("cursor").map(String::as_str),
+        )
         .await?;
     Ok(Json(AssetList {
         data: assets.iter().map(|a| asset_response(&state, a)).collect(),
-        next_cursor: None,
+        next_cursor,
     })
     .into_response())
 }
