@@ -13,6 +13,7 @@ pub enum ErrorKind {
     /// tus checksum extension: the body did not match `Upload-Checksum`.
     ChecksumMismatch,
     LengthRequired,
+    UnsupportedMediaType,
     /// The resource exists but is not in a state to be served (an asset still preparing or errored).
     NotReady,
     Unavailable,

@@ -200,6 +200,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if workers == 0 {
                 bail!("--workers must be at least 1");
             }
+            if config.public_url.is_none() {
+                bail!("`openvod worker` needs public_url (in the config file or OPENVOD_PUBLIC_URL): the URLs it puts in events must point at the server");
+            }
             let mut config = config;
             config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
             let app = App::build(config).await?;

@@ -36,7 +36,10 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (seg[0] & 0xfe00) == 0xfc00 // unique local
                 || (seg[0] & 0xffc0) == 0xfe80 // link local
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
-                || (seg[0] == 0x64 && seg[1] == 0xff9b)) // NAT64 can reach private IPv4
+                || (seg[0] == 0x64 && seg[1] == 0xff9b) // NAT64 can reach private IPv4
+                || seg[0] == 0x2002 // 6to4 embeds any IPv4
+                || (seg[0] == 0x2001 && seg[1] == 0) // Teredo
+                || v6.to_ipv4().is_some()) // IPv4-compatible ::a.b.c.d
         }
     }
 }
@@ -99,6 +102,8 @@ impl Outbound {
             }
         });
         let client = reqwest::Client::builder()
+            // A system proxy would resolve and reach hosts past the address policy.
+            .no_proxy()
             .dns_resolver(Arc::new(PolicyResolver { allow_private }))
             .redirect(redirect)
             .connect_timeout(Duration::from_secs(15))
@@ -118,6 +123,7 @@ impl Outbound {
     /// A client for webhook deliveries: the same address policy, no redirects, a per-request timeout.
     pub fn webhook_client(&self, timeout: Duration) -> reqwest::Client {
         reqwest::Client::builder()
+            .no_proxy()
             .dns_resolver(Arc::new(PolicyResolver {
                 allow_private: self.allow_private,
             }))

@@ -402,6 +402,16 @@ impl AssetService {
 
     fn vod_key(asset: &Asset, name: &str) -> Result<StoreKey, AssetError> {
         let not_found = || AssetError::NotFound(format!("{}/{name}", asset.file_id));
+        // Tencent-style URLs carry no token: an asset that is only playable with signed tokens
+        // keeps its files private here too.
+        let signed_only = !asset.playback_ids.is_empty()
+            && asset
+                .playback_ids
+                .iter()
+                .all(|p| p.policy == PlaybackPolicy::Signed);
+        if signed_only {
+            return Err(not_found());
+        }
         if name.starts_with("src.") {
             let original = asset.original.as_ref().ok_or_else(not_found)?;
             return Ok(StoreKey::parse(&original.key)?);

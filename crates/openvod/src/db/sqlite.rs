@@ -559,11 +559,14 @@ impl AssetRepo for SqliteDb {
             // The file is stored and understood: Tencent VOD's NewFileUpload.
             emit_asset(&mut tx, "vod.file.uploaded", id).await?;
         }
-        if let Some(task) = task {
-            tasks::insert_task(&mut tx, task).await?;
-        }
-        if let Some(job) = next {
-            insert_job(&mut tx, job, now).await?;
+        // A probe rerun (after a lease takeover) must not start the follow-up work twice.
+        if previous.is_none() {
+            if let Some(task) = task {
+                tasks::insert_task(&mut tx, task).await?;
+            }
+            if let Some(job) = next {
+                insert_job(&mut tx, job, now).await?;
+            }
         }
         tx.commit().await?;
         self.jobs_queued.notify_waiters();

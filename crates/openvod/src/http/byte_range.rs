@@ -22,7 +22,7 @@ pub fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, Unsatis
             let Some(suffix) = parse(last) else {
                 return Ok(None);
             };
-            if suffix == 0 {
+            if suffix == 0 || len == 0 {
                 return Err(Unsatisfiable);
             }
             (len.saturating_sub(suffix), len)
@@ -35,7 +35,7 @@ pub fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, Unsatis
                 len
             } else {
                 match parse(last) {
-                    Some(last) if last >= start => (last + 1).min(len),
+                    Some(last) if last >= start => last.saturating_add(1).min(len),
                     _ => return Ok(None),
                 }
             };
@@ -63,5 +63,10 @@ mod tests {
         assert_eq!(parse_range("bytes=5-1", 100), Ok(None));
         assert_eq!(parse_range("bytes=0-1,3-4", 100), Ok(None));
         assert_eq!(parse_range("items=0-1", 100), Ok(None));
+        assert_eq!(
+            parse_range("bytes=0-18446744073709551615", 100),
+            Ok(Some((0, 100)))
+        );
+        assert_eq!(parse_range("bytes=-5", 0), Err(Unsatisfiable));
     }
 }

@@ -55,6 +55,7 @@ impl ApiError {
                 StatusCode::from_u16(460).expect("460 is a valid status code")
             }
             ErrorKind::LengthRequired => StatusCode::LENGTH_REQUIRED,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::NotReady => StatusCode::PRECONDITION_FAILED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,6 +73,7 @@ impl ApiError {
             ErrorKind::TooLarge => "payload_too_large",
             ErrorKind::ChecksumMismatch => "checksum_mismatch",
             ErrorKind::LengthRequired => "length_required",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::NotReady => "not_ready",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal_error",

@@ -146,6 +146,7 @@ async fn resumable_chunk(
         };
     let (mode, total) = match range {
         Some(ContentRange::Probe { total }) => {
+            state.ingest.complete_if_stalled(id).await?;
             let upload = state.ingest.get_upload(id).await?;
             if total == 0 && upload.committed_offset == 0 && upload.asset_id.is_none() {
                 state.ingest.complete_if_empty(id).await?;
@@ -189,7 +190,7 @@ async fn resumable_chunk(
     };
     let outcome = state
         .ingest
-        .receive(
+        .receive_detached(
             id,
             Chunk {
                 mode,

@@ -12,6 +12,8 @@ pub mod range;
 pub mod staging;
 pub mod tus;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use futures_util::Stream;
 
@@ -402,6 +404,40 @@ impl IngestService {
         })
     }
 
+    /// `receive` in its own task: a client that disconnects mid-request cannot interrupt the step
+    /// from "all bytes committed" to "asset created".
+    pub async fn receive_detached<S>(
+        self: &Arc<Self>,
+        id: &str,
+        chunk: Chunk<S>,
+    ) -> Result<ChunkOutcome, IngestError>
+    where
+        S: Stream<Item = Result<Bytes, axum::Error>> + Send + 'static,
+    {
+        let service = self.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move { service.receive(&id, chunk).await })
+            .await
+            .expect("receiving a chunk does not panic")
+    }
+
+    /// Finishes a waiting upload that holds every byte but has no asset yet (an interrupted
+    /// finalization). Returns whether it did.
+    pub async fn complete_if_stalled(&self, id: &str) -> Result<bool, IngestError> {
+        let lock = self.locks.get(id);
+        let _guard = lock.lock().await;
+        let upload = self.get_upload(id).await?;
+        match upload.total_size {
+            Some(total)
+                if upload.status == UploadStatus::Waiting && upload.committed_offset == total =>
+            {
+                self.finalize_locked(&upload, total).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Sets the total size of an upload known only now (a zero-byte `PUT`), then completes it if empty.
     pub async fn complete_if_empty(&self, id: &str) -> Result<ChunkOutcome, IngestError> {
         self.receive(
@@ -494,12 +530,18 @@ impl IngestService {
     /// Returns how many were expired.
     pub async fn expire_uploads(&self, now: i64) -> Result<usize, IngestError> {
         let ids = self.db.list_expired_uploads(now).await?;
+        let mut expired = 0;
         for id in &ids {
+            // An upload that received everything is finished, not expired.
+            if self.complete_if_stalled(id).await? {
+                continue;
+            }
             let lock = self.locks.get(id);
             let _guard = lock.lock().await;
             self.expire_locked(id).await?;
+            expired += 1;
         }
-        Ok(ids.len())
+        Ok(expired)
     }
 }
 

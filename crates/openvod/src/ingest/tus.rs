@@ -221,6 +221,8 @@ async fn create_inner(
         .ok_or_else(|| ApiError::invalid("Upload-Length header is required"))?;
     let metadata = header_str(headers, "upload-metadata");
     let settings = settings_from_metadata(metadata)?;
+    // Every header is checked before anything is created.
+    let checksum = parse_checksum(headers)?;
     let upload = state
         .ingest
         .create_upload(NewUpload {
@@ -233,19 +235,26 @@ async fn create_inner(
     let has_body = header_str(headers, "content-type") == Some(OFFSET_CONTENT_TYPE);
     let mut offset = None;
     if has_body || total == 0 {
-        let outcome = state
+        let received = state
             .ingest
-            .receive(
+            .receive_detached(
                 &upload.id,
                 Chunk {
                     mode: ChunkMode::Tus { start: 0 },
                     total: Some(total),
-                    checksum: parse_checksum(headers)?,
+                    checksum,
                     body: body.into_data_stream(),
                 },
             )
-            .await?;
-        offset = Some(outcome.committed);
+            .await;
+        match received {
+            Ok(outcome) => offset = Some(outcome.committed),
+            Err(e) => {
+                // The client gets no Location: do not leave an upload nobody can reach.
+                let _ = state.ingest.cancel(&upload.id).await;
+                return Err(e.into());
+            }
+        }
     }
     let mut response = StatusCode::CREATED.into_response();
     set_header(&mut response, "location", state.ingest.upload_url(&upload));
@@ -257,6 +266,7 @@ async fn create_inner(
 }
 
 pub(super) async fn head(state: &AppState, id: &str) -> Result<Response, ApiError> {
+    state.ingest.complete_if_stalled(id).await?;
     let upload = state.ingest.get_upload(id).await?;
     if !matches!(
         upload.status,
@@ -274,8 +284,10 @@ pub(super) async fn head(state: &AppState, id: &str) -> Result<Response, ApiErro
         "upload-offset",
         upload.committed_offset.to_string(),
     );
-    if let Some(total) = upload.total_size {
-        set_header(&mut response, "upload-length", total.to_string());
+    match upload.total_size {
+        Some(total) => set_header(&mut response, "upload-length", total.to_string()),
+        // A Mux upload whose size no chunk has declared yet.
+        None => set_header(&mut response, "upload-defer-length", "1".to_owned()),
     }
     if let Some(metadata) = &upload.tus_metadata {
         set_header(&mut response, "upload-metadata", metadata.clone());
@@ -298,7 +310,7 @@ pub(super) async fn patch(
     }
     if header_str(headers, "content-type") != Some(OFFSET_CONTENT_TYPE) {
         return Err(ApiError::new(
-            ErrorKind::Invalid,
+            ErrorKind::UnsupportedMediaType,
             format!("tus PATCH requires Content-Type: {OFFSET_CONTENT_TYPE}"),
         ));
     }
@@ -306,7 +318,7 @@ pub(super) async fn patch(
         .ok_or_else(|| ApiError::invalid("Upload-Offset header is required"))?;
     let outcome = state
         .ingest
-        .receive(
+        .receive_detached(
             id,
             Chunk {
                 mode: ChunkMode::Tus { start },

@@ -94,7 +94,14 @@ impl Worker {
             }
             Ok(Err(e)) => {
                 tracing::warn!(job_id = id, error = %e, "job failed for good");
-                self.give_up(&job, &e).await;
+                // Only the lease holder may fail the asset: another worker may be redoing the job.
+                if self
+                    .db
+                    .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs)
+                    .await?
+                {
+                    self.give_up(&job, &e).await;
+                }
                 JobResult::Failed {
                     error: e.to_string(),
                 }
@@ -103,7 +110,13 @@ impl Worker {
                 let error = format!("job panicked: {panic}");
                 tracing::error!(job_id = id, %error);
                 let e = AssetError::Invalid(error.clone());
-                self.give_up(&job, &e).await;
+                if self
+                    .db
+                    .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs)
+                    .await?
+                {
+                    self.give_up(&job, &e).await;
+                }
                 JobResult::Failed { error }
             }
         };

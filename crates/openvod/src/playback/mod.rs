@@ -128,6 +128,8 @@ pub struct PlaybackService {
     scratch_dir: PathBuf,
     pub keys: SigningKeys,
     image_locks: KeyedLocks,
+    /// Bounds concurrent image renders, whatever parameters callers invent.
+    image_renders: tokio::sync::Semaphore,
 }
 
 fn etag_for(key: &str, len: u64) -> String {
@@ -153,6 +155,7 @@ impl PlaybackService {
             media,
             scratch_dir,
             image_locks: KeyedLocks::default(),
+            image_renders: tokio::sync::Semaphore::new(2),
         }
     }
 
@@ -232,7 +235,13 @@ impl PlaybackService {
                     .exp()
                     .unwrap_or(0)
                     .min(now_unix() + MAX_GRANT_SECS);
-                self.signer.sign("hls", &auth.playback_id, exp)
+                // The resolution bounds in force are signed into the grant, so child URLs cannot
+                // reach renditions the token excluded.
+                let (lo, hi) = (min.unwrap_or(0), max.unwrap_or(0));
+                let token = self
+                    .signer
+                    .sign(&format!("hls:{lo}:{hi}"), &auth.playback_id, exp);
+                format!("{lo}-{hi}~{token}")
             }
         };
         let mut renditions: Vec<_> = auth
@@ -287,9 +296,20 @@ impl PlaybackService {
         file: &str,
     ) -> Result<Resolved, PlaybackError> {
         let (policy, asset) = self.lookup(playback_id).await?;
+        let mut bounds = (0, 0);
         if policy == PlaybackPolicy::Signed || grant != PUBLIC_GRANT {
-            self.signer
-                .verify("hls", playback_id, Some(grant), now_unix())?;
+            let (range, token) = grant.split_once('~').ok_or(CapabilityError::Malformed)?;
+            let (lo, hi) = range.split_once('-').ok_or(CapabilityError::Malformed)?;
+            bounds = (
+                lo.parse::<u32>().map_err(|_| CapabilityError::Malformed)?,
+                hi.parse::<u32>().map_err(|_| CapabilityError::Malformed)?,
+            );
+            self.signer.verify(
+                &format!("hls:{}:{}", bounds.0, bounds.1),
+                playback_id,
+                Some(token),
+                now_unix(),
+            )?;
         }
         let content_type = if file == "index.m3u8" {
             "application/vnd.apple.mpegurl"
@@ -298,7 +318,16 @@ impl PlaybackService {
         } else {
             return Err(PlaybackError::FileNotFound(file.to_owned()));
         };
-        if !asset.renditions.iter().any(|r| r.name == rendition) {
+        let allowed = |r: &crate::assets::model::Rendition| {
+            let side = r.width.min(r.height);
+            r.height == 0
+                || ((bounds.0 == 0 || side >= bounds.0) && (bounds.1 == 0 || side <= bounds.1))
+        };
+        if !asset
+            .renditions
+            .iter()
+            .any(|r| r.name == rendition && allowed(r))
+        {
             return Err(PlaybackError::FileNotFound(format!(
                 "rendition {rendition}"
             )));
@@ -404,6 +433,7 @@ impl PlaybackService {
         let lock = self.image_locks.get(key.as_str());
         let _guard = lock.lock().await;
         if self.store.size(&key).await?.is_none() {
+            let _render = self.image_renders.acquire().await.expect("never closed");
             let original = auth
                 .asset
                 .original

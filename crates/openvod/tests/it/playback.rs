@@ -475,6 +475,22 @@ async fn signed_playback_token_matrix() {
     );
     assert_eq!(status(format!("/{pid}/highest.mp4?token={t}")).await, 403);
     assert_eq!(status(format!("/{pid}/highest.mp4")).await, 403);
+    // The tokenless Tencent-style URLs do not open a signed-only asset.
+    let owner = app
+        .api_json(Method::GET, &format!("/video/v1/playback-ids/{pid}"), None)
+        .await
+        .1;
+    let asset = app
+        .get_asset(owner["data"]["object"]["id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        status(format!(
+            "/vod/{}/src.mp4",
+            asset["file_id"].as_str().unwrap()
+        ))
+        .await,
+        404
+    );
     let g = rs(&keys, true, &claims(&pid, "g", 600, json!({"end": 1})));
     assert_eq!(status(format!("/{pid}/animated.gif?token={g}")).await, 200);
     let s = rs(&keys, true, &claims(&pid, "s", 600, json!({})));

@@ -433,6 +433,11 @@ async fn hls_templates_snapshots_and_change_notifications() {
         ),
         ("NoSuchThing", json!({}), "InvalidAction"),
         (
+            "DeleteMedia",
+            json!({"FileId": file_id, "MediaProcessTask": {}}),
+            "UnknownParameter",
+        ),
+        (
             "DescribeTaskDetail",
             json!({"TaskId": "nope"}),
             "InvalidParameterValue.TaskId",
@@ -499,6 +504,10 @@ async fn hls_templates_snapshots_and_change_notifications() {
         let r = app.fetch(pic["Url"].as_str().unwrap()).await;
         assert_eq!(r.headers()["content-type"], "image/jpeg");
     }
+    let get = app.fetch("/").await;
+    assert_eq!(get.headers()["content-type"], "application/json");
+    let get: serde_json::Value = get.json().await.unwrap();
+    assert_eq!(get["Response"]["Error"]["Code"], "UnsupportedProtocol");
     let detail = tc_call(&app, "DescribeTaskDetail", json!({"TaskId": task_id})).await;
     assert_eq!(detail["Status"], "FINISH");
     assert_eq!(

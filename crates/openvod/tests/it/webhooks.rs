@@ -456,6 +456,30 @@ async fn endpoint_management_and_validation() {
         .api_json(Method::GET, "/openvod/v1/webhook-endpoints", None)
         .await;
     assert_eq!(list["data"], json!([]));
+    let app_private = TestApp::spawn().await;
+    let created = create_endpoint(&app_private, json!({"url": "http://127.0.0.1:9/hook"})).await;
+    let id = created["id"].as_str().unwrap();
+    let (status, patched) = app_private
+        .api_json(
+            Method::PATCH,
+            &format!("/openvod/v1/webhook-endpoints/{id}"),
+            Some(json!({"format": "standard"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let secret = patched["data"]["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    let (_, fetched) = app_private
+        .api_json(
+            Method::GET,
+            &format!("/openvod/v1/webhook-endpoints/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        fetched["data"]["secret"], secret,
+        "a new secret is stored, not only shown"
+    );
     let (status, _) = app
         .api_json(Method::GET, "/openvod/v1/webhook-endpoints/nope", None)
         .await;

@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::any;
 use axum::Router;
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
@@ -28,7 +30,55 @@ const PULL_WAIT: Duration = Duration::from_secs(5);
 const PULL_VISIBILITY: Duration = Duration::from_secs(30);
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", post(handle))
+    Router::new().route("/", any(handle))
+}
+
+/// Largest accepted request body.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// The parameters each action takes. Anything else is `UnknownParameter`, which also stops a signed
+/// request from being replayed under another `X-TC-Action` (the SDK does not sign that header).
+fn known_parameters(action: &str) -> Option<&'static [&'static str]> {
+    Some(match action {
+        "ProcessMedia" => &[
+            "FileId",
+            "SubAppId",
+            "MediaProcessTask",
+            "AiContentReviewTask",
+            "AiAnalysisTask",
+            "AiRecognitionTask",
+            "TasksPriority",
+            "TasksNotifyMode",
+            "SessionContext",
+            "SessionId",
+            "ExtInfo",
+        ],
+        "DescribeTaskDetail" => &["TaskId", "SubAppId"],
+        "DescribeMediaInfos" => &["FileIds", "Filters", "SubAppId"],
+        "DeleteMedia" => &["FileId", "DeleteParts", "SubAppId"],
+        "DescribeTranscodeTemplates" => &[
+            "Definitions",
+            "Type",
+            "ContainerType",
+            "TEHDType",
+            "Offset",
+            "Limit",
+            "SubAppId",
+        ],
+        "PullEvents" => &["SubAppId"],
+        "ConfirmEvents" => &["EventHandles", "ExtInfo", "SubAppId"],
+        "ModifyEventConfig" => &[
+            "Mode",
+            "NotificationUrl",
+            "UploadMediaCompleteEventSwitch",
+            "DeleteMediaCompleteEventSwitch",
+            "PersistenceCompleteEventSwitch",
+            "SignKey",
+            "SubAppId",
+        ],
+        "DescribeEventConfig" => &["SubAppId"],
+        _ => return None,
+    })
 }
 
 /// A Tencent error: `Response.Error {Code, Message}`.
@@ -75,12 +125,25 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 async fn handle(
     State(state): State<AppState>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let request_id = uuid_v4();
     let result = async {
+        if method != Method::POST {
+            return Err(err(
+                "UnsupportedProtocol",
+                "the API takes POST requests with a JSON body",
+            ));
+        }
+        let body: Bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+            err(
+                "InvalidParameter",
+                format!("the body is unreadable or larger than {MAX_BODY} bytes"),
+            )
+        })?;
         authenticate(&state, &uri, &headers, &body).await?;
         if header(&headers, "x-tc-version") != Some(VERSION) {
             return Err(err(
@@ -95,6 +158,24 @@ async fn handle(
             return Err(err("InvalidParameter", "the body must be a JSON object"));
         }
         sub_app(&params)?;
+        let known = known_parameters(action).ok_or_else(|| {
+            err(
+                "InvalidAction",
+                format!("action {action:?} is not supported"),
+            )
+        })?;
+        if let Some(unknown) = params
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .find(|k| !known.contains(&k.as_str()))
+        {
+            return Err(err(
+                "UnknownParameter",
+                format!("{action} has no parameter {unknown}"),
+            ));
+        }
         match action {
             "ProcessMedia" => process_media(&state, &params).await,
             "DescribeTaskDetail" => describe_task_detail(&state, &params).await,

@@ -216,7 +216,7 @@ impl EventRepo for SqliteDb {
     async fn update_endpoint(&self, e: &WebhookEndpoint) -> Result<bool, DbError> {
         let done = sqlx::query(
             "UPDATE webhook_endpoints SET url = ?, format = ?, events = ?, enabled = ?, updated_at = ?,
-                failing_since_ms = ?, disabled_reason = ? WHERE id = ?",
+                failing_since_ms = ?, disabled_reason = ?, secret = ? WHERE id = ?",
         )
         .bind(&e.url)
         .bind(e.format.as_str())
@@ -225,6 +225,7 @@ impl EventRepo for SqliteDb {
         .bind(e.updated_at)
         .bind(e.failing_since_ms)
         .bind(&e.disabled_reason)
+        .bind(&e.secret)
         .bind(&e.id)
         .execute(&self.writer)
         .await?;
