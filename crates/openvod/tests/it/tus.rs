@@ -190,3 +190,58 @@ async fn creation_with_upload_termination_and_errors() {
     let r = create(&app, 100 * 1024 * 1024 * 1024 * 1024, "").await;
     assert_eq!(r.status(), 413);
 }
+
+#[tokio::test]
+async fn an_upload_whose_finalization_failed_is_finished_by_the_next_head() {
+    let app = TestApp::spawn().await;
+    let data = clip_bytes();
+    let r = create(&app, data.len(), "").await;
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    // Break the store: a file where the uploads folder should be makes moving the bytes fail.
+    let blocker = app.media_dir().join("uploads");
+    std::fs::create_dir_all(app.media_dir()).unwrap();
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let r = app
+        .client
+        .patch(&location)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        500,
+        "the bytes are committed but the asset could not be made"
+    );
+    let id = location
+        .split("/upload/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.get_upload(&id).await["status"], "waiting");
+
+    std::fs::remove_file(&blocker).unwrap();
+    // tus clients resume with HEAD; it finds every byte held and finishes the upload.
+    let r = app
+        .client
+        .head(&location)
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["upload-offset"], data.len().to_string());
+    let upload = app.get_upload(&id).await;
+    assert_eq!(upload["status"], "asset_created", "{upload}");
+    assert_eq!(
+        app.download_master(upload["asset_id"].as_str().unwrap())
+            .await,
+        data
+    );
+}
