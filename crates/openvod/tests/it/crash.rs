@@ -1,12 +1,10 @@
 //! `kill -9` of the real server process in the middle of an upload, then a resume.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{clip_bytes, eventually, generate, put_chunk};
+use crate::support::{clip_bytes, eventually, put_chunk};
 
 struct Server {
     child: tokio::process::Child,
@@ -18,7 +16,8 @@ async fn start(data_dir: &std::path::Path) -> Server {
 }
 
 async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
+    command
         .env_remove("OPENVOD_CONFIG")
         .envs(env.iter().copied())
         .args([
@@ -30,24 +29,12 @@ async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server 
             "--data-dir",
         ])
         .arg(data_dir)
-        .env("OPENVOD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("openvod starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines
-        .next_line()
-        .await
-        .unwrap()
-        .expect("server prints its URL");
-    let base_url = first
-        .strip_prefix("openvod listening on ")
-        .expect(&first)
-        .trim_end_matches('/')
-        .to_owned();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, base_url }
+        .env("OPENVOD_LOG", "warn");
+    let spawned = crate::support::spawn_announcing(command, "openvod listening on ").await;
+    Server {
+        child: spawned.child,
+        base_url: spawned.announced.trim_end_matches('/').to_owned(),
+    }
 }
 
 #[tokio::test]
@@ -248,26 +235,7 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     let mut server = start_with(dir.path(), &env).await;
     let client = reqwest::Client::new();
     // Not streamable (MPEG-4 Part 2), so the whole ladder is encoded, which takes a few seconds.
-    let clip = generate(
-        "slow.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=960x540:rate=30:duration=12",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=200:duration=12",
-            "-c:v",
-            "mpeg4",
-            "-q:v",
-            "5",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
-    );
+    let clip = crate::support::slow_clip();
     let created: serde_json::Value = client
         .post(format!("{}/video/v1/uploads", server.base_url))
         .basic_auth(&id, Some(&secret))

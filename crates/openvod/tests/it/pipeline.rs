@@ -436,26 +436,7 @@ async fn static_renditions_come_from_the_same_encode() {
 #[tokio::test]
 async fn non_streamable_source_plays_its_lowest_rung_while_the_ladder_encodes() {
     let app = TestApp::spawn_with(1, |_| {}).await;
-    let slow = generate(
-        "slow.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=960x540:rate=30:duration=12",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=200:duration=12",
-            "-c:v",
-            "mpeg4",
-            "-q:v",
-            "5",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
-    );
+    let slow = crate::support::slow_clip();
     let asset_id = app
         .upload_file(&slow, json!({"playback_policy": "public"}))
         .await;

@@ -331,3 +331,68 @@ impl TestApp {
         self.client.get(url).send().await.unwrap()
     }
 }
+
+/// A child process whose stdout is collected line by line.
+pub struct Spawned {
+    pub child: tokio::process::Child,
+    /// The text after `prefix` on its first line (a server announcing its URL).
+    pub announced: String,
+    pub lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Starts `command` (stdout piped, killed on drop), waits for a first line starting with `prefix`,
+/// then collects the rest of stdout in the background.
+pub async fn spawn_announcing(mut command: tokio::process::Command, prefix: &str) -> Spawned {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the process starts");
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = out
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the process announces itself");
+    let announced = first
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    let lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = out.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Spawned {
+        child,
+        announced,
+        lines,
+    }
+}
+
+/// A 12 s 960x540 MPEG-4 Part 2 clip: not streamable, so the whole ladder is encoded (a few seconds).
+pub fn slow_clip() -> PathBuf {
+    generate(
+        "slow.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=960x540:rate=30:duration=12",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=200:duration=12",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "5",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    )
+}

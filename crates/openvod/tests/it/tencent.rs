@@ -1,51 +1,17 @@
 //! Tencent VOD's event flow end to end with `openvod tencent-receiver`: upload → NewFileUpload →
 //! the receiver calls ProcessMedia → ProcedureStateChanged → the receiver logs the output URLs.
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{eventually, ffprobe, generate, TestApp};
+use crate::support::{eventually, ffprobe, generate, spawn_announcing, Spawned, TestApp};
 
-struct Receiver {
-    _child: tokio::process::Child,
-    url: String,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-async fn start_receiver(config: &std::path::Path, listen: &str) -> Receiver {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+async fn start_receiver(config: &std::path::Path, listen: &str) -> Spawned {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
+    command
         .args(["tencent-receiver", "--listen", listen, "--config"])
         .arg(config)
-        .env("OPENVOD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the receiver starts");
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = out
-        .next_line()
-        .await
-        .unwrap()
-        .expect("the receiver prints its URL");
-    let url = first
-        .strip_prefix("tencent-receiver listening on ")
-        .expect(&first)
-        .to_owned();
-    let lines: Arc<Mutex<Vec<String>>> = Default::default();
-    let sink = lines.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = out.next_line().await {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    Receiver {
-        _child: child,
-        url,
-        lines,
-    }
+        .env("OPENVOD_LOG", "warn");
+    spawn_announcing(command, "tencent-receiver listening on ").await
 }
 
 /// A 3 s 1280x720 H.264/stereo AAC clip (the Tencent tests' upload).
@@ -90,7 +56,7 @@ async fn upload_to_transcode_outputs_through_the_receiver() {
         "definitions": [100010, 100020], "endpoint": "http://127.0.0.1:1"});
     std::fs::write(&config, placeholder.to_string()).unwrap();
     let probe_receiver = start_receiver(&config, "127.0.0.1:0").await;
-    let receiver_url = probe_receiver.url.clone();
+    let receiver_url = probe_receiver.announced.clone();
     drop(probe_receiver);
 
     let app = TestApp::spawn_with(1, |c| {
@@ -306,7 +272,8 @@ async fn a_python_receiver_following_the_demo_runs_unchanged() {
     let python = std::env::var("OPENVOD_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/py/tencent_demo_receiver.py");
-    let mut child = tokio::process::Command::new(python)
+    let mut command = tokio::process::Command::new(python);
+    command
         .arg(script)
         .current_dir(dir.path())
         .env(
@@ -314,28 +281,9 @@ async fn a_python_receiver_following_the_demo_runs_unchanged() {
             app.base_url.trim_start_matches("http://"),
         )
         .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 runs");
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = out
-        .next_line()
-        .await
-        .unwrap()
-        .expect("the receiver prints its URL");
-    let url = first
-        .strip_prefix("listening on ")
-        .expect(&first)
-        .to_owned();
-    let lines: Arc<Mutex<Vec<String>>> = Default::default();
-    let sink = lines.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = out.next_line().await {
-            sink.lock().unwrap().push(line);
-        }
-    });
+        .env_remove("http_proxy");
+    let receiver = spawn_announcing(command, "listening on ").await;
+    let (url, lines) = (receiver.announced.clone(), receiver.lines.clone());
     let (status, _) = app
         .api_json(
             reqwest::Method::POST,

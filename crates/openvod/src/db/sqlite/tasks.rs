@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::events::{emit, read_asset};
-use super::{asset_from_row, insert_job, playback_id_from_row, to_json, SqliteDb};
+use super::{asset_from_row, insert_job, to_json, SqliteDb};
 use crate::assets::model::Asset;
 use crate::db::{DbError, TaskRepo};
 use crate::events::model::{Snapshot, TaskSnapshot};
@@ -112,15 +112,7 @@ impl TaskRepo for SqliteDb {
             return Ok(None);
         };
         let id: String = row.try_get("id")?;
-        let pids = sqlx::query(
-            "SELECT id, policy FROM playback_ids WHERE asset_id = ? ORDER BY created_at, rowid",
-        )
-        .bind(&id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(playback_id_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        let pids = self.playback_ids_of(&id).await?;
         asset_from_row(&row, pids).map(Some)
     }
 }
