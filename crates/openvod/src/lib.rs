@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod assets;
+pub mod bbb;
 pub mod compat;
 pub mod config;
 pub mod db;

@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use openvod::app::{open_db, App};
+use openvod::bbb::render::{render_source, stderr_progress, RenderOptions};
+use openvod::bbb::source::Source;
 use openvod::config::{Config, Overrides};
+use openvod::outbound::Outbound;
 use openvod::tokens::TokenService;
 
 #[derive(Parser)]
@@ -70,6 +73,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: SocketAddr,
     },
+    /// BigBlueButton recordings.
+    Bbb {
+        #[command(subcommand)]
+        command: BbbCommand,
+    },
     /// Show configuration.
     Config {
         #[command(subcommand)]
@@ -100,6 +108,40 @@ enum TokensCommand {
 }
 
 #[derive(Subcommand)]
+enum BbbCommand {
+    /// Render a "presentation" recording to one video file, offline and faster than real time.
+    ///
+    /// SOURCE: https://HOST/playback/presentation/2.3/RECORD_ID,
+    /// https://HOST/playback/presentation/2.0/playback.html?meetingId=RECORD_ID,
+    /// https://HOST/presentation/RECORD_ID/ or a local published recording folder.
+    /// Prints one JSON line on success: output, duration_s, width, height, render_s, speed_x.
+    Render {
+        #[command(flatten)]
+        common: Common,
+        source: String,
+        /// Output file: .mp4 (H.264 + AAC) or .webm (VP9 + Opus).
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        #[arg(long, default_value_t = 720)]
+        height: u32,
+        /// Leave the webcams out (their audio is kept).
+        #[arg(long)]
+        no_webcams: bool,
+        /// Leave the chat panel out.
+        #[arg(long)]
+        no_chat: bool,
+        /// Do not draw the presenter's cursor.
+        #[arg(long)]
+        no_cursor: bool,
+        /// Keep the downloaded recording files in DIR (a backup of the published recording).
+        #[arg(long, value_name = "DIR")]
+        keep_assets: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Print the merged effective configuration.
     Show {
@@ -119,6 +161,16 @@ fn load(common: &Common, overrides: Overrides) -> anyhow::Result<Config> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENVOD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// One-shot commands keep stderr for their own progress: only warnings are logged.
+fn init_cli_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENVOD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -255,6 +307,73 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing();
             let config = openvod::compat::tencent::receiver::ReceiverConfig::load(&config)?;
             openvod::compat::tencent::receiver::run(config, listen, shutdown_token()).await?;
+        }
+        Command::Bbb {
+            command:
+                BbbCommand::Render {
+                    common,
+                    source,
+                    output,
+                    width,
+                    height,
+                    no_webcams,
+                    no_chat,
+                    no_cursor,
+                    keep_assets,
+                },
+        } => {
+            init_cli_tracing();
+            let config = load(&common, Overrides::default())?;
+            let source = Source::parse(&source)?;
+            let opts = RenderOptions {
+                width,
+                height,
+                webcams: !no_webcams,
+                chat: !no_chat,
+                cursor: !no_cursor,
+                ffmpeg: config.media.ffmpeg_path.clone(),
+                ffprobe: config.media.ffprobe_path.clone(),
+                probe_timeout: std::time::Duration::from_secs(config.media.probe_timeout_secs),
+                x264_preset: config.media.x264_preset.clone(),
+                ..RenderOptions::default()
+            };
+            // Intermediate files go beside the output: same filesystem, and not a small /tmp.
+            let scratch = match output.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !scratch.is_dir() {
+                bail!("the output folder {} does not exist", scratch.display());
+            }
+            let outbound = Outbound::new(&config.outbound);
+            let rendered = render_source(
+                &source,
+                &output,
+                keep_assets.as_deref(),
+                &scratch,
+                &outbound,
+                &opts,
+                Some(stderr_progress()),
+            )
+            .await;
+            eprintln!();
+            let rendered = rendered?;
+            for warning in &rendered.warnings {
+                eprintln!("openvod: warning: {warning}");
+            }
+            println!(
+                "{}",
+                serde_json::json!({
+                    "output": rendered.output,
+                    "duration_s": rendered.duration_s,
+                    "width": rendered.width,
+                    "height": rendered.height,
+                    "render_s": (rendered.render_s * 1000.0).round() / 1000.0,
+                    "speed_x": (rendered.speed_x * 100.0).round() / 100.0,
+                    "frames": rendered.frames,
+                    "captions": rendered.captions,
+                })
+            );
         }
         Command::Config {
             command: ConfigCommand::Show { common },

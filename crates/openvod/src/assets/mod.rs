@@ -643,7 +643,7 @@ impl AssetService {
 }
 
 /// reqwest's top-level message hides the cause (e.g. the address policy); include the chain.
-fn describe_reqwest(error: &reqwest::Error) -> String {
+pub(crate) fn describe_reqwest(error: &reqwest::Error) -> String {
     let mut message = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use super::MediaError;
 
@@ -24,32 +24,39 @@ pub(crate) fn parse_progress_line(line: &str) -> Option<f64> {
     }
 }
 
-/// Runs ffmpeg with `args` (inputs and outputs; global flags are added here). `on_progress` gets the
-/// output time in seconds as ffmpeg reports it.
-pub async fn run(
-    ffmpeg: &Path,
-    args: Vec<OsString>,
-    timeout: Duration,
-    mut on_progress: impl FnMut(f64) + Send,
-) -> Result<(), MediaError> {
-    let mut child = Command::new(ffmpeg)
-        .args([
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-progress",
-            "pipe:1",
-            "-nostats",
-        ])
-        .args(&args)
-        .stdin(Stdio::null())
+/// Global flags for every run; `-nostdin` (no interactive commands) except when stdin is an input.
+fn global_args(fed: bool) -> impl Iterator<Item = &'static str> {
+    let nostdin = (!fed).then_some("-nostdin");
+    nostdin.into_iter().chain([
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-progress",
+        "pipe:1",
+        "-nostats",
+    ])
+}
+
+fn spawn(ffmpeg: &Path, args: &[OsString], fed: bool) -> Result<Child, MediaError> {
+    Command::new(ffmpeg)
+        .args(global_args(fed))
+        .args(args)
+        .stdin(if fed { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| MediaError::Spawn(ffmpeg.to_path_buf(), e))?;
+        .map_err(|e| MediaError::Spawn(ffmpeg.to_path_buf(), e))
+}
+
+/// Reads progress until ffmpeg exits (or the timeout kills it) and checks its status.
+async fn finish(
+    ffmpeg: &Path,
+    mut child: Child,
+    timeout: Duration,
+    mut on_progress: impl FnMut(f64) + Send,
+) -> Result<(), MediaError> {
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let stderr_task = tokio::spawn(async move {
@@ -78,6 +85,51 @@ pub async fn run(
         });
     }
     Ok(())
+}
+
+/// Runs ffmpeg with `args` (inputs and outputs; global flags are added here). `on_progress` gets the
+/// output time in seconds as ffmpeg reports it.
+pub async fn run(
+    ffmpeg: &Path,
+    args: Vec<OsString>,
+    timeout: Duration,
+    on_progress: impl FnMut(f64) + Send,
+) -> Result<(), MediaError> {
+    let child = spawn(ffmpeg, &args, false)?;
+    finish(ffmpeg, child, timeout, on_progress).await
+}
+
+/// How a fed run failed: ffmpeg itself, or the code writing its input.
+#[derive(Debug)]
+pub enum FedError<E> {
+    Media(MediaError),
+    Feed(E),
+}
+
+/// Runs ffmpeg like `run`, with `feed` writing its stdin (`-i pipe:0` in `args`) on a blocking
+/// thread. When ffmpeg fails its error wins (the feeder then only saw a broken pipe); when the
+/// feeder fails, its stdin closes and its error is returned.
+pub async fn run_fed<E: Send + 'static>(
+    ffmpeg: &Path,
+    args: Vec<OsString>,
+    timeout: Duration,
+    feed: impl FnOnce(std::fs::File) -> Result<(), E> + Send + 'static,
+    on_progress: impl FnMut(f64) + Send,
+) -> Result<(), FedError<E>> {
+    let mut child = spawn(ffmpeg, &args, true).map_err(FedError::Media)?;
+    let stdin = child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .into_owned_fd()
+        .map_err(|e| FedError::Media(MediaError::Spawn(ffmpeg.to_path_buf(), e)))?;
+    let feeder = tokio::task::spawn_blocking(move || feed(std::fs::File::from(stdin)));
+    let (fed, ran) = tokio::join!(feeder, finish(ffmpeg, child, timeout, on_progress));
+    ran.map_err(FedError::Media)?;
+    match fed {
+        Ok(result) => result.map_err(FedError::Feed),
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,163 @@
+//! What `openvod bbb render SOURCE` accepts: a 2.3 or 2.0 playback URL, the published folder URL,
+//! or a local published folder.
+
+use std::path::PathBuf;
+
+use super::BbbError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The published folder `https://HOST/presentation/RECORD_ID/` (always ends with `/`).
+    Http { base: url::Url, record_id: String },
+    /// A local copy of `/var/bigbluebutton/published/presentation/RECORD_ID/`.
+    Dir(PathBuf),
+}
+
+/// BBB record ids are `<sha1>-<ms timestamp>`; accept any short id of that alphabet.
+fn valid_record_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Source {
+    pub fn parse(raw: &str) -> Result<Source, BbbError> {
+        let raw = raw.trim();
+        if let Some((scheme, _)) = raw.split_once("://") {
+            if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+                return Err(BbbError::InvalidSource(format!(
+                    "{raw:?}: only http and https URLs, or a local folder, are accepted"
+                )));
+            }
+            return Source::parse_url(raw);
+        }
+        let dir = PathBuf::from(raw);
+        if !dir.is_dir() {
+            return Err(BbbError::InvalidSource(format!(
+                "{raw:?} is neither a BigBlueButton playback URL nor a folder"
+            )));
+        }
+        if !dir.join("metadata.xml").is_file() {
+            return Err(BbbError::InvalidSource(format!(
+                "{raw:?} holds no metadata.xml: it is not a published presentation recording"
+            )));
+        }
+        Ok(Source::Dir(dir))
+    }
+
+    fn parse_url(raw: &str) -> Result<Source, BbbError> {
+        let unrecognized = || {
+            BbbError::InvalidSource(format!(
+                "{raw:?} is not a presentation recording URL; expected \
+                 https://HOST/playback/presentation/2.3/RECORD_ID, \
+                 https://HOST/playback/presentation/2.0/playback.html?meetingId=RECORD_ID \
+                 or https://HOST/presentation/RECORD_ID/"
+            ))
+        };
+        let url = url::Url::parse(raw).map_err(|_| unrecognized())?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(unrecognized());
+        }
+        let segments: Vec<&str> = url
+            .path_segments()
+            .map(|s| s.filter(|p| !p.is_empty()).collect())
+            .unwrap_or_default();
+        // The recording may live below a prefix (a reverse proxy); match the tail of the path.
+        let (prefix_len, record_id) = match segments.as_slice() {
+            [.., "playback", "presentation", "2.3", id] => (segments.len() - 4, id.to_string()),
+            [.., "playback", "presentation", "2.0", page] if page.ends_with(".html") => {
+                let id = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "meetingId")
+                    .map(|(_, v)| v.into_owned())
+                    .ok_or_else(unrecognized)?;
+                (segments.len() - 4, id)
+            }
+            [.., "presentation", id] => (segments.len() - 2, id.to_string()),
+            _ => return Err(unrecognized()),
+        };
+        if !valid_record_id(&record_id) {
+            return Err(BbbError::InvalidSource(format!(
+                "{record_id:?} in {raw:?} is not a recording id"
+            )));
+        }
+        let mut base = url.clone();
+        base.set_query(None);
+        base.set_fragment(None);
+        let mut path = String::from("/");
+        for segment in &segments[..prefix_len] {
+            path.push_str(segment);
+            path.push('/');
+        }
+        path.push_str("presentation/");
+        path.push_str(&record_id);
+        path.push('/');
+        base.set_path(&path);
+        Ok(Source::Http { base, record_id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Source;
+
+    fn base(raw: &str) -> String {
+        match Source::parse(raw).unwrap() {
+            Source::Http { base, .. } => base.to_string(),
+            Source::Dir(_) => panic!("not a URL"),
+        }
+    }
+
+    #[test]
+    fn playback_urls_map_to_the_published_folder() {
+        let id = "183f0bf3a0982a127bdb8161e0c44eb696b3e75c-1531240585189";
+        let folder = format!("https://bbb.example/presentation/{id}/");
+        assert_eq!(
+            base(&format!(
+                "https://bbb.example/playback/presentation/2.3/{id}"
+            )),
+            folder
+        );
+        assert_eq!(
+            base(&format!(
+                "https://bbb.example/playback/presentation/2.3/{id}/?t=12"
+            )),
+            folder
+        );
+        assert_eq!(
+            base(&format!(
+                "https://bbb.example/playback/presentation/2.0/playback.html?meetingId={id}"
+            )),
+            folder
+        );
+        assert_eq!(
+            base(&format!("https://bbb.example/presentation/{id}/")),
+            folder
+        );
+        assert_eq!(
+            base(&format!("https://bbb.example/presentation/{id}")),
+            folder
+        );
+        assert_eq!(
+            base(&format!("http://h:8080/bbb/playback/presentation/2.3/{id}")),
+            format!("http://h:8080/bbb/presentation/{id}/")
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_recording() {
+        for bad in [
+            "ftp://bbb.example/presentation/abc/",
+            "file:///var/bigbluebutton/published/presentation/abc",
+            "https://bbb.example/playback/presentation/2.0/playback.html",
+            "https://bbb.example/playback/presentation/2.3/..",
+            "https://bbb.example/other/abc",
+            "https://bbb.example/presentation/a%2F..%2Fb/",
+            "/nonexistent/folder",
+        ] {
+            assert!(Source::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
