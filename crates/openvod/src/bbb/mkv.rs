@@ -3,7 +3,7 @@
 //! lecture is a few thousand frames, not 25 per second.
 //!
 //! Layout: EBML header, a Segment of unknown size (a stream), Info (1 ms timestamps), Tracks, then
-//! one Cluster per frame holding its timestamp and a keyframe SimpleBlock.
+//! one Cluster per frame holding its timestamp and a BlockGroup (the frame and its duration).
 
 use std::io::Write;
 
@@ -81,18 +81,29 @@ impl<W: Write> MkvWriter<W> {
         Ok(MkvWriter { out })
     }
 
-    /// Writes one frame shown from `timestamp_ms` until the next one.
-    pub fn frame(&mut self, timestamp_ms: u64, rgba: &[u8]) -> std::io::Result<()> {
+    /// Writes one frame shown from `timestamp_ms` for `duration_ms` (a BlockGroup with a
+    /// BlockDuration, so the last frame of the stream lasts as long as it should).
+    pub fn frame(
+        &mut self,
+        timestamp_ms: u64,
+        duration_ms: u64,
+        rgba: &[u8],
+    ) -> std::io::Result<()> {
         let timestamp = uint(&[0xE7], timestamp_ms);
-        // SimpleBlock: track 1, relative timestamp 0, keyframe.
-        let block_header = [0x81, 0x00, 0x00, 0x80];
+        let duration = uint(&[0x9B], duration_ms);
+        // Block: track 1, relative timestamp 0, no flags.
+        let block_header = [0x81, 0x00, 0x00, 0x00];
         let block_size = (block_header.len() + rgba.len()) as u64;
-        let cluster_size = timestamp.len() as u64 + 1 + 8 + block_size;
-        let mut head = Vec::with_capacity(32);
+        let group_size = 1 + 8 + block_size + duration.len() as u64;
+        let cluster_size = timestamp.len() as u64 + 1 + 8 + group_size;
+        let mut head = Vec::with_capacity(48);
         head.extend_from_slice(&[0x1F, 0x43, 0xB6, 0x75]);
         head.extend_from_slice(&size_vint(cluster_size));
         head.extend_from_slice(&timestamp);
-        head.push(0xA3);
+        head.push(0xA0);
+        head.extend_from_slice(&size_vint(group_size));
+        head.extend_from_slice(&duration);
+        head.push(0xA1);
         head.extend_from_slice(&size_vint(block_size));
         head.extend_from_slice(&block_header);
         self.out.write_all(&head)?;
@@ -115,7 +126,7 @@ mod tests {
         assert_eq!(uint_bytes(1_000_000), vec![0x0F, 0x42, 0x40]);
         assert_eq!(size_vint(5), [1, 0, 0, 0, 0, 0, 0, 5]);
         let mut w = MkvWriter::new(Vec::new(), 2, 2).unwrap();
-        w.frame(40, &[0u8; 16]).unwrap();
+        w.frame(40, 1000, &[0u8; 16]).unwrap();
         let bytes = w.finish().unwrap();
         assert_eq!(&bytes[..4], &[0x1A, 0x45, 0xDF, 0xA3]);
         assert!(bytes.windows(14).any(|w| w == b"V_UNCOMPRESSED"));

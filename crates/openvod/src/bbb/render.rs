@@ -299,6 +299,10 @@ pub async fn render_dir(
             "stillimage",
             "-crf",
             "23",
+            // Without B-frames decode order is display order, so a sparse (VFR) stream's track
+            // duration reaches its last frame.
+            "-bf",
+            "0",
             "-pix_fmt",
             "yuv420p",
         ])),
@@ -368,9 +372,12 @@ pub async fn render_dir(
             let out = std::io::BufWriter::with_capacity(1 << 20, pipe);
             let pipe_error = |e: std::io::Error| BbbError::Render(format!("writing frames: {e}"));
             let mut mkv = MkvWriter::new(out, layout.width, layout.height).map_err(pipe_error)?;
-            for (at_ms, state) in &frames {
+            let end_ms = (rec.meta.duration * 1000.0).round() as u64;
+            for (i, (at_ms, state)) in frames.iter().enumerate() {
+                let next_ms = frames.get(i + 1).map_or(end_ms, |(t, _)| *t);
                 let rgba = composer.frame(state)?;
-                mkv.frame(*at_ms, rgba).map_err(pipe_error)?;
+                mkv.frame(*at_ms, next_ms.saturating_sub(*at_ms).max(1), rgba)
+                    .map_err(pipe_error)?;
                 composed.fetch_add(1, Ordering::Relaxed);
                 composed_ms.store(*at_ms, Ordering::Relaxed);
             }
@@ -378,7 +385,7 @@ pub async fn render_dir(
             Ok(())
         }
     };
-    let reporter = progress.map(|report| {
+    let reporter = progress.clone().map(|report| {
         let composed = composed.clone();
         let composed_ms = composed_ms.clone();
         tokio::spawn(async move {
@@ -399,6 +406,15 @@ pub async fn render_dir(
     let (video, audio) = tokio::join!(video, audio);
     if let Some(r) = reporter {
         r.abort();
+    }
+    if let (Some(report), Ok(())) = (&progress, &video) {
+        report(Progress {
+            frames: total_frames,
+            total_frames,
+            media_s: duration,
+            duration_s: duration,
+            elapsed: started.elapsed(),
+        });
     }
     match video {
         Ok(()) => {}
@@ -512,7 +528,7 @@ pub fn stderr_progress() -> ProgressFn {
         if tty {
             let _ = write!(err, "\r{line}");
         } else if let Ok(mut last) = last_line.lock() {
-            if last.elapsed() >= Duration::from_secs(5) {
+            if last.elapsed() >= Duration::from_secs(5) || p.frames == p.total_frames {
                 *last = Instant::now();
                 let _ = writeln!(err, "{line}");
             }

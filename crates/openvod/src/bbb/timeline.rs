@@ -138,8 +138,9 @@ impl<'a> Index<'a> {
     }
 }
 
-/// The distinct frames of the recording, as `(start in ms, state)`, first at 0; the last frame
-/// repeats the final picture one grid step before the end so the stream lasts the whole duration.
+/// The distinct frames of the recording, as `(start in ms, state)`, first at 0; a last frame one
+/// grid step before the end repeats the final picture, so the stream lasts the whole duration
+/// (within one frame) even where a muxer ignores the last frame's duration.
 pub fn frames(rec: &Recording, opts: &TimelineOptions) -> Vec<(u64, FrameState)> {
     let duration_ms = (rec.meta.duration * 1000.0).round() as u64;
     let mut times: Vec<u64> = vec![0];

@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step). Each module drives a real server over HTTP.
 
 mod assets;
+mod bbb;
 mod cli;
 mod crash;
 mod mux_api;
