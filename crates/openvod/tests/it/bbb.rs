@@ -70,10 +70,13 @@ struct Frame {
 }
 
 impl Frame {
+    /// The picture shown at `t` (the output is variable-frame-rate: the last frame starting at
+    /// or before `t`, which is what `fps` repeats).
     fn at(video: &Path, t: f64) -> Frame {
         let out = std::process::Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-ss", &format!("{t:.3}"), "-i"])
+            .args(["-nostdin", "-v", "error", "-i"])
             .arg(video)
+            .args(["-vf", "fps=25", "-ss", &format!("{t:.3}")])
             .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .output()
             .unwrap();
@@ -366,4 +369,275 @@ async fn renders_slides_zoom_annotations_cursor_screenshare_webcams_chat_and_cap
     let rms = audio_rms_per_second(&out);
     assert!(rms.len() >= 23, "{} seconds of audio", rms.len());
     assert!(rms.iter().all(|r| *r > 1000.0), "silent second in {rms:?}");
+}
+
+/// Serves `root/RECORD_ID/...` at BBB's paths (`/presentation/RECORD_ID/FILE`), answering 404 for
+/// the files in `missing`; returns the base URL.
+pub async fn serve_recordings(root: PathBuf, missing: Vec<String>) -> String {
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let root = std::sync::Arc::new(root);
+    let missing = std::sync::Arc::new(missing);
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let root = root.clone();
+        let missing = missing.clone();
+        async move {
+            let path = request.uri().path().to_owned();
+            let Some(rest) = path.strip_prefix("/presentation/") else {
+                return StatusCode::NOT_FOUND.into_response();
+            };
+            if rest.split('/').any(|s| s == ".." || s.is_empty())
+                || missing.iter().any(|m| rest.ends_with(m.as_str()))
+            {
+                return StatusCode::NOT_FOUND.into_response();
+            }
+            match tokio::fs::read(root.join(rest)).await {
+                Ok(bytes) => bytes.into_response(),
+                Err(_) => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renders_webm_from_a_playback_url_with_tldraw_and_keeps_the_assets() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (_, expect) = make_recording(
+        &src,
+        &[
+            "--duration",
+            "10",
+            "--slides",
+            "2",
+            "--annotations",
+            "2",
+            "--media",
+            "audio",
+            "--tldraw",
+            "--captions",
+        ],
+    );
+    let base = serve_recordings(src.clone(), vec![]).await;
+    let out = dir.path().join("talk.webm");
+    let keep = dir.path().join("backup");
+    let url = format!("{base}/playback/presentation/2.3/{RECORD_ID}");
+    let run = render(&[&url, "-o", p(&out), "--keep-assets", p(&keep)]).await;
+    assert!(run.ok, "render failed: {}", run.stderr);
+    // One warning for the one tldraw shape type that is not drawn.
+    assert_eq!(
+        run.stderr.matches("tldraw shape type \"video\"").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+
+    let probe = crate::support::ffprobe(&out);
+    assert_eq!(stream_of(&probe, "video").unwrap()["codec_name"], "vp9");
+    assert_eq!(stream_of(&probe, "audio").unwrap()["codec_name"], "opus");
+    assert_eq!(
+        stream_of(&probe, "subtitle").unwrap()["codec_name"],
+        "webvtt"
+    );
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((duration - 10.0).abs() < 0.25, "{duration}");
+    let rms = audio_rms_per_second(&out);
+    assert!(rms.len() >= 9 && rms.iter().all(|r| *r > 1000.0), "{rms:?}");
+
+    // The backup holds everything the recording references.
+    for file in [
+        "metadata.xml",
+        "shapes.svg",
+        "panzooms.xml",
+        "cursor.xml",
+        "tldraw.json",
+        "captions.json",
+        "caption_en-US.vtt",
+        "audio/audio.webm",
+        "presentation/d2d9a672040fbde2a47a10bf6c37b6a4b5ae187f-1530718721134/slide-1.png",
+        "presentation/d2d9a672040fbde2a47a10bf6c37b6a4b5ae187f-1530718721134/slide-2.png",
+    ] {
+        let kept = keep.join(file);
+        assert!(kept.is_file(), "{file} kept");
+        assert_eq!(
+            std::fs::read(&kept).unwrap(),
+            std::fs::read(src.join(RECORD_ID).join(file)).unwrap()
+        );
+    }
+    let leftovers: Vec<_> = walk(&keep)
+        .into_iter()
+        .filter(|f| f.to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // No webcams and no chat: the slide fills 1280x720. The tldraw rectangle shows from its time.
+    let g = Geometry {
+        area_w: 1280.0,
+        area_h: 720.0,
+    };
+    let shape = &expect["annotations"][0];
+    let r = shape["rect"].as_array().unwrap();
+    let (x, y) = g.point(
+        [0.0, 0.0, 1600.0, 900.0],
+        f(&r[0]) + f(&r[2]) / 2.0,
+        f(&r[1]) + f(&r[3]) / 2.0,
+    );
+    let violet = near([0xae, 0x3e, 0xc9]);
+    let start = f(&shape["start"]);
+    assert!(Frame::at(&out, start + 0.5).matches(x, y, 20.0, &violet) >= 8);
+    assert_eq!(Frame::at(&out, start - 0.5).matches(x, y, 20.0, &violet), 0);
+
+    // The 2.0 player URL names the same recording.
+    let mp4 = dir.path().join("talk.mp4");
+    let url = format!("{base}/playback/presentation/2.0/playback.html?meetingId={RECORD_ID}");
+    let run = render(&[
+        &url,
+        "-o",
+        p(&mp4),
+        "--no-cursor",
+        "--width",
+        "640",
+        "--height",
+        "360",
+    ])
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    let probe = crate::support::ffprobe(&mp4);
+    assert_eq!(stream_of(&probe, "video").unwrap()["width"], 640);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_recordings_fail_with_a_message_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, _) = make_recording(
+        &dir.path().join("src"),
+        &[
+            "--duration",
+            "3",
+            "--slides",
+            "1",
+            "--annotations",
+            "1",
+            "--media",
+            "audio",
+        ],
+    );
+    let copy = |name: &str| -> PathBuf {
+        let target = dir.path().join(name).join(RECORD_ID);
+        std::fs::create_dir_all(&target).unwrap();
+        for file in walk(&rec) {
+            let rel = file.strip_prefix(&rec).unwrap();
+            std::fs::create_dir_all(target.join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(&file, target.join(rel)).unwrap();
+        }
+        target
+    };
+    let out = dir.path().join("out.mp4");
+    let fails = |run: &Run, needle: &str| {
+        assert!(!run.ok, "should fail: {}", run.stdout);
+        assert!(
+            run.stdout.is_empty(),
+            "no JSON line on failure: {}",
+            run.stdout
+        );
+        assert!(
+            run.stderr.contains(needle),
+            "stderr should name {needle:?}: {}",
+            run.stderr
+        );
+    };
+
+    let no_shapes = copy("no-shapes");
+    std::fs::remove_file(no_shapes.join("shapes.svg")).unwrap();
+    fails(&render(&[p(&no_shapes), "-o", p(&out)]).await, "shapes.svg");
+
+    let no_audio = copy("no-audio");
+    std::fs::remove_dir_all(no_audio.join("audio")).unwrap();
+    fails(&render(&[p(&no_audio), "-o", p(&out)]).await, "audio");
+
+    let traversal = copy("traversal");
+    let shapes = std::fs::read_to_string(traversal.join("shapes.svg")).unwrap();
+    let evil = shapes.replacen(
+        "presentation/d2d9a672040fbde2a47a10bf6c37b6a4b5ae187f-1530718721134/slide-1.png",
+        "../../../outside.png",
+        1,
+    );
+    std::fs::write(traversal.join("shapes.svg"), evil).unwrap();
+    fails(
+        &render(&[p(&traversal), "-o", p(&out)]).await,
+        "not a file inside the recording",
+    );
+
+    let bomb = copy("bomb");
+    std::fs::write(
+        bomb.join("metadata.xml"),
+        r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><recording>&c;</recording>"#,
+    )
+    .unwrap();
+    fails(&render(&[p(&bomb), "-o", p(&out)]).await, "metadata.xml");
+
+    fails(
+        &render(&["ftp://bbb.example/presentation/x/", "-o", p(&out)]).await,
+        "http",
+    );
+    fails(
+        &render(&[p(&rec), "-o", p(&dir.path().join("out.avi"))]).await,
+        ".mp4",
+    );
+
+    // A 404 in the middle of the download names the file; nothing is left half-written.
+    let base = serve_recordings(dir.path().join("src"), vec!["slide-1.png".to_owned()]).await;
+    let keep = dir.path().join("partial-backup");
+    let url = format!("{base}/presentation/{RECORD_ID}/");
+    fails(
+        &render(&[&url, "-o", p(&out), "--keep-assets", p(&keep)]).await,
+        "slide-1.png",
+    );
+    assert!(walk(&keep)
+        .iter()
+        .all(|f| !f.to_string_lossy().ends_with(".part")));
+    assert!(!out.exists(), "no output from failed renders");
+    assert!(!dir.path().join("outside.png").exists());
+    let stray: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') || n.starts_with("bbb-render"))
+        .collect();
+    assert!(stray.is_empty(), "scratch files left: {stray:?}");
+
+    // Optional files may be missing: the recording renders without them.
+    let minimal = copy("minimal");
+    for optional in [
+        "cursor.xml",
+        "panzooms.xml",
+        "slides_new.xml",
+        "deskshare.xml",
+    ] {
+        std::fs::remove_file(minimal.join(optional)).unwrap();
+    }
+    let run = render(&[p(&minimal), "-o", p(&out), "--no-chat"]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(out.is_file());
 }
