@@ -351,7 +351,10 @@ async fn renders_slides_zoom_annotations_cursor_screenshare_webcams_chat_and_cap
         frame.matches(cx, cy, 2.0, is_red) >= 8,
         "cursor at ({cx},{cy})"
     );
-    assert_eq!(frame.count(0.0, 0.0, 960.0, 720.0, is_red) < 400, true);
+    assert!(
+        frame.count(0.0, 0.0, 960.0, 720.0, is_red) < 400,
+        "one small cursor dot"
+    );
     let hidden = Frame::at(&out, 23.0);
     assert_eq!(
         hidden.count(0.0, 0.0, 960.0, 720.0, is_red),
