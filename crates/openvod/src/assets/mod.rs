@@ -59,6 +59,8 @@ pub enum AssetError {
     #[error(transparent)]
     Task(#[from] RunError),
     #[error(transparent)]
+    Bbb(#[from] crate::bbb::BbbError),
+    #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -72,6 +74,7 @@ impl AssetError {
         match self {
             NotFound(_) | PlaybackIdNotFound(_) | MasterNotAvailable(_) => ErrorKind::NotFound,
             Capability(_) => ErrorKind::Forbidden,
+            Bbb(e) => e.kind(),
             Invalid(_) | Outbound(_) => ErrorKind::Invalid,
             Download(_) | DownloadPermanent(_) | Media(_) | Pipeline(_) | Task(_) | Db(_)
             | Storage(_) | Io(_) => ErrorKind::Internal,
@@ -84,6 +87,7 @@ impl AssetError {
             AssetError::Media(e) => e.is_retryable(),
             AssetError::Pipeline(e) => e.is_retryable(),
             AssetError::Task(_) => true,
+            AssetError::Bbb(e) => e.is_retryable(),
             AssetError::Download(_)
             | AssetError::Db(_)
             | AssetError::Storage(_)
@@ -205,6 +209,35 @@ impl AssetService {
             now,
         );
         let job = Job::FetchInput {
+            asset_id: asset.id.clone(),
+        };
+        self.db.create_asset(&asset, Some(&job), now).await?;
+        Ok(asset)
+    }
+
+    /// Creates an asset rendered from a BigBlueButton recording (`source`: a playback or published
+    /// folder URL) by a background job.
+    pub async fn create_from_bbb(
+        &self,
+        source: &str,
+        settings: &AssetSettings,
+    ) -> Result<Asset, AssetError> {
+        let crate::bbb::source::Source::Http { base, .. } =
+            crate::bbb::source::Source::parse_url(source)?
+        else {
+            unreachable!("parse_url only returns URLs")
+        };
+        self.outbound.check_url(base.as_str()).await?;
+        let now = now_unix();
+        let asset = new_asset(
+            settings,
+            IngestType::Url,
+            None,
+            Some(source.to_owned()),
+            None,
+            now,
+        );
+        let job = Job::RenderBbb {
             asset_id: asset.id.clone(),
         };
         self.db.create_asset(&asset, Some(&job), now).await?;
@@ -475,6 +508,7 @@ impl AssetService {
         match job {
             Job::ProbeAsset { asset_id } => self.probe(asset_id).await,
             Job::FetchInput { asset_id } => self.fetch_input(asset_id).await,
+            Job::RenderBbb { asset_id } => self.render_bbb(asset_id).await,
             Job::Transcode { asset_id } => Ok(self.pipeline.transcode(asset_id).await?),
             Job::Process { task_id } => Ok(self.tasks.run(task_id).await?),
             Job::PurgeAssetMedia {
@@ -497,6 +531,7 @@ impl AssetService {
         let asset_id = match job {
             Job::ProbeAsset { asset_id }
             | Job::FetchInput { asset_id }
+            | Job::RenderBbb { asset_id }
             | Job::Transcode { asset_id } => asset_id,
             Job::PurgeAssetMedia { .. } => return Ok(()),
             Job::Process { task_id } => {
@@ -514,6 +549,19 @@ impl AssetService {
             AssetError::Pipeline(e) if e.is_input_error() => AssetErrors {
                 kind: "invalid_input".to_owned(),
                 messages: vec![format!("The input file could not be processed: {e}")],
+            },
+            AssetError::Bbb(e) => AssetErrors {
+                kind: if matches!(
+                    e,
+                    crate::bbb::BbbError::Download { .. }
+                        | crate::bbb::BbbError::DownloadPermanent { .. }
+                        | crate::bbb::BbbError::Outbound(_)
+                ) {
+                    "download_failed".to_owned()
+                } else {
+                    "invalid_input".to_owned()
+                },
+                messages: vec![format!("The recording could not be rendered: {e}")],
             },
             AssetError::Outbound(_)
             | AssetError::Download(_)
@@ -587,6 +635,58 @@ impl AssetService {
                     AssetError::DownloadPermanent(format!("took longer than {deadline:?}"))
                 })??;
             self.store.put_file(&key, &tmp).await?;
+            self.db
+                .set_asset_original(
+                    asset_id,
+                    &StoredOriginal {
+                        key: key.as_str().to_owned(),
+                        size,
+                    },
+                )
+                .await?;
+        }
+        self.probe(asset_id).await
+    }
+
+    /// Renders the recording into the scratch folder, stores it as the original, then probes it. A
+    /// rerun after a crash starts the render again (its scratch folder died with the process);
+    /// once the original is stored it is not rendered twice.
+    async fn render_bbb(&self, asset_id: &str) -> Result<(), AssetError> {
+        let Some(asset) = self.db.get_asset(asset_id).await? else {
+            return Ok(());
+        };
+        if asset.original.is_none() {
+            let url = asset.input_url.as_deref().ok_or_else(|| {
+                AssetError::Invalid(format!("asset {asset_id} has no recording URL"))
+            })?;
+            let source = crate::bbb::source::Source::parse_url(url)?;
+            let work = tempfile::Builder::new()
+                .prefix("bbb-job-")
+                .tempdir_in(&self.scratch_dir)?;
+            let output = work.path().join("render.mp4");
+            let opts = crate::bbb::render::RenderOptions {
+                ffmpeg: self.media.ffmpeg_path.clone(),
+                ffprobe: self.media.ffprobe_path.clone(),
+                probe_timeout: Duration::from_secs(self.media.probe_timeout_secs),
+                x264_preset: self.media.x264_preset.clone(),
+                ..crate::bbb::render::RenderOptions::default()
+            };
+            let rendered = crate::bbb::render::render_source(
+                &source,
+                &output,
+                None,
+                work.path(),
+                &self.outbound,
+                &opts,
+                None,
+            )
+            .await?;
+            for warning in &rendered.warnings {
+                tracing::warn!(asset_id, %warning, "bbb render");
+            }
+            let size = std::fs::metadata(&output)?.len();
+            let key = StoreKey::parse(&Asset::original_key(asset_id))?;
+            self.store.put_file(&key, &output).await?;
             self.db
                 .set_asset_original(
                     asset_id,

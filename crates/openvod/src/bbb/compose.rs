@@ -137,6 +137,8 @@ pub struct Composer<'r> {
     base: Pixmap,
     base_dirty: bool,
     frame: Pixmap,
+    /// What `frame` shows; a repeat (screenshare ticks) is returned without drawing.
+    shown: Option<FrameState>,
 }
 
 impl<'r> Composer<'r> {
@@ -159,11 +161,16 @@ impl<'r> Composer<'r> {
             base: new_pixmap(layout.width, layout.height)?,
             base_dirty: true,
             frame: new_pixmap(layout.width, layout.height)?,
+            shown: None,
         })
     }
 
     /// The RGBA bytes of the frame showing `state`.
     pub fn frame(&mut self, state: &FrameState) -> Result<&[u8], BbbError> {
+        if self.shown.as_ref() == Some(state) {
+            return Ok(self.frame.data());
+        }
+        self.shown = Some(state.clone());
         self.update_slide_layer(state)?;
         self.update_chat_layer(state)?;
         if self.base_dirty {

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures_util::{stream, StreamExt, TryStreamExt};
+use futures_util::future::try_join_all;
+use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::recording::{
@@ -19,7 +20,7 @@ use super::xml::MAX_XML_BYTES;
 use super::BbbError;
 use crate::outbound::Outbound;
 
-/// Downloads at once.
+/// Downloads at once (files are fetched in batches of this size).
 const PARALLEL: usize = 4;
 const ATTEMPTS: u32 = 3;
 const MAX_IMAGE_BYTES: u64 = 64 << 20;
@@ -185,11 +186,9 @@ pub async fn fetch_recording(fetcher: &Fetcher<'_>, dest: &Path) -> Result<Vec<S
             return Err(BbbError::Missing(required.to_owned()));
         }
     }
-    stream::iter(OPTIONAL_FILES)
-        .map(|name| fetcher.get(name, dest, xml_limit))
-        .buffer_unordered(PARALLEL)
-        .try_collect::<Vec<bool>>()
-        .await?;
+    for names in OPTIONAL_FILES.chunks(PARALLEL) {
+        try_join_all(names.iter().map(|name| fetcher.get(name, dest, xml_limit))).await?;
+    }
     let read = |name: &str| std::fs::read_to_string(dest.join(name)).ok();
     let shapes = read("shapes.svg").unwrap_or_default();
     let board = parse_shapes(&shapes)?;
@@ -226,17 +225,18 @@ pub async fn fetch_recording(fetcher: &Fetcher<'_>, dest: &Path) -> Result<Vec<S
     }
 
     // Every bitmap the whiteboard shows is required; captions are optional.
-    stream::iter(board.images.iter())
-        .map(|rel| async move {
-            if fetcher.get(rel, dest, MAX_IMAGE_BYTES).await? {
-                Ok(())
-            } else {
-                Err(BbbError::Missing(rel.clone()))
-            }
-        })
-        .buffer_unordered(PARALLEL)
-        .try_collect::<Vec<()>>()
+    let images: Vec<&String> = board.images.iter().collect();
+    for batch in images.chunks(PARALLEL) {
+        let found = try_join_all(
+            batch
+                .iter()
+                .map(|rel| fetcher.get(rel, dest, MAX_IMAGE_BYTES)),
+        )
         .await?;
+        if let Some((rel, _)) = batch.iter().zip(found).find(|(_, found)| !found) {
+            return Err(BbbError::Missing((*rel).clone()));
+        }
+    }
     if let Some(text) = read("captions.json") {
         for caption in parse_captions(&text)? {
             if !fetcher.get(&caption.file, dest, xml_limit).await? {

@@ -247,11 +247,12 @@ pub async fn render_dir(
     // Video: frames on stdin, overlays from the screenshare and webcams files.
     let mut args = os(&["-f", "matroska", "-i", "pipe:0"]);
     let mut next_input = 1;
-    let mut graph = String::from("[0:v]");
+    // Convert each composed frame once, before `fps` repeats it for the webcams' frame rate.
+    let mut graph = String::from("[0:v]format=yuv420p");
     if webcams {
-        graph.push_str(&format!("fps={cam_fps:.3},"));
+        graph.push_str(&format!(",fps={cam_fps:.3}"));
     }
-    graph.push_str("format=yuv420p[base0]");
+    graph.push_str("[base0]");
     let mut last = "base0".to_owned();
     if let Some((rel, _)) = &deskshare {
         args.extend(os(&["-i"]));

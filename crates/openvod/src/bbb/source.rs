@@ -47,7 +47,15 @@ impl Source {
         Ok(Source::Dir(dir))
     }
 
-    fn parse_url(raw: &str) -> Result<Source, BbbError> {
+    /// Only the URL forms (an API caller may not name the server's folders).
+    pub fn parse_url(raw: &str) -> Result<Source, BbbError> {
+        let raw = raw.trim();
+        let lower = raw.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(BbbError::InvalidSource(format!(
+                "{raw:?}: the source must be an http or https URL of a BigBlueButton recording"
+            )));
+        }
         let unrecognized = || {
             BbbError::InvalidSource(format!(
                 "{raw:?} is not a presentation recording URL; expected \

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ingest::tus::routes())
         .merge(crate::assets::http::routes())
         .merge(crate::compat::mux::routes())
+        .merge(crate::compat::bbb::routes())
         .merge(crate::events::http::routes())
         .merge(crate::compat::tencent::api::routes())
         .merge(crate::playback::http::routes())

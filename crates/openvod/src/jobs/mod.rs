@@ -21,6 +21,8 @@ pub enum Job {
     Transcode { asset_id: String },
     /// Run a processing task (ProcessMedia).
     Process { task_id: String },
+    /// Render a BigBlueButton recording (the asset's input URL) into the asset's original.
+    RenderBbb { asset_id: String },
     /// Remove everything stored for a deleted asset.
     PurgeAssetMedia {
         asset_id: String,
@@ -35,6 +37,7 @@ impl Job {
             Job::FetchInput { .. } => "fetch_input",
             Job::Transcode { .. } => "transcode",
             Job::Process { .. } => "process",
+            Job::RenderBbb { .. } => "render_bbb",
             Job::PurgeAssetMedia { .. } => "purge_asset_media",
         }
     }

@@ -644,3 +644,106 @@ async fn bad_recordings_fail_with_a_message_naming_the_problem() {
     assert!(run.ok, "{}", run.stderr);
     assert!(out.is_file());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_render_api_creates_an_asset_in_a_job() {
+    use crate::support::TestApp;
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_recording(
+        &src,
+        &[
+            "--duration",
+            "6",
+            "--slides",
+            "2",
+            "--annotations",
+            "2",
+            "--cursor-every",
+            "1",
+        ],
+    );
+    let base = serve_recordings(src.clone(), vec![]).await;
+    let (status, created) = app
+        .api_json(
+            Method::POST,
+            "/openvod/v1/bbb/renders",
+            Some(serde_json::json!({
+                "source": format!("{base}/playback/presentation/2.3/{RECORD_ID}"),
+                "new_asset_settings": {"playback_policy": ["public"], "passthrough": "physics-101"},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let render = &created["data"];
+    assert_eq!(render["status"], "preparing");
+    assert_eq!(render["asset"]["passthrough"], "physics-101");
+    let id = render["id"].as_str().unwrap();
+    app.run_jobs_until_idle().await;
+    let (status, done) = app
+        .api_json(Method::GET, &format!("/openvod/v1/bbb/renders/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(done["data"]["status"], "ready", "{done}");
+    let asset = app.get_asset(id).await;
+    let duration = f(&asset["duration"]);
+    assert!((duration - 6.0).abs() < 0.2, "{duration}");
+    let playback = asset["playback_ids"][0]["id"].as_str().unwrap();
+    let master = app
+        .client
+        .get(format!("{}/{playback}.m3u8", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(master.status(), 200);
+
+    // A recording that cannot be rendered errors its asset with a message naming the file.
+    let broken = serve_recordings(src, vec!["slide-2.png".to_owned()]).await;
+    let (_, created) = app
+        .api_json(
+            Method::POST,
+            "/openvod/v1/bbb/renders",
+            Some(serde_json::json!({"source": format!("{broken}/presentation/{RECORD_ID}/")})),
+        )
+        .await;
+    let id = created["data"]["id"].as_str().unwrap();
+    app.run_jobs_until_idle().await;
+    let asset = app.get_asset(id).await;
+    assert_eq!(asset["status"], "errored");
+    let message = asset["errors"]["messages"][0].as_str().unwrap();
+    assert!(message.contains("slide-2.png"), "{message}");
+
+    // Bad requests are refused with a JSON error naming the problem.
+    for (body, needle) in [
+        (
+            serde_json::json!({"source": "/var/bigbluebutton/published/presentation/x"}),
+            "http",
+        ),
+        (
+            serde_json::json!({"source": "ftp://bbb.example/presentation/x/"}),
+            "http",
+        ),
+        (
+            serde_json::json!({"source": "https://bbb.example/nothing/here"}),
+            "presentation",
+        ),
+        (serde_json::json!({}), "source"),
+        (
+            serde_json::json!({"source": format!("{base}/presentation/{RECORD_ID}/"), "colour": 1}),
+            "colour",
+        ),
+        (
+            serde_json::json!({"source": format!("{base}/presentation/{RECORD_ID}/"),
+                "new_asset_settings": {"input": "https://example.com/x.mp4"}}),
+            "input",
+        ),
+    ] {
+        let (status, error) = app
+            .api_json(Method::POST, "/openvod/v1/bbb/renders", Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body} → {error}");
+        assert!(error.to_string().contains(needle), "{body} → {error}");
+    }
+}

@@ -471,3 +471,107 @@ async fn kill_9_with_webhooks_pending_and_in_flight_loses_none() {
         "three events, each delivered at least once: {ids:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_bbb_render_is_taken_over_and_leaves_no_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (id, secret) = create_token(&data);
+    let env = [
+        ("OPENVOD_JOBS__LEASE_SECS", "3"),
+        ("OPENVOD_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
+    ];
+    let mut server = start_with(&data, &env).await;
+    let src = dir.path().join("src");
+    crate::bbb::make_recording(
+        &src,
+        &[
+            "--duration",
+            "60",
+            "--slides",
+            "4",
+            "--annotations",
+            "8",
+            "--cursor-every",
+            "0.5",
+        ],
+    );
+    let recordings = crate::bbb::serve_recordings(src, vec![]).await;
+    let client = reqwest::Client::new();
+    let created: serde_json::Value = client
+        .post(format!("{}/openvod/v1/bbb/renders", server.base_url))
+        .basic_auth(&id, Some(&secret))
+        .json(&json!({
+            "source": format!("{recordings}/playback/presentation/2.3/{}", crate::bbb::RECORD_ID),
+            "new_asset_settings": {"playback_policy": "public"},
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let asset_id = created["data"]["id"].as_str().unwrap().to_owned();
+    eventually("the render's ffmpeg runs", || async {
+        processes_mentioning("bbb-job-") > 0
+    })
+    .await;
+    server.child.start_kill().unwrap(); // SIGKILL
+    server.child.wait().await.unwrap();
+    eventually(
+        "the render's ffmpeg processes exit with their parent",
+        || async { processes_mentioning("bbb-job-") == 0 },
+    )
+    .await;
+
+    let server = start_with(&data, &env).await;
+    let render_url = format!("{}/openvod/v1/bbb/renders/{asset_id}", server.base_url);
+    for _ in 0..600 {
+        let render: serde_json::Value = client
+            .get(&render_url)
+            .basic_auth(&id, Some(&secret))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match render["data"]["status"].as_str() {
+            Some("ready") => break,
+            Some("preparing") => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("render ended {other:?}: {render}"),
+        }
+    }
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}?mode=ro",
+        data.join("openvod.db").display()
+    ))
+    .await
+    .unwrap();
+    let jobs: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'render_bbb'")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(
+        jobs,
+        [("done".to_owned(), 2)],
+        "killed once, then taken over"
+    );
+    let asset: serde_json::Value = client
+        .get(format!("{}/video/v1/assets/{asset_id}", server.base_url))
+        .basic_auth(&id, Some(&secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let duration = asset["data"]["duration"].as_f64().unwrap();
+    assert!((duration - 60.0).abs() < 0.2, "{duration}");
+    eventually("scratch space is empty", || async {
+        walk(&data.join("tmp")).is_empty()
+    })
+    .await;
+}

@@ -2,7 +2,7 @@
 //! envelopes and enum values (mux-python returns `None` for any status it does not expect).
 
 pub mod events;
-mod routes;
+pub(crate) mod routes;
 pub mod wire;
 
 pub use routes::routes;

@@ -62,11 +62,11 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn created_response<T: serde::Serialize>(data: T) -> Response {
+pub(crate) fn created_response<T: serde::Serialize>(data: T) -> Response {
     (StatusCode::CREATED, Json(Data { data })).into_response()
 }
 
-fn ok<T: serde::Serialize>(data: T) -> Response {
+pub(crate) fn ok<T: serde::Serialize>(data: T) -> Response {
     Json(Data { data }).into_response()
 }
 
@@ -151,7 +151,10 @@ async fn cancel_upload(
     Ok(ok(upload_response(&state, &upload)))
 }
 
-fn asset_response(state: &AppState, asset: &crate::assets::model::Asset) -> AssetResponse {
+pub(crate) fn asset_response(
+    state: &AppState,
+    asset: &crate::assets::model::Asset,
+) -> AssetResponse {
     AssetResponse::from_asset(asset, state.assets.master_url(asset))
 }
 
