@@ -22,6 +22,8 @@ apt_install() {
 
 ensure_ffmpeg() {
     command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
+    # Text in BigBlueButton renders (whiteboard text, chat) is drawn with DejaVu Sans.
+    apt_install fonts-dejavu-core
 }
 
 ensure_rust() {

@@ -199,20 +199,10 @@ impl AssetService {
         settings: &AssetSettings,
     ) -> Result<Asset, AssetError> {
         let url = self.outbound.check_url(input_url).await?;
-        let now = now_unix();
-        let asset = new_asset(
-            settings,
-            IngestType::Url,
-            None,
-            Some(url.to_string()),
-            None,
-            now,
-        );
-        let job = Job::FetchInput {
-            asset_id: asset.id.clone(),
-        };
-        self.db.create_asset(&asset, Some(&job), now).await?;
-        Ok(asset)
+        self.create_from_input(url.as_str(), settings, |asset_id| Job::FetchInput {
+            asset_id,
+        })
+        .await
     }
 
     /// Creates an asset rendered from a BigBlueButton recording (`source`: a playback or published
@@ -222,24 +212,32 @@ impl AssetService {
         source: &str,
         settings: &AssetSettings,
     ) -> Result<Asset, AssetError> {
-        let crate::bbb::source::Source::Http { base, .. } =
+        if let crate::bbb::source::Source::Http { base, .. } =
             crate::bbb::source::Source::parse_url(source)?
-        else {
-            unreachable!("parse_url only returns URLs")
-        };
-        self.outbound.check_url(base.as_str()).await?;
+        {
+            self.outbound.check_url(base.as_str()).await?;
+        }
+        self.create_from_input(source, settings, |asset_id| Job::RenderBbb { asset_id })
+            .await
+    }
+
+    /// A `preparing` asset with its input URL and the job that fills it in, in one transaction.
+    async fn create_from_input(
+        &self,
+        input_url: &str,
+        settings: &AssetSettings,
+        job: impl FnOnce(String) -> Job,
+    ) -> Result<Asset, AssetError> {
         let now = now_unix();
         let asset = new_asset(
             settings,
             IngestType::Url,
             None,
-            Some(source.to_owned()),
+            Some(input_url.to_owned()),
             None,
             now,
         );
-        let job = Job::RenderBbb {
-            asset_id: asset.id.clone(),
-        };
+        let job = job(asset.id.clone());
         self.db.create_asset(&asset, Some(&job), now).await?;
         Ok(asset)
     }

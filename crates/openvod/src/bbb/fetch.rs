@@ -43,6 +43,20 @@ impl<'a> Fetcher<'a> {
         Fetcher::Local(dir)
     }
 
+    /// Copies the first of the media files `names` the recording has (the player's order of
+    /// preference); `Ok(false)` when it has none.
+    async fn get_first(&self, names: &[&str], dest: &Path) -> Result<bool, BbbError> {
+        if first_present(dest, names).is_some() {
+            return Ok(true);
+        }
+        for name in names {
+            if self.get(name, dest, MAX_MEDIA_BYTES).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Copies `rel` into `dest`; `Ok(false)` when the recording has no such file.
     async fn get(&self, rel: &str, dest: &Path, limit: u64) -> Result<bool, BbbError> {
         let target = dest.join(rel);
@@ -194,14 +208,7 @@ pub async fn fetch_recording(fetcher: &Fetcher<'_>, dest: &Path) -> Result<Vec<S
     let board = parse_shapes(&shapes)?;
     let mut warnings = Vec::new();
 
-    let mut media_found = false;
-    for name in MEDIA_FILES {
-        if fetcher.get(name, dest, MAX_MEDIA_BYTES).await? {
-            media_found = true;
-            break;
-        }
-    }
-    if !media_found {
+    if !fetcher.get_first(&MEDIA_FILES, dest).await? {
         return Err(BbbError::Missing(format!(
             "audio ({})",
             MEDIA_FILES.join(", ")
@@ -211,17 +218,8 @@ pub async fn fetch_recording(fetcher: &Fetcher<'_>, dest: &Path) -> Result<Vec<S
         .map(|t| parse_deskshare(&t))
         .transpose()?
         .is_some_and(|periods| !periods.is_empty());
-    if has_deskshare && first_present(dest, &DESKSHARE_FILES).is_none() {
-        let mut found = false;
-        for name in DESKSHARE_FILES {
-            if fetcher.get(name, dest, MAX_MEDIA_BYTES).await? {
-                found = true;
-                break;
-            }
-        }
-        if !found {
-            warnings.push("the screenshare video is missing; rendered without it".to_owned());
-        }
+    if has_deskshare && !fetcher.get_first(&DESKSHARE_FILES, dest).await? {
+        warnings.push("the screenshare video is missing; rendered without it".to_owned());
     }
 
     // Every bitmap the whiteboard shows is required; captions are optional.

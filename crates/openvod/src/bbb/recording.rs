@@ -793,7 +793,7 @@ pub fn parse_captions(text: &str) -> Result<Vec<Caption>, BbbError> {
 mod tests {
     use super::*;
 
-    const SHAPES: &str = r##"<?xml version="1.0"?>
+    pub(super) const SHAPES: &str = r##"<?xml version="1.0"?>
 <svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" id="svgfile" viewBox="0 0 1600 900">
  <image id="image0" class="slide" in="0.0" out="10.0" xlink:href="presentation/logo.png" width="1600" height="900" x="0" y="0" style="visibility:hidden"/>
  <image id="image1" class="slide" in="10.0 40.0" out="20.0 50.0" xlink:href="presentation/p1/slide-1.png" width="1600" height="900" x="0" y="0"/>
@@ -891,5 +891,102 @@ mod tests {
             vec!["abcde", "fghij", "kl"]
         );
         assert_eq!(wrap_text("a\nb", 1000.0, 20.0), vec!["a", "b"]);
+    }
+}
+
+/// Property tests: mutated published files never make a parser panic, every path the parsers
+/// accept stays inside the recording, and every shape they re-serialize is well-formed XML.
+#[cfg(test)]
+mod property_tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn mutate(rng: &mut rand::rngs::StdRng, seed: &str) -> String {
+        const PIECES: [&str; 14] = [
+            "<",
+            ">",
+            "/",
+            "\"",
+            "=",
+            "&",
+            "&amp;",
+            "..",
+            " ",
+            "-1",
+            "1e309",
+            "<g class=\"shape\">",
+            "xlink:href=\"../x\"",
+            "<!DOCTYPE x [<!ENTITY a \"b\">]>",
+        ];
+        let mut s = seed.to_owned();
+        for _ in 0..rng.gen_range(1..6) {
+            let mut at = rng.gen_range(0..=s.len());
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            match rng.gen_range(0..3) {
+                0 => s.insert_str(at, PIECES[rng.gen_range(0..PIECES.len())]),
+                1 => {
+                    let mut end = (at + rng.gen_range(1..20)).min(s.len());
+                    while !s.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    s.replace_range(at..end, "");
+                }
+                _ => {
+                    let mut end = (at + rng.gen_range(1..8)).min(s.len());
+                    while !s.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    let piece = PIECES[rng.gen_range(0..PIECES.len())];
+                    s.replace_range(at..end, piece);
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn mutated_files_are_parsed_safely() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let shapes_seed = tests::SHAPES;
+        let others = [
+            "<recording><id>r</id><playback><duration>5000</duration></playback></recording>",
+            "<recording><event timestamp=\"1\"><viewBox>0 0 10 10</viewBox></event></recording>",
+            "<recording><event timestamp=\"1\"><cursor>0.5 0.5</cursor></event></recording>",
+            "<recording><event start_timestamp=\"1\" stop_timestamp=\"2\"/></recording>",
+            "<popcorn><chattimeline in=\"1\" name=\"a\" message=\"b\" target=\"chat\"/></popcorn>",
+        ];
+        for _ in 0..3000 {
+            let text = mutate(&mut rng, shapes_seed);
+            if let Ok(board) = parse_shapes(&text) {
+                for image in &board.images {
+                    assert!(recording_path("t", image).is_ok(), "{image:?} from {text}");
+                    assert!(!image.contains(".."));
+                }
+                for a in &board.annotations {
+                    let doc = format!(
+                        "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\">{}</svg>",
+                        a.svg
+                    );
+                    assert!(roxmltree::Document::parse(&doc).is_ok(), "{}", a.svg);
+                }
+            }
+            for seed in others {
+                let text = mutate(&mut rng, seed);
+                let _ = parse_metadata(&text);
+                let _ = parse_panzooms(&text);
+                let _ = parse_cursor(&text);
+                let _ = parse_deskshare(&text);
+                let _ = parse_chat(&text);
+            }
+            let json = mutate(&mut rng, r#"[{"locale":"en-US","localeName":"English"}]"#);
+            if let Ok(captions) = parse_captions(&json) {
+                assert!(captions
+                    .iter()
+                    .all(|c| recording_path("t", &c.file).is_ok()));
+            }
+        }
     }
 }

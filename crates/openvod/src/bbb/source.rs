@@ -168,4 +168,47 @@ mod tests {
             assert!(Source::parse(bad).is_err(), "{bad}");
         }
     }
+
+    /// Property: arbitrary URLs never panic, and an accepted one always names a published folder.
+    #[test]
+    fn arbitrary_urls_are_safe() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+        let pieces = [
+            "https://",
+            "http://",
+            "h",
+            "/",
+            "..",
+            "%2e",
+            "?",
+            "meetingId=",
+            "&",
+            "#",
+            "playback",
+            "presentation",
+            "2.3",
+            "2.0",
+            "playback.html",
+            "abc-123",
+            ":",
+            "@",
+            "[::1]",
+        ];
+        for _ in 0..50_000 {
+            let n = rng.gen_range(1..10);
+            let raw: String = (0..n)
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            if let Ok(Source::Http { base, record_id }) = Source::parse_url(&raw) {
+                assert!(
+                    base.path()
+                        .ends_with(&format!("/presentation/{record_id}/")),
+                    "{raw}"
+                );
+                assert!(!record_id.contains(".."), "{raw}");
+                assert!(matches!(base.scheme(), "http" | "https"));
+            }
+        }
+    }
 }

@@ -388,4 +388,24 @@ mod tests {
         assert!(parse("nope", &slide()).is_err());
         assert!(parse("7", &slide()).is_err());
     }
+
+    /// Property: random edits of a valid file never panic the parser.
+    #[test]
+    fn mutated_json_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let seed = r#"{"bbb_version":"3.0.0","1":{"shapes":[{"id":"a","timestamp":1,"undo":-1,"shape_data":{"type":"geo","x":1,"y":2,"rotation":0.5,"props":{"geo":"ellipse","w":3,"h":4,"text":"x","segments":[{"points":[{"x":1,"y":1}]}],"points":{"a":{"x":1,"y":2}}}}}]}}"#;
+        let pieces = [
+            "{", "}", "[", "]", ",", ":", "\"", "null", "-1", "1e400", "\"draw\"", "\"line\"",
+        ];
+        for _ in 0..20_000 {
+            let mut text = seed.to_owned();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..=text.len());
+                let end = (at + rng.gen_range(0..6)).min(text.len());
+                text.replace_range(at..end, pieces[rng.gen_range(0..pieces.len())]);
+            }
+            let _ = parse(&text, &slide());
+        }
+    }
 }

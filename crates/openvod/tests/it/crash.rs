@@ -528,15 +528,7 @@ async fn kill_9_during_a_bbb_render_is_taken_over_and_leaves_no_temp_files() {
     let server = start_with(&data, &env).await;
     let render_url = format!("{}/openvod/v1/bbb/renders/{asset_id}", server.base_url);
     for _ in 0..600 {
-        let render: serde_json::Value = client
-            .get(&render_url)
-            .basic_auth(&id, Some(&secret))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let render = get_json(&client, &render_url, &id, &secret).await;
         match render["data"]["status"].as_str() {
             Some("ready") => break,
             Some("preparing") => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -559,19 +551,29 @@ async fn kill_9_during_a_bbb_render_is_taken_over_and_leaves_no_temp_files() {
         [("done".to_owned(), 2)],
         "killed once, then taken over"
     );
-    let asset: serde_json::Value = client
-        .get(format!("{}/video/v1/assets/{asset_id}", server.base_url))
-        .basic_auth(&id, Some(&secret))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let asset_url = format!("{}/video/v1/assets/{asset_id}", server.base_url);
+    let asset = get_json(&client, &asset_url, &id, &secret).await;
     let duration = asset["data"]["duration"].as_f64().unwrap();
     assert!((duration - 60.0).abs() < 0.2, "{duration}");
     eventually("scratch space is empty", || async {
         walk(&data.join("tmp")).is_empty()
     })
     .await;
+}
+
+async fn get_json(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+    secret: &str,
+) -> serde_json::Value {
+    client
+        .get(url)
+        .basic_auth(id, Some(secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
