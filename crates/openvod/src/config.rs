@@ -26,6 +26,63 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub webhooks: WebhooksConfig,
     pub tencent: TencentConfig,
+    pub bbb: BbbConfig,
+}
+
+/// The old BigBlueButton (or Scalelite) server to migrate from; Esup-Pod's constants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BbbConfig {
+    /// Base URL of the old BBB or Scalelite server (`https://bbb.example.org/`).
+    pub server_url: Option<String>,
+    /// Its shared secret (Scalelite: `LOADBALANCER_SECRET`).
+    pub secret: Option<String>,
+    /// Checksum algorithm of API calls: `sha1`, `sha256`, `sha384` or `sha512`.
+    pub checksum: String,
+    /// Rewrite 2.0 presentation links to the 2.3 player.
+    pub playback_url_23: bool,
+    /// Username owning recordings no Moodle moderator is found for.
+    pub admin_owner: Option<String>,
+    /// `bbb-origin-server-name`s never looked up in Moodle.
+    pub ignored_servers: Vec<String>,
+    /// HTML appended once to the Moodle activity's intro when recordings are imported.
+    pub inform_message: Option<String>,
+    /// Where the raw getRecordings XML is saved.
+    pub cache_file: PathBuf,
+    /// Read `cache_file` instead of calling the server.
+    pub use_cache: bool,
+    /// Moodle databases by `bbb-origin-server-name`, with a `default`.
+    pub moodle: std::collections::BTreeMap<String, MoodleDatabase>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoodleDatabase {
+    /// `postgres://...` or `mysql://...`.
+    pub url: String,
+    #[serde(default = "default_table_prefix")]
+    pub table_prefix: String,
+}
+
+fn default_table_prefix() -> String {
+    "mdl_".to_owned()
+}
+
+impl Default for BbbConfig {
+    fn default() -> Self {
+        BbbConfig {
+            server_url: None,
+            secret: None,
+            checksum: "sha1".to_owned(),
+            playback_url_23: true,
+            admin_owner: None,
+            ignored_servers: Vec::new(),
+            inform_message: None,
+            cache_file: PathBuf::from("getRecordings.xml"),
+            use_cache: false,
+            moodle: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -162,6 +219,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             webhooks: WebhooksConfig::default(),
             tencent: TencentConfig::default(),
+            bbb: BbbConfig::default(),
         }
     }
 }

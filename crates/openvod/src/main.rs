@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use openvod::app::{open_db, App};
+use openvod::bbb::migrate;
 use openvod::bbb::render::{render_source, stderr_progress, RenderOptions};
 use openvod::bbb::source::Source;
 use openvod::config::{Config, Overrides};
@@ -138,6 +139,48 @@ enum BbbCommand {
         /// Keep the downloaded recording files in DIR (a backup of the published recording).
         #[arg(long, value_name = "DIR")]
         keep_assets: Option<PathBuf>,
+    },
+    /// List the old server's recordings ([bbb] in the config file) without doing anything.
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Print Pod's CSV instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Migrate the old server's recordings, with Esup-Pod's flags (exactly one mode).
+    #[command(group(clap::ArgGroup::new("mode").required(true).multiple(false)
+        .args(["use_manual_claim", "use_import_video", "use_export_csv"])))]
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+        /// Every recording becomes an asset waiting in a claim queue.
+        #[arg(long = "use-manual-claim")]
+        use_manual_claim: bool,
+        /// An external recording per owner, imported on request.
+        #[arg(long = "use-import-video")]
+        use_import_video: bool,
+        /// Write Pod's CSV of the recordings (also spelled --use_export_csv).
+        #[arg(long = "use-export-csv", alias = "use_export_csv")]
+        use_export_csv: bool,
+        /// Find each recording's moderators in Moodle ([bbb.moodle.*]).
+        #[arg(long = "use-database-moodle")]
+        use_database_moodle: bool,
+        /// First recording handled, 1-based in listing order.
+        #[arg(long = "min-value-record-process", default_value_t = 1)]
+        min: u64,
+        /// Last recording handled, inclusive.
+        #[arg(long = "max-value-record-process", default_value_t = 10000)]
+        max: u64,
+        /// Print what would be done; write nothing anywhere.
+        #[arg(long)]
+        dry: bool,
+        /// Only this recording.
+        #[arg(long = "record-id")]
+        record_id: Option<String>,
+        /// The CSV file of --use-export-csv.
+        #[arg(long, default_value = "out.csv")]
+        output: PathBuf,
     },
 }
 
@@ -374,6 +417,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "captions": rendered.captions,
                 })
             );
+        }
+        Command::Bbb {
+            command: BbbCommand::List { common, csv },
+        } => {
+            init_cli_tracing();
+            let config = load(&common, Overrides::default())?;
+            let outbound = Outbound::new(&config.outbound);
+            let listing = migrate::load_listing(&config.bbb, &outbound, true).await?;
+            let cache = &listing.path;
+            let stdout = std::io::stdout().lock();
+            if csv {
+                let all = migrate::Selection {
+                    min: 1,
+                    max: u64::MAX,
+                    record_id: None,
+                };
+                migrate::export_csv(cache, &all, config.bbb.playback_url_23, stdout, |_| {})?;
+            } else {
+                let n = migrate::list_table(cache, stdout)?;
+                eprintln!("{n} recordings");
+            }
+        }
+        Command::Bbb {
+            command:
+                BbbCommand::Migrate {
+                    common,
+                    use_manual_claim,
+                    use_import_video,
+                    use_export_csv,
+                    use_database_moodle,
+                    min,
+                    max,
+                    dry,
+                    record_id,
+                    output,
+                },
+        } => {
+            init_cli_tracing();
+            let config = load(&common, Overrides::default())?;
+            if use_manual_claim || use_import_video {
+                bail!("--use-manual-claim and --use-import-video are not available yet in this version; --use-export-csv is");
+            }
+            if use_database_moodle {
+                bail!("--use-database-moodle (Moodle owner lookups) is not available yet in this version");
+            }
+            debug_assert!(use_export_csv);
+            if min == 0 || min > max {
+                bail!("--min-value-record-process must be at least 1 and at most --max-value-record-process");
+            }
+            let selection = migrate::Selection {
+                min,
+                max,
+                record_id,
+            };
+            if dry {
+                eprintln!("dry run: nothing is written; the CSV rows are printed");
+            }
+            // Pre-flight (Pod's check_system): the server answers with a valid checksum.
+            let outbound = Outbound::new(&config.outbound);
+            let listing = migrate::load_listing(&config.bbb, &outbound, dry).await?;
+            let cache = &listing.path;
+            let print = |line: String| eprintln!("{line}");
+            let summary = if dry {
+                migrate::export_csv(
+                    cache,
+                    &selection,
+                    config.bbb.playback_url_23,
+                    std::io::stdout().lock(),
+                    print,
+                )?
+            } else {
+                let partial = output.with_extension("csv.partial");
+                let file = std::fs::File::create(&partial)
+                    .with_context(|| format!("cannot write {}", partial.display()))?;
+                let summary = migrate::export_csv(
+                    cache,
+                    &selection,
+                    config.bbb.playback_url_23,
+                    std::io::BufWriter::new(file),
+                    print,
+                )?;
+                std::fs::rename(&partial, &output)?;
+                eprintln!("wrote {}", output.display());
+                summary
+            };
+            eprintln!("{summary}");
         }
         Command::Config {
             command: ConfigCommand::Show { common },

@@ -12,8 +12,10 @@
 //! This module knows nothing of the database or HTTP: the CLI and the render job both call
 //! `render::render_source`.
 
+pub mod api;
 pub mod compose;
 pub mod fetch;
+pub mod migrate;
 pub mod mkv;
 pub mod recording;
 pub mod render;

@@ -2,6 +2,7 @@
 
 mod assets;
 mod bbb;
+mod bbb_migrate;
 mod cli;
 mod crash;
 mod mux_api;

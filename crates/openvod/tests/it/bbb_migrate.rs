@@ -1,0 +1,338 @@
+//! `openvod bbb list` and `openvod bbb migrate --use-export-csv` against a fake BigBlueButton
+//! server that checks every checksum algorithm and paginates like BBB >= 2.6 (or not at all, like
+//! Scalelite).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sha1::Digest as _;
+
+#[derive(Clone)]
+struct FakeBbb {
+    secret: String,
+    /// Recordings per page at most (the server's own cap); `None`: no pagination, no total.
+    page_cap: Option<usize>,
+    recordings: Arc<Vec<String>>,
+}
+
+fn recording_xml(i: usize) -> String {
+    let id = format!(
+        "{:040x}-{}",
+        i * 7919,
+        1_600_000_000_000u64 + i as u64 * 86_400_000
+    );
+    // Recording 2 has no internalMeetingID; 3 a name needing quotes; 4 a video playback.
+    let internal = if i == 2 {
+        String::new()
+    } else {
+        format!("<internalMeetingID>{id}</internalMeetingID>")
+    };
+    let name = match i {
+        3 => "Algebra; \"week 3\"".to_owned(),
+        _ => format!("Course {i}"),
+    };
+    let playback = if i == 4 {
+        format!("<format><type>video</type><url>https://old.example/playback/video/{id}/</url></format>")
+    } else {
+        format!("<format><type>presentation</type><url>https://old.example/playback/presentation/2.0/playback.html?meetingId={id}</url></format>")
+    };
+    format!(
+        "<recording><recordID>{id}</recordID><meetingID>m{i}</meetingID>{internal}\
+         <name><![CDATA[{name}]]></name><published>true</published><state>published</state>\
+         <startTime>{}</startTime><endTime>0</endTime><metadata>\
+         <bn-origin><![CDATA[Moodle]]></bn-origin><bbb-origin-server-name>moodle.example.org</bbb-origin-server-name>\
+         <bbb-context-id>{i}</bbb-context-id><bbb-recording-tags><![CDATA[]]></bbb-recording-tags></metadata>\
+         <playback>{playback}</playback></recording>",
+        1_600_000_000_000u64 + i as u64 * 86_400_000
+    )
+}
+
+fn record_id(i: usize) -> String {
+    format!(
+        "{:040x}-{}",
+        i * 7919,
+        1_600_000_000_000u64 + i as u64 * 86_400_000
+    )
+}
+
+async fn serve(fake: FakeBbb) -> String {
+    use axum::extract::{RawQuery, State};
+    let app = axum::Router::new()
+        .route(
+            "/bigbluebutton/api/getRecordings",
+            axum::routing::get(
+                |State(fake): State<FakeBbb>, RawQuery(query): RawQuery| async move {
+                    let query = query.unwrap_or_default();
+                    // As Scalelite: strip `checksum=` textually, hash exactly the rest.
+                    let (rest, checksum) = match query.rsplit_once("checksum=") {
+                        Some((rest, sum)) => (rest.trim_end_matches('&').to_owned(), sum.to_owned()),
+                        None => (query.clone(), String::new()),
+                    };
+                    let input = format!("getRecordings{rest}{}", fake.secret);
+                    let expected = match checksum.len() {
+                        40 => hex::encode(sha1::Sha1::digest(input.as_bytes())),
+                        64 => hex::encode(sha2::Sha256::digest(input.as_bytes())),
+                        96 => hex::encode(sha2::Sha384::digest(input.as_bytes())),
+                        128 => hex::encode(sha2::Sha512::digest(input.as_bytes())),
+                        _ => String::new(),
+                    };
+                    if expected.is_empty() || expected != checksum {
+                        return "<response><returncode>FAILED</returncode><messageKey>checksumError</messageKey>\
+                                <message>Checksums do not match</message></response>"
+                            .to_owned();
+                    }
+                    let param = |name: &str| {
+                        rest.split('&')
+                            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                            .and_then(|v| v.parse::<usize>().ok())
+                    };
+                    let all = fake.recordings.len();
+                    let (page, total) = match fake.page_cap {
+                        Some(cap) => {
+                            let offset = param("offset").unwrap_or(0).min(all);
+                            let limit = param("limit").unwrap_or(all).min(cap);
+                            let end = (offset + limit).min(all);
+                            (fake.recordings[offset..end].concat(), format!("<totalElements>{all}</totalElements>"))
+                        }
+                        None => (fake.recordings.concat(), String::new()),
+                    };
+                    format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><returncode>SUCCESS</returncode>\
+                         <recordings>{page}</recordings>{total}</response>"
+                    )
+                },
+            ),
+        )
+        .with_state(fake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/")
+}
+
+fn config(dir: &Path, server: &str, secret: &str, checksum: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("openvod-{checksum}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[outbound]\nallow_private_addresses = true\n[bbb]\nserver_url = \"{server}\"\n\
+             secret = \"{secret}\"\nchecksum = \"{checksum}\"\ncache_file = \"{}\"\n",
+            dir.join("getRecordings.xml").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+async fn openvod(dir: &Path, args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .env_remove("OPENVOD_CONFIG")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const HEADER: &str = "meeting_name;recording_name;start_date;origin;origin_server_name;origin_version;origin_context;origin_id;origin_label;description;published;state;source_url\r\n";
+
+fn expected_row(i: usize) -> String {
+    let id = record_id(i);
+    let date = [
+        "2020-09-14",
+        "2020-09-15",
+        "2020-09-16",
+        "2020-09-17",
+        "2020-09-18",
+    ][i - 1];
+    let name = if i == 3 {
+        "\"Algebra; \"\"week 3\"\"\"".to_owned()
+    } else {
+        format!("Course {i}")
+    };
+    let source = if i == 4 {
+        format!("https://old.example/playback/video/{id}/")
+    } else {
+        // 2.0 links are rewritten to the 2.3 player (internalMeetingID, else the recordID).
+        format!("https://old.example/playback/presentation/2.3/{id}?meetingId={id}")
+    };
+    format!("{name};;{date};Moodle;moodle.example.org;;;{i};;;true;published;{source}\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_csv_lists_every_page_and_writes_pods_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeBbb {
+        secret: "s3cret".to_owned(),
+        page_cap: Some(2),
+        recordings: Arc::new((1..=5).map(recording_xml).collect()),
+    };
+    let url = serve(fake.clone()).await;
+    let cfg = config(dir.path(), &url, "s3cret", "sha256");
+    let cfg = cfg.to_str().unwrap();
+
+    let run = openvod(
+        dir.path(),
+        &["bbb", "migrate", "--config", cfg, "--use-export-csv"],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    let csv = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let all: String = (1..=5).map(expected_row).collect();
+    assert_eq!(
+        csv,
+        format!("{HEADER}{all}"),
+        "five recordings over three pages, once each"
+    );
+    for i in 1..=5 {
+        assert!(
+            run.stderr.contains(&record_id(i)),
+            "each line names its recordID"
+        );
+    }
+    assert!(
+        run.stderr.contains("listed 5, in range 5, exported 5"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        dir.path().join("getRecordings.xml").is_file(),
+        "the raw listing is kept"
+    );
+
+    // Ranges are 1-based and inclusive, in listing order; Pod's underscore spelling works.
+    let run = openvod(
+        dir.path(),
+        &[
+            "bbb",
+            "migrate",
+            "--config",
+            cfg,
+            "--use_export_csv",
+            "--min-value-record-process",
+            "2",
+            "--max-value-record-process",
+            "3",
+            "--output",
+            "range.csv",
+        ],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    let csv = std::fs::read_to_string(dir.path().join("range.csv")).unwrap();
+    assert_eq!(
+        csv,
+        format!("{HEADER}{}{}", expected_row(2), expected_row(3))
+    );
+
+    // One recording by id; a dry run prints its rows and writes nothing.
+    std::fs::remove_file(dir.path().join("getRecordings.xml")).unwrap();
+    let run = openvod(
+        dir.path(),
+        &[
+            "bbb",
+            "migrate",
+            "--config",
+            cfg,
+            "--use-export-csv",
+            "--dry",
+            "--record-id",
+            &record_id(4),
+            "--output",
+            "dry.csv",
+        ],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("{HEADER}{}", expected_row(4)));
+    assert!(!dir.path().join("dry.csv").exists());
+    assert!(
+        !dir.path().join("getRecordings.xml").exists(),
+        "a dry run writes no cache either"
+    );
+
+    // Exactly one mode.
+    let none = openvod(dir.path(), &["bbb", "migrate", "--config", cfg]).await;
+    assert!(
+        !none.ok && none.stderr.contains("--use-"),
+        "{}",
+        none.stderr
+    );
+    let two = openvod(
+        dir.path(),
+        &[
+            "bbb",
+            "migrate",
+            "--config",
+            cfg,
+            "--use-export-csv",
+            "--use-import-video",
+        ],
+    )
+    .await;
+    assert!(!two.ok, "{}", two.stderr);
+
+    // A wrong secret fails the pre-flight, naming BBB's messageKey; nothing is written.
+    let bad = config(dir.path(), &url, "wrong", "sha1");
+    let run = openvod(
+        dir.path(),
+        &[
+            "bbb",
+            "migrate",
+            "--config",
+            bad.to_str().unwrap(),
+            "--use-export-csv",
+            "--output",
+            "bad.csv",
+        ],
+    )
+    .await;
+    assert!(!run.ok);
+    assert!(run.stderr.contains("checksumError"), "{}", run.stderr);
+    assert!(!dir.path().join("bad.csv").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_works_with_every_checksum_and_without_pagination() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeBbb {
+        secret: "k".to_owned(),
+        page_cap: None,
+        recordings: Arc::new((1..=3).map(recording_xml).collect()),
+    };
+    let url = serve(fake).await;
+    for checksum in ["sha1", "sha256", "sha384", "sha512"] {
+        let cfg = config(dir.path(), &url, "k", checksum);
+        let run = openvod(
+            dir.path(),
+            &["bbb", "list", "--config", cfg.to_str().unwrap()],
+        )
+        .await;
+        assert!(run.ok, "{checksum}: {}", run.stderr);
+        // Header plus one line per recording: a server without pagination is asked once.
+        assert_eq!(run.stdout.lines().count(), 4, "{checksum}: {}", run.stdout);
+        assert!(
+            run.stdout.contains(&record_id(2)),
+            "the one without internalMeetingID is listed"
+        );
+        assert!(run.stderr.contains("3 recordings"));
+    }
+    let cfg = config(dir.path(), &url, "k", "md5");
+    let run = openvod(
+        dir.path(),
+        &["bbb", "list", "--config", cfg.to_str().unwrap(), "--csv"],
+    )
+    .await;
+    assert!(!run.ok && run.stderr.contains("checksum"), "{}", run.stderr);
+}
