@@ -8,6 +8,8 @@
 //! - `compose`: draws each distinct frame once (resvg/tiny-skia, no browser).
 //! - `mkv`: the minimal Matroska writer that hands frames and their timestamps to ffmpeg.
 //! - `render`: the whole run (parse, compose, ffmpeg for overlays, audio and muxing).
+//! - `api`: the old server's getRecordings (checksum, paging, streaming parse).
+//! - `migrate`: `bbb list` and `bbb migrate` (Pod's flags; the CSV export so far).
 //!
 //! This module knows nothing of the database or HTTP: the CLI and the render job both call
 //! `render::render_source`.
