@@ -80,5 +80,13 @@ async fn get_render(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let asset = state.assets.get(&id).await?;
+    // Only assets made by a render are renders (their input is a recording URL).
+    let is_render = asset
+        .input_url
+        .as_deref()
+        .is_some_and(|u| crate::bbb::source::Source::parse_url(u).is_ok());
+    if !is_render {
+        return Err(ApiError::not_found(format!("no BigBlueButton render {id}")));
+    }
     Ok(ok(render_response(&state, &asset)))
 }

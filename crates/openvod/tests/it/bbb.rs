@@ -688,6 +688,21 @@ async fn the_render_api_creates_an_asset_in_a_job() {
     assert_eq!(status, 200);
     assert_eq!(done["data"]["status"], "ready", "{done}");
     let asset = app.get_asset(id).await;
+    // An asset that did not come from a render is not a render.
+    let uploaded = app
+        .upload_file(
+            crate::support::clip(),
+            serde_json::json!({"playback_policy": ["public"]}),
+        )
+        .await;
+    let (status, error) = app
+        .api_json(
+            Method::GET,
+            &format!("/openvod/v1/bbb/renders/{uploaded}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{error}");
     let duration = f(&asset["duration"]);
     assert!((duration - 6.0).abs() < 0.2, "{duration}");
     let playback = asset["playback_ids"][0]["id"].as_str().unwrap();
