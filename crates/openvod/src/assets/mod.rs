@@ -632,18 +632,30 @@ impl AssetService {
                 .map_err(|_| {
                     AssetError::DownloadPermanent(format!("took longer than {deadline:?}"))
                 })??;
-            self.store.put_file(&key, &tmp).await?;
-            self.db
-                .set_asset_original(
-                    asset_id,
-                    &StoredOriginal {
-                        key: key.as_str().to_owned(),
-                        size,
-                    },
-                )
-                .await?;
+            self.store_original(asset_id, &key, &tmp, size).await?;
         }
         self.probe(asset_id).await
+    }
+
+    /// Moves a fetched or rendered input into the store and records it as the asset's original.
+    async fn store_original(
+        &self,
+        asset_id: &str,
+        key: &StoreKey,
+        file: &std::path::Path,
+        size: u64,
+    ) -> Result<(), AssetError> {
+        self.store.put_file(key, file).await?;
+        self.db
+            .set_asset_original(
+                asset_id,
+                &StoredOriginal {
+                    key: key.as_str().to_owned(),
+                    size,
+                },
+            )
+            .await?;
+        Ok(())
     }
 
     /// Renders the recording into the scratch folder, stores it as the original, then probes it. A
@@ -684,16 +696,7 @@ impl AssetService {
             }
             let size = std::fs::metadata(&output)?.len();
             let key = StoreKey::parse(&Asset::original_key(asset_id))?;
-            self.store.put_file(&key, &output).await?;
-            self.db
-                .set_asset_original(
-                    asset_id,
-                    &StoredOriginal {
-                        key: key.as_str().to_owned(),
-                        size,
-                    },
-                )
-                .await?;
+            self.store_original(asset_id, &key, &output, size).await?;
         }
         self.probe(asset_id).await
     }

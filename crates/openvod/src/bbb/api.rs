@@ -285,50 +285,79 @@ pub fn parse_listing(
 }
 
 /// Calls getRecordings page by page (offset/limit; a server that ignores them answers once
-/// with everything and no total) and writes every answer into `cache`.
+/// with everything and no total) and writes every answer into `cache`. Each answer goes to disk
+/// as it arrives and is parsed from there, so even an unpaginated server's listing of thousands
+/// of recordings is never held in memory. Nothing is left behind on failure.
 pub async fn fetch_listing(
     outbound: &Outbound,
     server: &Server,
     cache: &Path,
 ) -> Result<ResponseSummary, BbbError> {
     let partial = cache.with_extension("partial");
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&partial).map_err(|e| BbbError::io(&partial, e))?,
-    );
-    let io = |e| BbbError::io(&partial, e);
+    let page_path = cache.with_extension("page");
+    let fetched = fetch_pages(outbound, server, &partial, &page_path).await;
+    let _ = std::fs::remove_file(&page_path);
+    match fetched {
+        Ok(listed) => {
+            std::fs::rename(&partial, cache).map_err(|e| BbbError::io(cache, e))?;
+            Ok(listed)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+async fn fetch_pages(
+    outbound: &Outbound,
+    server: &Server,
+    partial: &Path,
+    page_path: &Path,
+) -> Result<ResponseSummary, BbbError> {
+    let io = |e| BbbError::io(partial, e);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(partial).map_err(io)?);
     writeln!(out, "<responses>").map_err(io)?;
     let mut offset = 0usize;
     let mut listed = ResponseSummary::default();
+    let download = |e: reqwest::Error| BbbError::Download {
+        url: server.base.to_string(),
+        reason: crate::assets::describe_reqwest(&e),
+    };
     loop {
         let query = format!("state=any&offset={offset}&limit={PAGE_SIZE}");
-        let url = server.call_url("getRecordings", &query);
         let response = outbound
             .client()
-            .get(url.clone())
+            .get(server.call_url("getRecordings", &query))
             // bbb-web reads every metadata.xml before answering: be patient.
             .timeout(Duration::from_secs(600))
             .send()
             .await
-            .map_err(|e| BbbError::Download {
-                url: server.base.to_string(),
-                reason: crate::assets::describe_reqwest(&e),
-            })?;
+            .map_err(download)?;
         let status = response.status();
-        let mut page = Vec::new();
+        let page_io = |e| BbbError::io(page_path, e);
+        let mut page =
+            tokio::io::BufWriter::new(tokio::fs::File::create(page_path).await.map_err(page_io)?);
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| BbbError::Download {
-                url: server.base.to_string(),
-                reason: crate::assets::describe_reqwest(&e),
-            })?;
-            page.extend_from_slice(&chunk);
+            tokio::io::AsyncWriteExt::write_all(&mut page, &chunk.map_err(download)?)
+                .await
+                .map_err(page_io)?;
         }
-        let summary = parse_listing(page.as_slice(), |_| Ok(())).map_err(|e| {
-            BbbError::DownloadPermanent {
+        tokio::io::AsyncWriteExt::flush(&mut page)
+            .await
+            .map_err(page_io)?;
+        drop(page);
+        let reader = || -> Result<_, BbbError> {
+            Ok(std::io::BufReader::new(
+                std::fs::File::open(page_path).map_err(page_io)?,
+            ))
+        };
+        let summary =
+            parse_listing(reader()?, |_| Ok(())).map_err(|e| BbbError::DownloadPermanent {
                 url: server.base.to_string(),
                 reason: format!("HTTP {status}, and the answer is not usable: {e}"),
-            }
-        })?;
+            })?;
         if summary.returncode != "SUCCESS" {
             return Err(BbbError::DownloadPermanent {
                 url: server.base.to_string(),
@@ -341,12 +370,18 @@ pub async fn fetch_listing(
             });
         }
         // Keep the answer without its XML declaration, so pages nest in one document.
-        let text = String::from_utf8_lossy(&page);
-        let body = match text.find("?>") {
-            Some(end) if text.trim_start().starts_with("<?xml") => &text[end + 2..],
-            _ => &text[..],
+        let mut page = reader()?;
+        let head = page.fill_buf().map_err(page_io)?;
+        let trimmed = head.len() - head.trim_ascii_start().len();
+        let skip = if head[trimmed..].starts_with(b"<?xml") {
+            head.windows(2)
+                .position(|w| w == b"?>")
+                .map_or(0, |end| end + 2)
+        } else {
+            0
         };
-        out.write_all(body.as_bytes()).map_err(io)?;
+        page.consume(skip);
+        std::io::copy(&mut page, &mut out).map_err(io)?;
         listed.recordings += summary.recordings;
         listed.returncode = summary.returncode.clone();
         listed.total = summary.total.or(listed.total);
@@ -360,7 +395,6 @@ pub async fn fetch_listing(
         .map_err(|e| io(e.into_error()))?
         .sync_all()
         .map_err(io)?;
-    std::fs::rename(&partial, cache).map_err(|e| BbbError::io(cache, e))?;
     Ok(listed)
 }
 

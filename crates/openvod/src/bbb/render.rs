@@ -131,6 +131,7 @@ pub async fn render_source(
     progress: Option<ProgressFn>,
 ) -> Result<Rendered, BbbError> {
     let started = Instant::now();
+    // Refuse a bad output name or size before downloading anything.
     Container::from_path(output)?;
     opts.validate()?;
     let work = tempfile::Builder::new()
@@ -167,8 +168,8 @@ async fn probe_file(opts: &RenderOptions, path: &Path) -> Result<MediaInfo, BbbE
     Ok(probe::probe(&opts.ffprobe, path, opts.probe_timeout).await?)
 }
 
-/// Renders a local published recording folder.
-pub async fn render_dir(
+/// Renders a local published recording folder (`render_source` has checked `output` and `opts`).
+async fn render_dir(
     dir: &Path,
     output: &Path,
     scratch: &Path,
@@ -177,7 +178,6 @@ pub async fn render_dir(
     started: Instant,
 ) -> Result<Rendered, BbbError> {
     let container = Container::from_path(output)?;
-    opts.validate()?;
     let mut rec = {
         let dir = dir.to_path_buf();
         tokio::task::spawn_blocking(move || Recording::load(&dir))
@@ -188,7 +188,7 @@ pub async fn render_dir(
     let media_rel = rec
         .media
         .clone()
-        .expect("Recording::load requires a media file");
+        .ok_or_else(|| BbbError::Missing("audio (video/webcams.* or audio/audio.*)".to_owned()))?;
     let media_path = dir.join(&media_rel);
     let media = probe_file(opts, &media_path).await?;
     let webcams = opts.webcams && media.video.is_some() && media_rel.starts_with("video/");

@@ -301,6 +301,16 @@ async fn export_csv_lists_every_page_and_writes_pods_csv() {
     assert!(!run.ok);
     assert!(run.stderr.contains("checksumError"), "{}", run.stderr);
     assert!(!dir.path().join("bad.csv").exists());
+    for leftover in [
+        "getRecordings.partial",
+        "getRecordings.page",
+        "bad.csv.partial",
+    ] {
+        assert!(
+            !dir.path().join(leftover).exists(),
+            "{leftover} left behind"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
