@@ -5,6 +5,7 @@ mod bbb;
 mod bbb_migrate;
 mod cli;
 mod crash;
+mod moodle_db;
 mod mux_api;
 mod pipeline;
 mod playback;
