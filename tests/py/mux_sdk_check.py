@@ -27,15 +27,17 @@ def check(condition, what):
         sys.exit(1)
 
 
+meta = mux_python.AssetMetadata(title="SDK clip", creator_id="sdk-creator", external_id="sdk-ext-1")
 settings = mux_python.CreateAssetRequest(
     playback_policy=[mux_python.PlaybackPolicy.PUBLIC], passthrough="sdk-1",
-    mp4_support="standard")
+    mp4_support="standard", meta=meta)
 created = uploads.create_direct_upload(
     mux_python.CreateUploadRequest(cors_origin="*", new_asset_settings=settings, timeout=3600))
 check(created is not None and created.data is not None, "create_direct_upload returned a model")
 upload = created.data
 check(upload.status == "waiting" and upload.url.startswith(base), f"upload waiting with our URL: {upload}")
 check(upload.new_asset_settings.passthrough == "sdk-1", "new_asset_settings echoed")
+check(upload.new_asset_settings.meta == meta, f"new_asset_settings.meta echoed: {upload.new_asset_settings.meta}")
 
 r = requests.put(upload.url, data=clip, headers={"Content-Type": "video/mp4"})
 check(r.status_code == 200, f"PUT of the file answered {r.status_code} {r.text}")
@@ -68,6 +70,13 @@ check(a.id == asset_id and a.status == "ready" and a.upload_id == upload.id, f"g
 check(a.resolution_tier == "720p" and a.max_stored_resolution == "SD", f"tiers {a.resolution_tier} {a.max_stored_resolution}")
 check(a.aspect_ratio == "4:3" and a.max_stored_frame_rate == 15, f"aspect {a.aspect_ratio} fps {a.max_stored_frame_rate}")
 check(a.passthrough == "sdk-1" and a.mp4_support == "standard", "asset settings")
+check(a.meta == meta, f"asset meta from new_asset_settings: {a.meta}")
+updated = assets.update_asset(asset_id, mux_python.UpdateAssetRequest(
+    meta=mux_python.AssetMetadata(creator_id="sdk-creator-2")))
+check(updated is not None and updated.data.meta == mux_python.AssetMetadata(
+    title="SDK clip", creator_id="sdk-creator-2", external_id="sdk-ext-1"),
+    f"update_asset replaced only creator_id: {updated and updated.data.meta}")
+check(assets.get_asset(asset_id).data.meta.creator_id == "sdk-creator-2", "updated meta is stored")
 sr = a.static_renditions
 check(sr is not None and sr.status == "ready" and [f.name for f in sr.files] == ["high.mp4"], f"static renditions {sr}")
 mp4 = requests.get(f"{base}/{a.playback_ids[0].id}/high.mp4")

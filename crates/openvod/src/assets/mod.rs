@@ -27,8 +27,8 @@ use crate::processing::run::{RunError, TaskRunner};
 use crate::processing::{OutputRequest, ProcessingTask};
 use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
 use model::{
-    Asset, AssetErrors, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
-    StoredOriginal,
+    Asset, AssetErrors, AssetFilter, AssetMeta, AssetSettings, AssetStatus, IngestType, PlaybackId,
+    PlaybackPolicy, StoredOriginal,
 };
 
 /// How long a master (original download) URL stays valid once `temporary` access is granted.
@@ -252,13 +252,14 @@ impl AssetService {
             .ok_or_else(|| AssetError::NotFound(id.to_owned()))
     }
 
-    /// A page of assets, newest first, by page number or by an opaque `cursor` from a previous
-    /// page; also the cursor of the next page when there may be one.
+    /// A page of the assets matching `filter` (upload id, `meta.external_id`, `meta.creator_id`),
+    /// newest first, by page number or by an opaque `cursor` from a previous page; also the cursor
+    /// of the next page when there may be one.
     pub async fn list(
         &self,
         limit: u32,
         page: u32,
-        upload_id: Option<&str>,
+        filter: &AssetFilter,
         cursor: Option<&str>,
     ) -> Result<(Vec<Asset>, Option<String>), AssetError> {
         use base64::Engine;
@@ -289,7 +290,7 @@ impl AssetService {
             .list_assets(
                 limit,
                 offset,
-                upload_id,
+                filter,
                 after.as_ref().map(|(t, id)| (*t, id.as_str())),
             )
             .await?;
@@ -317,15 +318,29 @@ impl AssetService {
         Ok(())
     }
 
-    pub async fn set_passthrough(
+    /// Sets the meta fields that `meta` gives: `Some("")` clears a field, `None` keeps it (what
+    /// Mux's `PATCH` does). One transaction, which also writes `video.asset.updated`. The asset as it
+    /// is afterwards; `None` when there is no such asset.
+    pub async fn set_meta(&self, id: &str, meta: AssetMeta) -> Result<Option<Asset>, AssetError> {
+        self.update(id, None, Some(&meta)).await
+    }
+
+    /// Sets `passthrough` when given and the meta fields `meta` gives (as `set_meta`), together in
+    /// one transaction with one `video.asset.updated`. `None` when there is no such asset.
+    pub async fn update(
         &self,
         id: &str,
         passthrough: Option<&str>,
-    ) -> Result<Asset, AssetError> {
-        if !is_valid_id(id) || !self.db.set_asset_passthrough(id, passthrough).await? {
-            return Err(AssetError::NotFound(id.to_owned()));
+        meta: Option<&AssetMeta>,
+    ) -> Result<Option<Asset>, AssetError> {
+        if let Some(meta) = meta {
+            meta.validate()
+                .map_err(|e| AssetError::Invalid(format!("meta.{e}")))?;
         }
-        self.get(id).await
+        if !is_valid_id(id) {
+            return Ok(None);
+        }
+        Ok(self.db.update_asset(id, passthrough, meta).await?)
     }
 
     pub async fn create_playback_id(

@@ -42,6 +42,71 @@ pub struct AssetSettings {
     pub video_quality: Option<String>,
     pub max_resolution_tier: Option<String>,
     pub test: bool,
+    /// Title and the caller's own ids; stored as `$.meta` of the `settings` JSON (list filters and
+    /// their indexes read `$.meta.external_id` and `$.meta.creator_id`).
+    #[serde(default)]
+    pub meta: AssetMeta,
+}
+
+/// Descriptive metadata set by the asset's owner: a title and two ids of the caller's own (who made
+/// it, what it is in the caller's system). Fields are never empty strings: unset is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+impl AssetMeta {
+    /// Longest `title`, in Unicode code points.
+    pub const MAX_TITLE_LEN: usize = 512;
+    /// Longest `creator_id` and `external_id`, in Unicode code points.
+    pub const MAX_ID_LEN: usize = 128;
+
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.creator_id.is_none() && self.external_id.is_none()
+    }
+
+    /// Checks the length limits; the error names the field (`title: ...`).
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, value, max) in [
+            ("title", &self.title, Self::MAX_TITLE_LEN),
+            ("creator_id", &self.creator_id, Self::MAX_ID_LEN),
+            ("external_id", &self.external_id, Self::MAX_ID_LEN),
+        ] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+                return Err(format!("{name}: must be at most {max} characters"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `self` with the fields `update` gives replaced: `Some("")` clears a field, `None` keeps it.
+    pub fn updated_with(&self, update: &AssetMeta) -> AssetMeta {
+        let pick = |old: &Option<String>, new: &Option<String>| match new {
+            None => old.clone(),
+            Some(v) if v.is_empty() => None,
+            Some(v) => Some(v.clone()),
+        };
+        AssetMeta {
+            title: pick(&self.title, &update.title),
+            creator_id: pick(&self.creator_id, &update.creator_id),
+            external_id: pick(&self.external_id, &update.external_id),
+        }
+    }
+}
+
+/// Which assets a listing returns; every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssetFilter {
+    pub upload_id: Option<String>,
+    /// `meta.external_id`, exactly.
+    pub external_id: Option<String>,
+    /// `meta.creator_id`, exactly.
+    pub creator_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

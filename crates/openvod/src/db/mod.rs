@@ -11,7 +11,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::assets::model::{
-    Asset, AssetErrors, PlaybackId, PlaybackPolicy, Rendition, StaticFile, StoredOriginal,
+    Asset, AssetErrors, AssetFilter, AssetMeta, PlaybackId, PlaybackPolicy, Rendition, StaticFile,
+    StoredOriginal,
 };
 use crate::events::model::{Attempt, ClaimedDelivery, DeliveryResult, Event, WebhookEndpoint};
 use crate::ingest::model::Upload;
@@ -101,20 +102,24 @@ pub trait AssetRepo {
     async fn create_asset(&self, asset: &Asset, job: Option<&Job>, now: i64)
         -> Result<(), DbError>;
     async fn get_asset(&self, id: &str) -> Result<Option<Asset>, DbError>;
-    /// Newest first; `after` = `(created_at, id)` of the last asset of the previous page (cursor
-    /// pagination), else `offset` applies.
+    /// The assets matching every field set in `filter`, newest first; `after` = `(created_at, id)`
+    /// of the last asset of the previous page (cursor pagination), else `offset` applies.
     async fn list_assets(
         &self,
         limit: u32,
         offset: u32,
-        upload_id: Option<&str>,
+        filter: &AssetFilter,
         after: Option<(i64, &str)>,
     ) -> Result<Vec<Asset>, DbError>;
-    async fn set_asset_passthrough(
+    /// In one transaction: sets `passthrough` when given, replaces the meta fields `meta` gives
+    /// (`AssetMeta::updated_with`) and writes `video.asset.updated`. The asset as it is afterwards,
+    /// or `None` when it does not exist.
+    async fn update_asset(
         &self,
         id: &str,
         passthrough: Option<&str>,
-    ) -> Result<bool, DbError>;
+        meta: Option<&AssetMeta>,
+    ) -> Result<Option<Asset>, DbError>;
     async fn set_asset_original(
         &self,
         id: &str,

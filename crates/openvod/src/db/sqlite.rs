@@ -20,8 +20,8 @@ use super::{
     UploadRepo,
 };
 use crate::assets::model::{
-    Asset, AssetErrors, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
-    Rendition, StaticFile, StoredOriginal,
+    Asset, AssetErrors, AssetFilter, AssetMeta, AssetSettings, AssetStatus, IngestType, PlaybackId,
+    PlaybackPolicy, Rendition, StaticFile, StoredOriginal,
 };
 use crate::events::model::Snapshot;
 use crate::ingest::model::{Upload, UploadStatus};
@@ -71,6 +71,31 @@ impl SqliteDb {
             events_written: Default::default(),
         })
     }
+}
+
+/// The meta fields inside the `settings` JSON (`AssetSettings.meta`), spelled exactly as the
+/// expression indexes of migration 0006 are, so that SQLite uses them.
+const META_EXTERNAL_ID: &str = "json_extract(settings, '$.meta.external_id')";
+const META_CREATOR_ID: &str = "json_extract(settings, '$.meta.creator_id')";
+
+/// `SELECT * FROM assets` with one `AND` term per filter field that is set, then the cursor or
+/// offset; placeholders are bound in that order by `list_assets`.
+fn list_assets_sql(filter: &AssetFilter, after: bool) -> String {
+    let mut sql = String::from("SELECT * FROM assets WHERE 1 = 1");
+    for (set, term) in [
+        (filter.upload_id.is_some(), "upload_id"),
+        (filter.external_id.is_some(), META_EXTERNAL_ID),
+        (filter.creator_id.is_some(), META_CREATOR_ID),
+    ] {
+        if set {
+            sql.push_str(&format!(" AND {term} = ?"));
+        }
+    }
+    if after {
+        sql.push_str(" AND (created_at, id) < (?, ?)");
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?");
+    sql
 }
 
 fn corrupt(what: &str, value: &str) -> DbError {
@@ -474,21 +499,25 @@ impl AssetRepo for SqliteDb {
         &self,
         limit: u32,
         offset: u32,
-        upload_id: Option<&str>,
+        filter: &AssetFilter,
         after: Option<(i64, &str)>,
     ) -> Result<Vec<Asset>, DbError> {
-        let rows = sqlx::query(
-            "SELECT * FROM assets WHERE (?1 IS NULL OR upload_id = ?1)
-                AND (?4 IS NULL OR (created_at, id) < (?4, ?5))
-             ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3",
-        )
-        .bind(upload_id)
-        .bind(limit)
-        .bind(if after.is_some() { 0 } else { offset })
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .fetch_all(&self.reader)
-        .await?;
+        let sql = list_assets_sql(filter, after.is_some());
+        let mut query = sqlx::query(&sql);
+        for value in [&filter.upload_id, &filter.external_id, &filter.creator_id]
+            .into_iter()
+            .flatten()
+        {
+            query = query.bind(value.as_str());
+        }
+        if let Some((created_at, id)) = after {
+            query = query.bind(created_at).bind(id);
+        }
+        let rows = query
+            .bind(limit)
+            .bind(if after.is_some() { 0 } else { offset })
+            .fetch_all(&self.reader)
+            .await?;
         let mut assets = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.try_get("id")?;
@@ -498,24 +527,37 @@ impl AssetRepo for SqliteDb {
         Ok(assets)
     }
 
-    async fn set_asset_passthrough(
+    async fn update_asset(
         &self,
         id: &str,
         passthrough: Option<&str>,
-    ) -> Result<bool, DbError> {
+        meta: Option<&AssetMeta>,
+    ) -> Result<Option<Asset>, DbError> {
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("UPDATE assets SET passthrough = ? WHERE id = ?")
-            .bind(passthrough)
+        let Some(mut asset) = read_asset(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        if let Some(passthrough) = passthrough {
+            asset.passthrough = Some(passthrough.to_owned());
+        }
+        if let Some(update) = meta {
+            asset.settings.meta = asset.settings.meta.updated_with(update);
+        }
+        sqlx::query("UPDATE assets SET passthrough = ?, settings = ? WHERE id = ?")
+            .bind(&asset.passthrough)
+            .bind(to_json(&asset.settings))
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        emit_asset(&mut tx, "video.asset.updated", id).await?;
+        emit(
+            &mut tx,
+            "video.asset.updated",
+            &Snapshot::Asset(Box::new(asset.clone())),
+        )
+        .await?;
         tx.commit().await?;
         self.events_written.notify_waiters();
-        Ok(true)
+        Ok(Some(asset))
     }
 
     async fn set_asset_original(
@@ -876,7 +918,199 @@ impl SigningKeyRepo for SqliteDb {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::EventRepo;
     use crate::jobs::JobResult;
+
+    async fn asset_with_meta(db: &SqliteDb, meta: AssetMeta, now: i64) -> Asset {
+        let settings = AssetSettings {
+            meta,
+            ..AssetSettings::default()
+        };
+        let asset = crate::assets::new_asset(
+            &settings,
+            IngestType::Url,
+            None,
+            Some("https://example.com/a.mp4".into()),
+            None,
+            now,
+        );
+        db.create_asset(&asset, None, now).await.unwrap();
+        asset
+    }
+
+    fn meta(creator_id: &str, external_id: &str) -> AssetMeta {
+        AssetMeta {
+            title: Some(format!("{creator_id}/{external_id}")),
+            creator_id: Some(creator_id.into()),
+            external_id: Some(external_id.into()),
+        }
+    }
+
+    async fn ids(db: &SqliteDb, filter: &AssetFilter) -> Vec<String> {
+        let mut ids: Vec<String> = db
+            .list_assets(100, 0, filter, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn meta_filters_match_exactly_and_updates_replace_only_given_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("m.db")).await.unwrap();
+        let a = asset_with_meta(&db, meta("alice", "x1"), 10).await;
+        let b = asset_with_meta(&db, meta("alice", "x2"), 11).await;
+        let c = asset_with_meta(&db, meta("bob", "x1"), 12).await;
+        let plain = asset_with_meta(&db, AssetMeta::default(), 13).await;
+        let by = |creator: Option<&str>, external: Option<&str>| AssetFilter {
+            creator_id: creator.map(Into::into),
+            external_id: external.map(Into::into),
+            ..AssetFilter::default()
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        assert_eq!(
+            ids(&db, &by(Some("alice"), None)).await,
+            sorted(vec![a.id.clone(), b.id.clone()])
+        );
+        assert_eq!(
+            ids(&db, &by(None, Some("x1"))).await,
+            sorted(vec![a.id.clone(), c.id.clone()])
+        );
+        assert_eq!(
+            ids(&db, &by(Some("bob"), Some("x1"))).await,
+            vec![c.id.clone()]
+        );
+        assert!(ids(&db, &by(Some("ALICE"), None)).await.is_empty());
+        assert_eq!(ids(&db, &AssetFilter::default()).await.len(), 4);
+        // Cursor pagination keeps the filter.
+        let first = db
+            .list_assets(1, 0, &by(Some("alice"), None), None)
+            .await
+            .unwrap();
+        assert_eq!(first[0].id, b.id, "newest first");
+        let next = db
+            .list_assets(
+                1,
+                0,
+                &by(Some("alice"), None),
+                Some((first[0].created_at, &first[0].id)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.iter().map(|x| &x.id).collect::<Vec<_>>(), vec![&a.id]);
+
+        let updated = db
+            .update_asset(
+                &a.id,
+                None,
+                Some(&AssetMeta {
+                    creator_id: Some("carol".into()),
+                    title: Some(String::new()),
+                    external_id: None,
+                }),
+            )
+            .await
+            .unwrap()
+            .expect("the asset exists");
+        let expected = AssetMeta {
+            title: None,
+            creator_id: Some("carol".into()),
+            external_id: Some("x1".into()),
+        };
+        assert_eq!(
+            updated.settings.meta, expected,
+            "given fields replaced, \"\" clears"
+        );
+        assert_eq!(
+            db.get_asset(&a.id).await.unwrap().unwrap().settings.meta,
+            expected
+        );
+        assert_eq!(ids(&db, &by(Some("carol"), None)).await, vec![a.id.clone()]);
+        assert_eq!(ids(&db, &by(Some("alice"), None)).await, vec![b.id.clone()]);
+        let events = db
+            .list_events(0, 100, Some("video.asset.updated"), Some(&a.id))
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1, "one event per update");
+        match &events[0].snapshot {
+            Snapshot::Asset(asset) => assert_eq!(asset.settings.meta, expected),
+            other => panic!("unexpected snapshot {other:?}"),
+        }
+        assert!(db
+            .update_asset("missing", Some("p"), None)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(db
+            .get_asset(&plain.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .settings
+            .meta
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn meta_filters_use_their_indexes_and_old_rows_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(&dir.path().join("i.db")).await.unwrap();
+        for (filter, index) in [
+            (
+                AssetFilter {
+                    external_id: Some("x".into()),
+                    ..AssetFilter::default()
+                },
+                "assets_meta_external_id",
+            ),
+            (
+                AssetFilter {
+                    creator_id: Some("c".into()),
+                    ..AssetFilter::default()
+                },
+                "assets_meta_creator_id",
+            ),
+        ] {
+            let sql = format!("EXPLAIN QUERY PLAN {}", list_assets_sql(&filter, false));
+            let plan: Vec<String> = sqlx::query(&sql)
+                .bind("x")
+                .bind(10)
+                .bind(0)
+                .fetch_all(&db.reader)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String, _>("detail").unwrap())
+                .collect();
+            assert!(
+                plan.iter().any(|d| d.contains(index)),
+                "{index} unused: {plan:?}"
+            );
+        }
+        // A row written before meta existed (no `meta` key in its settings) still loads.
+        sqlx::query(
+            "INSERT INTO assets (id, status, created_at, settings, ingest_type, file_id)
+             VALUES ('old', 'ready', 1, ?, 'url', '1')",
+        )
+        .bind(r#"{"playback_policies":["public"],"passthrough":null,"mp4_support":null,"static_renditions":[],"video_quality":null,"max_resolution_tier":null,"test":false}"#)
+        .execute(&db.writer)
+        .await
+        .unwrap();
+        let old = db.get_asset("old").await.unwrap().expect("loads");
+        assert!(old.settings.meta.is_empty());
+        let filter = AssetFilter {
+            external_id: Some("x".into()),
+            ..AssetFilter::default()
+        };
+        assert!(ids(&db, &filter).await.is_empty());
+    }
 
     #[tokio::test]
     async fn leases_fence_late_completions_and_stale_jobs_are_reclaimed() {

@@ -224,3 +224,351 @@ async fn assets_list_by_cursor() {
         .await;
     assert_eq!(status, 400, "{json}");
 }
+
+/// Creates an asset from a URL (never fetched: these tests run no jobs) and returns its `data`.
+async fn create_url_asset(app: &TestApp, extra: serde_json::Value) -> serde_json::Value {
+    let mut body =
+        json!({"input": [{"url": "http://127.0.0.1:9/clip.mp4"}], "playback_policy": ["public"]});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let (status, json) = app
+        .api_json(Method::POST, "/video/v1/assets", Some(body))
+        .await;
+    assert_eq!(status, 201, "{json}");
+    json["data"].clone()
+}
+
+async fn patch_asset(app: &TestApp, id: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    app.api_json(Method::PATCH, &format!("/video/v1/assets/{id}"), Some(body))
+        .await
+}
+
+/// The ids `GET /video/v1/assets?{query}` lists, sorted.
+async fn listed(app: &TestApp, query: &str) -> Vec<String> {
+    let (status, json) = app
+        .api_json(Method::GET, &format!("/video/v1/assets?{query}"), None)
+        .await;
+    assert_eq!(status, 200, "{query}: {json}");
+    let mut ids: Vec<String> = json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(ids: &[&serde_json::Value]) -> Vec<String> {
+    let mut ids: Vec<String> = ids
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn asset_meta_is_stored_returned_and_patched() {
+    let app = TestApp::spawn().await;
+    let meta =
+        json!({"title": "Lecture 1", "creator_id": "teacher-7", "external_id": "course-42/rec-1"});
+    let created = create_url_asset(&app, json!({"meta": meta})).await;
+    assert_eq!(created["meta"], meta, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.get_asset(&id).await["meta"], meta);
+
+    // Mux leaves `meta` out of an asset that has none.
+    let plain = create_url_asset(&app, json!({})).await;
+    assert!(plain.get("meta").is_none(), "{plain}");
+    let blank = create_url_asset(&app, json!({"meta": {"title": ""}})).await;
+    assert!(
+        blank.get("meta").is_none(),
+        "empty strings are unset: {blank}"
+    );
+
+    // PATCH replaces the fields it gives and keeps the others; "" clears a field.
+    let (status, json) = patch_asset(&app, &id, json!({"meta": {"creator_id": "teacher-8"}})).await;
+    assert_eq!(status, 200, "{json}");
+    let expected =
+        json!({"title": "Lecture 1", "creator_id": "teacher-8", "external_id": "course-42/rec-1"});
+    assert_eq!(json["data"]["meta"], expected);
+    assert_eq!(app.get_asset(&id).await["meta"], expected);
+    let (status, json) = patch_asset(
+        &app,
+        &id,
+        json!({"passthrough": "p-1", "meta": {"title": "", "external_id": "course-42/rec-2"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    let expected = json!({"creator_id": "teacher-8", "external_id": "course-42/rec-2"});
+    assert_eq!(
+        (&json["data"]["meta"], &json["data"]["passthrough"]),
+        (&expected, &json!("p-1"))
+    );
+    let after = app.get_asset(&id).await;
+    assert_eq!(
+        (&after["meta"], &after["passthrough"]),
+        (&expected, &json!("p-1"))
+    );
+    // A PATCH without meta leaves it alone.
+    let (_, json) = patch_asset(&app, &id, json!({"passthrough": "p-2"})).await;
+    assert_eq!(json["data"]["meta"], expected);
+
+    // Each PATCH is one `video.asset.updated`, whose data carries the meta as it became.
+    let (_, events) = app
+        .api_json(
+            Method::GET,
+            &format!("/openvod/v1/events?type=video.asset.updated&object_id={id}"),
+            None,
+        )
+        .await;
+    let events = events["data"].as_array().unwrap();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[0]["data"]["meta"]["creator_id"], "teacher-8");
+    assert_eq!(events[1]["data"]["meta"], expected);
+    assert_eq!(events[1]["data"]["passthrough"], "p-1");
+
+    let (status, json) = patch_asset(&app, "doesnotexist", json!({"meta": {"title": "x"}})).await;
+    assert_eq!(
+        (status, json["error"]["type"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn assets_are_listed_by_meta_external_id_and_creator_id() {
+    let app = TestApp::spawn().await;
+    let a = create_url_asset(
+        &app,
+        json!({"meta": {"creator_id": "alice", "external_id": "e1"}}),
+    )
+    .await;
+    let b = create_url_asset(
+        &app,
+        json!({"meta": {"creator_id": "alice", "external_id": "e2"}}),
+    )
+    .await;
+    let c = create_url_asset(
+        &app,
+        json!({"meta": {"creator_id": "bob", "external_id": "e1"}}),
+    )
+    .await;
+    let d = create_url_asset(&app, json!({"meta": {"title": "alice"}})).await;
+    let _none = create_url_asset(&app, json!({})).await;
+
+    assert_eq!(listed(&app, "creator_id=alice").await, sorted(&[&a, &b]));
+    assert_eq!(listed(&app, "external_id=e1").await, sorted(&[&a, &c]));
+    assert_eq!(
+        listed(&app, "external_id=e1&creator_id=bob").await,
+        sorted(&[&c])
+    );
+    assert!(listed(&app, "external_id=e1&creator_id=nobody")
+        .await
+        .is_empty());
+    assert!(
+        listed(&app, "creator_id=Alice").await.is_empty(),
+        "exact match"
+    );
+    assert!(
+        listed(&app, "external_id=alice").await.is_empty(),
+        "titles are not ids"
+    );
+    assert_eq!(listed(&app, "").await.len(), 5);
+    let _ = d;
+
+    // Pages and cursors walk the filtered set only.
+    assert_eq!(
+        listed(&app, "creator_id=alice&limit=1&page=2").await.len(),
+        1
+    );
+    let (_, first) = app
+        .api_json(
+            Method::GET,
+            "/video/v1/assets?creator_id=alice&limit=1",
+            None,
+        )
+        .await;
+    assert_eq!(first["data"].as_array().unwrap().len(), 1);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let (_, second) = app
+        .api_json(
+            Method::GET,
+            &format!("/video/v1/assets?creator_id=alice&limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        sorted(&[&first["data"][0], &second["data"][0]]),
+        sorted(&[&a, &b]),
+        "the two pages hold both of alice's assets: {first} {second}"
+    );
+
+    // A PATCH moves an asset between filters at once.
+    let (status, _) = patch_asset(
+        &app,
+        a["id"].as_str().unwrap(),
+        json!({"meta": {"creator_id": "bob"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed(&app, "creator_id=alice").await, sorted(&[&b]));
+    assert_eq!(listed(&app, "creator_id=bob").await, sorted(&[&a, &c]));
+
+    let (status, json) = app
+        .api_json(Method::GET, "/video/v1/assets?external_id=", None)
+        .await;
+    assert_eq!(status, 400, "{json}");
+    assert!(json["error"]["messages"][0]
+        .as_str()
+        .unwrap()
+        .contains("external_id"));
+}
+
+#[tokio::test]
+async fn upload_meta_is_echoed_and_carried_to_its_asset() {
+    let app = TestApp::spawn().await;
+    let meta = json!({"title": "Recording", "creator_id": "u-1", "external_id": "ext-9"});
+    let upload = app
+        .create_upload(json!({"new_asset_settings": {"playback_policy": "public", "meta": meta}}))
+        .await;
+    assert_eq!(upload["new_asset_settings"]["meta"], meta, "{upload}");
+    let upload_id = upload["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get_upload(&upload_id).await["new_asset_settings"]["meta"],
+        meta
+    );
+    let plain = app.create_upload(json!({})).await;
+    assert!(plain["new_asset_settings"].get("meta").is_none(), "{plain}");
+
+    let r = app
+        .client
+        .put(upload["url"].as_str().unwrap())
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let asset_id = app.get_upload(&upload_id).await["asset_id"]
+        .as_str()
+        .expect("the upload made an asset")
+        .to_owned();
+    let asset = app.get_asset(&asset_id).await;
+    assert_eq!(
+        (&asset["meta"], &asset["upload_id"]),
+        (&meta, &json!(upload_id))
+    );
+    assert_eq!(
+        listed(&app, &format!("upload_id={upload_id}&external_id=ext-9")).await,
+        vec![asset_id.clone()]
+    );
+    assert!(
+        listed(&app, &format!("upload_id={upload_id}&external_id=other"))
+            .await
+            .is_empty()
+    );
+    let (_, events) = app
+        .api_json(
+            Method::GET,
+            &format!("/openvod/v1/events?type=video.asset.created&object_id={asset_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(events["data"][0]["data"]["meta"], meta, "{events}");
+}
+
+#[tokio::test]
+async fn bad_meta_is_refused_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let long_title = "t".repeat(513);
+    let long_id = "i".repeat(129);
+    let id = create_url_asset(&app, json!({"meta": {"title": "kept"}})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let input = json!([{"url": "http://127.0.0.1:9/clip.mp4"}]);
+    let cases = [
+        (
+            Method::POST,
+            "/video/v1/assets".to_owned(),
+            json!({"input": input, "meta": {"title": long_title}}),
+            "meta.title",
+        ),
+        (
+            Method::POST,
+            "/video/v1/assets".to_owned(),
+            json!({"input": input, "meta": {"external_id": long_id}}),
+            "meta.external_id",
+        ),
+        (
+            Method::POST,
+            "/video/v1/assets".to_owned(),
+            json!({"input": input, "meta": {"titel": "typo"}}),
+            "meta.titel",
+        ),
+        (
+            Method::POST,
+            "/video/v1/uploads".to_owned(),
+            json!({"new_asset_settings": {"meta": {"creator_id": long_id}}}),
+            "new_asset_settings.meta.creator_id",
+        ),
+        (
+            Method::POST,
+            "/video/v1/uploads".to_owned(),
+            json!({"new_asset_settings": {"meta": {"owner": "x"}}}),
+            "new_asset_settings.meta.owner",
+        ),
+        (
+            Method::PATCH,
+            format!("/video/v1/assets/{id}"),
+            json!({"meta": {"title": long_title}}),
+            "meta.title",
+        ),
+        (
+            Method::PATCH,
+            format!("/video/v1/assets/{id}"),
+            json!({"meta": {"title": "ok", "tags": ["a"]}}),
+            "meta.tags",
+        ),
+        (
+            Method::PATCH,
+            format!("/video/v1/assets/{id}"),
+            json!({"meta": {"creator_id": 7}}),
+            "meta.creator_id",
+        ),
+        (
+            Method::PATCH,
+            format!("/video/v1/assets/{id}"),
+            json!({"meta": "a title"}),
+            "meta: invalid type",
+        ),
+    ];
+    for (method, path, body, needle) in cases {
+        let (status, json) = app
+            .api_json(method.clone(), &path, Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{method} {path} {body} -> {json}");
+        assert_eq!(json["error"]["type"], "invalid_parameters", "{json}");
+        let message = json["error"]["messages"][0].as_str().unwrap();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    assert_eq!(app.get_asset(&id).await["meta"], json!({"title": "kept"}));
+    let (_, list) = app.api_json(Method::GET, "/video/v1/assets", None).await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "refused requests create nothing"
+    );
+
+    // The limits count code points, not bytes: 512 two-byte characters are a valid title.
+    let title = "é".repeat(512);
+    let (status, json) = patch_asset(
+        &app,
+        &id,
+        json!({"meta": {"title": title, "creator_id": "c".repeat(128)}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["data"]["meta"]["title"], title);
+}

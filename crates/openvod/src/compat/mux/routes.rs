@@ -14,6 +14,8 @@ use super::wire::{
     PlaybackIdResponse, SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest,
     UploadResponse,
 };
+use crate::assets::model::AssetFilter;
+use crate::assets::AssetError;
 use crate::http::auth::ApiCaller;
 use crate::http::error::ApiError;
 use crate::http::json::JsonBody;
@@ -179,12 +181,13 @@ async fn list_assets(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let (limit, page) = pagination(&query)?;
+    let filter = asset_filter(&query)?;
     let (assets, next_cursor) = state
         .assets
         .list(
             limit,
             page,
-            query.get("upload_id").map(String::as_str),
+            &filter,
             query.get("cursor").map(String::as_str),
         )
         .await?;
@@ -193,6 +196,23 @@ async fn list_assets(
         next_cursor,
     })
     .into_response())
+}
+
+/// `upload_id` (Mux's) and openvod's `external_id` and `creator_id` (exact matches on `meta`).
+fn asset_filter(query: &HashMap<String, String>) -> Result<AssetFilter, ApiError> {
+    let value = |name: &str| -> Result<Option<String>, ApiError> {
+        match query.get(name) {
+            Some(v) if v.is_empty() => Err(ApiError::invalid(format!(
+                "{name}: must not be empty; leave it out to list every asset"
+            ))),
+            other => Ok(other.cloned()),
+        }
+    };
+    Ok(AssetFilter {
+        upload_id: value("upload_id")?,
+        external_id: value("external_id")?,
+        creator_id: value("creator_id")?,
+    })
 }
 
 async fn get_asset(
@@ -220,14 +240,20 @@ async fn update_asset(
     JsonBody(request): JsonBody<UpdateAssetRequest>,
 ) -> Result<Response, ApiError> {
     check_passthrough(request.passthrough.as_deref()).map_err(ApiError::invalid)?;
-    let asset = match request.passthrough {
-        Some(passthrough) => {
-            state
-                .assets
-                .set_passthrough(&id, Some(&passthrough))
-                .await?
-        }
-        None => state.assets.get(&id).await?,
+    let meta = request
+        .meta
+        .map(|m| m.into_update("meta."))
+        .transpose()
+        .map_err(ApiError::invalid)?;
+    // `set_meta` is `update` without a passthrough: both fields change in one transaction.
+    let asset = if request.passthrough.is_none() && meta.is_none() {
+        state.assets.get(&id).await?
+    } else {
+        state
+            .assets
+            .update(&id, request.passthrough.as_deref(), meta.as_ref())
+            .await?
+            .ok_or(AssetError::NotFound(id))?
     };
     Ok(ok(asset_response(&state, &asset)))
 }

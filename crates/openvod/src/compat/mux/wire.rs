@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::assets::model::{
-    Asset, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
+    Asset, AssetMeta, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
 };
 use crate::ingest::model::Upload;
 use crate::media::probe::MediaInfo;
@@ -49,6 +49,60 @@ impl Inputs {
     }
 }
 
+/// Mux's `meta` (`AssetMetadata`) in a request. Unlike the rest of a request, unknown keys are refused:
+/// a misspelt key would otherwise be dropped without a word.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with optional string fields title, creator_id, external_id"
+)]
+pub struct MetaRequest {
+    pub title: Option<String>,
+    pub creator_id: Option<String>,
+    pub external_id: Option<String>,
+}
+
+impl MetaRequest {
+    /// The fields as given (an empty string stays, meaning "clear" in an update), with the limits
+    /// checked; errors are prefixed with `prefix` (the path of the `meta` object, e.g. `meta.`).
+    pub fn into_update(self, prefix: &str) -> Result<AssetMeta, String> {
+        let meta = AssetMeta {
+            title: self.title,
+            creator_id: self.creator_id,
+            external_id: self.external_id,
+        };
+        meta.validate().map_err(|e| format!("{prefix}{e}"))?;
+        Ok(meta)
+    }
+
+    /// The meta of a new asset: empty strings are unset fields.
+    pub fn into_meta(self, prefix: &str) -> Result<AssetMeta, String> {
+        Ok(AssetMeta::default().updated_with(&self.into_update(prefix)?))
+    }
+}
+
+/// Mux's `meta` in a response: only the fields that are set.
+#[derive(Debug, Serialize)]
+pub struct MetaResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+impl MetaResponse {
+    /// `None` (the key is left out, as Mux does) when no field is set.
+    pub fn from_meta(meta: &AssetMeta) -> Option<MetaResponse> {
+        (!meta.is_empty()).then(|| MetaResponse {
+            title: meta.title.clone(),
+            creator_id: meta.creator_id.clone(),
+            external_id: meta.external_id.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct StaticRenditionRequest {
     pub resolution: String,
@@ -69,6 +123,7 @@ pub struct CreateAssetRequest {
     pub encoding_tier: Option<String>,
     pub max_resolution_tier: Option<String>,
     pub test: Option<bool>,
+    pub meta: Option<MetaRequest>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +137,8 @@ pub struct CreateUploadRequest {
 #[derive(Debug, Deserialize)]
 pub struct UpdateAssetRequest {
     pub passthrough: Option<String>,
+    /// Replaces the fields it gives; an empty string clears a field, an absent one is kept.
+    pub meta: Option<MetaRequest>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +288,11 @@ impl CreateAssetRequest {
             .max_resolution_tier
             .map(|v| one_of(&field("max_resolution_tier"), v, MAX_RESOLUTION_TIER))
             .transpose()?;
+        let meta = self
+            .meta
+            .map(|m| m.into_meta(&field("meta.")))
+            .transpose()?
+            .unwrap_or_default();
         let input_url = self.inputs.or(self.input).and_then(Inputs::first_url);
         Ok((
             AssetSettings {
@@ -241,6 +303,7 @@ impl CreateAssetRequest {
                 video_quality,
                 max_resolution_tier,
                 test: self.test.unwrap_or(false),
+                meta,
             },
             input_url,
         ))
@@ -273,6 +336,8 @@ pub struct NewAssetSettings {
     pub video_quality: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_resolution_tier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<MetaResponse>,
 }
 
 #[derive(Debug, Serialize)]
@@ -319,6 +384,7 @@ impl UploadResponse {
                     .collect(),
                 video_quality: settings.video_quality.clone(),
                 max_resolution_tier: settings.max_resolution_tier.clone(),
+                meta: MetaResponse::from_meta(&settings.meta),
             },
             test: upload.test,
             asset_id: upload.asset_id.clone(),
@@ -445,6 +511,8 @@ pub struct AssetResponse {
     pub ingest_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passthrough: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<MetaResponse>,
     pub test: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<AssetErrorsResponse>,
@@ -587,6 +655,7 @@ impl AssetResponse {
                 IngestType::Url => "on_demand_url",
             },
             passthrough: asset.passthrough.clone(),
+            meta: MetaResponse::from_meta(&asset.settings.meta),
             test: asset.settings.test,
             errors: asset.errors.as_ref().map(|e| AssetErrorsResponse {
                 kind: e.kind.clone(),
