@@ -161,6 +161,7 @@ impl App {
             playback,
             events,
             processing: Arc::new(ProcessingService::new(db.clone())),
+            migration: Arc::new(crate::migration::MigrationService::new(db.clone())),
             public_url: public_url.clone(),
             tokens: Arc::new(
                 TokenService::open(db.clone())

@@ -9,6 +9,7 @@
 //! - `playback`: HLS, static files, images, signing keys and playback tokens.
 //! - `media`: the only module that runs ffmpeg/ffprobe.
 //! - `jobs`: the durable job queue contract and the worker loop.
+//! - `migration`: the BigBlueButton migration's state, claim queue and external recordings.
 //! - `compat::mux`: the Mux Video API over the core.
 //! - `db`, `storage`, `outbound`, `http`: ports and adapters at the edges.
 //! - `tokens`: API access tokens.
@@ -27,6 +28,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keyed_lock;
 pub mod media;
+pub mod migration;
 pub mod outbound;
 pub mod pipeline;
 pub mod playback;

@@ -433,7 +433,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     max: u64::MAX,
                     record_id: None,
                 };
-                migrate::export_csv(cache, &all, config.bbb.playback_url_23, stdout, |_| {})?;
+                let opts = openvod::migration::run::RunOptions {
+                    selection: all,
+                    dry: true,
+                    playback_url_23: config.bbb.playback_url_23,
+                    admin_owner: None,
+                    inform_message: None,
+                };
+                openvod::migration::run::run(
+                    cache,
+                    openvod::migration::run::Action::ExportCsv(stdout),
+                    &opts,
+                    None,
+                    None,
+                    |_| {},
+                    |_| {},
+                )
+                .await?;
             } else {
                 let n = migrate::list_table(cache, stdout)?;
                 eprintln!("{n} recordings");
@@ -456,13 +472,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_cli_tracing();
             let config = load(&common, Overrides::default())?;
-            if use_manual_claim || use_import_video {
-                bail!("--use-manual-claim and --use-import-video are not available yet in this version; --use-export-csv is");
-            }
-            if use_database_moodle {
-                bail!("--use-database-moodle (Moodle owner lookups) is not available yet in this version");
-            }
-            debug_assert!(use_export_csv);
             if min == 0 || min > max {
                 bail!("--min-value-record-process must be at least 1 and at most --max-value-record-process");
             }
@@ -471,38 +480,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 max,
                 record_id,
             };
-            if dry {
-                eprintln!("dry run: nothing is written; the CSV rows are printed");
-            }
-            // Pre-flight (Pod's check_system): the server answers with a valid checksum.
-            let outbound = Outbound::new(&config.outbound);
-            let listing = migrate::load_listing(&config.bbb, &outbound, dry).await?;
-            let cache = &listing.path;
-            let print = |line: String| eprintln!("{line}");
-            let summary = if dry {
-                migrate::export_csv(
-                    cache,
-                    &selection,
-                    config.bbb.playback_url_23,
-                    std::io::stdout().lock(),
-                    print,
-                )?
-            } else {
-                let partial = output.with_extension("csv.partial");
-                let file = std::fs::File::create(&partial)
-                    .with_context(|| format!("cannot write {}", partial.display()))?;
-                let summary = migrate::export_csv(
-                    cache,
-                    &selection,
-                    config.bbb.playback_url_23,
-                    std::io::BufWriter::new(file),
-                    print,
-                )?;
-                std::fs::rename(&partial, &output)?;
-                eprintln!("wrote {}", output.display());
-                summary
-            };
-            eprintln!("{summary}");
+            run_migration(
+                &config,
+                selection,
+                if use_manual_claim {
+                    MigrateMode::ManualClaim
+                } else if use_import_video {
+                    MigrateMode::ImportVideo
+                } else {
+                    debug_assert!(use_export_csv);
+                    MigrateMode::ExportCsv(output)
+                },
+                use_database_moodle,
+                dry,
+            )
+            .await?;
         }
         Command::Config {
             command: ConfigCommand::Show { common },
@@ -510,6 +502,167 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(&common, Overrides::default())?;
             println!("{}", toml_like(&config)?);
         }
+    }
+    Ok(())
+}
+
+enum MigrateMode {
+    ManualClaim,
+    ImportVideo,
+    ExportCsv(PathBuf),
+}
+
+/// `openvod bbb migrate`: pre-flight (the old server answers with a valid checksum, each Moodle
+/// database connects, the admin owner is usable), then the run over the listing.
+async fn run_migration(
+    config: &Config,
+    selection: migrate::Selection,
+    mode: MigrateMode,
+    use_moodle: bool,
+    dry: bool,
+) -> anyhow::Result<()> {
+    use openvod::migration::run::{self, Action, RunOptions};
+    use std::io::IsTerminal;
+
+    let bbb = &config.bbb;
+    if let Some(admin) = &bbb.admin_owner {
+        if !openvod::migration::valid_username(admin) {
+            bail!("pre-flight: [bbb] admin_owner {admin:?} is not a username (letters, digits, _ - . @)");
+        }
+    } else if matches!(mode, MigrateMode::ImportVideo) && !use_moodle {
+        bail!("pre-flight: --use-import-video needs an owner for every recording: set [bbb] admin_owner, or use --use-database-moodle");
+    }
+    if dry {
+        eprintln!("dry run: nothing is written anywhere");
+    }
+    let outbound = Outbound::new(&config.outbound);
+    let listing = migrate::load_listing(bbb, &outbound, dry)
+        .await
+        .context("pre-flight: the BigBlueButton server")?;
+    let moodles = if use_moodle {
+        let m = openvod::bbb::moodle::Moodles::connect(&bbb.moodle, &bbb.ignored_servers)
+            .await
+            .context("pre-flight: Moodle")?;
+        eprintln!(
+            "Moodle databases: {}",
+            m.names().collect::<Vec<_>>().join(", ")
+        );
+        Some(m)
+    } else {
+        None
+    };
+    // A dry run reads the state to say what is already done, but never creates the database.
+    let csv = matches!(mode, MigrateMode::ExportCsv(_));
+    let db = if csv || (dry && !config.database_path().is_file()) {
+        None
+    } else {
+        Some(openvod::app::open_db(config).await?)
+    };
+    let service = db.map(openvod::migration::MigrationService::new);
+    let opts = RunOptions {
+        selection,
+        dry,
+        playback_url_23: bbb.playback_url_23,
+        admin_owner: bbb.admin_owner.clone(),
+        inform_message: bbb.inform_message.clone().filter(|m| !m.trim().is_empty()),
+    };
+    let tty = std::io::stderr().is_terminal();
+    let progress = |s: &run::Summary| {
+        if tty {
+            eprint!(
+                "\r\x1b[2K[{}] in range {} done {} skipped {} failed {}",
+                "#".repeat((s.in_range % 40) as usize),
+                s.in_range,
+                s.done,
+                s.skipped,
+                s.failed
+            );
+        }
+    };
+    let line = |l: String| {
+        if tty {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("{l}");
+    };
+    let cache = listing.path.clone();
+    let result = match mode {
+        MigrateMode::ExportCsv(output) if !dry => {
+            let partial = output.with_extension("csv.partial");
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("cannot write {}", partial.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let r = run::run(
+                &cache,
+                Action::ExportCsv(&mut out),
+                &opts,
+                moodles.as_ref(),
+                None,
+                line,
+                progress,
+            )
+            .await;
+            let r = r.and_then(|s| {
+                out.flush()
+                    .map_err(|e| run::RunError::Csv(e.to_string()))
+                    .map(|()| s)
+            });
+            if r.is_ok() {
+                drop(out);
+                std::fs::rename(&partial, &output)?;
+                eprintln!("wrote {}", output.display());
+            } else {
+                drop(out);
+                let _ = std::fs::remove_file(&partial);
+            }
+            r
+        }
+        MigrateMode::ExportCsv(_) => {
+            run::run(
+                &cache,
+                Action::ExportCsv(std::io::stdout().lock()),
+                &opts,
+                moodles.as_ref(),
+                None,
+                line,
+                progress,
+            )
+            .await
+        }
+        MigrateMode::ManualClaim | MigrateMode::ImportVideo => {
+            let action = if matches!(mode, MigrateMode::ManualClaim) {
+                Action::<std::io::Sink>::ManualClaim
+            } else {
+                Action::ImportVideo
+            };
+            run::run(
+                &cache,
+                action,
+                &opts,
+                moodles.as_ref(),
+                service.as_ref(),
+                line,
+                progress,
+            )
+            .await
+        }
+    };
+    if let Some(m) = &moodles {
+        m.close().await;
+    }
+    if tty {
+        eprintln!();
+    }
+    let summary = result?;
+    eprintln!("{summary}");
+    if summary.presentations > 0 {
+        eprintln!("presentations are rendered by the jobs of `openvod serve` (or `openvod worker`) on this data dir");
+    }
+    if summary.failed > 0 {
+        bail!(
+            "{} recording(s) failed; rerun with --record-id to retry one",
+            summary.failed
+        );
     }
     Ok(())
 }

@@ -673,7 +673,8 @@ impl AssetService {
         Ok(())
     }
 
-    /// Renders the recording into the scratch folder, stores it as the original, then probes it. A
+    /// Renders the recording into the scratch folder (or downloads a BBB "video" playback's file),
+    /// stores it as the original, then probes it. A
     /// rerun after a crash starts the render again (its scratch folder died with the process);
     /// once the original is stored it is not rendered twice.
     async fn render_bbb(&self, asset_id: &str) -> Result<(), AssetError> {
@@ -684,6 +685,15 @@ impl AssetService {
             let url = asset.input_url.as_deref().ok_or_else(|| {
                 AssetError::Invalid(format!("asset {asset_id} has no recording URL"))
             })?;
+            // A "video" playback is already a video: downloaded as it is.
+            if crate::bbb::source::is_video_playback(url) {
+                let file = crate::bbb::source::video_file_url(&self.outbound, url).await?;
+                let key = StoreKey::parse(&Asset::original_key(asset_id))?;
+                let tmp = tempfile::NamedTempFile::new_in(&self.scratch_dir)?.into_temp_path();
+                let size = self.download(file.as_str(), &tmp).await?;
+                self.store_original(asset_id, &key, &tmp, size).await?;
+                return self.probe(asset_id).await;
+            }
             let source = crate::bbb::source::Source::parse_url(url)?;
             let work = tempfile::Builder::new()
                 .prefix("bbb-job-")

@@ -116,6 +116,9 @@ pub struct ListedRecording {
     pub end_time_ms: Option<i64>,
     pub metadata: BTreeMap<String, String>,
     pub playbacks: Vec<Playback>,
+    /// The `<recording>` element as listed (re-serialized, whitespace trimmed), kept in the
+    /// migration's state so nothing the old server said is lost.
+    pub raw: String,
 }
 
 impl ListedRecording {
@@ -201,10 +204,35 @@ pub fn parse_listing(
     let mut current: Option<ListedRecording> = None;
     let mut format = Playback::default();
     let mut text = String::new();
+    let mut raw = quick_xml::Writer::new(Vec::new());
     loop {
         let event = reader
             .read_event_into(&mut buf)
             .map_err(|e| xml_error(FILE, e))?;
+        let keep = |raw: &mut quick_xml::Writer<Vec<u8>>, event: &Event<'_>| {
+            raw.write_event(event.borrow())
+                .map_err(|e| xml_error(FILE, e))
+        };
+        match &event {
+            Event::Start(e)
+                if current.is_none()
+                    && e.local_name().as_ref() == b"recording"
+                    && path.last().is_some_and(|p| p == "recordings") =>
+            {
+                raw.get_mut().clear();
+                keep(&mut raw, &event)?;
+            }
+            Event::Start(_)
+            | Event::End(_)
+            | Event::Text(_)
+            | Event::CData(_)
+            | Event::Empty(_)
+                if current.is_some() =>
+            {
+                keep(&mut raw, &event)?
+            }
+            _ => {}
+        }
         match event {
             Event::DocType(_) => return Err(xml_error(FILE, "a DTD is not allowed")),
             Event::Start(e) => {
@@ -248,6 +276,7 @@ pub fn parse_listing(
                         ("playback", "format") => rec.playbacks.push(std::mem::take(&mut format)),
                         (_, "recording") => {
                             let mut rec = current.take().expect("inside a recording");
+                            rec.raw = String::from_utf8_lossy(raw.get_ref()).into_owned();
                             if rec.internal_meeting_id.is_empty() {
                                 rec.internal_meeting_id = rec.record_id.clone();
                             }

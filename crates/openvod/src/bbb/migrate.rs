@@ -1,9 +1,10 @@
 //! `openvod bbb migrate` and `openvod bbb list`: what Esup-Pod's `migrate_bbb_recordings` does,
 //! with its flags, on the listing of the old server.
 //!
-//! This first part lists (getRecordings through `api`, saved to the cache file) and exports the
-//! CSV Pod writes. Ranges index the listing order, 1-based, as Pod does; every output line names
-//! the recordID so one recording can be rerun with `--record-id`.
+//! Here: the listing (getRecordings through `api`, saved to the cache file), the selection and
+//! the CSV Pod writes; the run itself, which needs the database, is `crate::migration::run`.
+//! Ranges index the listing order, 1-based, as Pod does; every output line names the recordID
+//! so one recording can be rerun with `--record-id`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -79,10 +80,6 @@ pub fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
         .from_writer(out)
 }
 
-fn csv_error(e: csv::Error) -> BbbError {
-    BbbError::Render(format!("writing CSV: {e}"))
-}
-
 /// The old server, from `[bbb]`.
 pub fn server(config: &BbbConfig) -> Result<Server, BbbError> {
     let url = config.server_url.as_deref().ok_or_else(|| {
@@ -127,61 +124,6 @@ pub async fn load_listing(
     };
     api::fetch_listing(outbound, &server, &path).await?;
     Ok(Listing { path, _temp: temp })
-}
-
-/// Counts for the closing summary.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
-    pub listed: u64,
-    pub in_range: u64,
-    pub done: u64,
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "listed {}, in range {}, exported {}",
-            self.listed, self.in_range, self.done
-        )
-    }
-}
-
-/// `--use-export-csv`: writes the selected recordings as Pod's CSV to `out`; `on_line` gets one
-/// line per recording for the operator.
-pub fn export_csv(
-    cache: &Path,
-    selection: &Selection,
-    playback_url_23: bool,
-    out: impl Write,
-    mut on_line: impl FnMut(String),
-) -> Result<Summary, BbbError> {
-    let mut writer = csv_writer(out);
-    writer.write_record(CSV_HEADER).map_err(csv_error)?;
-    let mut summary = Summary::default();
-    api::read_listing(cache, |rec| {
-        summary.listed += 1;
-        if !selection.includes(summary.listed, &rec) {
-            return Ok(());
-        }
-        summary.in_range += 1;
-        writer
-            .write_record(csv_row(&rec, playback_url_23))
-            .map_err(csv_error)?;
-        summary.done += 1;
-        on_line(format!(
-            "{:>5} {} {} {:?} exported",
-            summary.listed,
-            rec.record_id,
-            rec.start_date(),
-            rec.name.trim()
-        ));
-        Ok(())
-    })?;
-    writer
-        .flush()
-        .map_err(|e| BbbError::Render(format!("writing CSV: {e}")))?;
-    Ok(summary)
 }
 
 /// `openvod bbb list`: a table of the listing (number, recordID, date, state, origin, name).

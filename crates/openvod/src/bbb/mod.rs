@@ -9,7 +9,8 @@
 //! - `mkv`: the minimal Matroska writer that hands frames and their timestamps to ffmpeg.
 //! - `render`: the whole run (parse, compose, ffmpeg for overlays, audio and muxing).
 //! - `api`: the old server's getRecordings (checksum, paging, streaming parse).
-//! - `migrate`: `bbb list` and `bbb migrate` (Pod's flags; the CSV export so far).
+//! - `moodle`: who owns a recording, from the Moodle database (PostgreSQL or MySQL).
+//! - `migrate`: `bbb list` and `bbb migrate` (Pod's flags, selection, CSV).
 //!
 //! This module knows nothing of the database or HTTP: the CLI and the render job both call
 //! `render::render_source`.
@@ -19,6 +20,7 @@ pub mod compose;
 pub mod fetch;
 pub mod migrate;
 pub mod mkv;
+pub mod moodle;
 pub mod recording;
 pub mod render;
 pub mod source;
@@ -50,6 +52,8 @@ pub enum BbbError {
     Outbound(#[from] OutboundError),
     #[error(transparent)]
     Media(#[from] MediaError),
+    #[error("Moodle database {server}: {reason}")]
+    Moodle { server: String, reason: String },
     #[error("rendering failed: {0}")]
     Render(String),
     #[error("I/O failed on {path}: {source}")]

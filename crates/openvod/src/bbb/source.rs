@@ -107,9 +107,168 @@ impl Source {
     }
 }
 
+/// Whether `url` is a BigBlueButton "video" playback page (`/playback/video/RECORD_ID/`, or
+/// Scalelite's `/recording/RECORD_ID/video`): the recording is already a video file to download.
+pub fn is_video_playback(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url.trim()) else {
+        return false;
+    };
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    segments.windows(2).any(|w| w == ["playback", "video"])
+        || segments
+            .windows(3)
+            .any(|w| w[0] == "recording" && w[2] == "video")
+}
+
+/// File types a video playback may point at (Pod's `VIDEO_ALLOWED_EXTENSIONS`, for BBB's).
+const VIDEO_EXTENSIONS: [&str; 5] = ["m4v", "mp4", "webm", "mkv", "mov"];
+
+/// The last `<source src=...>` of a video playback page, as Pod's `video_parser` takes it.
+pub fn video_source_in_page(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut found = None;
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("<source") {
+        let start = from + at + "<source".len();
+        let end = lower[start..].find('>').map_or(lower.len(), |e| start + e);
+        let tag = &html[start..end];
+        let tag_lower = &lower[start..end];
+        let mut search = 0;
+        while let Some(pos) = tag_lower[search..].find("src") {
+            let name_start = search + pos;
+            let before_ok =
+                name_start == 0 || tag_lower.as_bytes()[name_start - 1].is_ascii_whitespace();
+            let rest = tag[name_start + 3..].trim_start();
+            search = name_start + 3;
+            if !before_ok || !rest.starts_with('=') {
+                continue;
+            }
+            let value = rest[1..].trim_start();
+            let parsed = match value.chars().next() {
+                Some(q @ ('"' | '\'')) => value[1..].split(q).next(),
+                Some(_) => value.split(|c: char| c.is_whitespace() || c == '/').next(),
+                None => None,
+            };
+            if let Some(v) = parsed.filter(|v| !v.is_empty()) {
+                found = Some(v.to_owned());
+            }
+            break;
+        }
+        from = end.min(lower.len());
+        if from >= lower.len() {
+            break;
+        }
+    }
+    found
+}
+
+/// The video file a video playback page plays, resolved against the page.
+pub async fn video_file_url(
+    outbound: &crate::outbound::Outbound,
+    page: &str,
+) -> Result<url::Url, BbbError> {
+    let mut page_url = url::Url::parse(page.trim())
+        .map_err(|e| BbbError::InvalidSource(format!("{page:?}: {e}")))?;
+    outbound.check_url(page_url.as_str()).await?;
+    let page_name = page_url.to_string();
+    let download = |reason: String| BbbError::Download {
+        url: page_name.clone(),
+        reason,
+    };
+    let response = outbound
+        .client()
+        .get(page_url.clone())
+        .send()
+        .await
+        .map_err(|e| download(e.to_string()))?;
+    if !response.status().is_success() {
+        let reason = format!("HTTP {}", response.status());
+        return Err(if response.status().is_server_error() {
+            download(reason)
+        } else {
+            BbbError::DownloadPermanent {
+                url: page_name.clone(),
+                reason,
+            }
+        });
+    }
+    // Relative sources are relative to the folder of the page.
+    page_url = response.url().clone();
+    if !page_url.path().ends_with('/') && !page_url.path().ends_with(".html") {
+        let path = format!("{}/", page_url.path());
+        page_url.set_path(&path);
+    }
+    let html = response.text().await.map_err(|e| download(e.to_string()))?;
+    let src = video_source_in_page(&html).ok_or_else(|| {
+        BbbError::Missing(format!(
+            "<source src=...> in the video playback page {page_url}"
+        ))
+    })?;
+    let file = page_url
+        .join(&src)
+        .map_err(|e| BbbError::InvalidSource(format!("video source {src:?}: {e}")))?;
+    let extension = file
+        .path()
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !VIDEO_EXTENSIONS.contains(&extension.as_str()) {
+        return Err(BbbError::InvalidSource(format!(
+            "the video playback plays {file}, which is not a video file ({})",
+            VIDEO_EXTENSIONS.join(", ")
+        )));
+    }
+    outbound.check_url(file.as_str()).await?;
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Source;
+    use super::{is_video_playback, video_source_in_page, Source};
+
+    #[test]
+    fn video_playback_pages() {
+        assert!(is_video_playback(
+            "https://bbb.example/playback/video/abc-1/"
+        ));
+        assert!(is_video_playback(
+            "https://sl.example/recording/abc-1/video?token=ff"
+        ));
+        assert!(!is_video_playback(
+            "https://bbb.example/playback/presentation/2.3/abc-1"
+        ));
+        let page = r#"<html><video controls><SOURCE src="video-0.webm" type="video/webm">
+            <source type='video/mp4' src='video-0.m4v'></video><source></html>"#;
+        assert_eq!(video_source_in_page(page).as_deref(), Some("video-0.m4v"));
+        assert_eq!(video_source_in_page("<source data-src=x>"), None);
+        assert_eq!(
+            video_source_in_page("<source src=v.mp4>"),
+            Some("v.mp4".to_owned())
+        );
+        assert_eq!(video_source_in_page("<source src="), None);
+        assert_eq!(video_source_in_page(""), None);
+    }
+
+    /// Property: arbitrary HTML never panics the page scanner.
+    #[test]
+    fn arbitrary_pages_are_safe() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let pieces = [
+            "<source", "<SOURCE", " src", "src", "=", "\"", "'", ">", " ", "é", "a.m4v", "/",
+        ];
+        for _ in 0..20_000 {
+            let n = rng.gen_range(0..12);
+            let html: String = (0..n)
+                .map(|_| pieces[rng.gen_range(0..pieces.len())])
+                .collect();
+            let _ = video_source_in_page(&html);
+        }
+    }
 
     fn base(raw: &str) -> String {
         match Source::parse(raw).unwrap() {

@@ -1,8 +1,16 @@
 //! BigBlueButton import over HTTP: `POST /openvod/v1/bbb/renders` renders a recording into a new
 //! asset in a durable job. The asset settings are Mux's (`new_asset_settings`), so the asset is
 //! then used like any other; the render is followed through the asset and its events.
+//!
+//! The migration's queues, as Pod shows them: `GET /openvod/v1/bbb/claims` (manual-claim assets
+//! no one owns yet) and `POST /openvod/v1/bbb/claims/{asset_id}` with `{"owner": USERNAME}`;
+//! `GET /openvod/v1/external-recordings?owner=USERNAME` and
+//! `POST /openvod/v1/external-recordings/{id}/import`, which renders or downloads the recording in
+//! a job into the owner's asset (once, however often it is called).
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -20,6 +28,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/openvod/v1/bbb/renders", post(create_render))
         .route("/openvod/v1/bbb/renders/{id}", get(get_render))
+        .route("/openvod/v1/bbb/claims", get(list_claims))
+        .route("/openvod/v1/bbb/claims/{asset_id}", post(claim))
+        .route("/openvod/v1/external-recordings", get(list_external))
+        .route("/openvod/v1/external-recordings/{id}", get(get_external))
+        .route(
+            "/openvod/v1/external-recordings/{id}/import",
+            post(import_external),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,4 +105,138 @@ async fn get_render(
         return Err(ApiError::not_found(format!("no BigBlueButton render {id}")));
     }
     Ok(ok(render_response(&state, &asset)))
+}
+
+#[derive(Debug, Serialize)]
+struct ClaimResponse {
+    asset_id: String,
+    record_id: String,
+    name: String,
+    start_time: Option<String>,
+    origin_server_name: Option<String>,
+}
+
+async fn list_claims(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+) -> Result<Response, ApiError> {
+    let claims: Vec<ClaimResponse> = state
+        .migration
+        .claims()
+        .await?
+        .into_iter()
+        .map(|c| ClaimResponse {
+            asset_id: c.asset_id,
+            record_id: c.record_id,
+            name: c.name,
+            start_time: c.start_time_ms.map(crate::id::iso8601_micros),
+            origin_server_name: c.origin_server,
+        })
+        .collect();
+    Ok(ok(claims))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimRequest {
+    owner: String,
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(asset_id): Path<String>,
+    JsonBody(request): JsonBody<ClaimRequest>,
+) -> Result<Response, ApiError> {
+    let asset = state
+        .migration
+        .claim(&state.assets, &asset_id, request.owner.trim())
+        .await?;
+    Ok(ok(asset_response(&state, &asset)))
+}
+
+#[derive(Debug, Serialize)]
+struct ExternalResponse {
+    id: String,
+    name: String,
+    start_at: Option<String>,
+    source_url: String,
+    #[serde(rename = "type")]
+    kind: String,
+    owner: String,
+    record_id: String,
+    /// `not imported`, `importing`, `imported` or `error: ...`.
+    state: String,
+    asset_id: Option<String>,
+}
+
+async fn external_response(
+    state: &AppState,
+    ext: crate::migration::model::ExternalRecording,
+) -> Result<ExternalResponse, ApiError> {
+    let progress = match &ext.asset_id {
+        None => "not imported".to_owned(),
+        Some(id) => match state.assets.get(id).await {
+            Ok(asset) => match asset.status {
+                crate::assets::model::AssetStatus::Preparing => "importing".to_owned(),
+                crate::assets::model::AssetStatus::Ready => "imported".to_owned(),
+                crate::assets::model::AssetStatus::Errored => format!(
+                    "error: {}",
+                    asset
+                        .errors
+                        .map(|e| e.messages.join("; "))
+                        .unwrap_or_default()
+                ),
+            },
+            Err(crate::assets::AssetError::NotFound(_)) => "deleted".to_owned(),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok(ExternalResponse {
+        id: ext.id,
+        name: ext.name,
+        start_at: ext.start_at_ms.map(crate::id::iso8601_micros),
+        source_url: ext.source_url,
+        kind: ext.kind,
+        owner: ext.owner,
+        record_id: ext.record_id,
+        state: progress,
+        asset_id: ext.asset_id,
+    })
+}
+
+async fn list_external(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if let Some(unknown) = query.keys().find(|k| k.as_str() != "owner") {
+        return Err(ApiError::invalid(format!(
+            "{unknown}: unknown parameter (only owner is accepted)"
+        )));
+    }
+    let owner = query.get("owner").map(|o| o.trim());
+    let mut out = Vec::new();
+    for ext in state.migration.external_recordings(owner).await? {
+        out.push(external_response(&state, ext).await?);
+    }
+    Ok(ok(out))
+}
+
+async fn get_external(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let ext = state.migration.external_recording(&id).await?;
+    Ok(ok(external_response(&state, ext).await?))
+}
+
+async fn import_external(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (ext, _) = state.migration.import(&id).await?;
+    Ok(created_response(external_response(&state, ext).await?))
 }

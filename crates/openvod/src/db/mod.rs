@@ -18,6 +18,7 @@ use crate::events::model::{Attempt, ClaimedDelivery, DeliveryResult, Event, Webh
 use crate::ingest::model::Upload;
 use crate::jobs::{ClaimedJob, Job, JobResult};
 use crate::media::probe::MediaInfo;
+use crate::migration::model::{Action, BbbRecording, Claim, ExternalRecording, Mode, Owner};
 use crate::playback::keys::SigningKey;
 use crate::processing::ProcessingTask;
 
@@ -280,6 +281,66 @@ pub trait SigningKeyRepo {
     async fn delete_signing_key(&self, id: &str) -> Result<bool, DbError>;
 }
 
+/// The BigBlueButton migration's state (`migration`).
+#[async_trait]
+pub trait BbbRepo {
+    /// Upserts the listed recording and replaces the owners the listing found (claims stay).
+    async fn save_bbb_recording(
+        &self,
+        rec: &BbbRecording,
+        owners: &[Owner],
+        now: i64,
+    ) -> Result<(), DbError>;
+    async fn get_bbb_action(&self, record_id: &str, mode: Mode) -> Result<Option<Action>, DbError>;
+    async fn list_bbb_owners(&self, record_id: &str) -> Result<Vec<Owner>, DbError>;
+    /// `--use-manual-claim`: the recording's asset, its job and the action in one transaction,
+    /// unless the recording already has its asset. Returns the asset id and whether it is new.
+    async fn create_bbb_asset(
+        &self,
+        record_id: &str,
+        asset: &Asset,
+        job: &Job,
+        detail: &str,
+        now: i64,
+    ) -> Result<(String, bool), DbError>;
+    /// Records a failure, unless the mode already succeeded for this recording.
+    async fn fail_bbb_action(
+        &self,
+        record_id: &str,
+        mode: Mode,
+        error: &str,
+        now: i64,
+    ) -> Result<(), DbError>;
+    /// `--use-import-video`: one external recording per (recordID, owner), existing ones kept.
+    /// Returns how many were created.
+    async fn create_external_recordings(
+        &self,
+        record_id: &str,
+        recordings: &[ExternalRecording],
+        detail: &str,
+        now: i64,
+    ) -> Result<usize, DbError>;
+    async fn list_external_recordings(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<ExternalRecording>, DbError>;
+    async fn get_external_recording(&self, id: &str) -> Result<Option<ExternalRecording>, DbError>;
+    /// The import's asset and job, once: `None` for an unknown id, else the asset id and
+    /// whether this call created it.
+    async fn start_external_import(
+        &self,
+        id: &str,
+        asset: &Asset,
+        job: &Job,
+        now: i64,
+    ) -> Result<Option<(String, bool)>, DbError>;
+    /// Manual-claim assets without a `meta.creator_id`.
+    async fn list_bbb_claims(&self) -> Result<Vec<Claim>, DbError>;
+    /// The recordID a manual-claim asset was made from.
+    async fn bbb_record_of_asset(&self, asset_id: &str) -> Result<Option<String>, DbError>;
+    async fn add_bbb_owner(&self, record_id: &str, owner: &Owner) -> Result<(), DbError>;
+}
+
 pub trait Db:
     TokenRepo
     + SecretRepo
@@ -289,6 +350,7 @@ pub trait Db:
     + SigningKeyRepo
     + EventRepo
     + TaskRepo
+    + BbbRepo
     + Send
     + Sync
 {
@@ -303,6 +365,7 @@ impl<T> Db for T where
         + SigningKeyRepo
         + EventRepo
         + TaskRepo
+        + BbbRepo
         + Send
         + Sync
 {

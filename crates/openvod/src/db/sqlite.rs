@@ -41,6 +41,7 @@ pub struct SqliteDb {
     events_written: std::sync::Arc<tokio::sync::Notify>,
 }
 
+mod bbb;
 mod events;
 mod tasks;
 use events::{emit, emit_asset, emit_upload, read_asset};

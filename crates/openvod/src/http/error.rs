@@ -111,5 +111,6 @@ domain_error!(
     crate::playback::PlaybackError,
     crate::events::EventsError,
     crate::processing::ProcessingError,
-    crate::tokens::TokenError
+    crate::tokens::TokenError,
+    crate::migration::MigrationError
 );

@@ -30,6 +30,7 @@ pub struct AppState {
     pub playback: Arc<crate::playback::PlaybackService>,
     pub events: Arc<crate::events::EventService>,
     pub processing: Arc<crate::processing::ProcessingService>,
+    pub migration: Arc<crate::migration::MigrationService>,
     /// Base of every URL handed out.
     pub public_url: url::Url,
     pub tokens: Arc<TokenService>,

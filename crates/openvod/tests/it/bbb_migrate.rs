@@ -8,11 +8,13 @@ use std::sync::Arc;
 use sha1::Digest as _;
 
 #[derive(Clone)]
-struct FakeBbb {
-    secret: String,
+pub struct FakeBbb {
+    pub secret: String,
     /// Recordings per page at most (the server's own cap); `None`: no pagination, no total.
-    page_cap: Option<usize>,
-    recordings: Arc<Vec<String>>,
+    pub page_cap: Option<usize>,
+    pub recordings: Arc<Vec<String>>,
+    /// Every other path is served from this folder (`DIR/index.html` for `DIR/`): the playbacks.
+    pub files: Option<Arc<std::path::PathBuf>>,
 }
 
 fn recording_xml(i: usize) -> String {
@@ -55,7 +57,7 @@ fn record_id(i: usize) -> String {
     )
 }
 
-async fn serve(fake: FakeBbb) -> String {
+pub async fn serve(fake: FakeBbb) -> String {
     use axum::extract::{RawQuery, State};
     let app = axum::Router::new()
         .route(
@@ -103,6 +105,24 @@ async fn serve(fake: FakeBbb) -> String {
                 },
             ),
         )
+        .fallback(|State(fake): State<FakeBbb>, uri: axum::http::Uri| async move {
+            use axum::response::IntoResponse;
+            let not_found = axum::http::StatusCode::NOT_FOUND.into_response();
+            let (Some(root), Some(rest)) = (fake.files, uri.path().strip_prefix('/')) else {
+                return not_found;
+            };
+            if rest.split('/').any(|s| s == "..") {
+                return not_found;
+            }
+            let mut path = root.join(rest);
+            if rest.ends_with('/') || rest.is_empty() {
+                path = path.join("index.html");
+            }
+            match tokio::fs::read(path).await {
+                Ok(bytes) => bytes.into_response(),
+                Err(_) => not_found,
+            }
+        })
         .with_state(fake);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -110,7 +130,7 @@ async fn serve(fake: FakeBbb) -> String {
     format!("http://{addr}/")
 }
 
-fn config(dir: &Path, server: &str, secret: &str, checksum: &str) -> std::path::PathBuf {
+pub fn config(dir: &Path, server: &str, secret: &str, checksum: &str) -> std::path::PathBuf {
     let path = dir.join(format!("openvod-{checksum}.toml"));
     std::fs::write(
         &path,
@@ -124,13 +144,13 @@ fn config(dir: &Path, server: &str, secret: &str, checksum: &str) -> std::path::
     path
 }
 
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-async fn openvod(dir: &Path, args: &[&str]) -> Run {
+pub async fn openvod(dir: &Path, args: &[&str]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
         .env_remove("OPENVOD_CONFIG")
         .current_dir(dir)
@@ -176,6 +196,7 @@ async fn export_csv_lists_every_page_and_writes_pods_csv() {
     let fake = FakeBbb {
         secret: "s3cret".to_owned(),
         page_cap: Some(2),
+        files: None,
         recordings: Arc::new((1..=5).map(recording_xml).collect()),
     };
     let url = serve(fake.clone()).await;
@@ -202,7 +223,7 @@ async fn export_csv_lists_every_page_and_writes_pods_csv() {
         );
     }
     assert!(
-        run.stderr.contains("listed 5, in range 5, exported 5"),
+        run.stderr.contains("listed 5, in range 5, done 5, skipped as already done 0, failed 0"),
         "{}",
         run.stderr
     );
@@ -319,6 +340,7 @@ async fn list_works_with_every_checksum_and_without_pagination() {
     let fake = FakeBbb {
         secret: "k".to_owned(),
         page_cap: None,
+        files: None,
         recordings: Arc::new((1..=3).map(recording_xml).collect()),
     };
     let url = serve(fake).await;

@@ -3,6 +3,7 @@
 mod assets;
 mod bbb;
 mod bbb_migrate;
+mod bbb_modes;
 mod cli;
 mod crash;
 mod moodle_db;

@@ -1,0 +1,661 @@
+//! `openvod bbb migrate` in its two stateful modes, end to end: the fake BBB server of
+//! `bbb_migrate`, real Moodle databases (PostgreSQL and MariaDB, `moodle_db`), real playbacks
+//! (a synthetic presentation rendered in a job, a video playback downloaded), then the claim
+//! queue and the external recordings over HTTP. Reruns, dry runs and a kill -9 must never
+//! duplicate or write anything they should not.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::bbb::{make_recording, RECORD_ID};
+use crate::bbb_migrate::{openvod, serve, FakeBbb};
+use crate::moodle_db::{exec, fresh_moodle, query_strings, Engine};
+use crate::support::{clip, eventually, TestApp};
+
+fn rid(i: u64) -> String {
+    format!(
+        "{:040x}-{}",
+        0xabc00 + i,
+        1_700_000_000_000u64 + i * 86_400_000
+    )
+}
+
+fn recording(
+    record_id: &str,
+    meeting_id: &str,
+    name: &str,
+    origin: &str,
+    playback: &str,
+) -> String {
+    let start = record_id.rsplit('-').next().unwrap();
+    format!(
+        "<recording><recordID>{record_id}</recordID><meetingID>{meeting_id}</meetingID>\
+         <internalMeetingID>{record_id}</internalMeetingID><name><![CDATA[{name}]]></name>\
+         <published>true</published><state>published</state><startTime>{start}</startTime>\
+         <endTime>0</endTime><metadata><bbb-origin>Moodle</bbb-origin>\
+         <bbb-origin-server-name>{origin}</bbb-origin-server-name></metadata>\
+         <playback>{playback}</playback></recording>"
+    )
+}
+
+fn presentation(server: &str, id: &str) -> String {
+    format!("<format><type>presentation</type><url>{server}playback/presentation/2.3/{id}</url></format>")
+}
+
+fn write_config(dir: &Path, server: &str, extra: &str) -> PathBuf {
+    let path = dir.join("openvod.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"{data}\"\n[outbound]\nallow_private_addresses = true\n[bbb]\n\
+             server_url = \"{server}\"\nsecret = \"s3cret\"\ncache_file = \"{cache}\"\n{extra}",
+            data = dir.join("data").display(),
+            cache = dir.join("getRecordings.xml").display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn migrate(dir: &Path, cfg: &Path, args: &[&str]) -> crate::bbb_migrate::Run {
+    let mut all = vec!["bbb", "migrate", "--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    openvod(dir, &all).await
+}
+
+async fn app_on(dir: &Path, workers: usize) -> TestApp {
+    let data = dir.join("data");
+    TestApp::spawn_with(workers, move |c| c.data_dir = data).await
+}
+
+async fn get(app: &TestApp, path: &str) -> Value {
+    let (status, body) = app.api_json(reqwest::Method::GET, path, None).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+async fn post(app: &TestApp, path: &str, body: Option<Value>) -> Value {
+    let (status, body) = app.api_json(reqwest::Method::POST, path, body).await;
+    assert!(
+        status == 200 || status == 201,
+        "POST {path}: {status} {body}"
+    );
+    body
+}
+
+async fn external(app: &TestApp, owner: &str) -> Vec<Value> {
+    let body = get(
+        app,
+        &format!("/openvod/v1/external-recordings?owner={owner}"),
+    )
+    .await;
+    body["data"].as_array().unwrap().clone()
+}
+
+fn record_ids(list: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = list
+        .iter()
+        .map(|e| e["record_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Moodle's state a migration may touch: every activity's intro.
+async fn intros(url: &str, prefix: &str) -> Vec<Vec<Option<String>>> {
+    query_strings(
+        url,
+        &format!("SELECT id, intro FROM {prefix}bigbluebuttonbn ORDER BY id"),
+    )
+    .await
+}
+
+async fn check_owners(app: &TestApp) {
+    assert_eq!(
+        record_ids(&external(app, "jdupont").await),
+        vec![rid(1), rid(5)]
+    );
+    assert_eq!(
+        record_ids(&external(app, "mmartin").await),
+        vec![rid(1), rid(5)]
+    );
+    // A role rule: the editing teachers of the course.
+    assert_eq!(record_ids(&external(app, "ppetit").await), vec![rid(2)]);
+    // NULL participants, a dismissed recording, an ignored server: the admin owner.
+    assert_eq!(
+        record_ids(&external(app, "admin").await),
+        vec![rid(3), rid(4), rid(6)]
+    );
+    assert!(
+        external(app, "lleroy").await.is_empty(),
+        "a viewer owns nothing"
+    );
+}
+
+async fn import_video_with_moodle(engine: Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let db1 = fresh_moodle(engine, "mdl_").await;
+    let db2 = fresh_moodle(engine, "m2_").await;
+    let row = |course: u32, activity: u32, record: &str, status: u32| {
+        format!("({course}, {activity}, '{record}', {status})")
+    };
+    exec(
+        &db1,
+        &format!(
+            "INSERT INTO mdl_bigbluebuttonbn_recordings (courseid, bigbluebuttonbnid, recordingid, status) VALUES {}, {}, {}, {}, {}",
+            row(7, 11, &rid(1), 2),
+            row(7, 12, &rid(2), 2),
+            row(8, 13, &rid(3), 2),
+            row(7, 11, &rid(4), 1),
+            row(7, 11, &rid(6), 2),
+        ),
+    )
+    .await;
+    exec(
+        &db2,
+        &format!(
+            "INSERT INTO m2_bigbluebuttonbn_recordings (courseid, bigbluebuttonbnid, recordingid, status) VALUES {}",
+            row(7, 11, &rid(5), 2)
+        ),
+    )
+    .await;
+    let server_placeholder = "https://old.example/";
+    let origins = [
+        "moodle.example.org",
+        "moodle.example.org",
+        "moodle.example.org",
+        "moodle.example.org",
+        "moodle2.example.org",
+        "ignored.example.org",
+    ];
+    let recordings: Vec<String> = (1..=6)
+        .map(|i| {
+            recording(
+                &rid(i),
+                &format!("meeting-7-1{i}"),
+                &format!("Cours {i}"),
+                origins[i as usize - 1],
+                &presentation(server_placeholder, &rid(i)),
+            )
+        })
+        .collect();
+    let url = serve(FakeBbb {
+        secret: "s3cret".to_owned(),
+        page_cap: Some(4),
+        recordings: Arc::new(recordings),
+        files: None,
+    })
+    .await;
+    let cfg = write_config(
+        dir.path(),
+        &url,
+        &format!(
+            "admin_owner = \"admin\"\ninform_message = \"<p>Moved to openvod</p>\"\n\
+             ignored_servers = [\"ignored.example.org\"]\n\
+             [bbb.moodle.default]\nurl = \"{db1}\"\n\
+             [bbb.moodle.\"moodle2.example.org\"]\nurl = \"{db2}\"\ntable_prefix = \"m2_\"\n"
+        ),
+    );
+    let args = ["--use-import-video", "--use-database-moodle"];
+
+    // A dry run reads Moodle and the server, and writes nothing anywhere.
+    let before = (intros(&db1, "mdl_").await, intros(&db2, "m2_").await);
+    let dry = migrate(dir.path(), &cfg, &[&args[..], &["--dry"]].concat()).await;
+    assert!(dry.ok, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains("would create 2 external recording(s)"),
+        "{}",
+        dry.stderr
+    );
+    assert_eq!(
+        before,
+        (intros(&db1, "mdl_").await, intros(&db2, "m2_").await)
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "a dry run creates no database"
+    );
+    assert!(
+        !dir.path().join("getRecordings.xml").exists(),
+        "nor the cache file"
+    );
+
+    let run = migrate(dir.path(), &cfg, &args).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("{} ", rid(1)))
+            && run
+                .stderr
+                .contains("Jean Dupont (jdupont) (moodle), Marie Martin (mmartin) (moodle)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("listed 6, in range 6, done 6, skipped as already done 0, failed 0"),
+        "{}",
+        run.stderr
+    );
+
+    let app = app_on(dir.path(), 0).await;
+    check_owners(&app).await;
+    let one = &external(&app, "ppetit").await[0];
+    assert_eq!(one["type"], "bigbluebutton");
+    assert_eq!(one["name"], "Cours 2");
+    assert_eq!(one["state"], "not imported");
+    assert_eq!(one["start_at"], "2023-11-16T22:13:20.000000Z");
+    assert!(one["source_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/2.3/{}", rid(2))));
+
+    let informed = intros(&db1, "mdl_").await;
+    assert_eq!(
+        informed[0],
+        vec![
+            Some("11".to_owned()),
+            Some("<p>Intro A</p><br><p>Moved to openvod</p>".to_owned())
+        ]
+    );
+    assert_eq!(informed[1][1].as_deref(), Some("<p>Moved to openvod</p>"));
+    // The activity is told even when its recording went to the admin owner (NULL participants).
+    assert_eq!(informed[2][1].as_deref(), Some("<p>Moved to openvod</p>"));
+    assert_eq!(
+        informed[3][1].as_deref(),
+        Some("<p>D</p>"),
+        "no recording of activity 14"
+    );
+    assert_eq!(
+        intros(&db2, "m2_").await[0][1].as_deref(),
+        Some("<p>Intro A</p><br><p>Moved to openvod</p>")
+    );
+
+    // A second run finds everything done: nothing new, the message not appended twice.
+    let again = migrate(dir.path(), &cfg, &args).await;
+    assert!(again.ok, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("done 0, skipped as already done 6, failed 0"),
+        "{}",
+        again.stderr
+    );
+    check_owners(&app).await;
+    assert_eq!(informed, intros(&db1, "mdl_").await);
+
+    // The CSV with Moodle owners (Pod's extra column, a Python list).
+    let csv = migrate(
+        dir.path(),
+        &cfg,
+        &[
+            "--use-export-csv",
+            "--use-database-moodle",
+            "--record-id",
+            &rid(1),
+        ],
+    )
+    .await;
+    assert!(csv.ok, "{}", csv.stderr);
+    let text = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert!(lines[0].ends_with(";source_url;Moodle_owners"), "{text}");
+    assert!(
+        lines[1].ends_with(&format!(
+            "/2.3/{};['Jean Dupont (jdupont)', 'Marie Martin (mmartin)']",
+            rid(1)
+        )),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 3, "one recording and the final CRLF: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_video_finds_moodle_owners_on_postgresql() {
+    import_video_with_moodle(Engine::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_video_finds_moodle_owners_on_mariadb() {
+    import_video_with_moodle(Engine::Mysql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = serve(FakeBbb {
+        secret: "s3cret".to_owned(),
+        page_cap: None,
+        recordings: Arc::new(Vec::new()),
+        files: None,
+    })
+    .await;
+    let cfg = write_config(
+        dir.path(),
+        &url,
+        "[bbb.moodle.default]\nurl = \"postgres://nobody:x@127.0.0.1:1/moodle\"\n",
+    );
+    let run = migrate(
+        dir.path(),
+        &cfg,
+        &["--use-export-csv", "--use-database-moodle"],
+    )
+    .await;
+    assert!(!run.ok);
+    assert!(
+        run.stderr
+            .contains("Moodle database default: cannot connect"),
+        "{}",
+        run.stderr
+    );
+    let run = migrate(dir.path(), &cfg, &["--use-import-video"]).await;
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("set [bbb] admin_owner"),
+        "{}",
+        run.stderr
+    );
+    let run = migrate(
+        dir.path(),
+        &cfg,
+        &["--use-manual-claim", "--use-import-video"],
+    )
+    .await;
+    assert!(
+        !run.ok && run.stderr.contains("cannot be used with"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The old server's playbacks: the synthetic presentation, and a "video" playback page whose
+/// `<source>` is a real MP4.
+fn playbacks(root: &Path) -> String {
+    let (_, _) = make_recording(
+        &root.join("presentation"),
+        &["--duration", "6", "--media", "audio"],
+    );
+    let video_id = rid(9);
+    let page = root.join("playback/video").join(&video_id);
+    std::fs::create_dir_all(&page).unwrap();
+    std::fs::write(
+        page.join("index.html"),
+        "<html><body><video controls><source src=\"video-0.m4v\" type=\"video/mp4\"></video></body></html>",
+    )
+    .unwrap();
+    std::fs::copy(clip(), page.join("video-0.m4v")).unwrap();
+    video_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_claim_and_import_make_assets_in_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("old-server");
+    let video_id = playbacks(&files);
+    let fake = |server: &str| {
+        FakeBbb {
+        secret: "s3cret".to_owned(),
+        page_cap: None,
+        recordings: Arc::new(vec![
+            recording(RECORD_ID, "m-1", "Physique 1", "moodle.example.org", &presentation(server, RECORD_ID)),
+            recording(
+                &video_id,
+                "m-2",
+                "Chimie 2",
+                "moodle.example.org",
+                &format!("<format><type>video</type><url>{server}playback/video/{video_id}/</url></format>"),
+            ),
+        ]),
+        files: Some(Arc::new(files.clone())),
+    }
+    };
+    // First a server for the files alone, whose address the listing then names.
+    let files_url = serve(fake("http://unused.invalid/")).await;
+    let url = serve(fake(&files_url)).await;
+    let cfg = write_config(dir.path(), &url, "admin_owner = \"admin\"\n");
+
+    let run = migrate(dir.path(), &cfg, &["--use-manual-claim"]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("waiting in the claim queue"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("presentations to render 1"),
+        "{}",
+        run.stderr
+    );
+
+    let app = app_on(dir.path(), 1).await;
+    let claims = get(&app, "/openvod/v1/bbb/claims").await;
+    let claims = claims["data"].as_array().unwrap().clone();
+    assert_eq!(claims.len(), 2, "{claims:?}");
+    for claim in &claims {
+        let id = claim["asset_id"].as_str().unwrap().to_owned();
+        eventually("the migrated recording is ready", || {
+            let app = &app;
+            let id = id.clone();
+            async move { app.get_asset(&id).await["status"] == "ready" }
+        })
+        .await;
+        let asset = app.get_asset(&id).await;
+        assert_eq!(asset["meta"]["external_id"], claim["record_id"]);
+        assert!(asset["meta"].get("creator_id").is_none(), "{asset}");
+        let title = asset["meta"]["title"].as_str().unwrap();
+        assert!(title == "Physique 1" || title == "Chimie 2", "{asset}");
+        // The downloaded video keeps its 2 s; the render is the synthetic recording's length.
+        assert!(asset["duration"].as_f64().unwrap() > 1.5, "{asset}");
+    }
+
+    // Claiming gives the asset an owner and takes it off the queue.
+    let video_claim = claims
+        .iter()
+        .find(|c| c["record_id"] == video_id.as_str())
+        .unwrap();
+    let asset_id = video_claim["asset_id"].as_str().unwrap();
+    let claimed = post(
+        &app,
+        &format!("/openvod/v1/bbb/claims/{asset_id}"),
+        Some(serde_json::json!({"owner": "jdupont"})),
+    )
+    .await;
+    assert_eq!(
+        claimed["data"]["meta"]["creator_id"], "jdupont",
+        "{claimed}"
+    );
+    let left = get(&app, "/openvod/v1/bbb/claims").await;
+    assert_eq!(left["data"].as_array().unwrap().len(), 1);
+    let mine = get(&app, "/video/v1/assets?creator_id=jdupont").await;
+    assert_eq!(mine["data"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["data"][0]["id"], asset_id);
+    for (body, status) in [
+        (serde_json::json!({"owner": "not a name!"}), 400),
+        (serde_json::json!({"owner": "someone-else"}), 400),
+        (serde_json::json!({"who": "x"}), 400),
+    ] {
+        let r = app
+            .api(
+                reqwest::Method::POST,
+                &format!("/openvod/v1/bbb/claims/{asset_id}"),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{body}");
+        let error: Value = r.json().await.unwrap();
+        assert!(error["error"]["messages"][0].as_str().is_some());
+    }
+    let r = app
+        .api(reqwest::Method::POST, "/openvod/v1/bbb/claims/nosuchasset")
+        .json(&serde_json::json!({"owner": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    // A rerun creates nothing.
+    let again = migrate(dir.path(), &cfg, &["--use-manual-claim"]).await;
+    assert!(again.ok, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("done 0, skipped as already done 2"),
+        "{}",
+        again.stderr
+    );
+    let all = get(&app, "/video/v1/assets").await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 2);
+
+    // Import mode: external recordings for the admin owner, imported on request.
+    let run = migrate(dir.path(), &cfg, &["--use-import-video"]).await;
+    assert!(run.ok, "{}", run.stderr);
+    let list = external(&app, "admin").await;
+    assert_eq!(list.len(), 2);
+    let video = list
+        .iter()
+        .find(|e| e["record_id"] == video_id.as_str())
+        .unwrap();
+    let id = video["id"].as_str().unwrap().to_owned();
+    let started = post(
+        &app,
+        &format!("/openvod/v1/external-recordings/{id}/import"),
+        None,
+    )
+    .await;
+    let asset_id = started["data"]["asset_id"].as_str().unwrap().to_owned();
+    let twice = post(
+        &app,
+        &format!("/openvod/v1/external-recordings/{id}/import"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        twice["data"]["asset_id"],
+        asset_id.as_str(),
+        "one import, however often asked"
+    );
+    eventually("the import is done", || {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            get(app, &format!("/openvod/v1/external-recordings/{id}")).await["data"]["state"]
+                == "imported"
+        }
+    })
+    .await;
+    let asset = app.get_asset(&asset_id).await;
+    assert_eq!(asset["meta"]["creator_id"], "admin");
+    assert_eq!(asset["meta"]["external_id"], video_id.as_str());
+    let r = app
+        .api(
+            reqwest::Method::POST,
+            "/openvod/v1/external-recordings/nosuch/import",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
+
+/// The keys of everything the migration writes, to compare runs.
+async fn state_of(db: &Path) -> Vec<String> {
+    use sqlx::{Connection as _, Row as _};
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    let rows = sqlx::query(
+        "SELECT 'asset|' || json_extract(settings, '$.meta.external_id') FROM assets
+         UNION ALL SELECT 'action|' || record_id || ' ' || mode || ' ' || state || ' ' || COALESCE(asset_id, '') FROM bbb_actions
+         UNION ALL SELECT 'job|' || kind FROM jobs
+         UNION ALL SELECT 'recording|' || record_id || ' ' || listed_at FROM bbb_recordings ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    rows.iter().map(|r| r.get::<String, _>(0)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_run_resumes_without_duplicates_and_dry_runs_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 400;
+    let recordings: Vec<String> = (1..=n)
+        .map(|i| {
+            recording(
+                &rid(i),
+                "m",
+                &format!("R {i}"),
+                "moodle.example.org",
+                &presentation("https://old.example/", &rid(i)),
+            )
+        })
+        .collect();
+    let url = serve(FakeBbb {
+        secret: "s3cret".to_owned(),
+        page_cap: Some(100),
+        recordings: Arc::new(recordings),
+        files: None,
+    })
+    .await;
+    let cfg = write_config(dir.path(), &url, "");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .env_remove("OPENVOD_CONFIG")
+        .current_dir(dir.path())
+        .args([
+            "bbb",
+            "migrate",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--use-manual-claim",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut created = 0;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(" created (") {
+                created += 1;
+                if created == 25 {
+                    break;
+                }
+            }
+        }
+        assert_eq!(created, 25, "the run started creating assets");
+        child.start_kill().unwrap();
+    }
+    child.wait().await.unwrap();
+    let db = dir.path().join("data/openvod.db");
+    let partial = state_of(&db).await;
+    assert!(partial.iter().filter(|l| l.starts_with("asset|")).count() >= 25);
+
+    let rerun = migrate(dir.path(), &cfg, &["--use-manual-claim"]).await;
+    assert!(rerun.ok, "{}", rerun.stderr);
+    let state = state_of(&db).await;
+    let assets: Vec<&String> = state.iter().filter(|l| l.starts_with("asset|")).collect();
+    let mut unique = assets.clone();
+    unique.dedup();
+    assert_eq!(assets.len(), n as usize, "one asset per recording");
+    assert_eq!(unique.len(), n as usize, "no recording twice");
+    assert_eq!(
+        state.iter().filter(|l| l.starts_with("job|")).count(),
+        n as usize
+    );
+
+    // A dry run changes nothing in the database.
+    let dry = migrate(dir.path(), &cfg, &["--use-manual-claim", "--dry"]).await;
+    assert!(dry.ok, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains(&format!("skipped as already done {n}")),
+        "{}",
+        dry.stderr
+    );
+    assert_eq!(state, state_of(&db).await);
+}
