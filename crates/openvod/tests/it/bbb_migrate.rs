@@ -223,7 +223,8 @@ async fn export_csv_lists_every_page_and_writes_pods_csv() {
         );
     }
     assert!(
-        run.stderr.contains("listed 5, in range 5, done 5, skipped as already done 0, failed 0"),
+        run.stderr
+            .contains("listed 5, in range 5, done 5, skipped as already done 0, failed 0"),
         "{}",
         run.stderr
     );
