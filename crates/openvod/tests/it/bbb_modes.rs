@@ -659,3 +659,72 @@ async fn killed_run_resumes_without_duplicates_and_dry_runs_write_nothing() {
     );
     assert_eq!(state, state_of(&db).await);
 }
+
+/// A site older than Moodle 4 has no recordings table: the activity is the one Moodle's meetingID
+/// names (`<meetingid>-<course>-<instance>[group]`), on MariaDB here, with another table prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sites_before_moodle_4_are_matched_by_meeting_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_moodle(Engine::Mysql, "m3_").await;
+    exec(&db, "DROP TABLE m3_bigbluebuttonbn_recordings").await;
+    let server = "https://old.example/";
+    let recordings = vec![
+        recording(
+            &rid(1),
+            "a1b2c3-7-11[0]",
+            "Old A",
+            "moodle.example.org",
+            &presentation(server, &rid(1)),
+        ),
+        recording(
+            &rid(2),
+            "d4e5f6-7-12",
+            "Old B",
+            "moodle.example.org",
+            &presentation(server, &rid(2)),
+        ),
+        // The right instance with another activity's meetingid: no owner.
+        recording(
+            &rid(3),
+            "zzz-7-11",
+            "Forged",
+            "moodle.example.org",
+            &presentation(server, &rid(3)),
+        ),
+    ];
+    let url = serve(FakeBbb {
+        secret: "s3cret".to_owned(),
+        page_cap: None,
+        recordings: Arc::new(recordings),
+        files: None,
+    })
+    .await;
+    let cfg = write_config(
+        dir.path(),
+        &url,
+        &format!("[bbb.moodle.default]\nurl = \"{db}\"\ntable_prefix = \"m3_\"\n"),
+    );
+    let run = migrate(
+        dir.path(),
+        &cfg,
+        &["--use-export-csv", "--use-database-moodle"],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    let text = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let owners: Vec<&str> = text
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.rsplit(';').next().unwrap())
+        .collect();
+    assert_eq!(
+        owners,
+        vec![
+            "['Jean Dupont (jdupont)', 'Marie Martin (mmartin)']",
+            "['Paul Petit (ppetit)']",
+            "[]"
+        ],
+        "{text}"
+    );
+}
