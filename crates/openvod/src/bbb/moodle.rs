@@ -129,6 +129,9 @@ pub struct Moodle {
     prefix: String,
     /// Moodle >= 4.0 keeps a row per recording; older sites are matched by meetingID.
     has_recordings_table: bool,
+    /// Moderators by activity for this run: an activity's recordings share them, and the lookups
+    /// are most of a migration's time.
+    moderators: std::sync::Mutex<std::collections::HashMap<i64, Vec<MoodleUser>>>,
 }
 
 impl Moodle {
@@ -179,6 +182,7 @@ impl Moodle {
             pool,
             prefix,
             has_recordings_table: false,
+            moderators: Default::default(),
         };
         for table in ["bigbluebuttonbn", "user"] {
             if !moodle.table_exists(table).await? {
@@ -281,6 +285,20 @@ impl Moodle {
     /// The activity's moderators: the users its rules name, then the users holding a
     /// moderator role in its course; each once, deleted users left out.
     pub async fn moderators(&self, activity: &Activity) -> Result<Vec<MoodleUser>, BbbError> {
+        let cached = self.cache().get(&activity.id).cloned();
+        if let Some(users) = cached {
+            return Ok(users);
+        }
+        let users = self.lookup_moderators(activity).await?;
+        self.cache().insert(activity.id, users.clone());
+        Ok(users)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Vec<MoodleUser>>> {
+        self.moderators.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn lookup_moderators(&self, activity: &Activity) -> Result<Vec<MoodleUser>, BbbError> {
         let rules = moderator_rules(activity.participants.as_deref());
         let mut seen = HashSet::new();
         let mut users = Vec::new();
