@@ -18,7 +18,7 @@ use crate::config::MoodleDatabase;
 /// `bigbluebuttonbn_recordings.status` of a recording Moodle shows (RECORDING_STATUS_PROCESSED).
 const STATUS_PROCESSED: i32 = 2;
 /// `context.contextlevel` of a course (CONTEXT_COURSE).
-const CONTEXT_COURSE: i32 = 50;
+const CONTEXT_COURSE: i64 = 50;
 
 /// A Moodle user, as the migration records an owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,15 +307,7 @@ impl Moodle {
              WHERE u.id = ? AND u.deleted = 0",
         );
         for id in rules.users {
-            let found = with_pool!(self, p => sqlx::query(&by_id)
-                .bind(id)
-                .fetch_all(p)
-                .await
-                .map_err(|e| self.error(e))?
-                .iter()
-                .map(user_from_row)
-                .collect::<Result<Vec<_>, _>>());
-            for user in found.map_err(|e| self.error(e))? {
+            for user in self.users(&by_id, &[id]).await? {
                 if seen.insert(user.id) {
                     users.push(user);
                 }
@@ -330,23 +322,34 @@ impl Moodle {
              ORDER BY u.id",
         );
         for role in rules.roles {
-            let found = with_pool!(self, p => sqlx::query(&by_role)
-                .bind(CONTEXT_COURSE)
-                .bind(activity.course)
-                .bind(role)
-                .fetch_all(p)
-                .await
-                .map_err(|e| self.error(e))?
-                .iter()
-                .map(user_from_row)
-                .collect::<Result<Vec<_>, _>>());
-            for user in found.map_err(|e| self.error(e))? {
+            for user in self
+                .users(&by_role, &[CONTEXT_COURSE, activity.course, role])
+                .await?
+            {
                 if seen.insert(user.id) {
                     users.push(user);
                 }
             }
         }
         Ok(users)
+    }
+
+    /// The users a statement with integer parameters selects.
+    async fn users(&self, sql: &str, params: &[i64]) -> Result<Vec<MoodleUser>, BbbError> {
+        let rows = with_pool!(self, p => {
+            let mut query = sqlx::query(sql);
+            for v in params {
+                query = query.bind(*v);
+            }
+            query
+                .fetch_all(p)
+                .await
+                .map_err(|e| self.error(e))?
+                .iter()
+                .map(user_from_row)
+                .collect::<Result<Vec<_>, _>>()
+        });
+        rows.map_err(|e| self.error(e))
     }
 
     /// Appends `message` to the activity's intro unless it is already there. The UPDATE only

@@ -63,6 +63,16 @@ pub fn state_of(rec: &ListedRecording, playback_url_23: bool) -> BbbRecording {
     }
 }
 
+/// The playback an asset is made from.
+fn source_of(rec: &BbbRecording) -> Result<&str, MigrationError> {
+    rec.source_url.as_deref().ok_or_else(|| {
+        MigrationError::Invalid(format!(
+            "recording {} has neither a video nor a presentation playback",
+            rec.record_id
+        ))
+    })
+}
+
 /// A migrated recording's asset: Mux `meta` says what it was (title, recordID) and who owns it.
 fn recording_asset(
     rec: &BbbRecording,
@@ -153,12 +163,7 @@ impl MigrationService {
         rec: &BbbRecording,
         owners: &[Owner],
     ) -> Result<Outcome, MigrationError> {
-        let source = rec.source_url.as_deref().ok_or_else(|| {
-            MigrationError::Invalid(format!(
-                "recording {} has neither a video nor a presentation playback",
-                rec.record_id
-            ))
-        })?;
+        let source = source_of(rec)?;
         let creator = owners.first().map(|o| o.username.as_str());
         let (asset, job) = recording_asset(rec, source, creator, now_unix());
         let detail = match creator {
@@ -187,12 +192,7 @@ impl MigrationService {
         rec: &BbbRecording,
         owners: &[Owner],
     ) -> Result<Outcome, MigrationError> {
-        let source = rec.source_url.as_deref().ok_or_else(|| {
-            MigrationError::Invalid(format!(
-                "recording {} has neither a video nor a presentation playback",
-                rec.record_id
-            ))
-        })?;
+        let source = source_of(rec)?;
         let now = now_unix();
         let list: Vec<ExternalRecording> = owners
             .iter()

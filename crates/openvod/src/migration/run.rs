@@ -293,12 +293,7 @@ async fn handle<W: Write>(
     } else {
         "download the video"
     };
-    if state.source_url.is_none() {
-        return Err(MigrationError::Invalid(
-            "the recording has neither a video nor a presentation playback".to_owned(),
-        )
-        .into());
-    }
+    super::source_of(&state)?;
     let already = match service {
         Some(s) => s.done(&rec.record_id, mode).await?,
         None => None,
@@ -321,7 +316,12 @@ async fn handle<W: Write>(
         };
         return Ok((labels, what));
     }
-    let service = service.expect("a database outside dry runs");
+    let Some(service) = service else {
+        return Err(MigrationError::Invalid(
+            "only a dry run may go without openvod's database".to_owned(),
+        )
+        .into());
+    };
     service.save(&state, &owners).await?;
     let step = match mode {
         Mode::ManualClaim => match service.create_claim_asset(&state, &owners).await? {
