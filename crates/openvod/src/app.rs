@@ -139,7 +139,8 @@ impl App {
             .with_procedure(
                 crate::compat::tencent::templates::procedure(&config.tencent.procedure)
                     .map_err(AppError::Procedure)?,
-            ),
+            )
+            .with_bbb_server(bbb_server(&config.bbb)),
         );
         let playback = Arc::new(PlaybackService::new(
             db.clone(),
@@ -314,4 +315,13 @@ async fn maintenance(
             _ = tokio::time::sleep(every) => {}
         }
     }
+}
+
+/// The old BigBlueButton server, when `[bbb]` names one; a bad setting is reported by the
+/// migration's pre-flight, and here only means protected recordings cannot get fresh tokens.
+fn bbb_server(config: &crate::config::BbbConfig) -> Option<crate::bbb::api::Server> {
+    config.server_url.as_ref()?;
+    crate::bbb::migrate::server(config)
+        .inspect_err(|e| tracing::warn!(error = %e, "[bbb] server is not usable"))
+        .ok()
 }

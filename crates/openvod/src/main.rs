@@ -367,6 +367,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_cli_tracing();
             let config = load(&common, Overrides::default())?;
+            // A session of its own: a Scalelite protected URL's token sets the cookie that
+            // grants the recording's files.
+            let outbound = Outbound::new(&config.outbound).session();
+            let source = if openvod::bbb::source::protected_playback(&source).is_some() {
+                let server = config
+                    .bbb
+                    .server_url
+                    .is_some()
+                    .then(|| openvod::bbb::migrate::server(&config.bbb))
+                    .transpose()?;
+                openvod::bbb::source::open_playback(&outbound, &source, server.as_ref()).await?
+            } else {
+                source
+            };
             let source = Source::parse(&source)?;
             let opts = RenderOptions {
                 width,
@@ -388,7 +402,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !scratch.is_dir() {
                 bail!("the output folder {} does not exist", scratch.display());
             }
-            let outbound = Outbound::new(&config.outbound);
             let rendered = render_source(
                 &source,
                 &output,

@@ -88,7 +88,18 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn new(config: &OutboundConfig) -> Outbound {
-        let allow_private = config.allow_private_addresses;
+        Outbound::build(config.allow_private_addresses, false)
+    }
+
+    /// The same policy with a cookie jar of its own, for sites that grant access by cookie:
+    /// Scalelite's protected recordings set one when their one-time token URL is consumed, and
+    /// every file of the recording is then fetched within that session. The jar lives as long as
+    /// the returned value; nothing is shared with other requests.
+    pub fn session(&self) -> Outbound {
+        Outbound::build(self.allow_private, true)
+    }
+
+    fn build(allow_private: bool, cookies: bool) -> Outbound {
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {
                 return attempt.error("too many redirects");
@@ -106,6 +117,7 @@ impl Outbound {
             .no_proxy()
             .dns_resolver(Arc::new(PolicyResolver { allow_private }))
             .redirect(redirect)
+            .cookie_store(cookies)
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("openvod/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -155,6 +155,8 @@ pub struct AssetService {
     tasks: Arc<TaskRunner>,
     /// Outputs made automatically for every new file (a task flow); empty for none.
     procedure: Vec<OutputRequest>,
+    /// The old BigBlueButton server (`[bbb]`), asked for fresh token URLs of protected recordings.
+    bbb_server: Option<crate::bbb::api::Server>,
 }
 
 impl AssetService {
@@ -183,7 +185,14 @@ impl AssetService {
             pipeline,
             tasks,
             procedure: Vec::new(),
+            bbb_server: None,
         }
+    }
+
+    /// The old BigBlueButton server migrated recordings come from.
+    pub fn with_bbb_server(mut self, server: Option<crate::bbb::api::Server>) -> AssetService {
+        self.bbb_server = server;
+        self
     }
 
     /// Runs `outputs` as a processing task on every new file.
@@ -642,7 +651,7 @@ impl AssetService {
             let key = StoreKey::parse(&Asset::original_key(asset_id))?;
             let tmp = tempfile::NamedTempFile::new_in(&self.scratch_dir)?.into_temp_path();
             let deadline = Duration::from_secs(self.fetch.fetch_timeout_secs);
-            let size = tokio::time::timeout(deadline, self.download(url, &tmp))
+            let size = tokio::time::timeout(deadline, self.download(&self.outbound, url, &tmp))
                 .await
                 .map_err(|_| {
                     AssetError::DownloadPermanent(format!("took longer than {deadline:?}"))
@@ -685,16 +694,21 @@ impl AssetService {
             let url = asset.input_url.as_deref().ok_or_else(|| {
                 AssetError::Invalid(format!("asset {asset_id} has no recording URL"))
             })?;
+            // One cookie jar per recording: Scalelite's protected recordings grant their files
+            // to the session that consumed the token.
+            let session = self.outbound.session();
+            let url =
+                crate::bbb::source::open_playback(&session, url, self.bbb_server.as_ref()).await?;
             // A "video" playback is already a video: downloaded as it is.
-            if crate::bbb::source::is_video_playback(url) {
-                let file = crate::bbb::source::video_file_url(&self.outbound, url).await?;
+            if crate::bbb::source::is_video_playback(&url) {
+                let file = crate::bbb::source::video_file_url(&session, &url).await?;
                 let key = StoreKey::parse(&Asset::original_key(asset_id))?;
                 let tmp = tempfile::NamedTempFile::new_in(&self.scratch_dir)?.into_temp_path();
-                let size = self.download(file.as_str(), &tmp).await?;
+                let size = self.download(&session, file.as_str(), &tmp).await?;
                 self.store_original(asset_id, &key, &tmp, size).await?;
                 return self.probe(asset_id).await;
             }
-            let source = crate::bbb::source::Source::parse_url(url)?;
+            let source = crate::bbb::source::Source::parse_url(&url)?;
             let work = tempfile::Builder::new()
                 .prefix("bbb-job-")
                 .tempdir_in(&self.scratch_dir)?;
@@ -711,7 +725,7 @@ impl AssetService {
                 &output,
                 None,
                 work.path(),
-                &self.outbound,
+                &session,
                 &opts,
                 None,
             )
@@ -726,10 +740,14 @@ impl AssetService {
         self.probe(asset_id).await
     }
 
-    async fn download(&self, url: &str, target: &std::path::Path) -> Result<u64, AssetError> {
-        self.outbound.check_url(url).await?;
-        let response = self
-            .outbound
+    async fn download(
+        &self,
+        outbound: &Outbound,
+        url: &str,
+        target: &std::path::Path,
+    ) -> Result<u64, AssetError> {
+        outbound.check_url(url).await?;
+        let response = outbound
             .client()
             .get(url)
             .send()

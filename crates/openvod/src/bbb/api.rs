@@ -116,6 +116,8 @@ pub struct ListedRecording {
     pub end_time_ms: Option<i64>,
     pub metadata: BTreeMap<String, String>,
     pub playbacks: Vec<Playback>,
+    /// Scalelite's protected recordings: every playback URL is a one-time token URL.
+    pub protected: bool,
     /// The `<recording>` element as listed (re-serialized, whitespace trimmed), kept in the
     /// migration's state so nothing the old server said is lost.
     pub raw: String,
@@ -268,6 +270,7 @@ pub fn parse_listing(
                         ("recording", "state") => rec.state = value,
                         ("recording", "startTime") => rec.start_time_ms = value.parse().ok(),
                         ("recording", "endTime") => rec.end_time_ms = value.parse().ok(),
+                        ("recording", "protected") => rec.protected = value == "true",
                         ("metadata", key) => {
                             rec.metadata.insert(key.to_owned(), value);
                         }
@@ -425,6 +428,74 @@ async fn fetch_pages(
         .sync_all()
         .map_err(io)?;
     Ok(listed)
+}
+
+/// The playback URL of type `kind` the old server gives now for one recording
+/// (`getRecordings?recordID=`): for Scalelite's protected recordings, a fresh one-time token URL,
+/// since the one a listing gave expires (Pod's `search_internal_recording`).
+pub async fn current_playback_url(
+    outbound: &Outbound,
+    server: &Server,
+    record_id: &str,
+    kind: &str,
+) -> Result<String, BbbError> {
+    let url = server.call_url("getRecordings", &format!("recordID={record_id}&state=any"));
+    let failed = |reason: String| BbbError::DownloadPermanent {
+        url: server.base.to_string(),
+        reason,
+    };
+    let download = |e: reqwest::Error| BbbError::Download {
+        url: server.base.to_string(),
+        reason: crate::assets::describe_reqwest(&e),
+    };
+    let response = outbound
+        .client()
+        .get(url)
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .map_err(download)?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(BbbError::Download {
+            url: server.base.to_string(),
+            reason: format!("getRecordings answered HTTP {status}"),
+        });
+    }
+    // One recording's answer is small; refuse what is not.
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk.map_err(download)?);
+        if body.len() > super::xml::MAX_XML_BYTES {
+            return Err(failed("the getRecordings answer is too large".to_owned()));
+        }
+    }
+    let mut found = None;
+    let summary = parse_listing(body.as_slice(), |rec| {
+        if rec.record_id == record_id && found.is_none() {
+            found = Some(rec.playback(kind).map(str::to_owned));
+        }
+        Ok(())
+    })
+    .map_err(|e| failed(format!("HTTP {status}, and the answer is not usable: {e}")))?;
+    if summary.returncode != "SUCCESS" {
+        return Err(failed(format!(
+            "getRecordings answered {} ({}): {}",
+            summary.returncode,
+            summary.message_key.as_deref().unwrap_or("no messageKey"),
+            summary.message.as_deref().unwrap_or("")
+        )));
+    }
+    match found {
+        Some(Some(url)) => Ok(url),
+        Some(None) => Err(failed(format!(
+            "recording {record_id} no longer has a {kind} playback"
+        ))),
+        None => Err(failed(format!(
+            "the server no longer lists recording {record_id}"
+        ))),
+    }
 }
 
 /// Streams the recordings saved in `cache`, in the server's order.

@@ -123,6 +123,108 @@ pub fn is_video_playback(url: &str) -> bool {
             .any(|w| w[0] == "recording" && w[2] == "video")
 }
 
+/// A Scalelite protected playback, `…/recording/RECORD_ID/FORMAT?token=…`: the recording id and
+/// the playback format (`presentation`, `video`, …), with or without its token.
+pub fn protected_playback(url: &str) -> Option<(String, String)> {
+    let url = url::Url::parse(url.trim()).ok()?;
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    match segments.as_slice() {
+        [.., "recording", id, format]
+            if valid_record_id(id) && format.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Some((id.to_string(), format.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// `url` without its one-time `token`, which is useless once spent or expired (Scalelite's last
+/// 60 min) and is a credential: what the migration stores and shows. Other URLs are unchanged.
+pub fn without_token(url: &str) -> String {
+    let Some(mut parsed) = url::Url::parse(url.trim())
+        .ok()
+        .filter(|_| protected_playback(url).is_some())
+    else {
+        return url.to_owned();
+    };
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != "token")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    parsed.to_string()
+}
+
+/// Opens a playback for download. Other URLs come back as they are; a Scalelite protected one is
+/// consumed in `session` (an `Outbound::session`, whose cookie jar then grants the recording's
+/// files) and the URL it lands on is returned. A URL without its token gets a fresh one from the
+/// old server (`server`), right before it is used.
+pub async fn open_playback(
+    session: &crate::outbound::Outbound,
+    url: &str,
+    server: Option<&super::api::Server>,
+) -> Result<String, BbbError> {
+    let Some((record_id, format)) = protected_playback(url) else {
+        return Ok(url.to_owned());
+    };
+    let has_token = url::Url::parse(url.trim())
+        .is_ok_and(|u| u.query_pairs().any(|(k, v)| k == "token" && !v.is_empty()));
+    let token_url = if has_token {
+        url.trim().to_owned()
+    } else {
+        let server = server.ok_or_else(|| {
+            BbbError::InvalidSource(format!(
+                "{url} is a protected recording: a fresh one-time token must be asked of the old \
+                 server, and [bbb] server_url and secret are not configured"
+            ))
+        })?;
+        super::api::current_playback_url(session, server, &record_id, &format).await?
+    };
+    session.check_url(&token_url).await?;
+    let shown = without_token(&token_url);
+    let response =
+        session
+            .client()
+            .get(&token_url)
+            .send()
+            .await
+            .map_err(|e| BbbError::Download {
+                url: shown.clone(),
+                reason: crate::assets::describe_reqwest(&e),
+            })?;
+    let status = response.status();
+    if !status.is_success() {
+        let reason = format!("HTTP {status} (an expired or already used token?)");
+        return Err(if status.is_server_error() {
+            BbbError::Download { url: shown, reason }
+        } else {
+            BbbError::DownloadPermanent { url: shown, reason }
+        });
+    }
+    let mut landed = response.url().clone();
+    drop(response);
+    if protected_playback(landed.as_str()).is_none() {
+        return Ok(landed.to_string());
+    }
+    // No redirect: the player answered at the token URL itself. Its files live where BBB puts
+    // them on the same host.
+    landed.set_query(None);
+    if format == "presentation" {
+        let path = landed.path().to_owned();
+        let prefix = path.rfind("/recording/").map_or("", |at| &path[..at]);
+        landed.set_path(&format!("{prefix}/playback/presentation/2.3/{record_id}"));
+    }
+    Ok(landed.to_string())
+}
+
 /// File types a video playback may point at (Pod's `VIDEO_ALLOWED_EXTENSIONS`, for BBB's).
 const VIDEO_EXTENSIONS: [&str; 5] = ["m4v", "mp4", "webm", "mkv", "mov"];
 
@@ -228,7 +330,37 @@ pub async fn video_file_url(
 
 #[cfg(test)]
 mod tests {
-    use super::{is_video_playback, video_source_in_page, Source};
+    use super::{
+        is_video_playback, protected_playback, video_source_in_page, without_token, Source,
+    };
+
+    #[test]
+    fn protected_playbacks_lose_their_token() {
+        let id = "183f0bf3a0982a127bdb8161e0c44eb696b3e75c-1531240585189";
+        let url = format!("https://sl.example/recording/{id}/presentation?token=ab12&x=1");
+        assert_eq!(
+            protected_playback(&url),
+            Some((id.to_owned(), "presentation".to_owned()))
+        );
+        assert_eq!(
+            without_token(&url),
+            format!("https://sl.example/recording/{id}/presentation?x=1")
+        );
+        assert_eq!(
+            without_token(&format!(
+                "https://sl.example/recording/{id}/video?token=ab12"
+            )),
+            format!("https://sl.example/recording/{id}/video")
+        );
+        let plain = format!("https://bbb.example/playback/presentation/2.3/{id}?token=keep");
+        assert_eq!(protected_playback(&plain), None);
+        assert_eq!(without_token(&plain), plain);
+        assert_eq!(
+            protected_playback("https://sl.example/recording/../video"),
+            None
+        );
+        assert_eq!(protected_playback("not a url"), None);
+    }
 
     #[test]
     fn video_playback_pages() {

@@ -58,7 +58,11 @@ pub fn state_of(rec: &ListedRecording, playback_url_23: bool) -> BbbRecording {
         name: rec.name.trim().to_owned(),
         start_time_ms: rec.start_time_ms,
         origin_server: rec.meta("bbb-origin-server-name").map(str::to_owned),
-        source_url: rec.source_url(playback_url_23),
+        // A protected recording's token is spent or expired by the time anything uses it; the
+        // import asks the old server for a fresh one (`bbb::source::open_playback`).
+        source_url: rec
+            .source_url(playback_url_23)
+            .map(|u| crate::bbb::source::without_token(&u)),
         raw_xml: rec.raw.clone(),
     }
 }

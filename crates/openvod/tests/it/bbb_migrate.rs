@@ -15,6 +15,93 @@ pub struct FakeBbb {
     pub recordings: Arc<Vec<String>>,
     /// Every other path is served from this folder (`DIR/index.html` for `DIR/`): the playbacks.
     pub files: Option<Arc<std::path::PathBuf>>,
+    /// Scalelite's protected recordings: `@TOKEN@` in a listed URL becomes a fresh one-time token
+    /// at every getRecordings call, and the files are served only to the cookie it grants.
+    pub protected: Option<Arc<Protection>>,
+}
+
+#[derive(Default)]
+pub struct Protection {
+    tokens: std::sync::Mutex<std::collections::HashSet<String>>,
+    cookies: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Tokens consumed, and file requests refused for want of the cookie.
+    pub consumed: std::sync::atomic::AtomicUsize,
+    pub refused: std::sync::atomic::AtomicUsize,
+}
+
+impl Protection {
+    /// Every token minted so far stops working (Scalelite's expire after 60 min).
+    pub fn expire_tokens(&self) {
+        self.tokens.lock().unwrap().clear();
+    }
+
+    fn mint(&self, page: &str) -> String {
+        let mut out = String::new();
+        let mut parts = page.split("@TOKEN@");
+        out.push_str(parts.next().unwrap_or_default());
+        for part in parts {
+            let token = hex::encode(rand::random::<[u8; 32]>());
+            self.tokens.lock().unwrap().insert(token.clone());
+            out.push_str(&token);
+            out.push_str(part);
+        }
+        out
+    }
+
+    /// `/recording/ID/FORMAT?token=T`: a valid token sets the cookie and redirects to the player.
+    fn consume(&self, rest: &str, query: &str) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let mut segments = rest.split('/').skip(1);
+        let (Some(id), Some(format)) = (segments.next(), segments.next()) else {
+            return axum::http::StatusCode::NOT_FOUND.into_response();
+        };
+        let token = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("token="))
+            .unwrap_or_default();
+        if !self.tokens.lock().unwrap().remove(token) {
+            return axum::http::StatusCode::NOT_FOUND.into_response();
+        }
+        self.consumed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let cookie = hex::encode(rand::random::<[u8; 16]>());
+        self.cookies
+            .lock()
+            .unwrap()
+            .insert(format!("recording_{id}={cookie}"));
+        let location = match format {
+            "video" => format!("/playback/video/{id}/"),
+            _ => format!("/playback/presentation/2.3/{id}"),
+        };
+        (
+            axum::http::StatusCode::FOUND,
+            [
+                (axum::http::header::LOCATION, location),
+                (
+                    axum::http::header::SET_COOKIE,
+                    format!("recording_{id}={cookie}; Path=/; HttpOnly"),
+                ),
+            ],
+        )
+            .into_response()
+    }
+
+    /// Whether the request's cookies grant the recording the path names.
+    fn grants(&self, path: &str, cookie_header: &str) -> bool {
+        let granted = self.cookies.lock().unwrap();
+        let ok = cookie_header.split(';').map(str::trim).any(|pair| {
+            granted.contains(pair)
+                && pair
+                    .strip_prefix("recording_")
+                    .and_then(|p| p.split_once('='))
+                    .is_some_and(|(id, _)| path.contains(id))
+        });
+        if !ok {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        ok
+    }
 }
 
 fn recording_xml(i: usize) -> String {
@@ -88,15 +175,32 @@ pub async fn serve(fake: FakeBbb) -> String {
                             .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
                             .and_then(|v| v.parse::<usize>().ok())
                     };
-                    let all = fake.recordings.len();
+                    let record_id = rest
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("recordID="));
+                    let recordings: Vec<&String> = fake
+                        .recordings
+                        .iter()
+                        .filter(|r| {
+                            record_id.is_none_or(|id| r.contains(&format!("<recordID>{id}</recordID>")))
+                        })
+                        .collect();
+                    let all = recordings.len();
                     let (page, total) = match fake.page_cap {
                         Some(cap) => {
                             let offset = param("offset").unwrap_or(0).min(all);
                             let limit = param("limit").unwrap_or(all).min(cap);
                             let end = (offset + limit).min(all);
-                            (fake.recordings[offset..end].concat(), format!("<totalElements>{all}</totalElements>"))
+                            (
+                                recordings[offset..end].iter().map(|r| r.as_str()).collect::<String>(),
+                                format!("<totalElements>{all}</totalElements>"),
+                            )
                         }
-                        None => (fake.recordings.concat(), String::new()),
+                        None => (recordings.iter().map(|r| r.as_str()).collect::<String>(), String::new()),
+                    };
+                    let page = match &fake.protected {
+                        Some(protection) => protection.mint(&page),
+                        None => page,
                     };
                     format!(
                         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><returncode>SUCCESS</returncode>\
@@ -105,7 +209,7 @@ pub async fn serve(fake: FakeBbb) -> String {
                 },
             ),
         )
-        .fallback(|State(fake): State<FakeBbb>, uri: axum::http::Uri| async move {
+        .fallback(|State(fake): State<FakeBbb>, headers: axum::http::HeaderMap, uri: axum::http::Uri| async move {
             use axum::response::IntoResponse;
             let not_found = axum::http::StatusCode::NOT_FOUND.into_response();
             let (Some(root), Some(rest)) = (fake.files, uri.path().strip_prefix('/')) else {
@@ -113,6 +217,21 @@ pub async fn serve(fake: FakeBbb) -> String {
             };
             if rest.split('/').any(|s| s == "..") {
                 return not_found;
+            }
+            if let Some(protection) = &fake.protected {
+                if rest.starts_with("recording/") {
+                    return protection.consume(rest, uri.query().unwrap_or_default());
+                }
+                let cookies = headers
+                    .get(axum::http::header::COOKIE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if !protection.grants(rest, cookies) {
+                    return axum::http::StatusCode::FORBIDDEN.into_response();
+                }
+                if rest.starts_with("playback/presentation/") {
+                    return "<html>bbb-playback</html>".into_response();
+                }
             }
             let mut path = root.join(rest);
             if rest.ends_with('/') || rest.is_empty() {
@@ -197,6 +316,7 @@ async fn export_csv_lists_every_page_and_writes_pods_csv() {
         secret: "s3cret".to_owned(),
         page_cap: Some(2),
         files: None,
+        protected: None,
         recordings: Arc::new((1..=5).map(recording_xml).collect()),
     };
     let url = serve(fake.clone()).await;
@@ -342,6 +462,7 @@ async fn list_works_with_every_checksum_and_without_pagination() {
         secret: "k".to_owned(),
         page_cap: None,
         files: None,
+        protected: None,
         recordings: Arc::new((1..=3).map(recording_xml).collect()),
     };
     let url = serve(fake).await;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::bbb::{make_recording, RECORD_ID};
-use crate::bbb_migrate::{openvod, serve, FakeBbb};
+use crate::bbb_migrate::{openvod, serve, FakeBbb, Protection};
 use crate::moodle_db::{exec, fresh_moodle, query_strings, Engine};
 use crate::support::{clip, eventually, TestApp};
 
@@ -92,6 +92,15 @@ async fn external(app: &TestApp, owner: &str) -> Vec<Value> {
     )
     .await;
     body["data"].as_array().unwrap().clone()
+}
+
+/// Waits until the external recording `id` is imported.
+async fn imported(app: &TestApp, id: &str) {
+    eventually("the import is done", || async move {
+        get(app, &format!("/openvod/v1/external-recordings/{id}")).await["data"]["state"]
+            == "imported"
+    })
+    .await;
 }
 
 fn record_ids(list: &[Value]) -> Vec<String> {
@@ -186,6 +195,7 @@ async fn import_video_with_moodle(engine: Engine) {
         page_cap: Some(4),
         recordings: Arc::new(recordings),
         files: None,
+        protected: None,
     })
     .await;
     let cfg = write_config(
@@ -329,6 +339,7 @@ async fn preflight_names_what_is_wrong() {
         page_cap: None,
         recordings: Arc::new(Vec::new()),
         files: None,
+        protected: None,
     })
     .await;
     let cfg = write_config(
@@ -408,6 +419,7 @@ async fn manual_claim_and_import_make_assets_in_jobs() {
             ),
         ]),
         files: Some(Arc::new(files.clone())),
+        protected: None,
     }
     };
     // First a server for the files alone, whose address the listing then names.
@@ -535,15 +547,7 @@ async fn manual_claim_and_import_make_assets_in_jobs() {
         asset_id.as_str(),
         "one import, however often asked"
     );
-    eventually("the import is done", || {
-        let app = &app;
-        let id = id.clone();
-        async move {
-            get(app, &format!("/openvod/v1/external-recordings/{id}")).await["data"]["state"]
-                == "imported"
-        }
-    })
-    .await;
+    imported(&app, &id).await;
     let asset = app.get_asset(&asset_id).await;
     assert_eq!(asset["meta"]["creator_id"], "admin");
     assert_eq!(asset["meta"]["external_id"], video_id.as_str());
@@ -556,6 +560,151 @@ async fn manual_claim_and_import_make_assets_in_jobs() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
+}
+
+/// Scalelite's protected recordings: the one-time token URLs a listing gives have expired by the
+/// time the jobs run (Pod stored them as `source_url` and its imports then failed). The migration
+/// stores no token; each job asks the old server for a fresh one right before it fetches, consumes
+/// it in a session of its own, and fetches every file of the recording with the cookie it grants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_recordings_are_fetched_with_fresh_tokens() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("old-server");
+    let video_id = playbacks(&files);
+    let protection = Arc::new(Protection::default());
+    let fake = |server: &str| {
+        FakeBbb {
+        secret: "s3cret".to_owned(),
+        page_cap: None,
+        recordings: Arc::new(vec![
+            recording(
+                RECORD_ID,
+                "m-1",
+                "Physique 1",
+                "moodle.example.org",
+                &format!("<format><type>presentation</type><url>{server}recording/{RECORD_ID}/presentation?token=@TOKEN@</url></format>"),
+            ),
+            recording(
+                &video_id,
+                "m-2",
+                "Chimie 2",
+                "moodle.example.org",
+                &format!("<format><type>video</type><url>{server}recording/{video_id}/video?token=@TOKEN@</url></format>"),
+            ),
+        ]),
+        files: Some(Arc::new(files.clone())),
+        protected: Some(protection.clone()),
+    }
+    };
+    let files_url = serve(fake("http://unused.invalid/")).await;
+    let url = serve(fake(&files_url)).await;
+    let cfg = write_config(dir.path(), &url, "admin_owner = \"admin\"\n");
+
+    // Without the session's cookie the old server refuses the files.
+    let refused = reqwest::get(format!("{files_url}presentation/{RECORD_ID}/metadata.xml"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+
+    for mode in ["--use-manual-claim", "--use-import-video"] {
+        let run = migrate(dir.path(), &cfg, &[mode]).await;
+        assert!(run.ok, "{mode}: {}", run.stderr);
+    }
+    assert_eq!(
+        protection.consumed.load(Ordering::SeqCst),
+        0,
+        "listing spends no token"
+    );
+    protection.expire_tokens();
+
+    // A token URL given by hand is consumed once; spent, it is refused with a clear error, and
+    // without [bbb] no fresh one can be had.
+    let out = dir.path().join("out.mp4");
+    let bare = dir.path().join("no-bbb.toml");
+    std::fs::write(&bare, "[outbound]\nallow_private_addresses = true\n").unwrap();
+    let render = |source: String| {
+        let (dir, bare, out) = (dir.path().to_owned(), bare.clone(), out.clone());
+        async move {
+            let args = [
+                "bbb",
+                "render",
+                "--config",
+                bare.to_str().unwrap(),
+                &source,
+                "-o",
+                out.to_str().unwrap(),
+            ];
+            openvod(&dir, &args).await
+        }
+    };
+    let spent = format!("{files_url}recording/{RECORD_ID}/presentation?token=00ff");
+    let run = render(spent).await;
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("HTTP 404") && !run.stderr.contains("00ff"),
+        "{}",
+        run.stderr
+    );
+    let run = render(format!("{files_url}recording/{RECORD_ID}/presentation")).await;
+    assert!(!run.ok);
+    assert!(run.stderr.contains("[bbb] server_url"), "{}", run.stderr);
+    assert!(!out.exists());
+
+    let data = dir.path().join("data");
+    let server = url.clone();
+    let app = TestApp::spawn_with(1, move |c| {
+        c.data_dir = data;
+        c.bbb.server_url = Some(server);
+        c.bbb.secret = Some("s3cret".to_owned());
+    })
+    .await;
+    let claims = get(&app, "/openvod/v1/bbb/claims").await;
+    let claims = claims["data"].as_array().unwrap().clone();
+    assert_eq!(claims.len(), 2, "{claims:?}");
+    for claim in &claims {
+        let id = claim["asset_id"].as_str().unwrap().to_owned();
+        eventually("the protected recording is ready", || {
+            let app = &app;
+            let id = id.clone();
+            async move {
+                let asset = app.get_asset(&id).await;
+                assert_ne!(asset["status"], "errored", "{asset}");
+                asset["status"] == "ready"
+            }
+        })
+        .await;
+    }
+    assert_eq!(protection.consumed.load(Ordering::SeqCst), 2);
+
+    // The external recordings hold the URL without its token; the import mints another.
+    let list = external(&app, "admin").await;
+    assert_eq!(list.len(), 2);
+    for ext in &list {
+        let source = ext["source_url"].as_str().unwrap();
+        assert!(
+            source.starts_with(&format!("{files_url}recording/")) && !source.contains("token"),
+            "{ext}"
+        );
+    }
+    let video = list
+        .iter()
+        .find(|e| e["record_id"] == video_id.as_str())
+        .unwrap();
+    let id = video["id"].as_str().unwrap().to_owned();
+    post(
+        &app,
+        &format!("/openvod/v1/external-recordings/{id}/import"),
+        None,
+    )
+    .await;
+    imported(&app, &id).await;
+    assert_eq!(protection.consumed.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        protection.refused.load(Ordering::SeqCst),
+        1,
+        "every file was fetched within its session"
+    );
 }
 
 /// The keys of everything the migration writes, to compare runs.
@@ -599,6 +748,7 @@ async fn killed_run_resumes_without_duplicates_and_dry_runs_write_nothing() {
         page_cap: Some(100),
         recordings: Arc::new(recordings),
         files: None,
+        protected: None,
     })
     .await;
     let cfg = write_config(dir.path(), &url, "");
@@ -697,6 +847,7 @@ async fn sites_before_moodle_4_are_matched_by_meeting_id() {
         page_cap: None,
         recordings: Arc::new(recordings),
         files: None,
+        protected: None,
     })
     .await;
     let cfg = write_config(
