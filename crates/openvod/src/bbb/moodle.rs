@@ -132,6 +132,8 @@ pub struct Moodle {
     /// Moderators by activity for this run: an activity's recordings share them, and the lookups
     /// are most of a migration's time.
     moderators: std::sync::Mutex<std::collections::HashMap<i64, Vec<MoodleUser>>>,
+    /// Activities of recordings about to be handled, looked up a page at a time (`prefetch`).
+    activities: std::sync::Mutex<std::collections::HashMap<String, Option<Activity>>>,
 }
 
 impl Moodle {
@@ -183,6 +185,7 @@ impl Moodle {
             prefix,
             has_recordings_table: false,
             moderators: Default::default(),
+            activities: Default::default(),
         };
         for table in ["bigbluebuttonbn", "user"] {
             if !moodle.table_exists(table).await? {
@@ -243,6 +246,14 @@ impl Moodle {
         record_id: &str,
         meeting_id: &str,
     ) -> Result<Option<Activity>, BbbError> {
+        let prefetched = self
+            .activities
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(record_id);
+        if let Some(found) = prefetched {
+            return Ok(found);
+        }
         let rows = if self.has_recordings_table {
             let q = self.sql(
                 "SELECT b.id, b.course, b.intro, b.participants
@@ -280,6 +291,49 @@ impl Moodle {
                 .collect::<Result<Vec<_>, _>>())
         };
         Ok(rows.map_err(|e| self.error(e))?.into_iter().next())
+    }
+
+    /// Looks up the activities of many recordings in one query (a round trip per recording was
+    /// most of a migration's time); `find_activity` then answers them from memory. Sites before
+    /// Moodle 4 are matched one by one.
+    pub async fn prefetch_activities(&self, record_ids: &[&str]) -> Result<(), BbbError> {
+        if !self.has_recordings_table || record_ids.is_empty() {
+            return Ok(());
+        }
+        let marks = vec!["?"; record_ids.len()].join(", ");
+        let q = self.sql(&format!(
+            "SELECT r.recordingid, b.id, b.course, b.intro, b.participants
+             FROM {{p}}bigbluebuttonbn_recordings r
+             JOIN {{p}}bigbluebuttonbn b ON b.id = r.bigbluebuttonbnid
+             WHERE r.status = ? AND r.recordingid IN ({marks})
+             ORDER BY r.id"
+        ));
+        let rows: Vec<(String, Activity)> = with_pool!(self, p => {
+            let mut query = sqlx::query(&q).bind(STATUS_PROCESSED);
+            for id in record_ids {
+                query = query.bind(*id);
+            }
+            query
+                .fetch_all(p)
+                .await
+                .map_err(|e| self.error(e))?
+                .iter()
+                .map(|row| Ok((row.try_get::<String, _>("recordingid")?, activity_from_row(row)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })
+        .map_err(|e| self.error(e))?;
+        let mut found: std::collections::HashMap<String, Option<Activity>> =
+            record_ids.iter().map(|id| (id.to_string(), None)).collect();
+        for (id, activity) in rows {
+            // The first processed row wins, as in `find_activity`.
+            let slot = found.entry(id).or_default();
+            if slot.is_none() {
+                *slot = Some(activity);
+            }
+        }
+        // Replaces the previous page's: what it held was used or is not wanted (out of range).
+        *self.activities.lock().unwrap_or_else(|e| e.into_inner()) = found;
+        Ok(())
     }
 
     /// The activity's moderators: the users its rules name, then the users holding a
@@ -473,6 +527,25 @@ impl Moodles {
             return None;
         }
         self.dbs.get(origin).or_else(|| self.dbs.get("default"))
+    }
+
+    /// Looks up the activities of `records` (recordID, origin server) in one query per
+    /// database. A failure here is not one: each recording is then looked up on its own and
+    /// reports its own error.
+    pub async fn prefetch(&self, records: &[(&str, Option<&str>)]) {
+        for db in self.dbs.values() {
+            let ids: Vec<&str> = records
+                .iter()
+                .filter(|(_, origin)| {
+                    self.for_server(*origin)
+                        .is_some_and(|m| std::ptr::eq(m, db))
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            if let Err(e) = db.prefetch_activities(&ids).await {
+                tracing::debug!(error = %e, "activity prefetch failed; looking up one by one");
+            }
+        }
     }
 
     pub async fn close(&self) {

@@ -98,6 +98,9 @@ pub fn python_list_repr(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
+/// Recordings parsed ahead of the loop, and looked up in Moodle together.
+const PREFETCH: usize = 200;
+
 /// The recording's moderators from its site's Moodle database, with the activity they came
 /// from. No database for its origin (or an ignored origin): no one.
 async fn moodle_owners<'m>(
@@ -155,7 +158,7 @@ pub async fn run<W: Write>(
         _ => None,
     };
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<ListedRecording>(64);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ListedRecording>(PREFETCH);
     let path = cache.to_path_buf();
     let parser = tokio::task::spawn_blocking(move || {
         api::read_listing(&path, |rec| {
@@ -167,7 +170,26 @@ pub async fn run<W: Write>(
 
     let mut summary = Summary::default();
     let mut failure: Option<RunError> = None;
-    while let Some(rec) = rx.recv().await {
+    let mut batch = std::collections::VecDeque::with_capacity(PREFETCH);
+    loop {
+        if batch.is_empty() {
+            let Some(first) = rx.recv().await else { break };
+            batch.push_back(first);
+            while batch.len() < PREFETCH {
+                match rx.try_recv() {
+                    Ok(rec) => batch.push_back(rec),
+                    Err(_) => break,
+                }
+            }
+            if let Some(m) = moodles {
+                let keys: Vec<(&str, Option<&str>)> = batch
+                    .iter()
+                    .map(|r| (r.record_id.as_str(), r.meta("bbb-origin-server-name")))
+                    .collect();
+                m.prefetch(&keys).await;
+            }
+        }
+        let Some(rec) = batch.pop_front() else { break };
         summary.listed += 1;
         if !opts.selection.includes(summary.listed, &rec) {
             continue;
