@@ -204,6 +204,8 @@ pub struct MediaConfig {
     pub max_dimension: u32,
     /// Inputs with more video frames than this are refused.
     pub max_frames: u64,
+    /// How long a request for a planned segment not yet encoded waits before a 503.
+    pub segment_wait_secs: u64,
 }
 
 impl Default for Config {
@@ -255,6 +257,7 @@ impl Default for MediaConfig {
             max_duration_secs: 12 * 3600,
             max_dimension: 4096,
             max_frames: 12 * 3600 * 60,
+            segment_wait_secs: 20,
         }
     }
 }

@@ -17,5 +17,7 @@ pub enum ErrorKind {
     /// The resource exists but is not in a state to be served (an asset still preparing or errored).
     NotReady,
     Unavailable,
+    /// Not yet, but soon (a segment still being encoded): 503 with `Retry-After`, message shown.
+    RetryLater,
     Internal,
 }

@@ -217,9 +217,10 @@ pub struct Rendition {
     /// HLS `CODECS`, e.g. `avc1.64001f,mp4a.40.2`.
     pub codecs: String,
     pub frame_rate: Option<f64>,
-    /// Published while still being encoded: its playlist grows and it is redone after a crash.
-    #[serde(default)]
-    pub growing: bool,
+    /// Published from the plan before it was encoded: its playlist is final, some of its segments
+    /// may not exist yet (readers wait for them), and a rerun after a crash produces the rest.
+    #[serde(default, alias = "growing")]
+    pub pending: bool,
 }
 
 /// A downloadable file such as `highest.mp4` or `audio.m4a`, stored under `assets/{asset_id}/static/`.

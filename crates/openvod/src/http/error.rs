@@ -57,7 +57,7 @@ impl ApiError {
             ErrorKind::LengthRequired => StatusCode::LENGTH_REQUIRED,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::NotReady => StatusCode::PRECONDITION_FAILED,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable | ErrorKind::RetryLater => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +76,7 @@ impl ApiError {
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::NotReady => "not_ready",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::RetryLater => "retry_later",
             ErrorKind::Internal => "internal_error",
         }
     }
@@ -85,6 +86,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"type": self.type_name(), "messages": [self.message]}});
         let mut response = (self.status(), Json(body)).into_response();
+        if self.kind == ErrorKind::RetryLater {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("2"),
+            );
+        }
         if self.kind == ErrorKind::Unauthorized {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -4,9 +4,15 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::plan::{Plan, Rung, SEGMENT_SECS};
+use super::plan::{Plan, Rung, AUDIO_KBPS, SEGMENT_SECS};
 
-const AUDIO_ARGS: &[&str] = &["-c:a", "aac", "-ac", "2", "-ar", "48000", "-b:a", "128k"];
+/// AAC at 48 kHz, keeping the source's channel count up to stereo.
+fn audio_args(args: &mut Vec<OsString>, plan: &Plan) {
+    push_all(args, &["-c:a", "aac", "-ac"]);
+    args.push(plan.audio_channels.to_string().into());
+    push_all(args, &["-ar", "48000", "-b:a"]);
+    args.push(format!("{AUDIO_KBPS}k").into());
+}
 /// Name of the audio-only rendition of an asset without video.
 pub const AUDIO_RENDITION: &str = "audio";
 
@@ -49,12 +55,17 @@ pub fn ladder_args(
     let mut args: Vec<OsString> = vec!["-i".into(), input.into()];
     if rungs.is_empty() {
         push_all(&mut args, &["-map", "0:a:0", "-vn"]);
-        push_all(&mut args, AUDIO_ARGS);
+        audio_args(&mut args, plan);
         hls_output(&mut args, out, &format!("a:0,name:{AUDIO_RENDITION}"));
         return args;
     }
     let n = rungs.len();
-    let mut graph = format!("[0:v:0]fps={},format=yuv420p", plan.fps);
+    // A constant frame rate from time 0, and exactly `plan.frames` frames (the last one repeated
+    // if the picture ends early): the segments are then exactly the ones the plan lists.
+    let mut graph = format!(
+        "[0:v:0]fps={}:start_time=0,format=yuv420p,tpad=stop=-1:stop_mode=clone,trim=end_frame={}",
+        plan.fps, plan.frames
+    );
     if n > 1 {
         graph.push_str(&format!(",split={n}"));
         for i in 0..n {
@@ -104,6 +115,8 @@ pub fn ladder_args(
         args.push(format!("{}k", rung.maxrate_kbps).into());
         args.push(format!("-bufsize:v:{i}").into());
         args.push(format!("{}k", rung.maxrate_kbps * 2).into());
+        args.push(format!("-level:v:{i}").into());
+        args.push(format!("{}.{}", rung.level / 10, rung.level % 10).into());
     }
     push_all(
         &mut args,
@@ -113,7 +126,7 @@ pub fn ladder_args(
     args.push("-force_key_frames".into());
     args.push(format!("expr:gte(t,n_forced*{SEGMENT_SECS})").into());
     if plan.has_audio {
-        push_all(&mut args, AUDIO_ARGS);
+        audio_args(&mut args, plan);
     }
     push_all(&mut args, &["-max_muxing_queue_size", "1024"]);
     hls_output(&mut args, out, &stream_map.join(" "));

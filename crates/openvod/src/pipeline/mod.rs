@@ -173,13 +173,15 @@ impl Pipeline {
         let scratch = tempfile::Builder::new()
             .prefix("transcode-")
             .tempdir_in(&self.scratch_dir)?;
-        // A rung published while it was encoded is incomplete if that run died: redo it.
+        // Renditions with every file in the store; a pending one (published from the plan before
+        // it was encoded) is finished by this run.
         let mut renditions: Vec<Rendition> = asset
             .renditions
             .iter()
-            .filter(|r| !r.growing)
+            .filter(|r| !r.pending)
             .cloned()
             .collect();
+        let was_ready = !asset.renditions.is_empty();
 
         let remaining: Vec<Rung> = if plan.source_streamable {
             let video = info.video.as_ref().expect("streamable sources have video");
@@ -190,13 +192,6 @@ impl Pipeline {
                 let args = encode::remux_args(input.path(), plan.has_audio, &source_name, &out);
                 self.ffmpeg(args, &info, asset_id, "remux").await?;
                 renditions.push(self.publish_rendition(asset_id, &out, &source_name).await?);
-                if !self
-                    .db
-                    .publish_outputs(asset_id, &renditions, &asset.static_files, false)
-                    .await?
-                {
-                    return self.abandon(asset_id).await;
-                }
             }
             plan.rungs
                 .iter()
@@ -210,50 +205,99 @@ impl Pipeline {
             .into_iter()
             .filter(|r| !renditions.iter().any(|done| done.name == r.name))
             .collect();
-        if !remaining.is_empty() || (plan.rungs.is_empty() && renditions.is_empty()) {
-            let out = scratch.path().join("ladder");
-            let args = encode::ladder_args(
-                input.path(),
-                &plan,
-                &remaining,
-                &self.media.x264_preset,
-                &out,
-            );
-            let encode = self.ffmpeg(args, &info, asset_id, "ladder");
-            match remaining.last().filter(|_| renditions.is_empty()) {
-                // Nothing is playable yet: publish the lowest rung as it is being encoded.
-                Some(lowest) => {
-                    let early = self.publish_while_encoding(
-                        asset_id,
-                        &out,
-                        &lowest.name,
-                        &asset.static_files,
-                    );
-                    tokio::pin!(encode, early);
-                    tokio::select! {
-                        result = &mut encode => result?,
-                        result = &mut early => {
-                            if let Err(e) = result {
-                                tracing::warn!(asset_id, error = %e, "early publishing failed; waiting for the whole ladder");
-                            }
-                            encode.await?
-                        }
-                    }
+
+        if plan.rungs.is_empty() {
+            // Audio only: one quick encode, published whole.
+            if renditions.is_empty() {
+                let out = scratch.path().join("ladder");
+                let args =
+                    encode::ladder_args(input.path(), &plan, &[], &self.media.x264_preset, &out);
+                self.ffmpeg(args, &info, asset_id, "audio").await?;
+                renditions.push(
+                    self.publish_rendition(asset_id, &out, AUDIO_RENDITION)
+                        .await?,
+                );
+            }
+        } else if !remaining.is_empty() {
+            // Every rung the plan will produce is published now, with its final playlist; the
+            // segments follow as they are encoded.
+            let playlist = plan.media_playlist();
+            for rung in &remaining {
+                self.store_playlist(asset_id, scratch.path(), &rung.name, &playlist)
+                    .await?;
+            }
+            let mut listed = renditions.clone();
+            listed.extend(remaining.iter().map(|r| planned_rendition(&plan, r)));
+            sort_renditions(&mut listed);
+            // With a remuxed source (or after a crash past `ready`) the asset is ready now;
+            // otherwise once the lowest rung's first segment is in the store.
+            let ready_now = !renditions.is_empty() || was_ready;
+            if ready_now
+                && !self
+                    .db
+                    .publish_outputs(asset_id, &listed, &asset.static_files, false)
+                    .await?
+            {
+                return self.abandon(asset_id).await;
+            }
+            let segments = plan.segment_durations();
+            if !self
+                .all_stored(asset_id, &remaining, segments.len())
+                .await?
+            {
+                let out = scratch.path().join("ladder");
+                let args = encode::ladder_args(
+                    input.path(),
+                    &plan,
+                    &remaining,
+                    &self.media.x264_preset,
+                    &out,
+                );
+                let encode = self.ffmpeg(args, &info, asset_id, "ladder");
+                let ready_with = (!ready_now).then_some(listed.as_slice());
+                let publish = self.publish_segments(
+                    asset_id,
+                    &out,
+                    &remaining,
+                    ready_with,
+                    &asset.static_files,
+                );
+                tokio::pin!(encode, publish);
+                let deleted = tokio::select! {
+                    result = &mut encode => { result?; false }
+                    result = &mut publish => result?,
+                };
+                if deleted {
+                    return self.abandon(asset_id).await;
                 }
-                None => encode.await?,
+                self.move_finished_segments(asset_id, &out, &remaining, &mut HashMap::new())
+                    .await?;
+                if !self
+                    .all_stored(asset_id, &remaining, segments.len())
+                    .await?
+                {
+                    // The plan promised segments the encoder did not make: never leave a
+                    // playlist listing them.
+                    return Err(PipelineError::MissingOutput(format!(
+                        "planned segments of {}",
+                        remaining
+                            .iter()
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
             }
-            let names: Vec<String> = if remaining.is_empty() {
-                vec![AUDIO_RENDITION.to_owned()]
-            } else {
-                remaining.iter().map(|r| r.name.clone()).collect()
-            };
-            for name in names {
-                renditions.push(self.publish_rendition(asset_id, &out, &name).await?);
+            let names: Vec<(String, f64)> = segments
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (plan::segment_name(i), *d))
+                .collect();
+            for rung in &remaining {
+                renditions.push(self.measure_rendition(asset_id, &rung.name, &names).await?);
             }
-            renditions.sort_by(|a, b| {
-                (b.height.min(b.width), b.bandwidth).cmp(&(a.height.min(a.width), a.bandwidth))
-            });
         }
+        sort_renditions(&mut renditions);
         let static_files = self
             .static_files(&asset, &renditions, scratch.path(), &info)
             .await?;
@@ -265,6 +309,90 @@ impl Pipeline {
             return self.abandon(asset_id).await;
         }
         Ok(())
+    }
+
+    /// Whether every planned segment of `rungs` is in the store.
+    async fn all_stored(
+        &self,
+        asset_id: &str,
+        rungs: &[Rung],
+        segments: usize,
+    ) -> Result<bool, PipelineError> {
+        for rung in rungs {
+            for i in 0..segments {
+                let key = StoreKey::parse(&Asset::hls_key(
+                    asset_id,
+                    &rung.name,
+                    &plan::segment_name(i),
+                ))?;
+                if self.store.size(&key).await?.is_none() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Moves into the store the segments ffmpeg has finished (those its playlists list) that are
+    /// not there yet; `moved` counts, per rung, the listed segments already handled.
+    async fn move_finished_segments(
+        &self,
+        asset_id: &str,
+        out: &Path,
+        rungs: &[Rung],
+        moved: &mut HashMap<String, usize>,
+    ) -> Result<(), PipelineError> {
+        for rung in rungs {
+            let dir = out.join(&rung.name);
+            let Ok(playlist) = tokio::fs::read_to_string(dir.join("index.m3u8")).await else {
+                continue;
+            };
+            let listed = media_playlist_segments(&playlist);
+            let done = moved.entry(rung.name.clone()).or_default();
+            for (file, _) in listed.iter().skip(*done) {
+                let key = StoreKey::parse(&Asset::hls_key(asset_id, &rung.name, file))?;
+                // A segment an earlier run stored stays: its bytes may have been served.
+                if self.store.size(&key).await?.is_none() {
+                    self.store.put_file(&key, &dir.join(file)).await?;
+                }
+            }
+            *done = (*done).max(listed.len());
+        }
+        Ok(())
+    }
+
+    /// While the ladder is encoded, moves each finished segment into the store (where waiting
+    /// readers find it); with `ready_with`, makes the asset ready with those renditions once the
+    /// lowest rung's first segment is there. Runs until dropped; `Ok(true)` if the asset was
+    /// deleted meanwhile.
+    async fn publish_segments(
+        &self,
+        asset_id: &str,
+        out: &Path,
+        rungs: &[Rung],
+        mut ready_with: Option<&[Rendition]>,
+        static_files: &[StaticFile],
+    ) -> Result<bool, PipelineError> {
+        let mut moved = HashMap::new();
+        let lowest = rungs.last().map(|r| r.name.clone()).unwrap_or_default();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.move_finished_segments(asset_id, out, rungs, &mut moved)
+                .await?;
+            if let Some(listed) = ready_with {
+                if moved.get(&lowest).copied().unwrap_or(0) > 0 {
+                    if !self
+                        .db
+                        .publish_outputs(asset_id, listed, static_files, false)
+                        .await?
+                    {
+                        return Ok(true);
+                    }
+                    tracing::info!(asset_id, "ready: every rung planned, the first segment out");
+                    ready_with = None;
+                }
+            }
+        }
     }
 
     /// The asset was deleted while we worked: remove what we stored for it.
@@ -303,27 +431,30 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Measures a rendition from its segments on local disk.
+    /// Measures a rendition from its segments in the store.
     async fn measure_rendition(
         &self,
-        dir: &Path,
+        asset_id: &str,
         name: &str,
         segments: &[(String, f64)],
     ) -> Result<Rendition, PipelineError> {
+        let key = |file: &str| StoreKey::parse(&Asset::hls_key(asset_id, name, file));
         let first = segments
             .first()
             .ok_or_else(|| PipelineError::MissingOutput(name.to_owned()))?;
         let probe_timeout = Duration::from_secs(self.media.probe_timeout_secs);
-        let info = crate::media::probe::probe(
-            &self.media.ffprobe_path,
-            &dir.join(&first.0),
-            probe_timeout,
-        )
-        .await?;
+        let local = self.store.local_file(&key(&first.0)?).await?;
+        let info =
+            crate::media::probe::probe(&self.media.ffprobe_path, local.path(), probe_timeout)
+                .await?;
         let mut peak = 0u64;
         let (mut total_bytes, mut total_secs) = (0u64, 0f64);
         for (file, secs) in segments {
-            let bytes = tokio::fs::metadata(dir.join(file)).await?.len();
+            let bytes = self
+                .store
+                .size(&key(file)?)
+                .await?
+                .ok_or_else(|| PipelineError::MissingOutput(format!("{name}/{file}")))?;
             total_bytes += bytes;
             total_secs += secs;
             if *secs > 0.5 {
@@ -347,7 +478,7 @@ impl Pipeline {
             average_bandwidth: average,
             codecs: codecs.join(","),
             frame_rate: info.video.as_ref().and_then(|v| v.frame_rate),
-            growing: false,
+            pending: false,
         })
     }
 
@@ -382,7 +513,6 @@ impl Pipeline {
             .await
             .map_err(|_| PipelineError::MissingOutput(name.to_owned()))?;
         let segments = media_playlist_segments(&playlist);
-        let rendition = self.measure_rendition(&dir, name, &segments).await?;
         // Segments first, the playlist last: a playlist in the store only names segments already there.
         for (file, _) in &segments {
             self.store
@@ -392,63 +522,11 @@ impl Pipeline {
                 )
                 .await?;
         }
-        // ffmpeg writes EVENT playlists (so they grow during the run); the finished one is VOD.
+        let rendition = self.measure_rendition(asset_id, name, &segments).await?;
+        // ffmpeg writes EVENT playlists; the finished one is VOD.
         let playlist = playlist.replace("#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-PLAYLIST-TYPE:VOD");
         self.store_playlist(asset_id, &dir, name, &playlist).await?;
         Ok(rendition)
-    }
-
-    /// While the ladder is encoded, publishes rung `name` segment by segment as a growing EVENT
-    /// playlist, and makes the asset ready with it as soon as its first segment exists.
-    /// Runs until dropped (when ffmpeg ends).
-    async fn publish_while_encoding(
-        &self,
-        asset_id: &str,
-        out: &Path,
-        name: &str,
-        static_files: &[StaticFile],
-    ) -> Result<(), PipelineError> {
-        let dir = out.join(name);
-        let mut published = 0;
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let Ok(playlist) = tokio::fs::read_to_string(dir.join("index.m3u8")).await else {
-                continue;
-            };
-            let segments = media_playlist_segments(&playlist);
-            if segments.len() <= published {
-                continue;
-            }
-            // Listed segments are complete; ffmpeg still owns them, so copy rather than move.
-            for (file, _) in &segments[published..] {
-                let copy = dir.join(format!(".early-{file}"));
-                tokio::fs::copy(dir.join(file), &copy).await?;
-                self.store
-                    .put_file(
-                        &StoreKey::parse(&Asset::hls_key(asset_id, name, file))?,
-                        &copy,
-                    )
-                    .await?;
-            }
-            self.store_playlist(asset_id, &dir, name, &playlist).await?;
-            if published == 0 {
-                let mut rendition = self.measure_rendition(&dir, name, &segments).await?;
-                rendition.growing = true;
-                if !self
-                    .db
-                    .publish_outputs(asset_id, &[rendition], static_files, false)
-                    .await?
-                {
-                    return Ok(());
-                }
-                tracing::info!(
-                    asset_id,
-                    rendition = name,
-                    "playable while the ladder is encoded"
-                );
-            }
-            published = segments.len();
-        }
     }
 
     /// Packages the requested static files from published renditions (no second encode).
@@ -505,6 +583,29 @@ impl Pipeline {
         }
         Ok(files)
     }
+}
+
+/// A rung as the master playlist lists it before it is encoded: its planned size and codecs,
+/// its rate cap as bandwidth until measured.
+fn planned_rendition(plan: &Plan, rung: &Rung) -> Rendition {
+    let bandwidth = plan.estimated_bandwidth(rung);
+    Rendition {
+        name: rung.name.clone(),
+        width: rung.width,
+        height: rung.height,
+        bandwidth,
+        average_bandwidth: bandwidth * 3 / 5,
+        codecs: plan.codecs(rung),
+        frame_rate: Some(f64::from(plan.fps)),
+        pending: true,
+    }
+}
+
+/// Highest first (the master playlist's order before its own reordering).
+fn sort_renditions(renditions: &mut [Rendition]) {
+    renditions.sort_by(|a, b| {
+        (b.height.min(b.width), b.bandwidth).cmp(&(a.height.min(a.width), a.bandwidth))
+    });
 }
 
 /// `(file name, rendition to package, audio only)` for every static file the asset asked for.

@@ -24,6 +24,8 @@ pub struct Rung {
     pub width: u32,
     pub height: u32,
     pub maxrate_kbps: u32,
+    /// H.264 `level_idc`, forced on the encoder so the `CODECS` listed before encoding is exact.
+    pub level: u8,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +37,91 @@ pub struct Plan {
     /// Keyframe interval in frames (`fps × SEGMENT_SECS`).
     pub gop: u32,
     pub has_audio: bool,
+    /// Channels of the encoded audio: the source's, at most two (mono stays mono).
+    pub audio_channels: u32,
     /// The source can be published as it is (`-c copy`) while the ladder is encoded.
     pub source_streamable: bool,
+    /// Video frames every rung has: the input's duration at `fps` (the picture is padded or cut
+    /// to it), so segment boundaries and durations are known before a frame is encoded.
+    pub frames: u64,
+}
+
+/// Name of the `index`-th segment of an encoded rung, as ffmpeg writes it.
+pub fn segment_name(index: usize) -> String {
+    format!("seg_{index:05}.ts")
+}
+
+/// Bit rate of the encoded audio.
+pub const AUDIO_KBPS: u32 = 128;
+
+impl Plan {
+    /// Durations of an encoded rung's segments: a keyframe every `SEGMENT_SECS` exactly and a fixed
+    /// frame count make every boundary known in advance. Empty for audio-only inputs.
+    pub fn segment_durations(&self) -> Vec<f64> {
+        if self.rungs.is_empty() || self.gop == 0 {
+            return Vec::new();
+        }
+        let gop = u64::from(self.gop);
+        let full = self.frames / gop;
+        let rest = self.frames % gop;
+        let mut durations = vec![f64::from(SEGMENT_SECS); full as usize];
+        if rest > 0 {
+            durations.push(rest as f64 / f64::from(self.fps));
+        }
+        durations
+    }
+
+    /// The VOD media playlist of an encoded rung, listing every segment the encode will produce.
+    /// It is published before the segments and never changes.
+    pub fn media_playlist(&self) -> String {
+        let mut m3u8 = format!(
+            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{SEGMENT_SECS}\n\
+             #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+        );
+        for (i, duration) in self.segment_durations().iter().enumerate() {
+            m3u8.push_str(&format!("#EXTINF:{duration:.6},\n{}\n", segment_name(i)));
+        }
+        m3u8.push_str("#EXT-X-ENDLIST\n");
+        m3u8
+    }
+
+    /// HLS `CODECS` of an encoded rung (High profile, its forced level, AAC-LC).
+    pub fn codecs(&self, rung: &Rung) -> String {
+        let video = avc_codec_string(Some("High"), Some(i32::from(rung.level)));
+        if self.has_audio {
+            format!("{video},{}", aac_codec_string(None))
+        } else {
+            video
+        }
+    }
+
+    /// `BANDWIDTH` to list for a rung before it is measured: its rate cap plus the audio.
+    pub fn estimated_bandwidth(&self, rung: &Rung) -> u64 {
+        let audio = if self.has_audio { AUDIO_KBPS } else { 0 };
+        u64::from(rung.maxrate_kbps + audio) * 1000
+    }
+}
+
+/// The lowest H.264 level (Annex A) whose frame size and macroblock rate hold `width`×`height`
+/// at `fps`.
+pub fn h264_level(width: u32, height: u32, fps: u32) -> u8 {
+    // (level_idc, MaxFS in macroblocks, MaxMBPS)
+    const LEVELS: &[(u8, u64, u64)] = &[
+        (30, 1_620, 40_500),
+        (31, 3_600, 108_000),
+        (32, 5_120, 216_000),
+        (40, 8_192, 245_760),
+        (42, 8_704, 522_240),
+        (50, 22_080, 589_824),
+        (51, 36_864, 983_040),
+        (52, 36_864, 2_073_600),
+    ];
+    let blocks = u64::from(width.div_ceil(16)) * u64::from(height.div_ceil(16));
+    let rate = blocks * u64::from(fps);
+    LEVELS
+        .iter()
+        .find(|(_, fs, mbps)| blocks <= *fs && rate <= *mbps)
+        .map_or(52, |l| l.0)
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -74,13 +159,16 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
         return Err(PlanError::TooLong(duration, limits.max_duration_secs));
     }
     let has_audio = !info.audio.is_empty();
+    let audio_channels = info.audio.first().map_or(2, |a| a.channels.clamp(1, 2));
     let Some(video) = &info.video else {
         return Ok(Plan {
             rungs: Vec::new(),
             fps: 0,
             gop: 0,
             has_audio,
+            audio_channels,
             source_streamable: false,
+            frames: 0,
         });
     };
     let (w, h) = video.display_size();
@@ -111,6 +199,7 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
                 width,
                 height,
                 maxrate_kbps: (*rate as f64 * fps_factor) as u32,
+                level: h264_level(width, height, fps),
             }
         })
         .collect();
@@ -122,13 +211,15 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
             width,
             height,
             maxrate_kbps: 400,
+            level: h264_level(width, height, fps),
         });
     }
-    // Remuxed audio must already be what the ladder produces: stereo AAC.
+    // Remuxed audio must already be what the ladder produces: AAC, mono or stereo (the ladder
+    // keeps the source's channel count, so every rung switches without a change of layout).
     let audio_ok = info
         .audio
         .first()
-        .is_none_or(|a| a.codec == "aac" && a.channels == 2);
+        .is_none_or(|a| a.codec == "aac" && (1..=2).contains(&a.channels));
     let source_streamable = video.codec == "h264"
         && video.pix_fmt.as_deref() == Some("yuv420p")
         && video.rotation == 0
@@ -142,7 +233,9 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
         fps,
         gop: fps * SEGMENT_SECS,
         has_audio,
+        audio_channels,
         source_streamable,
+        frames: ((duration * f64::from(fps)).round() as u64).max(1),
     })
 }
 
@@ -225,10 +318,50 @@ mod tests {
     }
 
     #[test]
-    fn only_stereo_aac_sources_are_remuxed() {
+    fn segments_and_codecs_are_known_before_encoding() {
+        let mut i = info(1920, 1080, Some(30.0), 0, "h264");
+        i.duration = Some(9.5);
+        let p = plan(&i, &LIMITS).unwrap();
+        assert_eq!(p.frames, 285);
+        assert_eq!(p.segment_durations(), [4.0, 4.0, 1.5]);
+        let m3u8 = p.media_playlist();
+        assert!(m3u8.contains("#EXT-X-PLAYLIST-TYPE:VOD") && m3u8.ends_with("#EXT-X-ENDLIST\n"));
+        assert!(m3u8.contains("#EXTINF:1.500000,\nseg_00002.ts\n"), "{m3u8}");
+        let levels: Vec<u8> = p.rungs.iter().map(|r| r.level).collect();
+        assert_eq!(levels, [40, 31, 31, 30, 30]);
+        assert_eq!(p.codecs(&p.rungs[0]), "avc1.640028,mp4a.40.2");
+        assert_eq!(p.estimated_bandwidth(&p.rungs[1]), 2_928_000);
+        i.duration = Some(8.0);
+        let p = plan(&i, &LIMITS).unwrap();
+        assert_eq!(p.segment_durations(), [4.0, 4.0], "no empty last segment");
+        assert_eq!(h264_level(1920, 1080, 60), 42);
+        assert_eq!(h264_level(3840, 2160, 30), 51);
+        // Property: the planned durations always sum to the frames' duration.
+        for ms in (40..200_000).step_by(997) {
+            i.duration = Some(f64::from(ms) / 1000.0);
+            for fps in [24.0, 25.0, 29.97, 50.0, 60.0] {
+                i.video.as_mut().unwrap().frame_rate = Some(fps);
+                let p = plan(&i, &LIMITS).unwrap();
+                let sum: f64 = p.segment_durations().iter().sum();
+                assert!((sum - p.frames as f64 / f64::from(p.fps)).abs() < 1e-6);
+                assert!((sum - f64::from(ms) / 1000.0).abs() <= 0.5 / f64::from(p.fps) + 1e-9);
+                assert!(p.segment_durations().iter().all(|d| *d > 0.0 && *d <= 4.0));
+            }
+        }
+    }
+
+    #[test]
+    fn only_mono_or_stereo_aac_sources_are_remuxed() {
         let mut mono = info(1280, 720, Some(30.0), 0, "h264");
         mono.audio[0].channels = 1;
-        assert!(!plan(&mono, &LIMITS).unwrap().source_streamable);
+        let p = plan(&mono, &LIMITS).unwrap();
+        assert!(p.source_streamable);
+        assert_eq!(p.audio_channels, 1);
+        let mut surround = info(1280, 720, Some(30.0), 0, "h264");
+        surround.audio[0].channels = 6;
+        let p = plan(&surround, &LIMITS).unwrap();
+        assert!(!p.source_streamable);
+        assert_eq!(p.audio_channels, 2);
         let mut opus = info(1280, 720, Some(30.0), 0, "h264");
         opus.audio[0].codec = "opus".into();
         assert!(!plan(&opus, &LIMITS).unwrap().source_streamable);

@@ -155,18 +155,15 @@ async fn send(
         header::ETAG,
         HeaderValue::from_str(&etag).expect("hex etag"),
     );
-    let cache = if resolved.growing {
-        "no-cache"
-    } else {
-        match (
-            resolved.content_type == "application/vnd.apple.mpegurl",
-            resolved.public,
-        ) {
-            (true, true) => "public, max-age=300",
-            (true, false) => "private, max-age=300",
-            (false, true) => "public, max-age=31536000, immutable",
-            (false, false) => "private, max-age=86400",
-        }
+    // Playlists never change once published (they are planned), nor do segments.
+    let cache = match (
+        resolved.content_type == "application/vnd.apple.mpegurl",
+        resolved.public,
+    ) {
+        (true, true) => "public, max-age=300",
+        (true, false) => "private, max-age=300",
+        (false, true) => "public, max-age=31536000, immutable",
+        (false, false) => "private, max-age=86400",
     };
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if span.is_some() {

@@ -39,6 +39,9 @@ pub enum PlaybackError {
     FileNotFound(String),
     #[error("the asset is {0}; there is nothing to play yet")]
     NotReady(&'static str),
+    /// A planned segment the encoder has not produced within the wait: retry shortly.
+    #[error("{0} is still being encoded; retry in a moment")]
+    SegmentPending(String),
     #[error("this playback id is signed: add ?token=<JWT> signed with one of your signing keys")]
     TokenRequired,
     #[error("playback token refused: {0}")]
@@ -67,6 +70,7 @@ impl PlaybackError {
         match self {
             NotFound(_) | FileNotFound(_) | KeyNotFound(_) => ErrorKind::NotFound,
             NotReady(_) => ErrorKind::NotReady,
+            SegmentPending(_) => ErrorKind::RetryLater,
             TokenRequired | TokenRefused(_) | Grant(_) => ErrorKind::Forbidden,
             Invalid(_) => ErrorKind::Invalid,
             KeyGeneration(_) | Media(_) | Db(_) | Storage(_) | Io(_) => ErrorKind::Internal,
@@ -109,8 +113,8 @@ pub struct Resolved {
     pub content_type: &'static str,
     /// Public objects may be cached by shared caches.
     pub public: bool,
-    /// A playlist that may still grow (its asset is still being encoded): not to be cached.
-    pub growing: bool,
+    /// A segment of a rendition still being encoded: when missing, wait for the encoder.
+    pub pending_segment: bool,
 }
 
 /// An opened object: its total length, the requested bytes, and its entity tag.
@@ -338,11 +342,11 @@ impl PlaybackService {
             key,
             content_type,
             public: policy == PlaybackPolicy::Public,
-            growing: content_type == "application/vnd.apple.mpegurl"
+            pending_segment: content_type == "video/mp2t"
                 && asset
                     .renditions
                     .iter()
-                    .any(|r| r.name == rendition && r.growing),
+                    .any(|r| r.name == rendition && r.pending),
         })
     }
 
@@ -362,7 +366,7 @@ impl PlaybackService {
             key,
             content_type,
             public: auth.policy == PlaybackPolicy::Public,
-            growing: false,
+            pending_segment: false,
         })
     }
 
@@ -376,6 +380,10 @@ impl PlaybackService {
         let key = &resolved.key;
         let object = match self.store.get(key, start, end).await {
             Ok(object) => object,
+            Err(StorageError::NotFound(_)) if resolved.pending_segment => {
+                self.wait_for_segment(key).await?;
+                self.store.get(key, start, end).await?
+            }
             Err(StorageError::NotFound(_)) => {
                 return Err(PlaybackError::FileNotFound(key.as_str().to_owned()))
             }
@@ -385,6 +393,35 @@ impl PlaybackService {
             etag: etag_for(key.as_str(), object.len),
             object,
         })
+    }
+
+    /// Waits (bounded by `[media] segment_wait_secs`) for a segment that its rendition's
+    /// playlist lists but the encoder has not published yet. A file the playlist does not list
+    /// is not waited for.
+    async fn wait_for_segment(&self, key: &StoreKey) -> Result<(), PlaybackError> {
+        let not_found = || PlaybackError::FileNotFound(key.as_str().to_owned());
+        let (dir, file) = key.as_str().rsplit_once('/').ok_or_else(not_found)?;
+        let playlist_key =
+            StoreKey::parse(&format!("{dir}/index.m3u8")).map_err(|_| not_found())?;
+        let playlist = match self.store.local_file(&playlist_key).await {
+            Ok(local) => tokio::fs::read_to_string(local.path()).await?,
+            Err(StorageError::NotFound(_)) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        if !playlist.lines().any(|line| line.trim() == file) {
+            return Err(not_found());
+        }
+        let deadline = tokio::time::Instant::now()
+            + std::time::Duration::from_secs(self.media.segment_wait_secs);
+        loop {
+            if self.store.size(key).await?.is_some() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(PlaybackError::SegmentPending(file.to_owned()));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     fn video_size(asset: &Asset) -> Result<(f64, u32, u32), PlaybackError> {
@@ -461,7 +498,7 @@ impl PlaybackService {
             key,
             content_type: format.content_type(),
             public: auth.policy == PlaybackPolicy::Public,
-            growing: false,
+            pending_segment: false,
         })
     }
 

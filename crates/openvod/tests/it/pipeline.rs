@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::support::{ffprobe, generate, TestApp};
+use crate::support::{eventually, ffprobe, generate, TestApp};
 
 /// A fetched and checked HLS rendition.
 #[derive(Debug)]
@@ -118,7 +118,11 @@ pub async fn check_hls(app: &TestApp, master_url: &str) -> Vec<CheckedRendition>
         if streams.iter().any(|s| s["codec_type"] == "audio") {
             assert!(codecs.contains("mp4a.40.2"), "{codecs}");
             let a = streams.iter().find(|s| s["codec_type"] == "audio").unwrap();
-            assert_eq!(a["channels"], 2, "stereo AAC");
+            let channels = a["channels"].as_u64().unwrap();
+            assert!(
+                (1..=2).contains(&channels),
+                "mono or stereo AAC: {channels}"
+            );
         }
         assert!(variant.bandwidth > 0);
         checked.push(CheckedRendition {
@@ -164,8 +168,13 @@ async fn ready_asset(app: &TestApp, asset_id: &str) -> serde_json::Value {
 }
 
 fn clip_720p() -> PathBuf {
+    h264_720p("720p.mp4", "2")
+}
+
+/// 6 s of 1280x720 H.264 (x264 ultrafast) with AAC of `channels` channels: streamable.
+fn h264_720p(name: &str, channels: &str) -> PathBuf {
     generate(
-        "720p.mp4",
+        name,
         &[
             "-f",
             "lavfi",
@@ -184,7 +193,7 @@ fn clip_720p() -> PathBuf {
             "-c:a",
             "aac",
             "-ac",
-            "2",
+            channels,
             "-shortest",
         ],
     )
@@ -433,55 +442,212 @@ async fn static_renditions_come_from_the_same_encode() {
     }
 }
 
-#[tokio::test]
-async fn non_streamable_source_plays_its_lowest_rung_while_the_ladder_encodes() {
-    let app = TestApp::spawn_with(1, |_| {}).await;
-    let slow = crate::support::slow_clip();
-    let asset_id = app
-        .upload_file(&slow, json!({"playback_policy": "public"}))
-        .await;
-    let mut early: Option<String> = None;
-    let mut asset;
-    loop {
-        asset = app.get_asset(&asset_id).await;
+/// Polls until the asset is `ready` (failing on `errored`).
+async fn first_ready(app: &TestApp, asset_id: &str) -> serde_json::Value {
+    for _ in 0..3000 {
+        let asset = app.get_asset(asset_id).await;
         assert_ne!(asset["status"], "errored", "{asset}");
         if asset["status"] == "ready" {
-            let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
-            let master = app
+            return asset;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{asset_id} never became ready");
+}
+
+/// What a player sees at the first `ready`: every variant of the master, each media playlist
+/// (VOD, the whole timeline), and every segment fetched last first (the furthest from the
+/// encoder, so they are waited for). Returns (variant, segment URL path, bytes) per segment.
+async fn play_everything_at_ready(
+    app: &TestApp,
+    asset: &serde_json::Value,
+    duration: f64,
+) -> (m3u8_rs::MasterPlaylist, Vec<(usize, String, Vec<u8>)>) {
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+    let master_url = url::Url::parse(&format!("{}/{pid}.m3u8", app.base_url)).unwrap();
+    let body = app.fetch(master_url.as_str()).await.bytes().await.unwrap();
+    let m3u8_rs::Playlist::MasterPlaylist(master) = m3u8_rs::parse_playlist_res(&body).unwrap()
+    else {
+        panic!("not a master playlist");
+    };
+    let mut urls = Vec::new();
+    for (i, variant) in master.variants.iter().enumerate() {
+        let child_url = master_url.join(&variant.uri).unwrap();
+        let r = app.fetch(child_url.as_str()).await;
+        assert_eq!(r.status(), 200);
+        assert_ne!(
+            r.headers()["cache-control"],
+            "no-cache",
+            "playlists are final"
+        );
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains("#EXT-X-PLAYLIST-TYPE:VOD")
+                && text.trim_end().ends_with("#EXT-X-ENDLIST"),
+            "{}: {text}",
+            variant.uri
+        );
+        let m3u8_rs::Playlist::MediaPlaylist(media) =
+            m3u8_rs::parse_playlist_res(text.as_bytes()).unwrap()
+        else {
+            panic!("not a media playlist");
+        };
+        let total: f64 = media.segments.iter().map(|s| s.duration as f64).sum();
+        assert!(
+            (total - duration).abs() <= 1.0 / 30.0 + 1e-3,
+            "{}: {total} s listed for a {duration} s input",
+            variant.uri
+        );
+        for segment in &media.segments {
+            urls.push((i, child_url.join(&segment.uri).unwrap().path().to_owned()));
+        }
+    }
+    let mut fetched = Vec::new();
+    for (i, path) in urls.into_iter().rev() {
+        let r = app.fetch(&path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "video/mp2t");
+        fetched.push((i, path, r.bytes().await.unwrap().to_vec()));
+    }
+    fetched.reverse();
+    (master, fetched)
+}
+
+/// Each variant's segments, concatenated, decode to the whole duration.
+fn check_variants_play(fetched: &[(usize, String, Vec<u8>)], variants: usize, duration: f64) {
+    let dir = tempfile::tempdir().unwrap();
+    for v in 0..variants {
+        let path = dir.path().join(format!("{v}.ts"));
+        let bytes: Vec<u8> = fetched
+            .iter()
+            .filter(|(i, _, _)| *i == v)
+            .flat_map(|(_, _, b)| b.clone())
+            .collect();
+        std::fs::write(&path, bytes).unwrap();
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&path)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "variant {v} does not decode");
+        let probed = ffprobe(&path);
+        let d: f64 = probed["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((d - duration).abs() < 0.2, "variant {v} plays {d} s");
+    }
+}
+
+/// `ready` means the whole video: for a source that must be encoded, the master lists every rung
+/// the plan will produce at the first `ready`, each media playlist is VOD with the whole
+/// timeline, segments not yet encoded are waited for, and the bytes a player got are the ones
+/// that stay in the store once the encode ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_lists_every_rung_and_the_whole_timeline() {
+    let app = TestApp::spawn_with(1, |_| {}).await;
+    let asset_id = app
+        .upload_file(
+            &crate::support::slow_clip(),
+            json!({"playback_policy": "public"}),
+        )
+        .await;
+    let asset = first_ready(&app, &asset_id).await;
+    let (master, fetched) = play_everything_at_ready(&app, &asset, 12.0).await;
+    let sizes: Vec<String> = master
+        .variants
+        .iter()
+        .map(|v| {
+            v.resolution
+                .map(|r| format!("{}x{}", r.width, r.height))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    for size in ["960x540", "640x360", "480x270"] {
+        assert!(sizes.contains(&size.to_owned()), "{sizes:?}");
+    }
+    for v in &master.variants {
+        let codecs = v.codecs.as_deref().unwrap();
+        assert!(
+            codecs.starts_with("avc1.64") && codecs.ends_with(",mp4a.40.2"),
+            "{codecs}"
+        );
+        assert!(v.bandwidth > 100_000);
+    }
+    check_variants_play(&fetched, 3, 12.0);
+    // Once the encode is over, the store holds exactly the bytes that were served.
+    let hls = app.media_dir().join("assets").join(&asset_id).join("hls");
+    eventually("the ladder is measured", || {
+        let app = &app;
+        let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_owned();
+        let before: Vec<u64> = master.variants.iter().map(|v| v.bandwidth).collect();
+        async move {
+            let body = app
                 .fetch(&format!("/{pid}.m3u8"))
                 .await
-                .text()
+                .bytes()
                 .await
                 .unwrap();
-            if master.matches("#EXT-X-STREAM-INF").count() == 3 {
-                break;
-            }
-            if early.is_none() {
-                let child = master.lines().find(|l| !l.starts_with('#')).unwrap();
-                let r = app.fetch(&format!("/{child}")).await;
-                assert_eq!(
-                    r.headers()["cache-control"],
-                    "no-cache",
-                    "a growing playlist is not cached"
-                );
-                early = Some(r.text().await.unwrap());
-                assert!(
-                    master.contains("RESOLUTION=480x270"),
-                    "the lowest rung comes first:\n{master}"
-                );
-            }
+            let m3u8_rs::Playlist::MasterPlaylist(now) =
+                m3u8_rs::parse_playlist_res(&body).unwrap()
+            else {
+                return false;
+            };
+            now.variants.iter().map(|v| v.bandwidth).collect::<Vec<_>>() != before
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    })
+    .await;
+    for (_, path, bytes) in &fetched {
+        let mut parts = path.rsplit('/');
+        let (file, rendition) = (parts.next().unwrap(), parts.next().unwrap());
+        let stored = std::fs::read(hls.join(rendition).join(file)).unwrap();
+        assert!(stored == *bytes, "{path} changed after it was served");
     }
-    let early = early.expect("the asset became ready before the whole ladder was published");
+}
+
+/// H.264 with mono AAC is streamable: remuxed (its own stream, not re-encoded to High profile),
+/// ready at once with every lower rung planned, and the ladder keeps it mono.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mono_aac_h264_is_remuxed_and_lists_every_rung_at_ready() {
+    let clip = h264_720p("720p-mono.mp4", "1");
+    let app = TestApp::spawn_with(1, |_| {}).await;
+    let asset_id = app
+        .upload_file(&clip, json!({"playback_policy": "public"}))
+        .await;
+    let asset = first_ready(&app, &asset_id).await;
+    let (master, fetched) = play_everything_at_ready(&app, &asset, 6.0).await;
+    assert_eq!(master.variants.len(), 4, "720p remuxed + 540p, 360p, 270p");
+    let top = master
+        .variants
+        .iter()
+        .position(|v| v.resolution.is_some_and(|r| r.height == 720))
+        .unwrap();
     assert!(
-        early.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !early.contains("#EXT-X-ENDLIST"),
-        "{early}"
+        master.variants[top]
+            .codecs
+            .as_deref()
+            .unwrap()
+            .starts_with("avc1.42"),
+        "the source's own stream (x264 ultrafast: Constrained Baseline), remuxed: {:?}",
+        master.variants
     );
-    let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
-    let renditions = check_hls(&app, &format!("/{pid}.m3u8")).await;
-    assert_eq!(renditions.len(), 3);
-    for r in &renditions {
-        assert!((r.duration - 12.0).abs() < 0.1, "{r:?}");
+    check_variants_play(&fetched, 4, 6.0);
+    let dir = tempfile::tempdir().unwrap();
+    for v in 0..4 {
+        let (_, _, bytes) = fetched.iter().find(|(i, _, _)| *i == v).unwrap();
+        let path = dir.path().join("first.ts");
+        std::fs::write(&path, bytes).unwrap();
+        let probed = ffprobe(&path);
+        let audio = probed["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["codec_type"] == "audio")
+            .unwrap()
+            .clone();
+        assert_eq!(audio["channels"], 1, "variant {v}");
     }
 }
