@@ -259,14 +259,99 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     );
     let tmp = dir.path().join("tmp");
     let tmp_str = tmp.to_str().unwrap().to_owned();
-    eventually("ffmpeg transcoding", || {
-        let tmp_str = tmp_str.clone();
+    let upload_url = format!(
+        "{}/video/v1/uploads/{}",
+        server.base_url,
+        created["data"]["id"].as_str().unwrap()
+    );
+    let asset_of = |base: String| {
+        let (client, upload_url, id, secret) = (
+            client.clone(),
+            upload_url.clone(),
+            id.clone(),
+            secret.clone(),
+        );
         async move {
-            processes_mentioning(&format!("{tmp_str}/")) > 0
+            let upload: serde_json::Value = client
+                .get(upload_url.replace(&base_of(&upload_url), &base))
+                .basic_auth(&id, Some(&secret))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let Some(asset_id) = upload["data"]["asset_id"].as_str() else {
+                return serde_json::Value::Null;
+            };
+            client
+                .get(format!("{base}/video/v1/assets/{asset_id}"))
+                .basic_auth(&id, Some(&secret))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()["data"]
+                .clone()
+        }
+    };
+    // Killed after `ready` (every rung listed) while the ladder is still being encoded.
+    let base = server.base_url.clone();
+    eventually("ready while ffmpeg encodes", || {
+        let (asset_of, tmp_str, base) = (&asset_of, tmp_str.clone(), base.clone());
+        async move {
+            asset_of(base).await["status"] == "ready"
+                && processes_mentioning(&format!("{tmp_str}/")) > 0
                 && processes_mentioning("transcode-") > 0
         }
     })
     .await;
+    let asset = asset_of(base.clone()).await;
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_owned();
+    let master = client
+        .get(format!("{base}/{pid}.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let children: Vec<String> = master
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(children.len(), 3, "every rung at ready:\n{master}");
+    let mut playlists = Vec::new();
+    for child in &children {
+        let text = client
+            .get(format!("{base}/{child}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
+        playlists.push(text);
+    }
+    let lowest = children.iter().position(|c| c.contains("/270p/")).unwrap();
+    let first_segment = |base: String| {
+        let (client, url) = (
+            client.clone(),
+            format!(
+                "{base}/{}",
+                children[lowest].replace("index.m3u8", "seg_00000.ts")
+            ),
+        );
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.bytes().await.unwrap()
+        }
+    };
+    let served_before = first_segment(base.clone()).await;
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
     eventually("the orphaned ffmpeg exits with its parent", || {
@@ -353,6 +438,26 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
         "540p, 360p, 270p once each:\n{master}"
     );
 
+    // The playlists published before the kill are unchanged, every segment they list exists,
+    // and a segment served before the kill has the same bytes.
+    for (child, before) in children.iter().zip(&playlists) {
+        let url = format!("{}/{child}", server.base_url);
+        let now = client.get(&url).send().await.unwrap().text().await.unwrap();
+        assert_eq!(&now, before, "{child} changed after ready");
+        for segment in now.lines().filter(|l| l.ends_with(".ts")) {
+            let r = client
+                .get(url.replace("index.m3u8", segment))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{child} {segment}");
+        }
+    }
+    assert!(
+        first_segment(server.base_url.clone()).await == served_before,
+        "a served segment changed"
+    );
+
     // The job ran twice (killed, then taken over) and finished once; nothing is left in scratch space.
     let db = sqlx::SqlitePool::connect(&format!(
         "sqlite://{}?mode=ro",
@@ -384,6 +489,12 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     assert_eq!(transcode_jobs().await, [("done".to_owned(), 2)]);
     let leftovers: Vec<_> = walk(&tmp);
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+/// `http://host:port` of a URL.
+fn base_of(url: &str) -> String {
+    let u = url::Url::parse(url).unwrap();
+    u.origin().ascii_serialization()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
