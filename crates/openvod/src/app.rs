@@ -320,8 +320,8 @@ async fn maintenance(
 /// The old BigBlueButton server, when `[bbb]` names one; a bad setting is reported by the
 /// migration's pre-flight, and here only means protected recordings cannot get fresh tokens.
 fn bbb_server(config: &crate::config::BbbConfig) -> Option<crate::bbb::api::Server> {
-    config.server_url.as_ref()?;
-    crate::bbb::migrate::server(config)
+    crate::bbb::migrate::configured_server(config)
         .inspect_err(|e| tracing::warn!(error = %e, "[bbb] server is not usable"))
         .ok()
+        .flatten()
 }

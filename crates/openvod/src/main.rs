@@ -371,12 +371,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // grants the recording's files.
             let outbound = Outbound::new(&config.outbound).session();
             let source = if openvod::bbb::source::protected_playback(&source).is_some() {
-                let server = config
-                    .bbb
-                    .server_url
-                    .is_some()
-                    .then(|| openvod::bbb::migrate::server(&config.bbb))
-                    .transpose()?;
+                let server = openvod::bbb::migrate::configured_server(&config.bbb)?;
                 openvod::bbb::source::open_playback(&outbound, &source, server.as_ref()).await?
             } else {
                 source

@@ -190,6 +190,24 @@ fn xml_error(file: &str, e: impl std::fmt::Display) -> BbbError {
     }
 }
 
+impl ResponseSummary {
+    /// A `FAILED` answer as an error naming its `messageKey` (e.g. `checksumError`).
+    fn require_success(&self, server: &Server) -> Result<(), BbbError> {
+        if self.returncode == "SUCCESS" {
+            return Ok(());
+        }
+        Err(BbbError::DownloadPermanent {
+            url: server.base.to_string(),
+            reason: format!(
+                "getRecordings answered {} ({}): {}",
+                self.returncode,
+                self.message_key.as_deref().unwrap_or("no messageKey"),
+                self.message.as_deref().unwrap_or("")
+            ),
+        })
+    }
+}
+
 /// Streams the `<recording>`s of a getRecordings answer (or of a cache file of several) to
 /// `on_recording`; returns the summary of the last `<response>`. DTDs and unknown entities are
 /// refused (quick-xml never expands them).
@@ -390,17 +408,7 @@ async fn fetch_pages(
                 url: server.base.to_string(),
                 reason: format!("HTTP {status}, and the answer is not usable: {e}"),
             })?;
-        if summary.returncode != "SUCCESS" {
-            return Err(BbbError::DownloadPermanent {
-                url: server.base.to_string(),
-                reason: format!(
-                    "getRecordings answered {} ({}): {}",
-                    summary.returncode,
-                    summary.message_key.as_deref().unwrap_or("no messageKey"),
-                    summary.message.as_deref().unwrap_or("")
-                ),
-            });
-        }
+        summary.require_success(server)?;
         // Keep the answer without its XML declaration, so pages nest in one document.
         let mut page = reader()?;
         let head = page.fill_buf().map_err(page_io)?;
@@ -479,14 +487,7 @@ pub async fn current_playback_url(
         Ok(())
     })
     .map_err(|e| failed(format!("HTTP {status}, and the answer is not usable: {e}")))?;
-    if summary.returncode != "SUCCESS" {
-        return Err(failed(format!(
-            "getRecordings answered {} ({}): {}",
-            summary.returncode,
-            summary.message_key.as_deref().unwrap_or("no messageKey"),
-            summary.message.as_deref().unwrap_or("")
-        )));
-    }
+    summary.require_success(server)?;
     match found {
         Some(Some(url)) => Ok(url),
         Some(None) => Err(failed(format!(

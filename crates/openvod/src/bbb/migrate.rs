@@ -91,6 +91,16 @@ pub fn server(config: &BbbConfig) -> Result<Server, BbbError> {
     Server::new(url, secret, Checksum::parse(&config.checksum)?)
 }
 
+/// The old server when `[bbb] server_url` is set (a protected recording's fresh token is asked
+/// of it); an error if it is set but unusable.
+pub fn configured_server(config: &BbbConfig) -> Result<Option<Server>, BbbError> {
+    config
+        .server_url
+        .as_ref()
+        .map(|_| server(config))
+        .transpose()
+}
+
 /// The saved listing; a dry run's lives in a temporary folder removed on drop.
 pub struct Listing {
     pub path: PathBuf,

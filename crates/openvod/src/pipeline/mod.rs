@@ -253,25 +253,35 @@ impl Pipeline {
                     &self.media.x264_preset,
                     &out,
                 );
-                let encode = self.ffmpeg(args, &info, asset_id, "ladder");
+                let encoded = CancellationToken::new();
+                let encode = async {
+                    let result = self.ffmpeg(args, &info, asset_id, "ladder").await;
+                    encoded.cancel();
+                    result
+                };
                 let ready_with = (!ready_now).then_some(listed.as_slice());
+                let pass = LadderPass {
+                    out: &out,
+                    rungs: &remaining,
+                    planned: segments.len(),
+                };
                 let publish = self.publish_segments(
                     asset_id,
-                    &out,
-                    &remaining,
+                    &pass,
                     ready_with,
                     &asset.static_files,
+                    &encoded,
                 );
                 tokio::pin!(encode, publish);
+                // The publisher is never dropped in the middle of a move: once ffmpeg is done it
+                // makes its last pass and returns. If it fails first, ffmpeg is dropped (killed).
                 let deleted = tokio::select! {
-                    result = &mut encode => { result?; false }
+                    result = &mut encode => { result?; publish.await? }
                     result = &mut publish => result?,
                 };
                 if deleted {
                     return self.abandon(asset_id).await;
                 }
-                self.move_finished_segments(asset_id, &out, &remaining, &mut HashMap::new())
-                    .await?;
                 if !self
                     .all_stored(asset_id, &remaining, segments.len())
                     .await?
@@ -333,22 +343,23 @@ impl Pipeline {
         Ok(true)
     }
 
-    /// Moves into the store the segments ffmpeg has finished (those its playlists list) that are
-    /// not there yet; `moved` counts, per rung, the listed segments already handled.
+    /// Moves into the store the planned segments ffmpeg has finished (those its playlists list)
+    /// that are not there yet; `moved` counts, per rung, the listed segments already handled.
     async fn move_finished_segments(
         &self,
         asset_id: &str,
-        out: &Path,
-        rungs: &[Rung],
+        pass: &LadderPass<'_>,
         moved: &mut HashMap<String, usize>,
     ) -> Result<(), PipelineError> {
-        for rung in rungs {
-            let dir = out.join(&rung.name);
+        for rung in pass.rungs {
+            let dir = pass.out.join(&rung.name);
             let Ok(playlist) = tokio::fs::read_to_string(dir.join("index.m3u8")).await else {
                 continue;
             };
             let listed = media_playlist_segments(&playlist);
             let done = moved.entry(rung.name.clone()).or_default();
+            // Anything past the plan is listed by no playlist: not stored.
+            let listed = &listed[..listed.len().min(pass.planned)];
             for (file, _) in listed.iter().skip(*done) {
                 let key = StoreKey::parse(&Asset::hls_key(asset_id, &rung.name, file))?;
                 // A segment an earlier run stored stays: its bytes may have been served.
@@ -363,21 +374,25 @@ impl Pipeline {
 
     /// While the ladder is encoded, moves each finished segment into the store (where waiting
     /// readers find it); with `ready_with`, makes the asset ready with those renditions once the
-    /// lowest rung's first segment is there. Runs until dropped; `Ok(true)` if the asset was
-    /// deleted meanwhile.
+    /// lowest rung's first segment is there. Returns after a last pass once `encoded` is
+    /// cancelled; `Ok(true)` if the asset was deleted meanwhile.
     async fn publish_segments(
         &self,
         asset_id: &str,
-        out: &Path,
-        rungs: &[Rung],
+        pass: &LadderPass<'_>,
         mut ready_with: Option<&[Rendition]>,
         static_files: &[StaticFile],
+        encoded: &CancellationToken,
     ) -> Result<bool, PipelineError> {
         let mut moved = HashMap::new();
-        let lowest = rungs.last().map(|r| r.name.clone()).unwrap_or_default();
+        let lowest = pass
+            .rungs
+            .last()
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
         loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            self.move_finished_segments(asset_id, out, rungs, &mut moved)
+            let last_pass = encoded.is_cancelled();
+            self.move_finished_segments(asset_id, pass, &mut moved)
                 .await?;
             if let Some(listed) = ready_with {
                 if moved.get(&lowest).copied().unwrap_or(0) > 0 {
@@ -391,6 +406,13 @@ impl Pipeline {
                     tracing::info!(asset_id, "ready: every rung planned, the first segment out");
                     ready_with = None;
                 }
+            }
+            if last_pass {
+                return Ok(false);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = encoded.cancelled() => {}
             }
         }
     }
@@ -583,6 +605,13 @@ impl Pipeline {
         }
         Ok(files)
     }
+}
+
+/// One encode of pending rungs: where ffmpeg writes them, and how many segments each will have.
+struct LadderPass<'a> {
+    out: &'a Path,
+    rungs: &'a [Rung],
+    planned: usize,
 }
 
 /// A rung as the master playlist lists it before it is encoded: its planned size and codecs,

@@ -259,41 +259,30 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     );
     let tmp = dir.path().join("tmp");
     let tmp_str = tmp.to_str().unwrap().to_owned();
-    let upload_url = format!(
-        "{}/video/v1/uploads/{}",
-        server.base_url,
+    let upload_path = format!(
+        "/video/v1/uploads/{}",
         created["data"]["id"].as_str().unwrap()
     );
     let asset_of = |base: String| {
-        let (client, upload_url, id, secret) = (
+        let (client, upload_path, id, secret) = (
             client.clone(),
-            upload_url.clone(),
+            upload_path.clone(),
             id.clone(),
             secret.clone(),
         );
         async move {
-            let upload: serde_json::Value = client
-                .get(upload_url.replace(&base_of(&upload_url), &base))
-                .basic_auth(&id, Some(&secret))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let Some(asset_id) = upload["data"]["asset_id"].as_str() else {
-                return serde_json::Value::Null;
-            };
-            client
-                .get(format!("{base}/video/v1/assets/{asset_id}"))
-                .basic_auth(&id, Some(&secret))
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()["data"]
-                .clone()
+            let upload = get_json(&client, &format!("{base}{upload_path}"), &id, &secret).await;
+            match upload["data"]["asset_id"].as_str() {
+                Some(asset_id) => get_json(
+                    &client,
+                    &format!("{base}/video/v1/assets/{asset_id}"),
+                    &id,
+                    &secret,
+                )
+                .await["data"]
+                    .clone(),
+                None => serde_json::Value::Null,
+            }
         }
     };
     // Killed after `ready` (every rung listed) while the ladder is still being encoded.
@@ -309,14 +298,7 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     .await;
     let asset = asset_of(base.clone()).await;
     let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_owned();
-    let master = client
-        .get(format!("{base}/{pid}.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let master = get_text(&client, &format!("{base}/{pid}.m3u8")).await;
     let children: Vec<String> = master
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -325,14 +307,7 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     assert_eq!(children.len(), 3, "every rung at ready:\n{master}");
     let mut playlists = Vec::new();
     for child in &children {
-        let text = client
-            .get(format!("{base}/{child}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&client, &format!("{base}/{child}")).await;
         assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
         playlists.push(text);
     }
@@ -398,7 +373,7 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
                 .unwrap()
         }
     };
-    // The asset may turn ready early (its lowest rung plays while the ladder encodes); wait for all.
+    // Every rung was listed at ready; wait for the takeover to finish encoding them.
     eventually("the reclaimed transcode finishes", || {
         let get_asset = &get_asset;
         async move {
@@ -424,14 +399,7 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     // Wait out the static/final publish, then check the outcome.
     let asset = get_asset().await;
     let pid = asset["data"]["playback_ids"][0]["id"].as_str().unwrap();
-    let master = client
-        .get(format!("{}/{pid}.m3u8", server.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let master = get_text(&client, &format!("{}/{pid}.m3u8", server.base_url)).await;
     assert_eq!(
         master.matches("#EXT-X-STREAM-INF").count(),
         3,
@@ -442,7 +410,7 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     // and a segment served before the kill has the same bytes.
     for (child, before) in children.iter().zip(&playlists) {
         let url = format!("{}/{child}", server.base_url);
-        let now = client.get(&url).send().await.unwrap().text().await.unwrap();
+        let now = get_text(&client, &url).await;
         assert_eq!(&now, before, "{child} changed after ready");
         for segment in now.lines().filter(|l| l.ends_with(".ts")) {
             let r = client
@@ -489,12 +457,6 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     assert_eq!(transcode_jobs().await, [("done".to_owned(), 2)]);
     let leftovers: Vec<_> = walk(&tmp);
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-}
-
-/// `http://host:port` of a URL.
-fn base_of(url: &str) -> String {
-    let u = url::Url::parse(url).unwrap();
-    u.origin().ascii_serialization()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -670,6 +632,10 @@ async fn kill_9_during_a_bbb_render_is_taken_over_and_leaves_no_temp_files() {
         walk(&data.join("tmp")).is_empty()
     })
     .await;
+}
+
+async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 async fn get_json(
