@@ -133,6 +133,30 @@ pub fn ladder_args(
     args
 }
 
+/// Encodes only the first segment of `rung`, exactly as the full pass would cut it: the quick pass
+/// that makes an input that must be encoded playable in seconds. Reading stops at the segment's
+/// end, so the audio stops with the picture.
+pub fn first_segment_args(
+    input: &Path,
+    plan: &Plan,
+    rung: &Rung,
+    preset: &str,
+    out: &Path,
+) -> Vec<OsString> {
+    let mut first = plan.clone();
+    first.frames = plan.frames.min(u64::from(plan.gop));
+    let seconds = first.frames as f64 / f64::from(plan.fps.max(1));
+    let mut args = vec!["-t".into(), format!("{seconds:.6}").into()];
+    args.extend(ladder_args(
+        input,
+        &first,
+        std::slice::from_ref(rung),
+        preset,
+        out,
+    ));
+    args
+}
+
 /// Publishes the source as it is (`-c copy`) as the rendition `name`.
 pub fn remux_args(input: &Path, has_audio: bool, name: &str, out: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["-i".into(), input.into()];

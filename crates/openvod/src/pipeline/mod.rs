@@ -241,6 +241,34 @@ impl Pipeline {
                 return self.abandon(asset_id).await;
             }
             let segments = plan.segment_durations();
+            let mut ready_now = ready_now;
+            if !ready_now && remaining.len() > 1 && segments.len() > 1 {
+                // The full pass encodes every rung in lockstep, so its lowest rung's first segment
+                // comes only after seconds of 1080p: a quick pass of that one segment alone makes
+                // the asset playable first. The full pass keeps the stored copy (published bytes
+                // never change) and makes the rest.
+                if self
+                    .first_segment(
+                        asset_id,
+                        input.path(),
+                        &info,
+                        &plan,
+                        &remaining,
+                        scratch.path(),
+                    )
+                    .await?
+                {
+                    if !self
+                        .db
+                        .publish_outputs(asset_id, &listed, &asset.static_files, false)
+                        .await?
+                    {
+                        return self.abandon(asset_id).await;
+                    }
+                    tracing::info!(asset_id, "ready: every rung planned, the first segment out");
+                }
+                ready_now = true;
+            }
             if !self
                 .all_stored(asset_id, &remaining, segments.len())
                 .await?
@@ -319,6 +347,41 @@ impl Pipeline {
             return self.abandon(asset_id).await;
         }
         Ok(())
+    }
+
+    /// Encodes and stores the first segment of the lowest of `rungs` on its own (see
+    /// `encode::first_segment_args`). `Ok(false)` if an earlier run already stored it.
+    async fn first_segment(
+        &self,
+        asset_id: &str,
+        input: &Path,
+        info: &MediaInfo,
+        plan: &Plan,
+        rungs: &[Rung],
+        scratch: &Path,
+    ) -> Result<bool, PipelineError> {
+        let lowest = std::slice::from_ref(rungs.last().expect("rungs are not empty"));
+        if self.all_stored(asset_id, lowest, 1).await? {
+            return Ok(false);
+        }
+        let out = scratch.join("first");
+        let args =
+            encode::first_segment_args(input, plan, &lowest[0], &self.media.x264_preset, &out);
+        self.ffmpeg(args, info, asset_id, "first segment").await?;
+        let pass = LadderPass {
+            out: &out,
+            rungs: lowest,
+            planned: 1,
+        };
+        self.move_finished_segments(asset_id, &pass, &mut HashMap::new())
+            .await?;
+        if !self.all_stored(asset_id, lowest, 1).await? {
+            return Err(PipelineError::MissingOutput(format!(
+                "first segment of {}",
+                lowest[0].name
+            )));
+        }
+        Ok(true)
     }
 
     /// Whether every planned segment of `rungs` is in the store.

@@ -651,3 +651,108 @@ async fn mono_aac_h264_is_remuxed_and_lists_every_rung_at_ready() {
         assert_eq!(audio["channels"], 1, "variant {v}");
     }
 }
+
+/// A segment the encoder has not reached is waited for (bounded by `segment_wait_secs`), then
+/// refused with 503, `Retry-After` and a JSON error naming it; a player that retries gets it once
+/// it is encoded. The full pass is held back by a gate in front of ffmpeg, so the timing is the
+/// test's, not the machine's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_not_yet_encoded_is_waited_for_then_503_with_retry_after() {
+    let gate_dir = tempfile::tempdir().unwrap();
+    let gate = gate_dir.path().join("open");
+    let wrapper = gate_dir.path().join("ffmpeg");
+    // The quick first-segment pass (the one run with `-t`) runs at once; every other run waits.
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in\n  *\" -t \"*) ;;\n  *) while [ ! -e '{}' ]; do sleep 0.05; done ;;\nesac\nexec ffmpeg \"$@\"\n",
+            gate.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let app = TestApp::spawn_with(1, |c| {
+        c.media.ffmpeg_path = wrapper.clone();
+        c.media.segment_wait_secs = 1;
+    })
+    .await;
+    let asset_id = app
+        .upload_file(
+            &crate::support::slow_clip(),
+            json!({"playback_policy": "public"}),
+        )
+        .await;
+    let asset = first_ready(&app, &asset_id).await;
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+    let master = app
+        .fetch(&format!("/{pid}.m3u8"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let children: Vec<&str> = master
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(children.len(), 3, "{master}");
+    let segment = |child: &str, file: &str| {
+        let dir = child.rsplit_once('/').unwrap().0;
+        if dir.starts_with('/') || dir.starts_with("http") {
+            format!("{dir}/{file}")
+        } else {
+            format!("/{dir}/{file}")
+        }
+    };
+    // The lowest rung's first segment is what made the asset ready: served at once.
+    let lowest = children
+        .iter()
+        .find(|c| c.contains("270p"))
+        .expect("a 270p rung");
+    let r = app.fetch(&segment(lowest, "seg_00000.ts")).await;
+    assert_eq!(r.status(), 200);
+    // The top rung's second segment is planned (listed) but the full pass has not started.
+    let top = children.iter().find(|c| c.contains("540p")).unwrap();
+    let listed = app
+        .fetch(&format!("/{}", top.trim_start_matches('/')))
+        .await;
+    assert!(listed.text().await.unwrap().contains("seg_00001.ts"));
+    let late = segment(top, "seg_00001.ts");
+    let asked = std::time::Instant::now();
+    let r = app.fetch(&late).await;
+    let waited = asked.elapsed();
+    assert_eq!(r.status(), 503, "{late}");
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "answered after {waited:?}: it must wait first"
+    );
+    assert_eq!(r.headers()["retry-after"], "2");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "retry_later", "{body}");
+    assert!(
+        body["error"]["messages"][0]
+            .as_str()
+            .unwrap()
+            .contains("seg_00001.ts"),
+        "{body}"
+    );
+    // A segment nobody listed is a plain 404, not a wait.
+    let r = app.fetch(&segment(top, "seg_00099.ts")).await;
+    assert_eq!(r.status(), 404);
+    // The encoder goes on; the player retries as told and gets the segment.
+    std::fs::write(&gate, b"").unwrap();
+    let mut bytes = None;
+    for _ in 0..60 {
+        let r = app.fetch(&late).await;
+        match r.status().as_u16() {
+            200 => {
+                bytes = Some(r.bytes().await.unwrap());
+                break;
+            }
+            503 => assert_eq!(r.headers()["retry-after"], "2"),
+            other => panic!("{late}: {other}"),
+        }
+    }
+    let bytes = bytes.expect("the segment arrives once encoded");
+    assert!(bytes.len() > 1000 && bytes[0] == 0x47, "an MPEG-TS segment");
+}
