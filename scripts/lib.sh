@@ -37,6 +37,17 @@ ensure_rust() {
     fi
 }
 
+# What the browser tests need: Debian's Chromium, Node.js with npm, and the packages pinned by
+# tests/browser/package-lock.json (npm ci; skipped when node_modules already matches the lockfile).
+ensure_browser_tests() {
+    apt_install chromium
+    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+    if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.openvod-lock; then
+        npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+        cp tests/browser/package-lock.json tests/browser/node_modules/.openvod-lock
+    fi
+}
+
 # Throw-away PostgreSQL and MariaDB servers for the tests that read and write a Moodle database
 # (bbb migrate resolves recording owners there). Real servers, because SQL dialects, quoting,
 # encodings and authentication differ in ways no fake catches. Both listen on 127.0.0.1 on free

@@ -4,6 +4,7 @@ mod assets;
 mod bbb;
 mod bbb_migrate;
 mod bbb_modes;
+mod browser;
 mod cli;
 mod crash;
 mod moodle_db;
