@@ -118,6 +118,7 @@ impl App {
             config.media.clone(),
             scratch_dir.clone(),
         ));
+        let recent_playback_ids = Arc::new(crate::assets::recent::RecentPlaybackIds::default());
         let assets = Arc::new(
             AssetService::new(
                 db.clone(),
@@ -140,7 +141,8 @@ impl App {
                 crate::compat::tencent::templates::procedure(&config.tencent.procedure)
                     .map_err(AppError::Procedure)?,
             )
-            .with_bbb_server(bbb_server(&config.bbb)),
+            .with_bbb_server(bbb_server(&config.bbb))
+            .with_recent_playback_ids(recent_playback_ids.clone()),
         );
         let playback = Arc::new(PlaybackService::new(
             db.clone(),
@@ -149,6 +151,7 @@ impl App {
             public_url.clone(),
             config.media.clone(),
             scratch_dir,
+            recent_playback_ids,
         ));
         let dispatcher = Arc::new(Dispatcher::new(
             db.clone(),

@@ -206,6 +206,9 @@ pub struct MediaConfig {
     pub max_frames: u64,
     /// How long a request for a planned segment not yet encoded waits before a 503.
     pub segment_wait_secs: u64,
+    /// Memory for recently served segments (immutable once published), served without touching
+    /// the disk; 0 turns the cache off.
+    pub segment_cache_mib: u64,
 }
 
 impl Default for Config {
@@ -258,6 +261,7 @@ impl Default for MediaConfig {
             max_dimension: 4096,
             max_frames: 12 * 3600 * 60,
             segment_wait_secs: 20,
+            segment_cache_mib: 64,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod model;
+pub mod recent;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -157,6 +158,7 @@ pub struct AssetService {
     procedure: Vec<OutputRequest>,
     /// The old BigBlueButton server (`[bbb]`), asked for fresh token URLs of protected recordings.
     bbb_server: Option<crate::bbb::api::Server>,
+    recent: Arc<recent::RecentPlaybackIds>,
 }
 
 impl AssetService {
@@ -186,7 +188,17 @@ impl AssetService {
             tasks,
             procedure: Vec::new(),
             bbb_server: None,
+            recent: Arc::default(),
         }
+    }
+
+    /// The playback lookups to forget when an asset or playback id is deleted.
+    pub fn with_recent_playback_ids(
+        mut self,
+        recent: Arc<recent::RecentPlaybackIds>,
+    ) -> AssetService {
+        self.recent = recent;
+        self
     }
 
     /// The old BigBlueButton server migrated recordings come from.
@@ -324,6 +336,7 @@ impl AssetService {
             return Err(AssetError::NotFound(id.to_owned()));
         }
         self.pipeline.cancel(id);
+        self.recent.forget_asset(id);
         Ok(())
     }
 
@@ -428,6 +441,7 @@ impl AssetService {
         if !is_valid_id(playback_id) || !self.db.delete_playback_id(asset_id, playback_id).await? {
             return Err(AssetError::PlaybackIdNotFound(playback_id.to_owned()));
         }
+        self.recent.forget_playback_id(playback_id);
         Ok(())
     }
 

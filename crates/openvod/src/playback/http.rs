@@ -108,8 +108,15 @@ async fn send(
     resolved: Resolved,
 ) -> Result<Response, ApiError> {
     let playback = &state.playback;
-    let whole = playback.open(&resolved, 0, Some(0)).await?;
-    let (len, etag) = (whole.object.len, whole.etag);
+    // A plain GET (nearly every request) opens the object once and sends it; conditional, range
+    // and HEAD requests first learn its size and ETag.
+    let plain = method == Method::GET
+        && !headers.contains_key(header::RANGE)
+        && !headers.contains_key(header::IF_NONE_MATCH);
+    let first = playback
+        .open(&resolved, 0, if plain { None } else { Some(0) })
+        .await?;
+    let (len, etag) = (first.object.len, first.etag);
     if header_str(headers, "if-none-match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
     {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -134,6 +141,8 @@ async fn send(
     let (start, end) = span.unwrap_or((0, len));
     let body = if method == Method::HEAD {
         Body::empty()
+    } else if plain {
+        Body::from_stream(first.object.body)
     } else {
         Body::from_stream(
             playback

@@ -10,11 +10,13 @@ pub mod images;
 pub mod keys;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::Digest;
 
 use crate::assets::model::{Asset, AssetStatus, PlaybackPolicy};
+use crate::assets::recent::RecentPlaybackIds;
 use crate::config::MediaConfig;
 use crate::db::{ArcDb, DbError};
 use crate::error::ErrorKind;
@@ -115,6 +117,8 @@ pub struct Resolved {
     pub public: bool,
     /// A segment of a rendition still being encoded: when missing, wait for the encoder.
     pub pending_segment: bool,
+    /// A file of a published rendition (playlist or segment): immutable, so cacheable in memory.
+    pub rendition_file: bool,
 }
 
 /// An opened object: its total length, the requested bytes, and its entity tag.
@@ -134,7 +138,25 @@ pub struct PlaybackService {
     image_locks: KeyedLocks,
     /// Bounds concurrent image renders, whatever parameters callers invent.
     image_renders: tokio::sync::Semaphore,
+    recent: Arc<RecentPlaybackIds>,
+    /// Recently served rendition files (segments, media playlists) by store key. Published
+    /// rendition files never change (playlists are planned before their segments exist), and a request
+    /// reaches this only after its playback id and grant were checked, so a deleted asset's
+    /// segments, still here until evicted, are never served.
+    segments: Option<quick_cache::sync::Cache<String, bytes::Bytes, SegmentWeight>>,
 }
+
+#[derive(Clone)]
+struct SegmentWeight;
+
+impl quick_cache::Weighter<String, bytes::Bytes> for SegmentWeight {
+    fn weight(&self, key: &String, bytes: &bytes::Bytes) -> u64 {
+        (key.len() + bytes.len()) as u64
+    }
+}
+
+/// Rendition files larger than this are streamed from the store, never cached.
+const CACHED_SEGMENT_MAX: u64 = 8 * 1024 * 1024;
 
 fn etag_for(key: &str, len: u64) -> String {
     let digest = sha2::Sha256::digest(format!("{key}:{len}").as_bytes());
@@ -149,7 +171,16 @@ impl PlaybackService {
         public_url: url::Url,
         media: MediaConfig,
         scratch_dir: PathBuf,
+        recent: Arc<RecentPlaybackIds>,
     ) -> PlaybackService {
+        let segments = (media.segment_cache_mib > 0).then(|| {
+            let bytes = media.segment_cache_mib * 1024 * 1024;
+            quick_cache::sync::Cache::with_weighter(
+                (bytes / (512 * 1024)) as usize,
+                bytes,
+                SegmentWeight,
+            )
+        });
         PlaybackService {
             keys: SigningKeys::new(db.clone()),
             db,
@@ -160,6 +191,8 @@ impl PlaybackService {
             scratch_dir,
             image_locks: KeyedLocks::default(),
             image_renders: tokio::sync::Semaphore::new(2),
+            recent,
+            segments,
         }
     }
 
@@ -299,7 +332,15 @@ impl PlaybackService {
         rendition: &str,
         file: &str,
     ) -> Result<Resolved, PlaybackError> {
-        let (policy, asset) = self.lookup(playback_id).await?;
+        let (policy, asset) = match self.recent.get(playback_id, rendition) {
+            Some(found) => found,
+            None => {
+                let (policy, asset) = self.lookup(playback_id).await?;
+                let asset = Arc::new(asset);
+                self.recent.put(playback_id, policy, asset.clone());
+                (policy, asset)
+            }
+        };
         let mut bounds = (0, 0);
         if policy == PlaybackPolicy::Signed || grant != PUBLIC_GRANT {
             let (range, token) = grant.split_once('~').ok_or(CapabilityError::Malformed)?;
@@ -347,6 +388,7 @@ impl PlaybackService {
                     .renditions
                     .iter()
                     .any(|r| r.name == rendition && r.pending),
+            rendition_file: true,
         })
     }
 
@@ -367,6 +409,7 @@ impl PlaybackService {
             content_type,
             public: auth.policy == PlaybackPolicy::Public,
             pending_segment: false,
+            rendition_file: false,
         })
     }
 
@@ -378,6 +421,17 @@ impl PlaybackService {
         end: Option<u64>,
     ) -> Result<Served, PlaybackError> {
         let key = &resolved.key;
+        let whole = start == 0 && end.is_none();
+        let cache = self
+            .segments
+            .as_ref()
+            .filter(|_| whole && resolved.rendition_file);
+        if let Some(bytes) = cache.and_then(|c| c.get(key.as_str())) {
+            return Ok(Served {
+                etag: etag_for(key.as_str(), bytes.len() as u64),
+                object: StoredObject::from_bytes(bytes),
+            });
+        }
         let object = match self.store.get(key, start, end).await {
             Ok(object) => object,
             Err(StorageError::NotFound(_)) if resolved.pending_segment => {
@@ -388,6 +442,14 @@ impl PlaybackService {
                 return Err(PlaybackError::FileNotFound(key.as_str().to_owned()))
             }
             Err(e) => return Err(e.into()),
+        };
+        let object = match cache {
+            Some(cache) if object.len <= CACHED_SEGMENT_MAX => {
+                let bytes = object.into_bytes().await?;
+                cache.insert(key.as_str().to_owned(), bytes.clone());
+                StoredObject::from_bytes(bytes)
+            }
+            _ => object,
         };
         Ok(Served {
             etag: etag_for(key.as_str(), object.len),
@@ -499,6 +561,7 @@ impl PlaybackService {
             content_type: format.content_type(),
             public: auth.policy == PlaybackPolicy::Public,
             pending_segment: false,
+            rendition_file: false,
         })
     }
 

@@ -4,10 +4,20 @@ use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use std::io::{Read, Seek};
+
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use super::{LocalFile, StorageError, Store, StoreKey, StoredObject};
+
+/// Spans up to this size are read into memory in one go rather than streamed (segments are ~1 MiB).
+const WHOLE_READ_MAX: u64 = 4 * 1024 * 1024;
+
+enum Opened {
+    Read(bytes::Bytes),
+    Stream(std::fs::File, u64),
+}
 
 pub struct FsStore {
     root: PathBuf,
@@ -75,23 +85,45 @@ impl Store for FsStore {
         start: u64,
         end: Option<u64>,
     ) -> Result<StoredObject, StorageError> {
-        let mut file = match tokio::fs::File::open(self.path_of(key)).await {
-            Ok(file) => file,
+        // Open, size and (for small spans, the common case of HLS segments) read in one blocking
+        // task: each tokio::fs call is a trip through the blocking pool, which dominated serving.
+        let path = self.path_of(key);
+        let opened = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Opened)> {
+            let mut file = std::fs::File::open(path)?;
+            let len = file.metadata()?.len();
+            let end = end.unwrap_or(len).min(len);
+            let start = start.min(end);
+            file.seek(SeekFrom::Start(start))?;
+            let span = end - start;
+            if span <= WHOLE_READ_MAX {
+                let mut bytes = vec![0; span as usize];
+                file.read_exact(&mut bytes)?;
+                Ok((len, Opened::Read(bytes::Bytes::from(bytes))))
+            } else {
+                Ok((len, Opened::Stream(file, span)))
+            }
+        })
+        .await
+        .expect("get task does not panic");
+        let (len, opened) = match opened {
+            Ok(opened) => opened,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StorageError::NotFound(key.as_str().to_owned()))
             }
             Err(e) => return Err(io_err(key)(e)),
         };
-        let len = file.metadata().await.map_err(io_err(key))?.len();
-        let end = end.unwrap_or(len).min(len);
-        let start = start.min(end);
-        file.seek(SeekFrom::Start(start))
-            .await
-            .map_err(io_err(key))?;
-        let body = ReaderStream::with_capacity(file.take(end - start), 256 * 1024);
-        Ok(StoredObject {
-            len,
-            body: Box::pin(body),
+        Ok(match opened {
+            Opened::Read(bytes) => StoredObject {
+                len,
+                ..StoredObject::from_bytes(bytes)
+            },
+            Opened::Stream(file, span) => StoredObject {
+                len,
+                body: Box::pin(ReaderStream::with_capacity(
+                    tokio::fs::File::from_std(file).take(span),
+                    256 * 1024,
+                )),
+            },
         })
     }
 

@@ -61,6 +61,30 @@ pub struct StoredObject {
     pub body: ByteStream,
 }
 
+impl StoredObject {
+    /// An object already in memory.
+    pub fn from_bytes(bytes: Bytes) -> StoredObject {
+        StoredObject {
+            len: bytes.len() as u64,
+            body: Box::pin(futures_util::stream::once(async { Ok(bytes) })),
+        }
+    }
+
+    /// Reads the whole body into memory (one chunk, as the local store gives small objects, is
+    /// not copied).
+    pub async fn into_bytes(mut self) -> std::io::Result<Bytes> {
+        use futures_util::StreamExt;
+        let mut chunks = Vec::new();
+        while let Some(chunk) = self.body.next().await {
+            chunks.push(chunk?);
+        }
+        Ok(match chunks.len() {
+            1 => chunks.pop().expect("one chunk"),
+            _ => chunks.concat().into(),
+        })
+    }
+}
+
 /// A file on local disk holding an object's bytes, for tools such as ffprobe that need a path.
 /// A temporary copy is removed when this is dropped.
 pub enum LocalFile {
