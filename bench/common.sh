@@ -20,7 +20,7 @@ start_server() {
     creds=$("$BIN" tokens create --name bench --data-dir "$WORK/data")
     TOKEN_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$creds")
     TOKEN_SECRET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret"])' "$creds")
-    OPENVOD_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" "$@" > "$WORK/server.out" 2> "$WORK/server.err" &
+    OPENVOD_LOG="${OPENVOD_LOG:-warn}" "$BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" "$@" > "$WORK/server.out" 2> "$WORK/server.err" &
     SERVER_PID=$!
     for _ in $(seq 200); do grep -q "listening on" "$WORK/server.out" 2>/dev/null && break; sleep 0.05; done
     BASE=$(sed -n 's/^openvod listening on \(.*\)\/$/\1/p' "$WORK/server.out")
