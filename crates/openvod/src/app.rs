@@ -172,6 +172,7 @@ impl App {
                     .await
                     .map_err(AppError::Tokens)?,
             ),
+            accounts: Arc::new(crate::accounts::AccountService::new(db.clone()).await),
         };
         Ok(App {
             config,

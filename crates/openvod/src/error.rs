@@ -19,5 +19,7 @@ pub enum ErrorKind {
     Unavailable,
     /// Not yet, but soon (a segment still being encoded): 503 with `Retry-After`, message shown.
     RetryLater,
+    /// Too many attempts (a locked account): 429, with `Retry-After` where the caller knows it.
+    TooManyRequests,
     Internal,
 }

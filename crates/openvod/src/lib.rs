@@ -14,6 +14,7 @@
 //! - `db`, `storage`, `outbound`, `http`: ports and adapters at the edges.
 //! - `tokens`: API access tokens.
 
+pub mod accounts;
 pub mod app;
 pub mod assets;
 pub mod bbb;

@@ -65,6 +65,11 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Manage console accounts (people; programs use tokens).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Run Tencent VOD's event-notification receipt service (reads the demo's config.json).
     TencentReceiver {
         /// The receiver's config.json (secret_id, secret_key, region, subappid, definitions, endpoint).
@@ -106,6 +111,53 @@ enum TokensCommand {
         common: Common,
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create an account. Prints a generated one-time password, or reads one from stdin with
+    /// --password-stdin.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        username: String,
+        /// admin, staff or user.
+        #[arg(long, default_value = "user")]
+        role: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set an account's password (generated and printed unless --password-stdin); unlocks it and
+    /// ends its sessions. Works for accounts the BBB migration knows as Moodle moderators once
+    /// they are created here with their Moodle username.
+    SetPassword {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// End every session of an account.
+    RevokeSessions {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        username: String,
+    },
+    /// List accounts (never their passwords).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// The first line of stdin, without its line ending.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 #[derive(Subcommand)]
@@ -343,6 +395,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         bail!("no active token with id {id}");
                     }
                     eprintln!("token {id} revoked");
+                }
+            }
+        }
+        Command::Users { command } => {
+            use openvod::accounts::{model::Role, AccountService};
+            let common = match &command {
+                UsersCommand::Create { common, .. }
+                | UsersCommand::SetPassword { common, .. }
+                | UsersCommand::RevokeSessions { common, .. }
+                | UsersCommand::List { common } => common,
+            };
+            let config = load(common, Overrides::default())?;
+            let accounts = AccountService::new(open_db(&config).await?).await;
+            match &command {
+                UsersCommand::Create {
+                    username,
+                    role,
+                    password_stdin,
+                    ..
+                } => {
+                    let role = Role::parse(role)
+                        .with_context(|| format!("--role {role}: expected admin, staff or user"))?;
+                    let given = password_stdin.then(password_from_stdin).transpose()?;
+                    let password = accounts
+                        .create_user(username, role, given.as_deref())
+                        .await?;
+                    if given.is_none() {
+                        println!("{password}");
+                    }
+                    eprintln!("user {username} created ({})", role.as_str());
+                }
+                UsersCommand::SetPassword {
+                    username,
+                    password_stdin,
+                    ..
+                } => {
+                    let given = password_stdin.then(password_from_stdin).transpose()?;
+                    let password = accounts.set_password(username, given.as_deref()).await?;
+                    if given.is_none() {
+                        println!("{password}");
+                    }
+                    eprintln!("password of {username} set; its sessions ended");
+                }
+                UsersCommand::RevokeSessions { username, .. } => {
+                    let n = accounts.revoke_sessions(username).await?;
+                    eprintln!("{n} session(s) of {username} ended");
+                }
+                UsersCommand::List { .. } => {
+                    for user in accounts.list_users().await? {
+                        println!(
+                            "{}",
+                            serde_json::json!({"username": user.username, "role": user.role,
+                                "created_at": user.created_at,
+                                "can_log_in": user.password_hash.is_some(),
+                                "locked_until": user.locked_until})
+                        );
+                    }
                 }
             }
         }

@@ -343,6 +343,7 @@ pub trait BbbRepo {
 
 pub trait Db:
     TokenRepo
+    + crate::accounts::repo::AccountRepo
     + SecretRepo
     + UploadRepo
     + AssetRepo
@@ -358,6 +359,7 @@ pub trait Db:
 
 impl<T> Db for T where
     T: TokenRepo
+        + crate::accounts::repo::AccountRepo
         + SecretRepo
         + UploadRepo
         + AssetRepo

@@ -41,6 +41,7 @@ pub struct SqliteDb {
     events_written: std::sync::Arc<tokio::sync::Notify>,
 }
 
+mod accounts;
 mod bbb;
 mod events;
 mod tasks;

@@ -1,4 +1,6 @@
-//! API authentication: HTTP Basic with an access token id and secret, as Mux does.
+//! API authentication: HTTP Basic with an access token id and secret, as Mux does; or, for the web
+//! console, a session cookie plus its CSRF token on every state change (the console uses the same
+//! API as every client, with no back door of its own).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -9,10 +11,13 @@ use super::error::ApiError;
 use super::AppState;
 use crate::error::ErrorKind;
 
-/// Proof that the request carried valid API credentials; holds the token id.
+/// Proof that the request carried valid API credentials.
 #[derive(Debug, Clone)]
-pub struct ApiCaller {
-    pub token_id: String,
+pub enum ApiCaller {
+    /// A program, with an access token (full access).
+    Token { token_id: String },
+    /// A person logged in to the console.
+    Person(crate::accounts::SignedIn),
 }
 
 /// Splits an `Authorization: Basic …` header into id and secret.
@@ -32,20 +37,31 @@ impl FromRequestParts<AppState> for ApiCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let unauthorized = |msg: &str| ApiError::new(ErrorKind::Unauthorized, msg);
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                unauthorized(
-                    "missing credentials: use HTTP Basic with an access token id and secret",
-                )
-            })?;
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            if let Some(session) = crate::accounts::http::signed_in(state, &parts.headers).await {
+                let who = session?;
+                // A cookie goes with every request the browser makes, a forged one included;
+                // the CSRF token only with the console's own.
+                if !parts.method.is_safe() {
+                    who.check_csrf(
+                        parts
+                            .headers
+                            .get(crate::accounts::http::CSRF_HEADER)
+                            .and_then(|v| v.to_str().ok()),
+                    )?;
+                }
+                return Ok(ApiCaller::Person(who));
+            }
+            return Err(unauthorized(
+                "missing credentials: use HTTP Basic with an access token id and secret",
+            ));
+        };
         let (id, secret) =
             header.to_str().ok().and_then(parse_basic).ok_or_else(|| {
                 unauthorized("malformed Authorization header: expected HTTP Basic")
             })?;
         if state.tokens.verify(&id, &secret).await? {
-            Ok(ApiCaller { token_id: id })
+            Ok(ApiCaller::Token { token_id: id })
         } else {
             Err(unauthorized("invalid access token id or secret"))
         }

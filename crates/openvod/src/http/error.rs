@@ -14,6 +14,11 @@ use crate::error::ErrorKind;
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429s that know when to come back).
+    pub retry_after: Option<i64>,
+    /// A 401 from a console session: no `WWW-Authenticate: Basic`, so browsers show no password
+    /// dialog over the console's own login page.
+    pub session_auth: bool,
 }
 
 impl ApiError {
@@ -21,6 +26,8 @@ impl ApiError {
         ApiError {
             kind,
             message: message.into(),
+            retry_after: None,
+            session_auth: false,
         }
     }
 
@@ -58,6 +65,7 @@ impl ApiError {
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::NotReady => StatusCode::PRECONDITION_FAILED,
             ErrorKind::Unavailable | ErrorKind::RetryLater => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,6 +85,7 @@ impl ApiError {
             ErrorKind::NotReady => "not_ready",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::RetryLater => "retry_later",
+            ErrorKind::TooManyRequests => "too_many_requests",
             ErrorKind::Internal => "internal_error",
         }
     }
@@ -92,7 +101,13 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("2"),
             );
         }
-        if self.kind == ErrorKind::Unauthorized {
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs.max(1)),
+            );
+        }
+        if self.kind == ErrorKind::Unauthorized && !self.session_auth {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Basic realm=\"openvod\""),
@@ -121,3 +136,14 @@ domain_error!(
     crate::tokens::TokenError,
     crate::migration::MigrationError
 );
+
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(error: crate::accounts::AccountError) -> ApiError {
+        let mut api = ApiError::from_domain(error.kind(), &error);
+        if let crate::accounts::AccountError::LockedOut(secs) = error {
+            api.retry_after = Some(secs);
+        }
+        api.session_auth = true;
+        api
+    }
+}

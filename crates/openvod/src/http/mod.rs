@@ -34,6 +34,7 @@ pub struct AppState {
     /// Base of every URL handed out.
     pub public_url: url::Url,
     pub tokens: Arc<TokenService>,
+    pub accounts: Arc<crate::accounts::AccountService>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::events::http::routes())
         .merge(crate::compat::tencent::api::routes())
         .merge(crate::playback::http::routes())
+        .merge(crate::accounts::http::routes())
         .fallback(
             |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },
         )

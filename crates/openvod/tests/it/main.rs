@@ -6,6 +6,7 @@ mod bbb_migrate;
 mod bbb_modes;
 mod browser;
 mod cli;
+mod console;
 mod crash;
 mod moodle_db;
 mod mux_api;

@@ -1,0 +1,144 @@
+//! Console sessions over HTTP: `/console/api/session` logs in (POST), tells who is logged in
+//! (GET) and logs out (DELETE). The session travels in an HttpOnly, SameSite=Strict cookie; every
+//! state change made with it must also carry the session's CSRF token in `X-CSRF-Token`.
+
+use axum::extract::State;
+use axum::http::header::{HeaderMap, HeaderValue, SET_COOKIE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AccountError, SignedIn, SESSION_SECS};
+use crate::http::error::ApiError;
+use crate::http::json::JsonBody;
+use crate::http::AppState;
+
+pub const SESSION_COOKIE: &str = "openvod_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/console/api/session",
+        post(login).get(current).delete(logout),
+    )
+}
+
+/// The value of cookie `name` in a `Cookie` header (`a=1; b=2`).
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name && !value.is_empty()).then_some(value)
+    })
+}
+
+/// The console session of a request, if it carries a session cookie.
+pub async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Option<Result<SignedIn, AccountError>> {
+    let cookie = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| cookie_value(v, SESSION_COOKIE))?;
+    Some(state.accounts.session(cookie).await)
+}
+
+fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.public_url.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie values are URL-safe base64")
+}
+
+fn describe(who: &SignedIn) -> serde_json::Value {
+    json!({"data": {
+        "username": who.username,
+        "role": who.role,
+        "csrf_token": who.csrf_token,
+        "expires_at": who.expires_at,
+    }})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Login>,
+) -> Result<Response, ApiError> {
+    let (cookie, who) = state.accounts.login(&body.username, &body.password).await?;
+    let mut response = Json(describe(&who)).into_response();
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, session_cookie(&state, &cookie, SESSION_SECS));
+    Ok(response)
+}
+
+async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let who = signed_in(&state, &headers)
+        .await
+        .unwrap_or(Err(AccountError::NoSession))?;
+    Ok(Json(describe(&who)).into_response())
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let who = signed_in(&state, &headers)
+        .await
+        .unwrap_or(Err(AccountError::NoSession))?;
+    who.check_csrf(headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()))?;
+    state.accounts.logout(&who).await?;
+    let mut response = axum::http::StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, session_cookie(&state, "", 0));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_cookie() {
+        assert_eq!(
+            cookie_value("openvod_session=abc", SESSION_COOKIE),
+            Some("abc")
+        );
+        assert_eq!(
+            cookie_value("a=1; openvod_session=x-y_z; b=2", SESSION_COOKIE),
+            Some("x-y_z")
+        );
+        assert_eq!(cookie_value("openvod_session=", SESSION_COOKIE), None);
+        assert_eq!(cookie_value("xopenvod_session=1", SESSION_COOKIE), None);
+        assert_eq!(cookie_value("", SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn arbitrary_cookie_headers_do_not_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let alphabet = b"openvod_sesion=;; ab=\t\x7f\xc3\xa9";
+        for _ in 0..50_000 {
+            let len = rng.gen_range(0..40);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let s = String::from_utf8_lossy(&bytes);
+            if let Some(v) = cookie_value(&s, SESSION_COOKIE) {
+                assert!(s.contains(v) && !v.is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Console accounts: local users with a role, Argon2id passwords, cookie sessions with a CSRF token,
+//! and a lockout that grows with repeated failed logins. API tokens (`tokens`) are for programs;
+//! these are for people.
+
+pub mod http;
+pub mod model;
+pub mod repo;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::db::{ArcDb, DbError};
+use crate::error::ErrorKind;
+use crate::id::now_unix;
+use model::{Role, Session, User};
+
+/// How long a session lasts without logging in again.
+pub const SESSION_SECS: i64 = 12 * 3600;
+/// Failed logins allowed before the account is locked.
+const FAILS_BEFORE_LOCK: i64 = 5;
+/// The first lock lasts this long and doubles with every further failure, up to `LOCK_MAX_SECS`.
+const LOCK_BASE_SECS: i64 = 30;
+const LOCK_MAX_SECS: i64 = 3600;
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("username must be 1 to 100 characters of letters, digits, '.', '_', '-' or '@'")]
+    InvalidUsername,
+    #[error("password must be at least {MIN_PASSWORD_LEN} characters")]
+    WeakPassword,
+    #[error("the username {0} is taken")]
+    UsernameTaken(String),
+    #[error("no user named {0}")]
+    NoSuchUser(String),
+    #[error("invalid username or password")]
+    BadCredentials,
+    #[error("too many failed logins: try again in {0} s")]
+    LockedOut(i64),
+    #[error("not logged in, or the session has expired: log in again")]
+    NoSession,
+    #[error(
+        "missing or wrong X-CSRF-Token header: state changes need the token the login returned"
+    )]
+    Csrf,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl AccountError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AccountError::InvalidUsername | AccountError::WeakPassword => ErrorKind::Invalid,
+            AccountError::UsernameTaken(_) => ErrorKind::Conflict,
+            AccountError::NoSuchUser(_) => ErrorKind::NotFound,
+            AccountError::BadCredentials | AccountError::NoSession => ErrorKind::Unauthorized,
+            AccountError::LockedOut(_) => ErrorKind::TooManyRequests,
+            AccountError::Csrf => ErrorKind::Forbidden,
+            AccountError::Db(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+pub fn valid_username(name: &str) -> bool {
+    (1..=100).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn sha256(value: &str) -> Vec<u8> {
+    Sha256::digest(value.as_bytes()).to_vec()
+}
+
+async fn hash_password(password: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .expect("Argon2 with default parameters hashes any password")
+            .to_string()
+    })
+    .await
+    .expect("hashing does not panic")
+}
+
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .expect("verifying does not panic")
+}
+
+/// A logged-in person, as a request sees them.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub username: String,
+    pub role: Role,
+    pub csrf_token: String,
+    pub expires_at: i64,
+    session_id_sha256: Vec<u8>,
+}
+
+impl SignedIn {
+    /// Constant-time check of the CSRF token sent with a state change.
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), AccountError> {
+        match sent {
+            Some(sent) if bool::from(sent.as_bytes().ct_eq(self.csrf_token.as_bytes())) => Ok(()),
+            _ => Err(AccountError::Csrf),
+        }
+    }
+}
+
+pub struct AccountService {
+    db: ArcDb,
+    /// Verified against when the username does not exist, so a login takes as long either way.
+    dummy_hash: String,
+}
+
+impl AccountService {
+    pub async fn new(db: ArcDb) -> AccountService {
+        AccountService {
+            db,
+            dummy_hash: hash_password(random_token(16)).await,
+        }
+    }
+
+    /// Creates an account. Without `password`, one is generated and returned (shown once).
+    pub async fn create_user(
+        &self,
+        username: &str,
+        role: Role,
+        password: Option<&str>,
+    ) -> Result<String, AccountError> {
+        if !valid_username(username) {
+            return Err(AccountError::InvalidUsername);
+        }
+        let password = match password {
+            Some(p) if p.chars().count() < MIN_PASSWORD_LEN => {
+                return Err(AccountError::WeakPassword)
+            }
+            Some(p) => p.to_owned(),
+            None => random_token(15),
+        };
+        let user = User {
+            username: username.to_owned(),
+            role,
+            password_hash: Some(hash_password(password.clone()).await),
+            created_at: now_unix(),
+            failed_logins: 0,
+            locked_until: None,
+        };
+        if !self.db.create_user(&user).await? {
+            return Err(AccountError::UsernameTaken(username.to_owned()));
+        }
+        Ok(password)
+    }
+
+    /// Sets a new password (generated when `None`, and returned), unlocks the account and ends
+    /// its sessions.
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: Option<&str>,
+    ) -> Result<String, AccountError> {
+        let password = match password {
+            Some(p) if p.chars().count() < MIN_PASSWORD_LEN => {
+                return Err(AccountError::WeakPassword)
+            }
+            Some(p) => p.to_owned(),
+            None => random_token(15),
+        };
+        let hash = hash_password(password.clone()).await;
+        if !self.db.set_password(username, &hash).await? {
+            return Err(AccountError::NoSuchUser(username.to_owned()));
+        }
+        self.db.revoke_sessions_of(username, now_unix()).await?;
+        Ok(password)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>, AccountError> {
+        Ok(self.db.list_users().await?)
+    }
+
+    /// Ends every session of the user; returns how many were live.
+    pub async fn revoke_sessions(&self, username: &str) -> Result<u64, AccountError> {
+        if self.db.get_user(username).await?.is_none() {
+            return Err(AccountError::NoSuchUser(username.to_owned()));
+        }
+        Ok(self.db.revoke_sessions_of(username, now_unix()).await?)
+    }
+
+    /// Checks the password and opens a session; returns the cookie value and the session.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, SignedIn), AccountError> {
+        let now = now_unix();
+        let user = if valid_username(username) {
+            self.db.get_user(username).await?
+        } else {
+            None
+        };
+        if let Some(until) = user.as_ref().and_then(|u| u.locked_until) {
+            if until > now {
+                return Err(AccountError::LockedOut(until - now));
+            }
+        }
+        let hash = user
+            .as_ref()
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.clone());
+        let matches = verify_password(password.to_owned(), hash).await;
+        let Some(user) = user.filter(|u| matches && u.password_hash.is_some()) else {
+            if let Some(user) = self.db.get_user(username).await.ok().flatten() {
+                let fails = user.failed_logins + 1;
+                let locked_until = (fails >= FAILS_BEFORE_LOCK).then(|| {
+                    let doublings = (fails - FAILS_BEFORE_LOCK).min(16) as u32;
+                    now + (LOCK_BASE_SECS << doublings).min(LOCK_MAX_SECS)
+                });
+                self.db
+                    .record_failed_login(&user.username, locked_until)
+                    .await?;
+            }
+            return Err(AccountError::BadCredentials);
+        };
+        let cookie = random_token(32);
+        let session = Session {
+            id_sha256: sha256(&cookie),
+            username: user.username.clone(),
+            csrf_token: random_token(24),
+            created_at: now,
+            expires_at: now + SESSION_SECS,
+            revoked_at: None,
+        };
+        self.db.start_session(&session).await?;
+        Ok((
+            cookie,
+            SignedIn {
+                username: user.username,
+                role: user.role,
+                csrf_token: session.csrf_token,
+                expires_at: session.expires_at,
+                session_id_sha256: session.id_sha256,
+            },
+        ))
+    }
+
+    /// The person behind a session cookie, if the session is live and the account still exists.
+    pub async fn session(&self, cookie: &str) -> Result<SignedIn, AccountError> {
+        let session = self
+            .db
+            .get_session(&sha256(cookie))
+            .await?
+            .filter(|s| s.revoked_at.is_none() && s.expires_at > now_unix())
+            .ok_or(AccountError::NoSession)?;
+        let user = self
+            .db
+            .get_user(&session.username)
+            .await?
+            .ok_or(AccountError::NoSession)?;
+        Ok(SignedIn {
+            username: user.username,
+            role: user.role,
+            csrf_token: session.csrf_token,
+            expires_at: session.expires_at,
+            session_id_sha256: session.id_sha256,
+        })
+    }
+
+    pub async fn logout(&self, signed_in: &SignedIn) -> Result<(), AccountError> {
+        self.db
+            .revoke_session(&signed_in.session_id_sha256, now_unix())
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(valid_username("jdoe"));
+        assert!(valid_username("jean.dupont@univ.fr"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("a b"));
+        assert!(!valid_username("../etc"));
+        assert!(!valid_username(&"a".repeat(101)));
+    }
+}

@@ -1,0 +1,29 @@
+//! What the accounts domain needs stored. Every method is atomic and durable when it returns.
+
+use async_trait::async_trait;
+
+use super::model::{Role, Session, User};
+use crate::db::DbError;
+
+#[async_trait]
+pub trait AccountRepo {
+    /// Inserts the user; `false` if the username is taken.
+    async fn create_user(&self, user: &User) -> Result<bool, DbError>;
+    async fn get_user(&self, username: &str) -> Result<Option<User>, DbError>;
+    async fn list_users(&self) -> Result<Vec<User>, DbError>;
+    /// Sets the password and role-independent login state (unlocks); `false` if no such user.
+    async fn set_password(&self, username: &str, hash: &str) -> Result<bool, DbError>;
+    async fn set_role(&self, username: &str, role: Role) -> Result<bool, DbError>;
+    /// Counts a failed login and locks the account until `locked_until` when given.
+    async fn record_failed_login(
+        &self,
+        username: &str,
+        locked_until: Option<i64>,
+    ) -> Result<(), DbError>;
+    /// Clears the failed-login count and inserts the new session, in one transaction.
+    async fn start_session(&self, session: &Session) -> Result<(), DbError>;
+    async fn get_session(&self, id_sha256: &[u8]) -> Result<Option<Session>, DbError>;
+    async fn revoke_session(&self, id_sha256: &[u8], now: i64) -> Result<bool, DbError>;
+    /// Revokes every live session of the user; returns how many.
+    async fn revoke_sessions_of(&self, username: &str, now: i64) -> Result<u64, DbError>;
+}

@@ -1,0 +1,160 @@
+//! Console accounts and sessions on SQLite.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::SqliteDb;
+use crate::accounts::model::{Role, Session, User};
+use crate::accounts::repo::AccountRepo;
+use crate::db::DbError;
+
+fn user_from_row(row: &SqliteRow) -> Result<User, DbError> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        username: row.try_get("username")?,
+        role: Role::parse(&role).ok_or_else(|| DbError::Corrupt(format!("user role {role:?}")))?,
+        password_hash: row.try_get("password_hash")?,
+        created_at: row.try_get("created_at")?,
+        failed_logins: row.try_get("failed_logins")?,
+        locked_until: row.try_get("locked_until")?,
+    })
+}
+
+fn session_from_row(row: &SqliteRow) -> Result<Session, DbError> {
+    Ok(Session {
+        id_sha256: row.try_get("id_sha256")?,
+        username: row.try_get("username")?,
+        csrf_token: row.try_get("csrf_token")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+#[async_trait]
+impl AccountRepo for SqliteDb {
+    async fn create_user(&self, user: &User) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&user.username)
+        .bind(user.role.as_str())
+        .bind(&user.password_hash)
+        .bind(user.created_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn get_user(&self, username: &str) -> Result<Option<User>, DbError> {
+        sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| user_from_row(&r))
+            .transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, DbError> {
+        sqlx::query("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn set_password(&self, username: &str, hash: &str) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL
+             WHERE username = ?",
+        )
+        .bind(hash)
+        .bind(username)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_role(&self, username: &str, role: Role) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE users SET role = ? WHERE username = ?")
+            .bind(role.as_str())
+            .bind(username)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_failed_login(
+        &self,
+        username: &str,
+        locked_until: Option<i64>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE users SET failed_logins = failed_logins + 1,
+                              locked_until = COALESCE(?, locked_until)
+             WHERE username = ?",
+        )
+        .bind(locked_until)
+        .bind(username)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn start_session(&self, session: &Session) -> Result<(), DbError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?")
+            .bind(&session.username)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_sha256, username, csrf_token, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&session.id_sha256)
+        .bind(&session.username)
+        .bind(&session.csrf_token)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id_sha256: &[u8]) -> Result<Option<Session>, DbError> {
+        sqlx::query("SELECT * FROM sessions WHERE id_sha256 = ?")
+            .bind(id_sha256)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| session_from_row(&r))
+            .transpose()
+    }
+
+    async fn revoke_session(&self, id_sha256: &[u8], now: i64) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id_sha256)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_sessions_of(&self, username: &str, now: i64) -> Result<u64, DbError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = ?
+             WHERE username = ? AND revoked_at IS NULL AND expires_at > ?",
+        )
+        .bind(now)
+        .bind(username)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

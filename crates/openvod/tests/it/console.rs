@@ -1,0 +1,327 @@
+//! Console accounts: the `users` command, login sessions in an HttpOnly cookie, CSRF on every
+//! state change made with the cookie, logout, revocation and the lockout after failed logins.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use reqwest::header::{COOKIE, SET_COOKIE, WWW_AUTHENTICATE};
+use serde_json::{json, Value};
+
+use crate::support::TestApp;
+
+fn users(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .env_remove("OPENVOD_CONFIG")
+        .arg("users")
+        .args(args)
+        .arg("--data-dir")
+        .arg(&app.config.data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/console/api/session", app.base_url))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `name=value` part of the session cookie a response sets.
+fn session_cookie(response: &reqwest::Response) -> String {
+    let set = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_command_creates_accounts_that_log_in() {
+    let app = TestApp::spawn().await;
+    let (ok, stdout, stderr) = users(
+        &app,
+        &["create", "--username", "alice", "--role", "staff"],
+        None,
+    );
+    assert!(ok, "{stderr}");
+    let password = stdout.trim();
+    assert!(
+        password.len() >= 16,
+        "a generated one-time password: {stdout:?}"
+    );
+    let (ok, stdout, _) = users(
+        &app,
+        &["create", "--username", "bob", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert!(ok && stdout.is_empty(), "a given password is not printed");
+
+    for (args, stdin, expect) in [
+        (vec!["create", "--username", "alice"], None, "taken"),
+        (
+            vec!["create", "--username", "eve", "--role", "root"],
+            None,
+            "admin, staff or user",
+        ),
+        (
+            vec!["create", "--username", "../x"],
+            None,
+            "username must be",
+        ),
+        (
+            vec!["create", "--username", "carol", "--password-stdin"],
+            Some("short\n"),
+            "at least 10",
+        ),
+        (
+            vec!["set-password", "--username", "nobody"],
+            None,
+            "no user named nobody",
+        ),
+    ] {
+        let (ok, _, stderr) = users(&app, &args, stdin);
+        assert!(!ok && stderr.contains(expect), "{args:?}: {stderr}");
+    }
+
+    // Stored as Argon2id, never as the password.
+    let list = users(&app, &["list"], None).1;
+    assert!(
+        list.contains("\"username\":\"alice\"") && list.contains("\"role\":\"staff\""),
+        "{list}"
+    );
+    assert!(!list.contains(password));
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        app.config.data_dir.join("openvod.db").display()
+    ))
+    .await
+    .unwrap();
+    let hash: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'alice'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert!(
+        hash.starts_with("$argon2id$") && !hash.contains(password),
+        "{hash}"
+    );
+
+    let r = login(&app, "alice", password).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["data"]["username"], "alice");
+    assert_eq!(body["data"]["role"], "staff");
+    assert_eq!(
+        login(&app, "bob", "correct horse battery").await.status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_need_csrf_for_changes_and_end_on_logout() {
+    let app = TestApp::spawn().await;
+    app.state
+        .accounts
+        .create_user(
+            "dana",
+            openvod::accounts::model::Role::User,
+            Some("a long password"),
+        )
+        .await
+        .unwrap();
+
+    for (user, password) in [("dana", "wrong password"), ("nobody", "a long password")] {
+        let r = login(&app, user, password).await;
+        assert_eq!(r.status(), 401);
+        assert!(
+            r.headers().get(WWW_AUTHENTICATE).is_none(),
+            "no browser password dialog over the console"
+        );
+        assert!(r.headers().get(SET_COOKIE).is_none());
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["messages"][0], "invalid username or password");
+    }
+
+    let r = login(&app, "dana", "a long password").await;
+    assert_eq!(r.status(), 200);
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let cookie = session_cookie(&r);
+    let csrf = r.json::<Value>().await.unwrap()["data"]["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let url = |path: &str| format!("{}{path}", app.base_url);
+    // Reads with the cookie alone.
+    let r = app
+        .client
+        .get(url("/video/v1/assets"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .get(url("/console/api/session"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["data"]["username"], "dana");
+
+    // Changes need the CSRF token too: a cross-site form or fetch carries the cookie, not it.
+    let create = json!({"new_asset_settings": {"playback_policy": ["public"]}});
+    for token in [None, Some("forged"), Some("")] {
+        let mut request = app
+            .client
+            .post(url("/video/v1/uploads"))
+            .header(COOKIE, &cookie)
+            .json(&create);
+        if let Some(token) = token {
+            request = request.header("x-csrf-token", token);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{token:?}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["messages"][0]
+                .as_str()
+                .unwrap()
+                .contains("X-CSRF-Token"),
+            "{body}"
+        );
+    }
+    let r = app
+        .client
+        .post(url("/video/v1/uploads"))
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // Neither a cookie nor a token: refused, as before.
+    let r = app
+        .client
+        .post(url("/video/v1/uploads"))
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A made-up session cookie is no session.
+    let r = app
+        .client
+        .get(url("/video/v1/assets"))
+        .header(COOKIE, "openvod_session=made-up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Logout needs the CSRF token, clears the cookie and ends the session for good.
+    let r = app
+        .client
+        .delete(url("/console/api/session"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .delete(url("/console/api/session"))
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let r = app
+        .client
+        .get(url("/video/v1/assets"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failed_logins_lock_the_account_until_an_admin_resets_it() {
+    let app = TestApp::spawn().await;
+    let accounts = &app.state.accounts;
+    accounts
+        .create_user(
+            "erin",
+            openvod::accounts::model::Role::Admin,
+            Some("first password"),
+        )
+        .await
+        .unwrap();
+    let first = login(&app, "erin", "first password").await;
+    let old_cookie = session_cookie(&first);
+
+    for _ in 0..5 {
+        assert_eq!(login(&app, "erin", "guess").await.status(), 401);
+    }
+    // Locked: even the right password is refused until the lock ends.
+    let r = login(&app, "erin", "first password").await;
+    assert_eq!(r.status(), 429);
+    let wait: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    // Every attempt while locked is refused without checking the password.
+    assert_eq!(login(&app, "erin", "guess").await.status(), 429);
+
+    // An admin sets a new password: the lock is lifted and old sessions end.
+    let (ok, _, stderr) = users(
+        &app,
+        &["set-password", "--username", "erin", "--password-stdin"],
+        Some("second password\n"),
+    );
+    assert!(ok, "{stderr}");
+    let r = app
+        .client
+        .get(format!("{}/console/api/session", app.base_url))
+        .header(COOKIE, &old_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "sessions end when the password changes");
+    assert_eq!(login(&app, "erin", "first password").await.status(), 401);
+    assert_eq!(login(&app, "erin", "second password").await.status(), 200);
+    let (ok, _, stderr) = users(&app, &["revoke-sessions", "--username", "erin"], None);
+    assert!(ok && stderr.contains("1 session(s)"), "{stderr}");
+}
