@@ -70,10 +70,10 @@ fn render_response(state: &AppState, asset: &Asset) -> RenderResponse {
 
 async fn create_render(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     JsonBody(request): JsonBody<CreateRender>,
 ) -> Result<Response, ApiError> {
-    let (settings, input) = request
+    let (mut settings, input) = request
         .new_asset_settings
         .unwrap_or_default()
         .into_settings("new_asset_settings.")
@@ -83,6 +83,7 @@ async fn create_render(
             "new_asset_settings.input: the recording named by source is the input",
         ));
     }
+    caller.own(&mut settings.meta)?;
     let asset = state
         .assets
         .create_from_bbb(&request.source, &settings)
@@ -92,10 +93,10 @@ async fn create_render(
 
 async fn get_render(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let asset = state.assets.get(&id).await?;
+    let asset = crate::compat::mux::routes::visible_asset(&state, &caller, &id).await?;
     // Only assets made by a render are renders (their input is a recording URL).
     let is_render = asset
         .input_url
@@ -118,8 +119,9 @@ struct ClaimResponse {
 
 async fn list_claims(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
 ) -> Result<Response, ApiError> {
+    caller.require_staff()?;
     let claims: Vec<ClaimResponse> = state
         .migration
         .claims()
@@ -144,10 +146,11 @@ struct ClaimRequest {
 
 async fn claim(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(asset_id): Path<String>,
     JsonBody(request): JsonBody<ClaimRequest>,
 ) -> Result<Response, ApiError> {
+    caller.require_staff()?;
     let asset = state
         .migration
         .claim(&state.assets, &asset_id, request.owner.trim())
@@ -205,9 +208,22 @@ async fn external_response(
     })
 }
 
+/// An external recording, if the caller owns it (or is not confined to their own).
+async fn visible_external(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: &str,
+) -> Result<crate::migration::model::ExternalRecording, ApiError> {
+    let ext = state.migration.external_recording(id).await?;
+    if !caller.may_act_on(Some(&ext.owner)) {
+        return Err(ApiError::not_found(format!("no external recording {id}")));
+    }
+    Ok(ext)
+}
+
 async fn list_external(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     if let Some(unknown) = query.keys().find(|k| k.as_str() != "owner") {
@@ -215,7 +231,17 @@ async fn list_external(
             "{unknown}: unknown parameter (only owner is accepted)"
         )));
     }
-    let owner = query.get("owner").map(|o| o.trim());
+    let mut owner = query.get("owner").map(|o| o.trim());
+    // "My external recordings": a console user sees their own only.
+    if let Some(own) = caller.own_videos_only() {
+        if owner.is_some_and(|o| o != own) {
+            return Err(ApiError::new(
+                crate::error::ErrorKind::Forbidden,
+                format!("owner: you can only list your own external recordings ({own})"),
+            ));
+        }
+        owner = Some(own);
+    }
     let mut out = Vec::new();
     for ext in state.migration.external_recordings(owner).await? {
         out.push(external_response(&state, ext).await?);
@@ -225,18 +251,19 @@ async fn list_external(
 
 async fn get_external(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let ext = state.migration.external_recording(&id).await?;
+    let ext = visible_external(&state, &caller, &id).await?;
     Ok(ok(external_response(&state, ext).await?))
 }
 
 async fn import_external(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    visible_external(&state, &caller, &id).await?;
     let (ext, _) = state.migration.import(&id).await?;
     Ok(created_response(external_response(&state, ext).await?))
 }

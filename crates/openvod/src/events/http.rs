@@ -92,9 +92,10 @@ struct CreateEndpoint {
 
 async fn create_endpoint(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     JsonBody(body): JsonBody<CreateEndpoint>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let endpoint = state
         .events
         .create_endpoint(
@@ -113,17 +114,19 @@ async fn create_endpoint(
 
 async fn list_endpoints(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let endpoints = state.events.list_endpoints().await?;
     Ok(data(endpoints.iter().map(endpoint_json).collect()))
 }
 
 async fn get_endpoint(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     Ok(data(endpoint_json(&state.events.get_endpoint(&id).await?)))
 }
 
@@ -146,10 +149,11 @@ fn present<'de, D: serde::Deserializer<'de>>(
 
 async fn update_endpoint(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateEndpoint>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let change = EndpointChange {
         url: body.url,
         format: body.format,
@@ -163,9 +167,10 @@ async fn update_endpoint(
 
 async fn delete_endpoint(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     state.events.delete_endpoint(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -185,10 +190,11 @@ fn number<T: std::str::FromStr>(
 
 async fn endpoint_attempts(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     state.events.get_endpoint(&id).await?;
     let limit = number(&query, "limit", 100u32)?.clamp(1, 10_000);
     let attempts = state.events.attempts(None, Some(&id), limit).await?;
@@ -203,10 +209,11 @@ struct Replay {
 
 async fn replay(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Replay>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let after: i64 = body
         .after
         .parse()
@@ -221,9 +228,10 @@ async fn replay(
 
 async fn list_events(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let after = number(&query, "after", 0i64)?;
     let limit = number(&query, "limit", 100u32)?.clamp(1, 10_000);
     let wait = number(&query, "wait", 0u64)?;
@@ -248,19 +256,21 @@ async fn list_events(
 
 async fn get_event(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let event = state.events.get_event(&id).await?;
     Ok(data(event_json(&state, &event)))
 }
 
 async fn event_attempts(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     state.events.get_event(&id).await?;
     let limit = number(&query, "limit", 100u32)?.clamp(1, 1000);
     let attempts = state.events.attempts(Some(&id), None, limit).await?;
@@ -274,10 +284,11 @@ struct Resend {
 
 async fn resend(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Resend>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let queued = state
         .events
         .resend(&id, body.endpoint_id.as_deref())

@@ -9,6 +9,8 @@ use base64::Engine;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::accounts::model::Role;
+use crate::assets::model::AssetMeta;
 use crate::error::ErrorKind;
 
 /// Proof that the request carried valid API credentials.
@@ -18,6 +20,68 @@ pub enum ApiCaller {
     Token { token_id: String },
     /// A person logged in to the console.
     Person(crate::accounts::SignedIn),
+}
+
+impl ApiCaller {
+    /// The only `meta.creator_id` this caller may see and act on. Console users and staff are
+    /// confined to their own videos; admins and programs with a token are not.
+    pub fn own_videos_only(&self) -> Option<&str> {
+        match self {
+            ApiCaller::Person(who) if who.role != Role::Admin => Some(&who.username),
+            _ => None,
+        }
+    }
+
+    /// Whether the caller may see and act on a video created for `creator_id`.
+    pub fn may_act_on(&self, creator_id: Option<&str>) -> bool {
+        self.own_videos_only()
+            .is_none_or(|own| creator_id == Some(own))
+    }
+
+    /// Makes new videos the caller's own: console users get their username as `creator_id`
+    /// (another one is refused); programs and admins set what they like.
+    pub fn own(&self, meta: &mut AssetMeta) -> Result<(), ApiError> {
+        if let Some(own) = self.own_videos_only() {
+            match meta.creator_id.as_deref() {
+                Some(other) if other != own => {
+                    return Err(ApiError::new(
+                        ErrorKind::Forbidden,
+                        format!("meta.creator_id: you can only create videos of your own ({own})"),
+                    ))
+                }
+                _ => meta.creator_id = Some(own.to_owned()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings (webhooks, events, signing keys): programs with a token and console admins.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        self.require(&[Role::Admin])
+    }
+
+    /// The BBB claim queue: staff and admins.
+    pub fn require_staff(&self) -> Result<(), ApiError> {
+        self.require(&[Role::Admin, Role::Staff])
+    }
+
+    fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        match self {
+            ApiCaller::Person(who) if !roles.contains(&who.role) => Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "this needs the role {}; you are {}",
+                    roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    who.role.as_str()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Splits an `Authorization: Basic …` header into id and secret.

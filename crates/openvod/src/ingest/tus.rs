@@ -191,14 +191,14 @@ fn expires_header(upload: &Upload) -> String {
 
 async fn create(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     if let Some(response) = version_mismatch(&headers) {
         return response;
     }
-    let mut response = match create_inner(&state, &headers, body).await {
+    let mut response = match create_inner(&state, &caller, &headers, body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
@@ -209,6 +209,7 @@ async fn create(
 
 async fn create_inner(
     state: &AppState,
+    caller: &ApiCaller,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -220,7 +221,8 @@ async fn create_inner(
     let total = parse_u64_header(headers, "upload-length")?
         .ok_or_else(|| ApiError::invalid("Upload-Length header is required"))?;
     let metadata = header_str(headers, "upload-metadata");
-    let settings = settings_from_metadata(metadata)?;
+    let mut settings = settings_from_metadata(metadata)?;
+    caller.own(&mut settings.meta)?;
     // Every header is checked before anything is created.
     let checksum = parse_checksum(headers)?;
     let upload = state

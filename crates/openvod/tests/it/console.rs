@@ -325,3 +325,213 @@ async fn repeated_failed_logins_lock_the_account_until_an_admin_resets_it() {
     let (ok, _, stderr) = users(&app, &["revoke-sessions", "--username", "erin"], None);
     assert!(ok && stderr.contains("1 session(s)"), "{stderr}");
 }
+
+/// A console session for `username` (created with `role`): its cookie and CSRF token.
+async fn session_of(
+    app: &TestApp,
+    username: &str,
+    role: openvod::accounts::model::Role,
+) -> (String, String) {
+    app.state
+        .accounts
+        .create_user(username, role, Some("a long password"))
+        .await
+        .unwrap();
+    let r = login(app, username, "a long password").await;
+    assert_eq!(r.status(), 200);
+    let cookie = session_cookie(&r);
+    let csrf = r.json::<Value>().await.unwrap()["data"]["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+/// Sends `method path` with a session (cookie + CSRF token); returns status and JSON body.
+async fn as_person(
+    app: &TestApp,
+    session: &(String, String),
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app
+        .client
+        .request(method, format!("{}{path}", app.base_url))
+        .header(COOKIE, &session.0)
+        .header("x-csrf-token", &session.1);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Users and staff see and act on their own videos only (others' are 404, as if absent); new
+/// videos are theirs whatever the request says; settings are for admins; the claim queue for
+/// staff and admins. Checked against the API itself: the console has no other door.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_sees_and_acts_only_on_their_own_videos() {
+    use openvod::accounts::model::Role;
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let clip = crate::support::clip();
+    let anns = app
+        .upload_file(
+            &clip,
+            json!({"meta": {"creator_id": "ann", "title": "Ann's"}}),
+        )
+        .await;
+    let bens = app
+        .upload_file(
+            &clip,
+            json!({"meta": {"creator_id": "ben", "title": "Ben's"}}),
+        )
+        .await;
+    let ann = session_of(&app, "ann", Role::User).await;
+    let sam = session_of(&app, "sam", Role::Staff).await;
+    let ada = session_of(&app, "ada", Role::Admin).await;
+
+    let ids = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, body) = as_person(&app, &ann, Method::GET, "/video/v1/assets", None).await;
+    assert_eq!((status, ids(&body)), (200, vec![anns.clone()]));
+    let (status, body) = as_person(&app, &ada, Method::GET, "/video/v1/assets", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&body).len(), 2, "admins see everything");
+    let (status, _) = as_person(
+        &app,
+        &ann,
+        Method::GET,
+        "/video/v1/assets?creator_id=ben",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    for (method, path, body) in [
+        (Method::GET, format!("/video/v1/assets/{bens}"), None),
+        (
+            Method::PATCH,
+            format!("/video/v1/assets/{bens}"),
+            Some(json!({"passthrough": "x"})),
+        ),
+        (Method::DELETE, format!("/video/v1/assets/{bens}"), None),
+        (
+            Method::POST,
+            format!("/video/v1/assets/{bens}/playback-ids"),
+            Some(json!({"policy": "public"})),
+        ),
+    ] {
+        let (status, _) = as_person(&app, &ann, method.clone(), &path, body).await;
+        assert_eq!(status, 404, "{method} {path}");
+    }
+    assert_eq!(app.get_asset(&bens).await["id"], bens, "still there");
+    let (status, _) = as_person(
+        &app,
+        &ann,
+        Method::PATCH,
+        &format!("/video/v1/assets/{anns}"),
+        Some(json!({"meta": {"creator_id": "ben"}})),
+    )
+    .await;
+    assert_eq!(status, 403, "a user cannot give a video away");
+    let (status, body) = as_person(
+        &app,
+        &ann,
+        Method::PATCH,
+        &format!("/video/v1/assets/{anns}"),
+        Some(json!({"meta": {"title": "Renamed"}})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["data"]["meta"]["title"].as_str()),
+        (200, Some("Renamed"))
+    );
+
+    // New uploads are the caller's own.
+    let (status, body) = as_person(
+        &app,
+        &ann,
+        Method::POST,
+        "/video/v1/uploads",
+        Some(json!({"new_asset_settings": {"playback_policy": ["public"]}})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        body["data"]["new_asset_settings"]["meta"]["creator_id"], "ann",
+        "{body}"
+    );
+    let (status, _) = as_person(
+        &app,
+        &ann,
+        Method::POST,
+        "/video/v1/uploads",
+        Some(json!({"new_asset_settings": {"meta": {"creator_id": "ben"}}})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (_, uploads) = as_person(&app, &ann, Method::GET, "/video/v1/uploads", None).await;
+    for upload in uploads["data"].as_array().unwrap() {
+        assert_eq!(
+            upload["new_asset_settings"]["meta"]["creator_id"], "ann",
+            "{upload}"
+        );
+    }
+
+    // Settings are for admins; the claim queue for staff and admins.
+    for path in [
+        "/openvod/v1/webhook-endpoints",
+        "/system/v1/signing-keys",
+        "/openvod/v1/bbb/claims",
+    ] {
+        let (status, body) = as_person(&app, &ann, Method::GET, path, None).await;
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    let (status, _) = as_person(&app, &sam, Method::GET, "/openvod/v1/bbb/claims", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = as_person(
+        &app,
+        &sam,
+        Method::GET,
+        "/openvod/v1/webhook-endpoints",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = as_person(
+        &app,
+        &ada,
+        Method::GET,
+        "/openvod/v1/webhook-endpoints",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = as_person(
+        &app,
+        &ann,
+        Method::GET,
+        "/openvod/v1/external-recordings?owner=ben",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = as_person(
+        &app,
+        &ann,
+        Method::GET,
+        "/openvod/v1/external-recordings",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+}

@@ -95,10 +95,10 @@ fn upload_response(state: &AppState, upload: &Upload) -> UploadResponse {
 
 async fn create_upload(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     JsonBody(request): JsonBody<CreateUploadRequest>,
 ) -> Result<Response, ApiError> {
-    let (settings, input_url) = request
+    let (mut settings, input_url) = request
         .new_asset_settings
         .unwrap_or_default()
         .into_settings("new_asset_settings.")
@@ -108,6 +108,7 @@ async fn create_upload(
             "new_asset_settings.input: the upload itself is the input; omit the url",
         ));
     }
+    caller.own(&mut settings.meta)?;
     let upload = state
         .ingest
         .create_upload(NewUpload {
@@ -124,33 +125,60 @@ async fn create_upload(
 
 async fn list_uploads(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let (limit, page) = pagination(&query)?;
     let uploads = state.ingest.list_uploads(limit, page).await?;
     Ok(ok(uploads
         .iter()
+        .filter(|u| caller.may_act_on(u.new_asset_settings.meta.creator_id.as_deref()))
         .map(|u| upload_response(&state, u))
         .collect::<Vec<_>>()))
 }
 
 async fn get_upload(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let upload = state.ingest.get_upload(&id).await?;
+    let upload = visible_upload(&state, &caller, &id).await?;
     Ok(ok(upload_response(&state, &upload)))
 }
 
 async fn cancel_upload(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    visible_upload(&state, &caller, &id).await?;
     let upload = state.ingest.cancel(&id).await?;
     Ok(ok(upload_response(&state, &upload)))
+}
+
+/// The asset, if the caller may see it; to others it does not exist (404, not 403).
+pub(crate) async fn visible_asset(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: &str,
+) -> Result<crate::assets::model::Asset, ApiError> {
+    let asset = state.assets.get(id).await?;
+    if !caller.may_act_on(asset.settings.meta.creator_id.as_deref()) {
+        return Err(AssetError::NotFound(id.to_owned()).into());
+    }
+    Ok(asset)
+}
+
+async fn visible_upload(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: &str,
+) -> Result<Upload, ApiError> {
+    let upload = state.ingest.get_upload(id).await?;
+    if !caller.may_act_on(upload.new_asset_settings.meta.creator_id.as_deref()) {
+        return Err(crate::ingest::IngestError::NotFound(id.to_owned()).into());
+    }
+    Ok(upload)
 }
 
 pub(crate) fn asset_response(
@@ -162,10 +190,11 @@ pub(crate) fn asset_response(
 
 async fn create_asset(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     JsonBody(request): JsonBody<CreateAssetRequest>,
 ) -> Result<Response, ApiError> {
-    let (settings, input_url) = request.into_settings("").map_err(ApiError::invalid)?;
+    let (mut settings, input_url) = request.into_settings("").map_err(ApiError::invalid)?;
+    caller.own(&mut settings.meta)?;
     let input_url = input_url.ok_or_else(|| {
         ApiError::invalid(
             "input: an input URL is required (inputs[0].url); use direct uploads for local files",
@@ -177,11 +206,20 @@ async fn create_asset(
 
 async fn list_assets(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let (limit, page) = pagination(&query)?;
-    let filter = asset_filter(&query)?;
+    let mut filter = asset_filter(&query)?;
+    if let Some(own) = caller.own_videos_only() {
+        if filter.creator_id.as_deref().is_some_and(|c| c != own) {
+            return Err(ApiError::new(
+                crate::error::ErrorKind::Forbidden,
+                format!("creator_id: you can only list your own videos ({own})"),
+            ));
+        }
+        filter.creator_id = Some(own.to_owned());
+    }
     let (assets, next_cursor) = state
         .assets
         .list(
@@ -217,25 +255,26 @@ fn asset_filter(query: &HashMap<String, String>) -> Result<AssetFilter, ApiError
 
 async fn get_asset(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let asset = state.assets.get(&id).await?;
+    let asset = visible_asset(&state, &caller, &id).await?;
     Ok(ok(asset_response(&state, &asset)))
 }
 
 async fn delete_asset(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    visible_asset(&state, &caller, &id).await?;
     state.assets.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn update_asset(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<UpdateAssetRequest>,
 ) -> Result<Response, ApiError> {
@@ -245,6 +284,15 @@ async fn update_asset(
         .map(|m| m.into_update("meta."))
         .transpose()
         .map_err(ApiError::invalid)?;
+    visible_asset(&state, &caller, &id).await?;
+    if let (Some(own), Some(meta)) = (caller.own_videos_only(), &meta) {
+        if meta.creator_id.as_ref().is_some_and(|c| c != own) {
+            return Err(ApiError::new(
+                crate::error::ErrorKind::Forbidden,
+                "meta.creator_id: only an admin can give a video to someone else",
+            ));
+        }
+    }
     // `set_meta` is `update` without a passthrough: both fields change in one transaction.
     let asset = if request.passthrough.is_none() && meta.is_none() {
         state.assets.get(&id).await?
@@ -260,10 +308,11 @@ async fn update_asset(
 
 async fn create_playback_id(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<CreatePlaybackIdRequest>,
 ) -> Result<Response, ApiError> {
+    visible_asset(&state, &caller, &id).await?;
     let policy = parse_policy("policy", request.policy.as_deref().unwrap_or("public"))
         .map_err(ApiError::invalid)?;
     let playback_id = state.assets.create_playback_id(&id, policy).await?;
@@ -272,28 +321,31 @@ async fn create_playback_id(
 
 async fn get_playback_id(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path((id, pid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    visible_asset(&state, &caller, &id).await?;
     let playback_id = state.assets.get_playback_id(&id, &pid).await?;
     Ok(ok(PlaybackIdResponse::from(&playback_id)))
 }
 
 async fn delete_playback_id(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path((id, pid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    visible_asset(&state, &caller, &id).await?;
     state.assets.delete_playback_id(&id, &pid).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn update_master_access(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
     JsonBody(request): JsonBody<UpdateMasterAccessRequest>,
 ) -> Result<Response, ApiError> {
+    visible_asset(&state, &caller, &id).await?;
     let temporary = match request.master_access.as_str() {
         "temporary" => true,
         "none" => false,
@@ -309,10 +361,15 @@ async fn update_master_access(
 
 async fn get_playback_id_owner(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(pid): Path<String>,
 ) -> Result<Response, ApiError> {
     let (asset_id, playback_id) = state.assets.find_playback_id(&pid).await?;
+    if caller.own_videos_only().is_some() {
+        visible_asset(&state, &caller, &asset_id)
+            .await
+            .map_err(|_| AssetError::PlaybackIdNotFound(pid.clone()))?;
+    }
     Ok(ok(serde_json::json!({
         "id": playback_id.id,
         "policy": playback_id.policy.as_str(),
@@ -322,9 +379,10 @@ async fn get_playback_id_owner(
 
 async fn create_signing_key(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     JsonBody(request): JsonBody<CreateSigningKeyRequest>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let algorithm = request.algorithm.as_deref().unwrap_or("RS256");
     let created = state.playback.keys.create(algorithm).await?;
     Ok(created_response(SigningKeyResponse::new(
@@ -335,8 +393,9 @@ async fn create_signing_key(
 
 async fn list_signing_keys(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let keys = state.playback.keys.list().await?;
     Ok(ok(keys
         .iter()
@@ -346,18 +405,20 @@ async fn list_signing_keys(
 
 async fn get_signing_key(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     let key = state.playback.keys.get(&id).await?;
     Ok(ok(SigningKeyResponse::new(&key, None)))
 }
 
 async fn delete_signing_key(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin()?;
     state.playback.keys.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
