@@ -379,13 +379,13 @@ async fn a_user_sees_and_acts_only_on_their_own_videos() {
     let clip = crate::support::clip();
     let anns = app
         .upload_file(
-            &clip,
+            clip,
             json!({"meta": {"creator_id": "ann", "title": "Ann's"}}),
         )
         .await;
     let bens = app
         .upload_file(
-            &clip,
+            clip,
             json!({"meta": {"creator_id": "ben", "title": "Ben's"}}),
         )
         .await;
