@@ -37,11 +37,26 @@ ensure_rust() {
     fi
 }
 
+ensure_node() {
+    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+}
+
+# Builds the web console (console/ -> console/dist, which the binary serves at /console/) with the
+# packages pinned by console/package-lock.json; npm ci runs only when the lockfile changed.
+build_console() {
+    ensure_node
+    if ! cmp -s console/package-lock.json console/node_modules/.openvod-lock; then
+        npm ci --prefix console --no-audit --no-fund --loglevel=error
+        cp console/package-lock.json console/node_modules/.openvod-lock
+    fi
+    npm run --prefix console --silent build >/dev/null
+}
+
 # What the browser tests need: Debian's Chromium, Node.js with npm, and the packages pinned by
 # tests/browser/package-lock.json (npm ci; skipped when node_modules already matches the lockfile).
 ensure_browser_tests() {
     apt_install chromium
-    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+    ensure_node
     if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.openvod-lock; then
         npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
         cp tests/browser/package-lock.json tests/browser/node_modules/.openvod-lock

@@ -20,6 +20,7 @@ pub mod assets;
 pub mod bbb;
 pub mod compat;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod error;
 pub mod events;

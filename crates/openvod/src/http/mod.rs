@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::compat::tencent::api::routes())
         .merge(crate::playback::http::routes())
         .merge(crate::accounts::http::routes())
+        .merge(crate::console::routes())
         .fallback(
             |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },
         )

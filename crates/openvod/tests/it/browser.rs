@@ -5,10 +5,18 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::support::{slow_clip, TestApp};
+use crate::support::{clip, slow_clip, TestApp};
 
 /// Runs `tests/browser/<script>` with node against `app`; returns the JSON it prints.
 async fn run_browser_script(app: &TestApp, script: &str, clip: &std::path::Path) -> Value {
+    run_browser_script_with(app, script, &[("OPENVOD_CLIP", clip.as_os_str())]).await
+}
+
+async fn run_browser_script_with(
+    app: &TestApp,
+    script: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Value {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
     assert!(
         dir.join("node_modules/playwright-core").is_dir(),
@@ -20,7 +28,7 @@ async fn run_browser_script(app: &TestApp, script: &str, clip: &std::path::Path)
         .env("OPENVOD_BASE", &app.base_url)
         .env("OPENVOD_TOKEN_ID", &app.token_id)
         .env("OPENVOD_TOKEN_SECRET", &app.token_secret)
-        .env("OPENVOD_CLIP", clip)
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("node runs");
@@ -89,4 +97,113 @@ async fn upchunk_upload_then_hls_js_plays_the_whole_video_and_seeks() {
         after >= 0.8 * 12.0 + 0.5,
         "played on after the seek: {after}"
     );
+}
+
+/// Where the console test leaves its screenshots (kept by CI; named in the README).
+fn screenshot_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
+}
+
+/// The console in Chromium, as a user: log in (a wrong password first), upload two files at once
+/// with a chunk of one dropped on the way, see both turn "Normal" without a reload, play one,
+/// rename it, see the list on a phone-sized screen, log out. The stored originals are the exact
+/// bytes of the files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_uploads_watches_and_plays_in_chromium() {
+    let console = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../console/dist/index.html");
+    assert!(
+        console.is_file(),
+        "the console is not built: scripts/test builds it (npm ci && npm run build in console/)"
+    );
+    let app = TestApp::spawn_with(1, |_| {}).await;
+    app.state
+        .accounts
+        .create_user(
+            "ann",
+            openvod::accounts::model::Role::User,
+            Some("ann's long password"),
+        )
+        .await
+        .unwrap();
+    let clips = [slow_clip(), clip().to_path_buf()];
+    let joined = format!("{}|{}", clips[0].display(), clips[1].display());
+    let shots = screenshot_dir();
+    let report = run_browser_script_with(
+        &app,
+        "console.mjs",
+        &[
+            ("OPENVOD_USERNAME", "ann".as_ref()),
+            ("OPENVOD_PASSWORD", "ann's long password".as_ref()),
+            ("OPENVOD_CLIPS", joined.as_ref()),
+            ("OPENVOD_SCREENSHOTS", shots.as_os_str()),
+        ],
+    )
+    .await;
+    assert!(
+        report["problems"].as_array().unwrap().is_empty(),
+        "errors in the page: {report:#}"
+    );
+    assert_eq!(report["bad_login_message"], "invalid username or password");
+    assert!(report["empty_state"]
+        .as_str()
+        .unwrap()
+        .contains("No videos yet"));
+    assert_eq!(report["who"], "ann (user)");
+    assert_eq!(report["dropped_chunks"], 1, "{report:#}");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report:#}");
+    for row in rows {
+        assert_eq!(row["label"], "Normal", "{report:#}");
+    }
+    assert_eq!(report["search_hits"], 1);
+    assert!(report["played_to"].as_f64().unwrap() > 1.0);
+    assert!(
+        report["renditions"].as_array().unwrap().len() > 1,
+        "Auto and the rungs"
+    );
+    assert_eq!(report["horizontal_overflow"], false, "fits a 375 px screen");
+    assert_eq!(
+        report["steps"].as_array().unwrap().last().unwrap()["name"],
+        "logged out"
+    );
+
+    // Exact bytes, and owned by the person who uploaded them.
+    for row in rows {
+        let asset = app.get_asset(row["id"].as_str().unwrap()).await;
+        assert_eq!(asset["meta"]["creator_id"], "ann");
+        let upload_id = asset["upload_id"].as_str().unwrap();
+        let stored = std::fs::read(
+            app.media_dir()
+                .join("uploads")
+                .join(upload_id)
+                .join("original"),
+        )
+        .unwrap();
+        let title = asset["meta"]["title"].as_str().unwrap();
+        let source = clips
+            .iter()
+            .find(|c| c.file_name().unwrap().to_str() == Some(title))
+            .or_else(|| (title == "Renamed in the console").then_some(&clips[0]))
+            .or_else(|| (title == "Renamed in the console").then_some(&clips[1]))
+            .unwrap();
+        if title != "Renamed in the console" {
+            assert!(
+                stored == std::fs::read(source).unwrap(),
+                "{title}: bytes differ"
+            );
+        } else {
+            assert!(
+                clips.iter().any(|c| std::fs::read(c).unwrap() == stored),
+                "renamed: bytes differ from both files"
+            );
+        }
+    }
+    for shot in [
+        "1-login.png",
+        "3-videos.png",
+        "4-video.png",
+        "5-videos-375px.png",
+    ] {
+        assert!(shots.join(shot).is_file(), "{shot}");
+    }
 }

@@ -1,0 +1,349 @@
+// The openvod console: a small single-page app over the same HTTP API the clients use. The session
+// is an HttpOnly cookie; every state change sends the session's CSRF token in X-CSRF-Token.
+import Hls from 'hls.js';
+import * as UpChunk from '@mux/upchunk';
+import './style.css';
+
+const main = document.getElementById('main');
+let session = null; // {username, role, csrf_token}
+let refreshTimer = null;
+
+// ---------- helpers ----------
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c !== null && c !== undefined) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && session) headers['x-csrf-token'] = session.csrf_token;
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  if (r.status === 204) return null;
+  const json = await r.json().catch(() => null);
+  if (!r.ok) {
+    const message = json?.error?.messages?.join('; ') || `${r.status} ${r.statusText}`;
+    if (r.status === 401 && session && path !== '/console/api/session') {
+      session = null;
+      route();
+    }
+    throw new ApiError(r.status, message);
+  }
+  return json;
+}
+
+function showError(container, e) {
+  container.replaceChildren(h('p', { class: 'error', role: 'alert' }, e.message || String(e)));
+}
+
+// Both worlds' words for the asset states: Mux's and Tencent VOD's.
+function statusLabel(asset) {
+  if (asset.status === 'ready') return h('span', { class: 'status ready' }, 'Normal');
+  if (asset.status === 'errored') {
+    const why = asset.errors?.messages?.join('; ') || 'unknown error';
+    return h('span', { class: 'status errored', title: why }, `Errored: ${why}`);
+  }
+  return h('span', { class: 'status preparing' }, 'Processing');
+}
+
+function duration(seconds) {
+  if (seconds === undefined || seconds === null) return '–';
+  const s = Math.round(seconds);
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  const two = (n) => String(n).padStart(2, '0');
+  return hh ? `${hh}:${two(mm)}:${two(ss)}` : `${mm}:${two(ss)}`;
+}
+
+function localTime(iso) {
+  if (!iso) return '';
+  const seconds = Number(iso);
+  const date = Number.isFinite(seconds) ? new Date(seconds * 1000) : new Date(iso);
+  return date.toLocaleString();
+}
+
+function publicPlaybackId(asset) {
+  return asset.playback_ids?.find((p) => p.policy === 'public')?.id;
+}
+
+function title(asset) {
+  return asset.meta?.title || asset.id;
+}
+
+// ---------- login ----------
+
+function loginPage() {
+  const error = h('div');
+  const form = h('form', { class: 'card login', onsubmit: async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    try {
+      const r = await api('POST', '/console/api/session', { username: data.get('username'), password: data.get('password') });
+      session = r.data;
+      location.hash = '#/videos';
+      route();
+    } catch (err) {
+      showError(error, err);
+    }
+  } },
+    h('h1', {}, 'Log in'),
+    h('label', { for: 'username' }, 'Username'),
+    h('input', { id: 'username', name: 'username', autocomplete: 'username', required: true }),
+    h('label', { for: 'password' }, 'Password'),
+    h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
+    h('button', { type: 'submit' }, 'Log in'),
+    error,
+  );
+  main.replaceChildren(form);
+  form.querySelector('input').focus();
+}
+
+// ---------- videos ----------
+
+const listState = { page: 1, search: '', status: '' };
+
+async function videosPage() {
+  const list = h('div', { class: 'list', id: 'video-list' }, h('p', { class: 'muted' }, 'Loading…'));
+  const search = h('input', { type: 'search', id: 'search', placeholder: 'Search by title', 'aria-label': 'Search by title', value: listState.search,
+    oninput: () => { listState.search = search.value; render(); } });
+  const status = h('select', { id: 'status-filter', 'aria-label': 'Filter by status', onchange: () => { listState.status = status.value; render(); } },
+    h('option', { value: '' }, 'All statuses'),
+    h('option', { value: 'preparing' }, 'Processing'),
+    h('option', { value: 'ready' }, 'Normal'),
+    h('option', { value: 'errored' }, 'Errored'));
+  status.value = listState.status;
+  const pager = h('div', { class: 'pager' });
+  main.replaceChildren(
+    h('section', { class: 'toolbar' }, h('h1', {}, 'Videos'), search, status),
+    uploadPanel(() => load()),
+    list,
+    pager,
+  );
+
+  let assets = [];
+  function render() {
+    const q = listState.search.trim().toLowerCase();
+    const shown = assets.filter((a) => (!q || title(a).toLowerCase().includes(q)) && (!listState.status || a.status === listState.status));
+    if (shown.length === 0) {
+      list.replaceChildren(h('p', { class: 'empty' }, assets.length === 0
+        ? 'No videos yet. Drop files above or pick them to upload your first video.'
+        : 'No video matches. Clear the search or the status filter.'));
+    } else {
+      list.replaceChildren(...shown.map(videoRow));
+    }
+    pager.replaceChildren(
+      h('button', { type: 'button', disabled: listState.page <= 1, onclick: () => { listState.page--; load(); } }, 'Previous'),
+      h('span', {}, `Page ${listState.page}`),
+      h('button', { type: 'button', disabled: assets.length < 25, onclick: () => { listState.page++; load(); } }, 'Next'),
+    );
+  }
+  async function load() {
+    try {
+      const r = await api('GET', `/video/v1/assets?limit=25&page=${listState.page}`);
+      assets = r.data;
+      render();
+      clearTimeout(refreshTimer);
+      // New and processing videos turn ready without a reload.
+      if (location.hash.startsWith('#/videos') && !location.hash.startsWith('#/videos/')) {
+        refreshTimer = setTimeout(load, assets.some((a) => a.status === 'preparing') ? 1500 : 5000);
+      }
+    } catch (e) {
+      showError(list, e);
+    }
+  }
+  await load();
+}
+
+function videoRow(asset) {
+  const pid = publicPlaybackId(asset);
+  const thumb = pid && asset.status === 'ready'
+    ? h('img', { src: `/${pid}/thumbnail.jpg?width=160`, alt: '', width: 160, height: 90, loading: 'lazy' })
+    : h('div', { class: 'thumb-placeholder', 'aria-hidden': 'true' });
+  return h('a', { class: 'row', href: `#/videos/${asset.id}`, 'data-asset-id': asset.id, 'data-status': asset.status },
+    h('div', { class: 'thumb' }, thumb),
+    h('div', { class: 'meta' },
+      h('strong', { class: 'title' }, title(asset)),
+      h('span', { class: 'muted' }, `${duration(asset.duration)} · ${localTime(asset.created_at)}`),
+      asset.meta?.creator_id && session?.role === 'admin' ? h('span', { class: 'muted' }, `owner: ${asset.meta.creator_id}`) : null),
+    statusLabel(asset));
+}
+
+// ---------- upload ----------
+
+function uploadPanel(onChange) {
+  const items = h('ul', { class: 'uploads', id: 'uploads' });
+  const input = h('input', { type: 'file', id: 'file-input', multiple: true, accept: 'video/*,audio/*', onchange: () => { start([...input.files]); input.value = ''; } });
+  const zone = h('div', { class: 'dropzone', tabindex: '0',
+    ondragover: (e) => { e.preventDefault(); zone.classList.add('over'); },
+    ondragleave: () => zone.classList.remove('over'),
+    ondrop: (e) => { e.preventDefault(); zone.classList.remove('over'); start([...e.dataTransfer.files]); },
+  }, h('label', { for: 'file-input' }, 'Drop video files here or ', h('span', { class: 'link' }, 'choose files')), input);
+
+  function start(files) {
+    for (const file of files) uploadOne(file);
+  }
+  async function uploadOne(file) {
+    const bar = h('progress', { max: 100, value: 0, 'aria-label': `Upload of ${file.name}` });
+    const state = h('span', { class: 'muted' }, 'Starting…');
+    const cancel = h('button', { type: 'button' }, 'Cancel');
+    const li = h('li', { 'data-file': file.name }, h('span', { class: 'name' }, file.name), bar, state, cancel);
+    items.append(li);
+    let upload;
+    try {
+      upload = (await api('POST', '/video/v1/uploads', {
+        cors_origin: location.origin,
+        new_asset_settings: { playback_policy: ['public'], meta: { title: file.name } },
+      })).data;
+    } catch (e) {
+      state.textContent = `Failed: ${e.message}`;
+      return;
+    }
+    const chunked = UpChunk.createUpload({ endpoint: upload.url, file, chunkSize: 1024, dynamicChunkSize: false });
+    chunked.on('progress', (e) => { bar.value = e.detail; state.textContent = `${Math.floor(e.detail)} %`; });
+    chunked.on('offline', () => { state.textContent = 'Offline: resumes when the network is back'; });
+    chunked.on('online', () => { state.textContent = 'Back online, resuming…'; });
+    chunked.on('attemptFailure', (e) => { state.textContent = `Retrying (${e.detail.message})…`; });
+    chunked.on('error', (e) => { state.textContent = `Failed: ${e.detail.message}`; li.dataset.state = 'error'; });
+    chunked.on('success', () => {
+      bar.value = 100;
+      state.textContent = 'Uploaded; processing';
+      li.dataset.state = 'done';
+      cancel.remove();
+      onChange();
+    });
+    cancel.addEventListener('click', async () => {
+      chunked.abort();
+      await api('PUT', `/video/v1/uploads/${upload.id}/cancel`).catch(() => {});
+      state.textContent = 'Cancelled';
+      li.dataset.state = 'cancelled';
+      cancel.remove();
+    });
+  }
+  return h('section', { class: 'card', 'aria-label': 'Upload' }, zone, items);
+}
+
+// ---------- video detail ----------
+
+let hls = null;
+
+async function videoPage(id) {
+  main.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+  let asset;
+  try {
+    asset = (await api('GET', `/video/v1/assets/${id}`)).data;
+  } catch (e) {
+    showError(main, e);
+    return;
+  }
+  const pid = publicPlaybackId(asset);
+  const video = h('video', { id: 'player', controls: true, playsinline: true, muted: true, width: 640, height: 360 });
+  const levels = h('select', { id: 'rendition', 'aria-label': 'Rendition' }, h('option', { value: '-1' }, 'Auto'));
+  const player = h('section', { class: 'card player' });
+  if (asset.status === 'ready' && pid) {
+    player.append(video, h('label', { for: 'rendition' }, 'Rendition '), levels);
+    if (hls) hls.destroy();
+    hls = new Hls();
+    hls.loadSource(`/${pid}.m3u8`);
+    hls.attachMedia(video);
+    hls.on(Hls.Events.MANIFEST_PARSED, (_, d) => {
+      levels.append(...d.levels.map((l, i) => h('option', { value: i }, `${l.height}p · ${Math.round(l.bitrate / 1000)} kbit/s`)));
+    });
+    levels.addEventListener('change', () => { hls.currentLevel = Number(levels.value); });
+  } else {
+    player.append(h('p', {}, statusLabel(asset), asset.status === 'preparing' ? ' — the player appears when the video is ready.' : ''));
+    if (asset.status === 'preparing') refreshTimer = setTimeout(() => videoPage(id), 1500);
+  }
+
+  const titleInput = h('input', { id: 'title', value: asset.meta?.title || '', 'aria-label': 'Title' });
+  const passthrough = h('input', { id: 'passthrough', value: asset.passthrough || '', 'aria-label': 'Passthrough' });
+  const saveState = h('span', { class: 'muted', role: 'status' });
+  const edit = h('form', { class: 'card', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api('PATCH', `/video/v1/assets/${id}`, { meta: { title: titleInput.value }, passthrough: passthrough.value });
+      saveState.textContent = 'Saved';
+    } catch (err) {
+      saveState.textContent = err.message;
+    }
+  } }, h('h2', {}, 'Details'), h('label', { for: 'title' }, 'Title'), titleInput, h('label', { for: 'passthrough' }, 'Passthrough'), passthrough,
+    h('button', { type: 'submit' }, 'Save'), saveState);
+
+  const ids = h('section', { class: 'card' }, h('h2', {}, 'Playback ids'),
+    h('ul', {}, ...(asset.playback_ids || []).map((p) => {
+      const url = `${location.origin}/${p.id}.m3u8`;
+      return h('li', {}, h('code', {}, p.policy), ' ', h('input', { readonly: true, value: url, 'aria-label': `${p.policy} playback URL` }),
+        h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(url) }, 'Copy'));
+    })));
+
+  const outputs = h('section', { class: 'card' }, h('h2', {}, 'Outputs'),
+    h('dl', {},
+      h('dt', {}, 'Status'), h('dd', {}, statusLabel(asset)),
+      h('dt', {}, 'Duration'), h('dd', {}, duration(asset.duration)),
+      h('dt', {}, 'Max resolution'), h('dd', {}, asset.max_stored_resolution || '–'),
+      h('dt', {}, 'Created'), h('dd', {}, localTime(asset.created_at)),
+      h('dt', {}, 'Static renditions'), h('dd', {}, (asset.static_renditions?.files || []).map((f) => f.name).join(', ') || 'none')));
+
+  const del = h('button', { type: 'button', class: 'danger', onclick: async () => {
+    if (!confirm(`Delete “${title(asset)}” and all its files? This cannot be undone.`)) return;
+    try {
+      await api('DELETE', `/video/v1/assets/${id}`);
+      location.hash = '#/videos';
+    } catch (e) {
+      alert(e.message);
+    }
+  } }, 'Delete video');
+
+  main.replaceChildren(
+    h('p', {}, h('a', { href: '#/videos' }, '← Videos')),
+    h('h1', { id: 'video-title' }, title(asset)),
+    player, edit, outputs, ids, h('section', { class: 'card' }, del));
+}
+
+// ---------- routing ----------
+
+async function route() {
+  clearTimeout(refreshTimer);
+  if (!session) {
+    try {
+      session = (await api('GET', '/console/api/session')).data;
+    } catch {
+      session = null;
+    }
+  }
+  const nav = document.getElementById('nav');
+  nav.hidden = !session;
+  if (!session) {
+    loginPage();
+    return;
+  }
+  document.getElementById('who').textContent = `${session.username} (${session.role})`;
+  const hash = location.hash || '#/videos';
+  const detail = hash.match(/^#\/videos\/([A-Za-z0-9]+)$/);
+  if (detail) await videoPage(detail[1]);
+  else await videosPage();
+}
+
+document.getElementById('logout').addEventListener('click', async () => {
+  await api('DELETE', '/console/api/session').catch(() => {});
+  session = null;
+  location.hash = '#/videos';
+  route();
+});
+window.addEventListener('hashchange', route);
+route();

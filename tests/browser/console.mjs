@@ -1,0 +1,117 @@
+// The web console, used as a person would in Chromium: log in, upload two files at once (one of
+// them through a dropped connection), watch both turn "Normal" without a reload, open one and play
+// it, rename it, look at the list on a 375 px wide phone, log out. Screenshots go to
+// OPENVOD_SCREENSHOTS. Prints one JSON report; crates/openvod/tests/it/browser.rs asserts on it.
+//
+// Environment: OPENVOD_BASE, OPENVOD_USERNAME, OPENVOD_PASSWORD, OPENVOD_CLIPS (two paths joined
+// by '|'), OPENVOD_SCREENSHOTS (a folder), CHROMIUM (default /usr/bin/chromium).
+import { mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.OPENVOD_BASE;
+const shots = process.env.OPENVOD_SCREENSHOTS;
+const clips = process.env.OPENVOD_CLIPS.split('|');
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+});
+const report = { steps: [] };
+const step = (name, extra = {}) => report.steps.push({ name, ...extra });
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  // Expected: the 401s of "not logged in yet" and of the wrong password, and the dropped chunk.
+  const expected = /status of 401|status of 502/;
+  page.on('console', (m) => { if (m.type() === 'error' && !expected.test(m.text())) problems.push(`console: ${m.text()}`); });
+  report.page = page;
+  report.problems = problems;
+
+  // A connection dropped in the middle of a file, as a proxy reports it (502): its second chunk
+  // fails once and UpChunk sends it again. (UpChunk stops on a bare network error by design.)
+  let dropped = 0;
+  await page.route('**/upload/**', async (route) => {
+    const range = route.request().headers()['content-range'] || '';
+    if (dropped === 0 && route.request().method() === 'PUT' && !range.startsWith('bytes 0-')) {
+      dropped++;
+      await route.fulfill({ status: 502, body: 'upstream connection reset' });
+      return;
+    }
+    await route.continue();
+  });
+
+  await page.goto(`${base}/console/`);
+  await page.getByLabel('Username').waitFor();
+  await page.screenshot({ path: join(shots, '1-login.png') });
+  await page.getByLabel('Username').fill(process.env.OPENVOD_USERNAME);
+  await page.getByLabel('Password').fill('wrong password');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  report.bad_login_message = await page.getByRole('alert').textContent();
+  await page.getByLabel('Password').fill(process.env.OPENVOD_PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: 'Videos' }).waitFor();
+  report.empty_state = await page.locator('.empty').textContent();
+  report.who = await page.locator('#who').textContent();
+  step('logged in');
+
+  await page.setInputFiles('#file-input', clips);
+  await page.locator('#uploads li[data-state="done"]').nth(1).waitFor({ timeout: 120000 });
+  report.dropped_chunks = dropped;
+  report.upload_states = await page.locator('#uploads li').evaluateAll((lis) => lis.map((li) => ({ name: li.dataset.file, state: li.dataset.state })));
+  step('uploaded');
+  await page.screenshot({ path: join(shots, '2-uploading.png') });
+
+  // Both rows turn ready without a reload (the list refreshes itself).
+  await page.locator('.row[data-status="ready"]').nth(1).waitFor({ timeout: 180000 });
+  report.rows = await page.locator('.row').evaluateAll((rows) => rows.map((r) => ({
+    id: r.dataset.assetId, status: r.dataset.status, title: r.querySelector('.title').textContent, label: r.querySelector('.status').textContent,
+  })));
+  await page.locator('.row img').first().waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll('.row img')].every((i) => i.complete && i.naturalWidth > 0));
+  await page.screenshot({ path: join(shots, '3-videos.png') });
+  step('ready');
+
+  // Search narrows the list.
+  await page.getByLabel('Search by title').fill(basename(clips[0]));
+  report.search_hits = await page.locator('.row').count();
+  await page.getByLabel('Search by title').fill('');
+
+  // Open the first and play it.
+  await page.locator('.row').first().click();
+  await page.locator('#player').waitFor();
+  await page.waitForFunction(() => document.querySelector('#rendition').options.length > 1, null, { timeout: 30000 });
+  await page.evaluate(() => document.querySelector('#player').play());
+  await page.waitForFunction(() => document.querySelector('#player').currentTime > 1, null, { timeout: 30000 });
+  report.played_to = await page.evaluate(() => document.querySelector('#player').currentTime);
+  report.renditions = await page.locator('#rendition option').allTextContents();
+  await page.screenshot({ path: join(shots, '4-video.png'), fullPage: true });
+  step('played');
+
+  // Rename it; the list shows the new title.
+  await page.getByLabel('Title').fill('Renamed in the console');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Saved').waitFor();
+  await page.getByRole('link', { name: '← Videos' }).click();
+  await page.getByText('Renamed in the console').waitFor();
+  step('renamed');
+
+  // A phone-sized screen.
+  await page.setViewportSize({ width: 375, height: 740 });
+  await page.screenshot({ path: join(shots, '5-videos-375px.png'), fullPage: true });
+  report.horizontal_overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByLabel('Username').waitFor();
+  step('logged out');
+} catch (e) {
+  report.failure = String((e && e.stack) || e);
+  report.uploads_text = await report.page?.locator('#uploads').textContent().catch(() => null);
+} finally {
+  delete report.page;
+  await browser.close();
+}
+console.log(JSON.stringify(report));
