@@ -315,6 +315,141 @@ async function videoPage(id) {
     player, edit, outputs, ids, h('section', { class: 'card' }, del));
 }
 
+// ---------- settings (admins) ----------
+
+async function settingsPage() {
+  const endpoints = h('div', { id: 'endpoints' });
+  const keys = h('div', { id: 'signing-keys' });
+  const keyNotice = h('div');
+  const secretBox = h('div', { role: 'status' });
+  const url = h('input', { id: 'endpoint-url', type: 'url', required: true, placeholder: 'https://app.example/webhooks', 'aria-label': 'Endpoint URL' });
+  const format = h('select', { id: 'endpoint-format', 'aria-label': 'Format' },
+    h('option', { value: 'mux' }, 'Mux (mux-signature)'),
+    h('option', { value: 'standard' }, 'Standard Webhooks'),
+    h('option', { value: 'tencent-v3' }, 'Tencent VOD v3'));
+  const create = h('form', { class: 'inline', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const created = (await api('POST', '/openvod/v1/webhook-endpoints', { url: url.value, format: format.value })).data;
+      secretBox.replaceChildren(h('p', {}, 'Signing secret (copy it now): ', h('code', { id: 'endpoint-secret' }, created.secret)));
+      url.value = '';
+      loadEndpoints();
+    } catch (err) {
+      showError(secretBox, err);
+    }
+  } }, url, format, h('button', { type: 'submit' }, 'Add endpoint'));
+
+  async function loadEndpoints() {
+    try {
+      const list = (await api('GET', '/openvod/v1/webhook-endpoints')).data;
+      if (list.length === 0) {
+        endpoints.replaceChildren(h('p', { class: 'empty' }, 'No webhook endpoints. Add the URL of your app\'s receiver above.'));
+        return;
+      }
+      endpoints.replaceChildren(...list.map((ep) => {
+        const attempts = h('ul', { class: 'attempts' });
+        return h('div', { class: 'endpoint', 'data-endpoint-id': ep.id },
+          h('strong', {}, ep.url), ' ', h('code', {}, ep.format), ' ',
+          h('span', { class: `status ${ep.enabled ? 'ready' : 'errored'}` }, ep.enabled ? 'enabled' : `disabled${ep.disabled_reason ? ': ' + ep.disabled_reason : ''}`),
+          h('div', { class: 'actions' },
+            h('button', { type: 'button', onclick: async () => {
+              const rows = (await api('GET', `/openvod/v1/webhook-endpoints/${ep.id}/attempts`)).data;
+              attempts.replaceChildren(...(rows.length ? rows.map((a) => h('li', { class: 'attempt', 'data-success': String(a.success) },
+                `${localTime(a.attempted_at)} · event ${a.event_id} · `,
+                h('span', { class: 'code' }, a.success ? `delivered (${a.response_status_code})` : `failed: ${a.error || a.response_status_code}`),
+                ` · ${a.latency_ms} ms`)) : [h('li', {}, 'No attempts yet.')]));
+            } }, 'Attempts'),
+            h('button', { type: 'button', onclick: async () => {
+              await api('PATCH', `/openvod/v1/webhook-endpoints/${ep.id}`, { enabled: !ep.enabled });
+              loadEndpoints();
+            } }, ep.enabled ? 'Disable' : 'Enable')),
+          attempts);
+      }));
+    } catch (e) {
+      showError(endpoints, e);
+    }
+  }
+
+  async function loadKeys() {
+    try {
+      const list = (await api('GET', '/system/v1/signing-keys')).data;
+      keys.replaceChildren(
+        h('button', { type: 'button', onclick: async () => {
+          const key = (await api('POST', '/system/v1/signing-keys', {})).data;
+          keyNotice.replaceChildren(h('p', { role: 'status' }, `Key ${key.id} created; its private key is shown once: `, h('textarea', { readonly: true, rows: 3, 'aria-label': 'Private key' }, key.private_key)));
+          loadKeys();
+        } }, 'Create signing key'),
+        list.length ? h('ul', {}, ...list.map((k) => h('li', { 'data-key-id': k.id }, h('code', {}, k.id), ` · ${localTime(k.created_at)} `,
+          h('button', { type: 'button', class: 'danger', onclick: async () => {
+            if (!confirm(`Delete signing key ${k.id}? Tokens signed with it stop working.`)) return;
+            await api('DELETE', `/system/v1/signing-keys/${k.id}`);
+            loadKeys();
+          } }, 'Delete')))) : h('p', { class: 'empty' }, 'No signing keys. Create one to sign playback tokens for signed playback ids.'));
+    } catch (e) {
+      showError(keys, e);
+    }
+  }
+
+  main.replaceChildren(
+    h('h1', {}, 'Settings'),
+    h('section', { class: 'card', 'aria-labelledby': 'webhooks-h' }, h('h2', { id: 'webhooks-h' }, 'Webhook endpoints'), create, secretBox, endpoints),
+    h('section', { class: 'card', 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'Signing keys'), keyNotice, keys));
+  await Promise.all([loadEndpoints(), loadKeys()]);
+}
+
+// ---------- BigBlueButton recordings ----------
+
+async function recordingsPage() {
+  const mine = h('div', { id: 'external' });
+  const claims = h('div', { id: 'claims' });
+  async function loadMine() {
+    try {
+      const list = (await api('GET', '/openvod/v1/external-recordings')).data;
+      if (list.length === 0) {
+        mine.replaceChildren(h('p', { class: 'empty' }, 'No external recordings of yours were found on the old server.'));
+        return;
+      }
+      mine.replaceChildren(h('ul', {}, ...list.map((r) => h('li', { 'data-external-id': r.id },
+        h('strong', {}, r.name), ` · ${localTime(r.start_at)} · `, h('span', { class: 'state' }, r.state), ' ',
+        r.state === 'not imported' || r.state.startsWith('error')
+          ? h('button', { type: 'button', onclick: async () => {
+            await api('POST', `/openvod/v1/external-recordings/${r.id}/import`);
+            loadMine();
+          } }, 'Import')
+          : null))));
+      if (list.some((r) => r.state === 'importing')) refreshTimer = setTimeout(loadMine, 2000);
+    } catch (e) {
+      showError(mine, e);
+    }
+  }
+  async function loadClaims() {
+    try {
+      const list = (await api('GET', '/openvod/v1/bbb/claims')).data;
+      if (list.length === 0) {
+        claims.replaceChildren(h('p', { class: 'empty' }, 'Nothing to claim: every migrated recording has an owner.'));
+        return;
+      }
+      claims.replaceChildren(h('ul', {}, ...list.map((c) => {
+        const owner = h('input', { 'aria-label': `Owner for ${c.name}`, placeholder: 'username' });
+        return h('li', { 'data-claim-asset': c.asset_id },
+          h('strong', {}, c.name), ` · ${localTime(c.start_time)} · ${c.origin_server_name || ''} `,
+          h('button', { type: 'button', onclick: async () => { await api('POST', `/openvod/v1/bbb/claims/${c.asset_id}`, { owner: session.username }); loadClaims(); } }, 'Claim for me'),
+          ' ', owner,
+          h('button', { type: 'button', onclick: async () => { if (owner.value) { await api('POST', `/openvod/v1/bbb/claims/${c.asset_id}`, { owner: owner.value }); loadClaims(); } } }, 'Assign'));
+      })));
+    } catch (e) {
+      showError(claims, e);
+    }
+  }
+  const sections = [h('h1', {}, 'Recordings'),
+    h('section', { class: 'card', 'aria-labelledby': 'mine-h' }, h('h2', { id: 'mine-h' }, 'My external recordings'), mine)];
+  if (session.role !== 'user') {
+    sections.push(h('section', { class: 'card', 'aria-labelledby': 'claims-h' }, h('h2', { id: 'claims-h' }, 'Migrated recordings to claim'), claims));
+  }
+  main.replaceChildren(...sections);
+  await Promise.all([loadMine(), session.role !== 'user' ? loadClaims() : null]);
+}
+
 // ---------- routing ----------
 
 async function route() {
@@ -333,9 +468,12 @@ async function route() {
     return;
   }
   document.getElementById('who').textContent = `${session.username} (${session.role})`;
+  document.getElementById('nav-settings').hidden = session.role !== 'admin';
   const hash = location.hash || '#/videos';
   const detail = hash.match(/^#\/videos\/([A-Za-z0-9]+)$/);
   if (detail) await videoPage(detail[1]);
+  else if (hash === '#/settings' && session.role === 'admin') await settingsPage();
+  else if (hash === '#/recordings') await recordingsPage();
   else await videosPage();
 }
 

@@ -207,3 +207,68 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
         assert!(shots.join(shot).is_file(), "{shot}");
     }
 }
+
+/// The console's settings as an admin: a webhook endpoint added in the page receives the upload's
+/// events and its delivered attempts are listed; a signing key is created (private key shown once)
+/// and deleted; the recordings page shows its empty states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
+    let app = TestApp::spawn_with(1, |_| {}).await;
+    app.state
+        .accounts
+        .create_user(
+            "ada",
+            openvod::accounts::model::Role::Admin,
+            Some("ada's long password"),
+        )
+        .await
+        .unwrap();
+    let receiver = crate::webhooks::Receiver::start(vec![]).await;
+    let shots = screenshot_dir();
+    let report = run_browser_script_with(
+        &app,
+        "console_admin.mjs",
+        &[
+            ("OPENVOD_USERNAME", "ada".as_ref()),
+            ("OPENVOD_PASSWORD", "ada's long password".as_ref()),
+            ("OPENVOD_CLIP", clip().as_os_str()),
+            ("OPENVOD_RECEIVER", receiver.url.as_ref()),
+            ("OPENVOD_SCREENSHOTS", shots.as_os_str()),
+        ],
+    )
+    .await;
+    assert!(
+        report["problems"].as_array().unwrap().is_empty(),
+        "errors in the page: {report:#}"
+    );
+    assert!(report["no_endpoints"]
+        .as_str()
+        .unwrap()
+        .contains("No webhook endpoints"));
+    assert!(
+        report["secret"].as_str().unwrap().starts_with("whsec_"),
+        "{report:#}"
+    );
+    let attempts = report["attempts"].as_array().unwrap();
+    assert!(
+        attempts
+            .iter()
+            .any(|a| a.as_str().unwrap().contains("delivered (200)")),
+        "{report:#}"
+    );
+    assert!(
+        !receiver.all().is_empty(),
+        "the receiver got the deliveries"
+    );
+    assert_eq!(report["private_key_shown"], true);
+    assert_eq!(report["keys_before_delete"], 1);
+    assert!(report["recordings_empty"]
+        .as_str()
+        .unwrap()
+        .contains("No external recordings"));
+    assert!(report["claims_empty"]
+        .as_str()
+        .unwrap()
+        .contains("Nothing to claim"));
+    assert!(app.state.playback.keys.list().await.unwrap().is_empty());
+}

@@ -1,0 +1,76 @@
+// The console's settings, as an admin in Chromium: add a webhook endpoint (its secret shown once),
+// upload a video so events flow, see a delivered attempt listed, create and delete a signing key,
+// and see the recordings page's empty states. Prints one JSON report for browser.rs.
+//
+// Environment: OPENVOD_BASE, OPENVOD_USERNAME, OPENVOD_PASSWORD, OPENVOD_CLIP, OPENVOD_RECEIVER
+// (a webhook receiver URL), OPENVOD_SCREENSHOTS, CHROMIUM.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.OPENVOD_BASE;
+const shots = process.env.OPENVOD_SCREENSHOTS;
+mkdirSync(shots, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+});
+const report = { steps: [] };
+try {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  page.on('dialog', (d) => d.accept());
+  report.problems = problems;
+
+  await page.goto(`${base}/console/`);
+  await page.getByLabel('Username').fill(process.env.OPENVOD_USERNAME);
+  await page.getByLabel('Password').fill(process.env.OPENVOD_PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('heading', { name: 'Webhook endpoints' }).waitFor();
+  report.no_endpoints = await page.locator('#endpoints .empty').textContent();
+  await page.getByLabel('Endpoint URL').fill(process.env.OPENVOD_RECEIVER);
+  await page.getByLabel('Format').selectOption('standard');
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  report.secret = await page.locator('#endpoint-secret').textContent();
+  await page.locator('.endpoint').first().waitFor();
+  report.steps.push('endpoint added');
+
+  // Events flow from an upload.
+  await page.getByRole('link', { name: 'Videos' }).click();
+  await page.setInputFiles('#file-input', process.env.OPENVOD_CLIP);
+  await page.locator('.row[data-status="ready"]').first().waitFor({ timeout: 120000 });
+  report.steps.push('uploaded');
+
+  await page.getByRole('link', { name: 'Settings' }).click();
+  for (let i = 0; i < 60; i++) {
+    await page.getByRole('button', { name: 'Attempts' }).click();
+    if (await page.locator('.attempt[data-success="true"]').count() > 0) break;
+    await page.waitForTimeout(500);
+  }
+  report.attempts = await page.locator('.attempt').allTextContents();
+  await page.screenshot({ path: join(shots, '6-settings.png'), fullPage: true });
+  report.steps.push('attempt listed');
+
+  await page.getByRole('button', { name: 'Create signing key' }).click();
+  await page.getByLabel('Private key').waitFor();
+  report.private_key_shown = (await page.getByLabel('Private key').inputValue()).length > 100;
+  await page.locator('[data-key-id]').first().waitFor();
+  report.keys_before_delete = await page.locator('[data-key-id]').count();
+  await page.locator('[data-key-id] button', { hasText: 'Delete' }).first().click();
+  await page.locator('#signing-keys .empty').waitFor();
+  report.steps.push('signing key created and deleted');
+
+  await page.getByRole('link', { name: 'Recordings' }).click();
+  await page.getByRole('heading', { name: 'My external recordings' }).waitFor();
+  report.recordings_empty = await page.locator('#external .empty').textContent();
+  report.claims_empty = await page.locator('#claims .empty').textContent();
+  report.steps.push('recordings');
+} catch (e) {
+  report.failure = String((e && e.stack) || e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));
