@@ -321,6 +321,34 @@ async function settingsPage() {
   const endpoints = h('div', { id: 'endpoints' });
   const keys = h('div', { id: 'signing-keys' });
   const keyNotice = h('div');
+  const tokens = h('div', { id: 'tokens' });
+  const tokenNotice = h('div');
+  const tokenName = h('input', { id: 'token-name', required: true, maxlength: 200, placeholder: 'my-app', 'aria-label': 'Token name' });
+  const tokenForm = h('form', { class: 'inline', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const t = (await api('POST', '/openvod/v1/tokens', { name: tokenName.value })).data;
+      tokenNotice.replaceChildren(h('p', { role: 'status' }, 'Token created; its secret is shown once. Id: ', h('code', { id: 'token-id' }, t.id), ' Secret: ', h('code', { id: 'token-secret' }, t.secret)));
+      tokenName.value = '';
+      loadTokens();
+    } catch (err) {
+      showError(tokenNotice, err);
+    }
+  } }, tokenName, h('button', { type: 'submit' }, 'Create token'));
+  async function loadTokens() {
+    try {
+      const list = (await api('GET', '/openvod/v1/tokens')).data;
+      tokens.replaceChildren(h('ul', {}, ...list.map((t) => h('li', { 'data-token-id': t.id, 'data-revoked': String(t.revoked) },
+        h('strong', {}, t.name), ' ', h('code', {}, t.id), ` · ${localTime(t.created_at)} `,
+        t.revoked ? h('span', { class: 'status errored' }, 'revoked') : h('button', { type: 'button', class: 'danger', onclick: async () => {
+          if (!confirm(`Revoke token ${t.name}? Programs using it stop working at once.`)) return;
+          await api('DELETE', `/openvod/v1/tokens/${t.id}`);
+          loadTokens();
+        } }, 'Revoke')))));
+    } catch (e) {
+      showError(tokens, e);
+    }
+  }
   const secretBox = h('div', { role: 'status' });
   const url = h('input', { id: 'endpoint-url', type: 'url', required: true, placeholder: 'https://app.example/webhooks', 'aria-label': 'Endpoint URL' });
   const format = h('select', { id: 'endpoint-format', 'aria-label': 'Format' },
@@ -393,8 +421,9 @@ async function settingsPage() {
   main.replaceChildren(
     h('h1', {}, 'Settings'),
     h('section', { class: 'card', 'aria-labelledby': 'webhooks-h' }, h('h2', { id: 'webhooks-h' }, 'Webhook endpoints'), create, secretBox, endpoints),
-    h('section', { class: 'card', 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'Signing keys'), keyNotice, keys));
-  await Promise.all([loadEndpoints(), loadKeys()]);
+    h('section', { class: 'card', 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'Signing keys'), keyNotice, keys),
+    h('section', { class: 'card', 'aria-labelledby': 'tokens-h' }, h('h2', { id: 'tokens-h' }, 'API access tokens'), tokenForm, tokenNotice, tokens));
+  await Promise.all([loadEndpoints(), loadKeys(), loadTokens()]);
 }
 
 // ---------- BigBlueButton recordings ----------

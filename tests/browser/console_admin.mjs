@@ -63,6 +63,18 @@ try {
   await page.locator('#signing-keys .empty').waitFor();
   report.steps.push('signing key created and deleted');
 
+  // An API token: made here, shown once, works with HTTP Basic, then revoked.
+  await page.getByLabel('Token name').fill('console-made');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const id = await page.locator('#token-id').textContent();
+  const secret = await page.locator('#token-secret').textContent();
+  const basic = 'Basic ' + Buffer.from(`${id}:${secret}`).toString('base64');
+  report.token_works = (await fetch(`${base}/video/v1/assets`, { headers: { authorization: basic } })).status;
+  await page.locator(`[data-token-id="${id}"] button`, { hasText: 'Revoke' }).click();
+  await page.locator(`[data-token-id="${id}"][data-revoked="true"]`).waitFor();
+  report.token_after_revoke = (await fetch(`${base}/video/v1/assets`, { headers: { authorization: basic } })).status;
+  report.steps.push('token created and revoked');
+
   await page.getByRole('link', { name: 'Recordings' }).click();
   await page.getByRole('heading', { name: 'My external recordings' }).waitFor();
   report.recordings_empty = await page.locator('#external .empty').textContent();

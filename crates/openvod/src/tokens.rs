@@ -117,3 +117,70 @@ impl TokenService {
         Ok(self.db.revoke_token(id, now_unix()).await?)
     }
 }
+
+/// `/openvod/v1/tokens`: API tokens managed over HTTP (by admins and token holders), as the
+/// console's settings do. The secret is in the answer to the POST and nowhere else.
+pub mod http {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{delete, get};
+    use axum::{Json, Router};
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use crate::http::auth::ApiCaller;
+    use crate::http::error::ApiError;
+    use crate::http::json::JsonBody;
+    use crate::http::AppState;
+
+    pub fn routes() -> Router<AppState> {
+        Router::new()
+            .route("/openvod/v1/tokens", get(list).post(create))
+            .route("/openvod/v1/tokens/{id}", delete(revoke))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct CreateToken {
+        name: String,
+    }
+
+    async fn create(
+        State(state): State<AppState>,
+        caller: ApiCaller,
+        JsonBody(body): JsonBody<CreateToken>,
+    ) -> Result<Response, ApiError> {
+        caller.require_admin()?;
+        let created = state.tokens.create(body.name.trim()).await?;
+        Ok((
+            StatusCode::CREATED,
+            Json(json!({"data": {"id": created.id, "name": body.name.trim(), "secret": created.secret}})),
+        )
+            .into_response())
+    }
+
+    async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
+        caller.require_admin()?;
+        let tokens = state.tokens.list().await?;
+        Ok(Json(json!({"data": tokens.iter().map(|t| json!({
+            "id": t.id,
+            "name": t.name,
+            "created_at": t.created_at.to_string(),
+            "revoked": t.revoked_at.is_some(),
+        })).collect::<Vec<_>>()}))
+        .into_response())
+    }
+
+    async fn revoke(
+        State(state): State<AppState>,
+        caller: ApiCaller,
+        Path(id): Path<String>,
+    ) -> Result<Response, ApiError> {
+        caller.require_admin()?;
+        if !state.tokens.revoke(&id).await? {
+            return Err(ApiError::not_found(format!("no active token {id}")));
+        }
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+}

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::playback::http::routes())
         .merge(crate::accounts::http::routes())
         .merge(crate::console::routes())
+        .merge(crate::tokens::http::routes())
         .fallback(
             |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },
         )

@@ -210,7 +210,8 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
 
 /// The console's settings as an admin: a webhook endpoint added in the page receives the upload's
 /// events and its delivered attempts are listed; a signing key is created (private key shown once)
-/// and deleted; the recordings page shows its empty states.
+/// and deleted; an API token is created (secret shown once, works) and revoked (stops working);
+/// the recordings page shows its empty states.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
     let app = TestApp::spawn_with(1, |_| {}).await;
@@ -271,4 +272,6 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
         .unwrap()
         .contains("Nothing to claim"));
     assert!(app.state.playback.keys.list().await.unwrap().is_empty());
+    assert_eq!(report["token_works"], 200, "{report:#}");
+    assert_eq!(report["token_after_revoke"], 401, "{report:#}");
 }
