@@ -238,6 +238,49 @@ function uploadPanel(onChange) {
   return h('section', { class: 'card', 'aria-label': 'Upload' }, zone, items);
 }
 
+// ---------- Tencent VOD (admins; the same API Tencent's SDKs call, with the session) ----------
+
+async function vod(action, params) {
+  const r = await fetch('/', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', 'x-tc-action': action, 'x-tc-version': '2018-07-17', 'x-csrf-token': session.csrf_token },
+    body: JSON.stringify(params),
+  });
+  const json = await r.json();
+  if (json.Response?.Error) throw new Error(`${json.Response.Error.Code}: ${json.Response.Error.Message}`);
+  return json.Response;
+}
+
+function quickView(asset) {
+  const out = h('div', { id: 'quick-view' });
+  const templates = h('input', { id: 'templates', placeholder: '100010, 100020', 'aria-label': 'Transcoding template ids' });
+  async function show() {
+    try {
+      const info = (await vod('DescribeMediaInfos', { FileIds: [asset.file_id] })).MediaInfoSet[0];
+      const set = info?.TranscodeInfo?.TranscodeSet || [];
+      out.replaceChildren(set.length
+        ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Definition'), h('th', {}, 'Size'), h('th', {}, 'URL'))),
+          h('tbody', {}, ...set.map((t) => h('tr', { 'data-definition': t.Definition },
+            h('td', {}, String(t.Definition)), h('td', {}, t.Width ? `${t.Width}×${t.Height}` : ''), h('td', {}, h('a', { href: t.Url }, t.Url))))))
+        : h('p', { class: 'empty' }, 'No outputs yet.'));
+    } catch (e) {
+      showError(out, e);
+    }
+  }
+  const process = h('form', { class: 'inline', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const defs = templates.value.split(/[ ,]+/).filter(Boolean).map(Number);
+      const r = await vod('ProcessMedia', { FileId: asset.file_id, MediaProcessTask: { TranscodeTaskSet: defs.map((d) => ({ Definition: d })) } });
+      out.replaceChildren(h('p', { role: 'status' }, `Task ${r.TaskId} started.`));
+    } catch (err) {
+      showError(out, err);
+    }
+  } }, templates, h('button', { type: 'submit' }, 'Process'), h('button', { type: 'button', onclick: show }, 'Quick View'));
+  return h('section', { class: 'card', 'aria-labelledby': 'vod-h' }, h('h2', { id: 'vod-h' }, `Tencent VOD · FileId ${asset.file_id}`), process, out);
+}
+
 // ---------- video detail ----------
 
 let hls = null;
@@ -312,7 +355,7 @@ async function videoPage(id) {
   main.replaceChildren(
     h('p', {}, h('a', { href: '#/videos' }, '← Videos')),
     h('h1', { id: 'video-title' }, title(asset)),
-    player, edit, outputs, ids, h('section', { class: 'card' }, del));
+    player, edit, outputs, ids, session.role === 'admin' ? quickView(asset) : null, h('section', { class: 'card' }, del));
 }
 
 // ---------- settings (admins) ----------

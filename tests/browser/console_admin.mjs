@@ -44,6 +44,22 @@ try {
   await page.locator('.row[data-status="ready"]').first().waitFor({ timeout: 120000 });
   report.steps.push('uploaded');
 
+  // Tencent VOD's flow from the console: ProcessMedia with two MP4 templates, then Quick View.
+  await page.locator('.row').first().click();
+  await page.getByLabel('Transcoding template ids').fill('100010, 100020');
+  await page.getByRole('button', { name: 'Process' }).click();
+  report.process_status = await page.locator('#quick-view [role=status]').textContent();
+  for (let i = 0; i < 120; i++) {
+    await page.getByRole('button', { name: 'Quick View' }).click();
+    await page.locator('#quick-view table, #quick-view .empty, #quick-view .error').first().waitFor();
+    if (await page.locator('#quick-view tr[data-definition="100020"]').count() > 0) break;
+    await page.waitForTimeout(500);
+  }
+  report.quick_view = await page.locator('#quick-view tbody tr').evaluateAll((rows) => rows.map((r) => ({
+    definition: r.dataset.definition, size: r.children[1].textContent, url: r.querySelector('a').href })));
+  await page.screenshot({ path: join(shots, '7-quick-view.png'), fullPage: true });
+  report.steps.push('quick view');
+
   await page.getByRole('link', { name: 'Settings' }).click();
   for (let i = 0; i < 60; i++) {
     await page.getByRole('button', { name: 'Attempts' }).click();

@@ -208,7 +208,8 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
     }
 }
 
-/// The console's settings as an admin: a webhook endpoint added in the page receives the upload's
+/// The console as an admin: Tencent's ProcessMedia with two MP4 templates from the video page and
+/// its outputs in Quick View (each URL serves a file); a webhook endpoint added in the page receives the upload's
 /// events and its delivered attempts are listed; a signing key is created (private key shown once)
 /// and deleted; an API token is created (secret shown once, works) and revoked (stops working);
 /// the recordings page shows its empty states.
@@ -272,6 +273,24 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
         .unwrap()
         .contains("Nothing to claim"));
     assert!(app.state.playback.keys.list().await.unwrap().is_empty());
+    assert!(
+        report["process_status"]
+            .as_str()
+            .unwrap()
+            .starts_with("Task "),
+        "{report:#}"
+    );
+    let outputs = report["quick_view"].as_array().unwrap();
+    for definition in ["100010", "100020"] {
+        let row = outputs
+            .iter()
+            .find(|o| o["definition"] == definition)
+            .unwrap_or_else(|| panic!("Quick View lists {definition}: {report:#}"));
+        let url = row["url"].as_str().unwrap();
+        let got = app.client.get(url).send().await.unwrap();
+        assert_eq!(got.status(), 200, "{url}");
+        assert!(got.bytes().await.unwrap().len() > 1000);
+    }
     assert_eq!(report["token_works"], 200, "{report:#}");
     assert_eq!(report["token_after_revoke"], 401, "{report:#}");
 }

@@ -535,4 +535,27 @@ async fn a_user_sees_and_acts_only_on_their_own_videos() {
     )
     .await;
     assert_eq!(status, 200);
+
+    // The Tencent VOD API takes a console session only from admins, and only with the CSRF token.
+    let vod = |session: &(String, String), csrf: bool| {
+        let mut request = app
+            .client
+            .post(format!("{}/", app.base_url))
+            .header(COOKIE, &session.0)
+            .header("x-tc-action", "DescribeTranscodeTemplates")
+            .header("x-tc-version", "2018-07-17")
+            .json(&json!({}));
+        if csrf {
+            request = request.header("x-csrf-token", &session.1);
+        }
+        request.send()
+    };
+    for (session, csrf, expect) in [
+        (&ann, true, Some("AuthFailure.UnauthorizedOperation")),
+        (&ada, false, Some("AuthFailure.UnauthorizedOperation")),
+        (&ada, true, None),
+    ] {
+        let body: Value = vod(session, csrf).await.unwrap().json().await.unwrap();
+        assert_eq!(body["Response"]["Error"]["Code"].as_str(), expect, "{body}");
+    }
 }
