@@ -96,7 +96,8 @@ function loginPage() {
     try {
       const r = await api('POST', '/console/api/session', { username: data.get('username'), password: data.get('password') });
       session = r.data;
-      location.hash = '#/videos';
+      // Back to the page that was asked for (a deep link), else the videos.
+      if (!location.hash) location.hash = '#/videos';
       route();
     } catch (err) {
       showError(error, err);

@@ -879,3 +879,91 @@ async fn sites_before_moodle_4_are_matched_by_meeting_id() {
         "{text}"
     );
 }
+
+/// The BBB pages of the console in Chromium: a staff member claims the migrated recording from the
+/// claim queue (it becomes theirs), and the owner the old server named imports their external
+/// recording and watches it become "imported" (it becomes theirs too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_claim_and_owner_import_in_the_console() {
+    use openvod::accounts::model::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("old-server");
+    let video_id = playbacks(&files);
+    let fake = |server: &str| FakeBbb {
+        secret: "s3cret".to_owned(),
+        page_cap: None,
+        recordings: Arc::new(vec![recording(
+            &video_id,
+            "m-2",
+            "Chimie 2",
+            "moodle.example.org",
+            &format!(
+                "<format><type>video</type><url>{server}playback/video/{video_id}/</url></format>"
+            ),
+        )]),
+        files: Some(Arc::new(files.clone())),
+        protected: None,
+    };
+    let files_url = serve(fake("http://unused.invalid/")).await;
+    let url = serve(fake(&files_url)).await;
+    let cfg = write_config(dir.path(), &url, "admin_owner = \"lea\"\n");
+    for mode in ["--use-manual-claim", "--use-import-video"] {
+        let run = migrate(dir.path(), &cfg, &[mode]).await;
+        assert!(run.ok, "{mode}: {}", run.stderr);
+    }
+
+    let app = app_on(dir.path(), 1).await;
+    for (name, role) in [("sam", Role::Staff), ("lea", Role::User)] {
+        app.state
+            .accounts
+            .create_user(name, role, Some("a long password"))
+            .await
+            .unwrap();
+    }
+    let report = crate::browser::run_browser_script_with(
+        &app,
+        "console_bbb.mjs",
+        &[
+            ("OPENVOD_STAFF", "sam".as_ref()),
+            ("OPENVOD_OWNER", "lea".as_ref()),
+            ("OPENVOD_PASSWORD", "a long password".as_ref()),
+            (
+                "OPENVOD_SCREENSHOTS",
+                crate::browser::screenshot_dir().as_os_str(),
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        report["problems"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["claims"],
+        serde_json::json!(["Chimie 2"]),
+        "{report:#}"
+    );
+    assert!(report["claims_after"]
+        .as_str()
+        .unwrap()
+        .contains("Nothing to claim"));
+    assert_eq!(report["owner_sees_claims"], 0, "users have no claim queue");
+    assert_eq!(
+        report["external_before"],
+        serde_json::json!(["not imported"])
+    );
+    assert_eq!(report["external_after"], serde_json::json!(["imported"]));
+
+    // Both assets belong to the people who claimed and imported them.
+    let (_, assets) = app
+        .api_json(reqwest::Method::GET, "/video/v1/assets", None)
+        .await;
+    let mut owners: Vec<String> = assets["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["meta"]["creator_id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    owners.sort();
+    assert_eq!(owners, ["lea", "sam"], "{assets}");
+}

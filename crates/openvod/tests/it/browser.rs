@@ -12,7 +12,7 @@ async fn run_browser_script(app: &TestApp, script: &str, clip: &std::path::Path)
     run_browser_script_with(app, script, &[("OPENVOD_CLIP", clip.as_os_str())]).await
 }
 
-async fn run_browser_script_with(
+pub async fn run_browser_script_with(
     app: &TestApp,
     script: &str,
     env: &[(&str, &std::ffi::OsStr)],
@@ -100,7 +100,7 @@ async fn upchunk_upload_then_hls_js_plays_the_whole_video_and_seeks() {
 }
 
 /// Where the console test leaves its screenshots (kept by CI; named in the README).
-fn screenshot_dir() -> PathBuf {
+pub fn screenshot_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
 }
 
