@@ -282,6 +282,34 @@ function quickView(asset) {
   return h('section', { class: 'card', 'aria-labelledby': 'vod-h' }, h('h2', { id: 'vod-h' }, `Tencent VOD · FileId ${asset.file_id}`), process, out);
 }
 
+// The events about one asset and each delivery attempt (admins).
+function assetEvents(asset) {
+  const out = h('div', { id: 'asset-events' }, h('p', { class: 'muted' }, 'Loading…'));
+  (async () => {
+    try {
+      const events = (await api('GET', `/openvod/v1/events?object_id=${asset.id}&limit=100`)).data;
+      if (events.length === 0) {
+        out.replaceChildren(h('p', { class: 'empty' }, 'No events yet.'));
+        return;
+      }
+      out.replaceChildren(h('ul', {}, ...events.map((e) => {
+        const attempts = h('ul', { class: 'attempts' });
+        const li = h('li', { 'data-event-type': e.type }, h('code', {}, e.type), ` · ${localTime(e.created_at)} `,
+          h('button', { type: 'button', onclick: async () => {
+            const rows = (await api('GET', `/openvod/v1/events/${e.id}/attempts`)).data;
+            attempts.replaceChildren(...(rows.length ? rows.map((a) => h('li', { class: 'attempt', 'data-success': String(a.success) },
+              `${localTime(a.attempted_at)} · ${a.success ? `delivered (${a.response_status_code})` : `failed: ${a.error || a.response_status_code}`}`))
+              : [h('li', {}, 'No delivery attempts (no endpoint wants this event).')]));
+          } }, 'Attempts'), attempts);
+        return li;
+      })));
+    } catch (err) {
+      showError(out, err);
+    }
+  })();
+  return h('section', { class: 'card', 'aria-labelledby': 'events-h' }, h('h2', { id: 'events-h' }, 'Events'), out);
+}
+
 // ---------- video detail ----------
 
 let hls = null;
@@ -356,7 +384,7 @@ async function videoPage(id) {
   main.replaceChildren(
     h('p', {}, h('a', { href: '#/videos' }, '← Videos')),
     h('h1', { id: 'video-title' }, title(asset)),
-    player, edit, outputs, ids, session.role === 'admin' ? quickView(asset) : null, h('section', { class: 'card' }, del));
+    player, edit, outputs, ids, session.role === 'admin' ? quickView(asset) : null, session.role === 'admin' ? assetEvents(asset) : null, h('section', { class: 'card' }, del));
 }
 
 // ---------- settings (admins) ----------

@@ -57,6 +57,15 @@ try {
   }
   report.quick_view = await page.locator('#quick-view tbody tr').evaluateAll((rows) => rows.map((r) => ({
     definition: r.dataset.definition, size: r.children[1].textContent, url: r.querySelector('a').href })));
+  // The asset's events, each with its delivery attempts.
+  const ready = page.locator('#asset-events li[data-event-type="video.asset.ready"]');
+  for (let i = 0; i < 60; i++) {
+    await ready.getByRole('button', { name: 'Attempts' }).click();
+    if (await ready.locator('.attempt[data-success="true"]').count() > 0) break;
+    await page.waitForTimeout(500);
+  }
+  report.asset_event_types = await page.locator('#asset-events > ul > li').evaluateAll((lis) => lis.map((li) => li.dataset.eventType));
+  report.ready_attempts = await ready.locator('.attempt').allTextContents();
   await page.screenshot({ path: join(shots, '7-quick-view.png'), fullPage: true });
   report.steps.push('quick view');
 

@@ -291,6 +291,19 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
         assert_eq!(got.status(), 200, "{url}");
         assert!(got.bytes().await.unwrap().len() > 1000);
     }
+    let types = report["asset_event_types"].as_array().unwrap();
+    assert!(
+        types.contains(&"video.asset.created".into())
+            && types.contains(&"video.asset.ready".into()),
+        "{report:#}"
+    );
+    assert!(
+        report["ready_attempts"][0]
+            .as_str()
+            .unwrap()
+            .contains("delivered (200)"),
+        "{report:#}"
+    );
     assert_eq!(report["token_works"], 200, "{report:#}");
     assert_eq!(report["token_after_revoke"], 401, "{report:#}");
 }
