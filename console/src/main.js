@@ -1,7 +1,7 @@
 // The openvod console: a small single-page app over the same HTTP API the clients use. The session
 // is an HttpOnly cookie; every state change sends the session's CSRF token in X-CSRF-Token.
 import Hls from 'hls.js';
-import * as UpChunk from '@mux/upchunk';
+import * as tus from 'tus-js-client';
 import './style.css';
 
 const main = document.getElementById('main');
@@ -199,38 +199,52 @@ function uploadPanel(onChange) {
   function start(files) {
     for (const file of files) uploadOne(file);
   }
+  // tus: chunks are retried through network errors, and an upload cut by a reload or a closed tab
+  // resumes where the server's committed offset is when the same file is picked again.
   async function uploadOne(file) {
     const bar = h('progress', { max: 100, value: 0, 'aria-label': `Upload of ${file.name}` });
     const state = h('span', { class: 'muted' }, 'Starting…');
     const cancel = h('button', { type: 'button' }, 'Cancel');
     const li = h('li', { 'data-file': file.name }, h('span', { class: 'name' }, file.name), bar, state, cancel);
     items.append(li);
-    let upload;
-    try {
-      upload = (await api('POST', '/video/v1/uploads', {
-        cors_origin: location.origin,
-        new_asset_settings: { playback_policy: ['public'], meta: { title: file.name } },
-      })).data;
-    } catch (e) {
-      state.textContent = `Failed: ${e.message}`;
-      return;
-    }
-    const chunked = UpChunk.createUpload({ endpoint: upload.url, file, chunkSize: 1024, dynamicChunkSize: false });
-    chunked.on('progress', (e) => { bar.value = e.detail; state.textContent = `${Math.floor(e.detail)} %`; });
-    chunked.on('offline', () => { state.textContent = 'Offline: resumes when the network is back'; });
-    chunked.on('online', () => { state.textContent = 'Back online, resuming…'; });
-    chunked.on('attemptFailure', (e) => { state.textContent = `Retrying (${e.detail.message})…`; });
-    chunked.on('error', (e) => { state.textContent = `Failed: ${e.detail.message}`; li.dataset.state = 'error'; });
-    chunked.on('success', () => {
-      bar.value = 100;
-      state.textContent = 'Uploaded; processing';
-      li.dataset.state = 'done';
-      cancel.remove();
-      onChange();
+    const upload = new tus.Upload(file, {
+      endpoint: '/tus/',
+      chunkSize: 1024 * 1024,
+      retryDelays: [0, 1000, 2000, 4000, 8000, 15000],
+      headers: { 'X-CSRF-Token': session.csrf_token },
+      metadata: { filename: file.name, title: file.name, playback_policy: 'public' },
+      removeFingerprintOnSuccess: true,
+      onProgress: (sent, total) => {
+        const pct = total ? (sent / total) * 100 : 0;
+        bar.value = pct;
+        state.textContent = `${Math.floor(pct)} %`;
+      },
+      onShouldRetry: (err, attempt) => {
+        state.textContent = `Connection lost; retrying (${attempt + 1})…`;
+        const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
+        return status === 0 || status === 409 || status === 423 || status >= 500;
+      },
+      onError: (err) => {
+        state.textContent = `Failed: ${err.message.split('\n')[0]}`;
+        li.dataset.state = 'error';
+      },
+      onSuccess: () => {
+        bar.value = 100;
+        state.textContent = 'Uploaded; processing';
+        li.dataset.state = 'done';
+        cancel.remove();
+        onChange();
+      },
     });
+    const previous = await upload.findPreviousUploads();
+    if (previous.length > 0) {
+      upload.resumeFromPreviousUpload(previous[0]);
+      li.dataset.resumed = 'true';
+      state.textContent = 'Resuming…';
+    }
+    upload.start();
     cancel.addEventListener('click', async () => {
-      chunked.abort();
-      await api('PUT', `/video/v1/uploads/${upload.id}/cancel`).catch(() => {});
+      await upload.abort(true).catch(() => {});
       state.textContent = 'Cancelled';
       li.dataset.state = 'cancelled';
       cancel.remove();

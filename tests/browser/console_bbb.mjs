@@ -21,6 +21,8 @@ try {
   page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`); });
   report.problems = problems;
   const login = async (username) => {
+    // A fresh load (a hash change alone would re-render the form under Playwright's typing).
+    await page.goto('about:blank');
     await page.goto(`${base}/console/#/recordings`);
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill(process.env.OPENVOD_PASSWORD);

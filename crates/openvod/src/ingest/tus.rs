@@ -103,6 +103,7 @@ fn settings_from_metadata(header: Option<&str>) -> Result<AssetSettings, IngestE
         };
         match key.as_str() {
             "passthrough" => settings.passthrough = Some(text()?),
+            "title" => settings.meta.title = Some(text()?),
             "playback_policy" => {
                 let value = text()?;
                 let policies = value

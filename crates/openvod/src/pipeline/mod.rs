@@ -332,7 +332,14 @@ impl Pipeline {
                 .map(|(i, d)| (plan::segment_name(i), *d))
                 .collect();
             for rung in &remaining {
-                renditions.push(self.measure_rendition(asset_id, &rung.name, &names).await?);
+                // Size, codecs and rate are the plan's (forced); only the bit rates are measured.
+                let (peak, average) = self.bit_rates(asset_id, &rung.name, &names).await?;
+                renditions.push(Rendition {
+                    bandwidth: peak.max(average),
+                    average_bandwidth: average,
+                    pending: false,
+                    ..planned_rendition(&plan, rung)
+                });
             }
         }
         sort_renditions(&mut renditions);
@@ -516,6 +523,31 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Peak (per segment) and average bit rate of a rendition's segments in the store.
+    async fn bit_rates(
+        &self,
+        asset_id: &str,
+        name: &str,
+        segments: &[(String, f64)],
+    ) -> Result<(u64, u64), PipelineError> {
+        let mut peak = 0u64;
+        let (mut total_bytes, mut total_secs) = (0u64, 0f64);
+        for (file, secs) in segments {
+            let bytes = self
+                .store
+                .size(&StoreKey::parse(&Asset::hls_key(asset_id, name, file))?)
+                .await?
+                .ok_or_else(|| PipelineError::MissingOutput(format!("{name}/{file}")))?;
+            total_bytes += bytes;
+            total_secs += secs;
+            if *secs > 0.5 {
+                peak = peak.max((bytes as f64 * 8.0 / secs) as u64);
+            }
+        }
+        let average = (total_bytes as f64 * 8.0 / total_secs.max(0.001)) as u64;
+        Ok((peak, average))
+    }
+
     /// Measures a rendition from its segments in the store.
     async fn measure_rendition(
         &self,
@@ -532,21 +564,7 @@ impl Pipeline {
         let info =
             crate::media::probe::probe(&self.media.ffprobe_path, local.path(), probe_timeout)
                 .await?;
-        let mut peak = 0u64;
-        let (mut total_bytes, mut total_secs) = (0u64, 0f64);
-        for (file, secs) in segments {
-            let bytes = self
-                .store
-                .size(&key(file)?)
-                .await?
-                .ok_or_else(|| PipelineError::MissingOutput(format!("{name}/{file}")))?;
-            total_bytes += bytes;
-            total_secs += secs;
-            if *secs > 0.5 {
-                peak = peak.max((bytes as f64 * 8.0 / secs) as u64);
-            }
-        }
-        let average = (total_bytes as f64 * 8.0 / total_secs.max(0.001)) as u64;
+        let (peak, average) = self.bit_rates(asset_id, name, segments).await?;
         let mut codecs = Vec::new();
         if let Some(v) = &info.video {
             codecs.push(plan::avc_codec_string(v.profile.as_deref(), v.level));

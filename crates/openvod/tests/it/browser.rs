@@ -105,8 +105,9 @@ pub fn screenshot_dir() -> PathBuf {
 }
 
 /// The console in Chromium, as a user: log in (a wrong password first), upload two files at once
-/// with a chunk of one dropped on the way, see both turn "Normal" without a reload, play one,
-/// rename it, see the list on a phone-sized screen, log out. The stored originals are the exact
+/// (tus) with the connection of one reset on the way, see both turn "Normal" without a reload,
+/// play one, rename it, see the list on a phone-sized screen, reload in the middle of a third
+/// upload and resume it by picking the file again, log out. The stored originals are the exact
 /// bytes of the files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_uploads_watches_and_plays_in_chromium() {
@@ -198,6 +199,34 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
             );
         }
     }
+    // The upload cut by a reload resumed (not restarted) and holds the exact bytes.
+    assert!(
+        report["before_reload"].as_f64().unwrap() < 100.0,
+        "{report:#}"
+    );
+    assert_eq!(report["resumed"], "true", "{report:#}");
+    assert_eq!(report["rows_after_resume"], 3, "{report:#}");
+    let (_, all) = app
+        .api_json(reqwest::Method::GET, "/video/v1/assets", None)
+        .await;
+    let known: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let third = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| !known.contains(&a["id"].as_str().unwrap()))
+        .expect("the resumed upload's asset");
+    let stored = std::fs::read(
+        app.media_dir()
+            .join("uploads")
+            .join(third["upload_id"].as_str().unwrap())
+            .join("original"),
+    )
+    .unwrap();
+    assert!(
+        stored == std::fs::read(&clips[0]).unwrap(),
+        "resumed upload: bytes differ"
+    );
     for shot in [
         "1-login.png",
         "3-videos.png",
