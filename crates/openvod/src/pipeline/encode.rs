@@ -63,10 +63,12 @@ pub fn ladder_args(
     // A constant frame rate from time 0, and exactly `plan.frames` frames (the last one repeated
     // if the picture ends early): the segments are then exactly the ones the plan lists.
     let mut graph = format!(
-        "[0:v:0]fps={}:start_time=0,format=yuv420p,tpad=stop=-1:stop_mode=clone,trim=end_frame={}",
+        "[0:v:0]fps={}:start_time=0,tpad=stop=-1:stop_mode=clone,trim=end_frame={}",
         plan.fps, plan.frames
     );
     if n > 1 {
+        // 4:2:0 once, at the source size, for every rung.
+        graph.push_str(",format=yuv420p");
         graph.push_str(&format!(",split={n}"));
         for i in 0..n {
             graph.push_str(&format!("[s{i}]"));
@@ -78,8 +80,10 @@ pub fn ladder_args(
             ));
         }
     } else {
+        // One rung (the quick first-segment pass among others): scaling first makes the 4:2:0
+        // conversion a small picture's, about a third faster on 1080p input.
         graph.push_str(&format!(
-            ",scale={}:{},setsar=1[v0]",
+            ",scale={}:{},format=yuv420p,setsar=1[v0]",
             rungs[0].width, rungs[0].height
         ));
     }
