@@ -117,7 +117,7 @@ function loginPage() {
 
 // ---------- videos ----------
 
-const listState = { page: 1, search: '', status: '' };
+const listState = { page: 1, search: '', status: '', owner: '' };
 
 async function videosPage() {
   const list = h('div', { class: 'list', id: 'video-list' }, h('p', { class: 'muted' }, 'Loading…'));
@@ -129,9 +129,14 @@ async function videosPage() {
     h('option', { value: 'ready' }, 'Normal'),
     h('option', { value: 'errored' }, 'Errored'));
   status.value = listState.status;
+  // Admins see everyone's videos and can narrow them to one owner (server-side, meta.creator_id).
+  const owner = session.role === 'admin'
+    ? h('input', { type: 'search', id: 'owner-filter', placeholder: 'Owner', 'aria-label': 'Filter by owner', value: listState.owner,
+      onchange: () => { listState.owner = owner.value.trim(); listState.page = 1; load(); } })
+    : null;
   const pager = h('div', { class: 'pager' });
   main.replaceChildren(
-    h('section', { class: 'toolbar' }, h('h1', {}, 'Videos'), search, status),
+    h('section', { class: 'toolbar' }, h('h1', {}, 'Videos'), search, status, owner),
     uploadPanel(() => load()),
     list,
     pager,
@@ -156,7 +161,8 @@ async function videosPage() {
   }
   async function load() {
     try {
-      const r = await api('GET', `/video/v1/assets?limit=25&page=${listState.page}`);
+      const by = listState.owner ? `&creator_id=${encodeURIComponent(listState.owner)}` : '';
+      const r = await api('GET', `/video/v1/assets?limit=25&page=${listState.page}${by}`);
       assets = r.data;
       render();
       clearTimeout(refreshTimer);
@@ -377,6 +383,11 @@ async function videoPage(id) {
         h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(url) }, 'Copy'));
     })));
 
+  const previews = pid && asset.status === 'ready'
+    ? h('section', { class: 'card previews', 'aria-labelledby': 'previews-h' }, h('h2', { id: 'previews-h' }, 'Thumbnail and storyboard'),
+      h('img', { id: 'thumbnail', src: `/${pid}/thumbnail.jpg?width=320`, alt: `Thumbnail of ${title(asset)}`, width: 320 }),
+      h('img', { id: 'storyboard', src: `/${pid}/storyboard.jpg`, alt: `Storyboard of ${title(asset)}` }))
+    : null;
   const outputs = h('section', { class: 'card' }, h('h2', {}, 'Outputs'),
     h('dl', {},
       h('dt', {}, 'Status'), h('dd', {}, statusLabel(asset)),
@@ -398,7 +409,7 @@ async function videoPage(id) {
   main.replaceChildren(
     h('p', {}, h('a', { href: '#/videos' }, '← Videos')),
     h('h1', { id: 'video-title' }, title(asset)),
-    player, edit, outputs, ids, session.role === 'admin' ? quickView(asset) : null, session.role === 'admin' ? assetEvents(asset) : null, h('section', { class: 'card' }, del));
+    player, edit, previews, outputs, ids, session.role === 'admin' ? quickView(asset) : null, session.role === 'admin' ? assetEvents(asset) : null, h('section', { class: 'card' }, del));
 }
 
 // ---------- settings (admins) ----------

@@ -91,6 +91,8 @@ try {
   await page.evaluate(() => document.querySelector('#player').play());
   await page.waitForFunction(() => document.querySelector('#player').currentTime > 1, null, { timeout: 30000 });
   report.played_to = await page.evaluate(() => document.querySelector('#player').currentTime);
+  await page.waitForFunction(() => ['#thumbnail', '#storyboard'].every((s) => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; }), null, { timeout: 30000 });
+  report.previews = await page.evaluate(() => ['#thumbnail', '#storyboard'].map((s) => document.querySelector(s).naturalWidth));
   report.renditions = await page.locator('#rendition option').allTextContents();
   await page.screenshot({ path: join(shots, '4-video.png'), fullPage: true });
   step('played');

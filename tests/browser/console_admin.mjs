@@ -43,6 +43,17 @@ try {
   await page.setInputFiles('#file-input', process.env.OPENVOD_CLIP);
   await page.locator('.row[data-status="ready"]').first().waitFor({ timeout: 120000 });
   report.steps.push('uploaded');
+  // Admins can narrow the list to one owner.
+  await page.getByLabel('Filter by owner').fill('nobody');
+  await page.getByLabel('Filter by owner').press('Enter');
+  await page.locator('#video-list .empty').waitFor();
+  report.owner_filter_empty = await page.locator('.row').count();
+  await page.getByLabel('Filter by owner').fill('ada');
+  await page.getByLabel('Filter by owner').press('Enter');
+  await page.locator('.row').first().waitFor();
+  report.owner_filter_ada = await page.locator('.row').count();
+  await page.getByLabel('Filter by owner').fill('');
+  await page.getByLabel('Filter by owner').press('Enter');
 
   // Tencent VOD's flow from the console: ProcessMedia with two MP4 templates, then Quick View.
   await page.locator('.row').first().click();

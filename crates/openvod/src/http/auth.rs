@@ -38,9 +38,13 @@ impl ApiCaller {
             .is_none_or(|own| creator_id == Some(own))
     }
 
-    /// Makes new videos the caller's own: console users get their username as `creator_id`
-    /// (another one is refused); programs and admins set what they like.
+    /// Makes new videos the caller's own: console users and staff get their username as
+    /// `creator_id` (another one is refused); admins too unless they name someone; programs set
+    /// what they like.
     pub fn own(&self, meta: &mut AssetMeta) -> Result<(), ApiError> {
+        if let (ApiCaller::Person(who), None) = (self, &meta.creator_id) {
+            meta.creator_id = Some(who.username.clone());
+        }
         if let Some(own) = self.own_videos_only() {
             match meta.creator_id.as_deref() {
                 Some(other) if other != own => {

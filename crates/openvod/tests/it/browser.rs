@@ -158,6 +158,8 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
     }
     assert_eq!(report["search_hits"], 1);
     assert!(report["played_to"].as_f64().unwrap() > 1.0);
+    let previews = report["previews"].as_array().unwrap();
+    assert!(previews.iter().all(|w| w.as_u64().unwrap() > 0), "{report:#}");
     assert!(
         report["renditions"].as_array().unwrap().len() > 1,
         "Auto and the rungs"
@@ -320,6 +322,8 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
         assert_eq!(got.status(), 200, "{url}");
         assert!(got.bytes().await.unwrap().len() > 1000);
     }
+    assert_eq!(report["owner_filter_empty"], 0, "{report:#}");
+    assert_eq!(report["owner_filter_ada"], 1, "{report:#}");
     let types = report["asset_event_types"].as_array().unwrap();
     assert!(
         types.contains(&"video.asset.created".into())
