@@ -159,7 +159,10 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
     assert_eq!(report["search_hits"], 1);
     assert!(report["played_to"].as_f64().unwrap() > 1.0);
     let previews = report["previews"].as_array().unwrap();
-    assert!(previews.iter().all(|w| w.as_u64().unwrap() > 0), "{report:#}");
+    assert!(
+        previews.iter().all(|w| w.as_u64().unwrap() > 0),
+        "{report:#}"
+    );
     assert!(
         report["renditions"].as_array().unwrap().len() > 1,
         "Auto and the rungs"
