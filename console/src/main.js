@@ -515,12 +515,47 @@ async function settingsPage() {
     }
   }
 
+  // Tencent VOD's event callback settings, through the VOD API (ModifyEventConfig).
+  const vodMode = h('select', { id: 'vod-mode', 'aria-label': 'Event mode' }, h('option', { value: 'PUSH' }, 'Push to a URL (callback v3)'), h('option', { value: 'PULL' }, 'Pull (PullEvents / ConfirmEvents)'));
+  const vodUrl = h('input', { id: 'vod-url', type: 'url', placeholder: 'https://app.example/vod-callback', 'aria-label': 'Callback URL' });
+  const vodUpload = h('input', { id: 'vod-upload', type: 'checkbox' });
+  const vodDelete = h('input', { id: 'vod-delete', type: 'checkbox' });
+  const vodState = h('span', { class: 'muted', role: 'status' });
+  const vodForm = h('form', { class: 'inline', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await vod('ModifyEventConfig', {
+        Mode: vodMode.value,
+        NotificationUrl: vodUrl.value,
+        UploadMediaCompleteEventSwitch: vodUpload.checked ? 'ON' : 'OFF',
+        DeleteMediaCompleteEventSwitch: vodDelete.checked ? 'ON' : 'OFF',
+      });
+      vodState.textContent = 'Saved';
+    } catch (err) {
+      vodState.textContent = err.message;
+    }
+  } }, vodMode, vodUrl,
+    h('label', {}, vodUpload, ' Upload events'), h('label', {}, vodDelete, ' Delete events'),
+    h('button', { type: 'submit' }, 'Save event settings'), vodState);
+  async function loadVod() {
+    try {
+      const c = await vod('DescribeEventConfig', {});
+      vodMode.value = c.Mode;
+      vodUrl.value = c.NotificationUrl || '';
+      vodUpload.checked = c.UploadMediaCompleteEventSwitch === 'ON';
+      vodDelete.checked = c.DeleteMediaCompleteEventSwitch === 'ON';
+    } catch (err) {
+      vodState.textContent = err.message;
+    }
+  }
+
   main.replaceChildren(
     h('h1', {}, 'Settings'),
     h('section', { class: 'card', 'aria-labelledby': 'webhooks-h' }, h('h2', { id: 'webhooks-h' }, 'Webhook endpoints'), create, secretBox, endpoints),
     h('section', { class: 'card', 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'Signing keys'), keyNotice, keys),
     h('section', { class: 'card', 'aria-labelledby': 'tokens-h' }, h('h2', { id: 'tokens-h' }, 'API access tokens'), tokenForm, tokenNotice, tokens));
-  await Promise.all([loadEndpoints(), loadKeys(), loadTokens()]);
+  main.append(h('section', { class: 'card', 'aria-labelledby': 'vod-events-h' }, h('h2', { id: 'vod-events-h' }, 'Tencent VOD event notifications'), vodForm));
+  await Promise.all([loadEndpoints(), loadKeys(), loadTokens(), loadVod()]);
 }
 
 // ---------- BigBlueButton recordings ----------

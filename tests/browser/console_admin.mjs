@@ -99,6 +99,17 @@ try {
   await page.locator('#signing-keys .empty').waitFor();
   report.steps.push('signing key created and deleted');
 
+  // Tencent VOD's event settings: switch to pull with upload events, and it sticks across a reload.
+  await page.getByLabel('Event mode').selectOption('PULL');
+  await page.getByLabel('Upload events').check();
+  await page.getByRole('button', { name: 'Save event settings' }).click();
+  await page.getByText('Saved', { exact: true }).waitFor();
+  await page.reload();
+  await page.getByRole('heading', { name: 'Tencent VOD event notifications' }).waitFor();
+  await page.waitForFunction(() => document.querySelector('#vod-mode').value === 'PULL', null, { timeout: 10000 }).catch(() => {});
+  report.vod_mode = await page.getByLabel('Event mode').inputValue();
+  report.vod_upload_events = await page.getByLabel('Upload events').isChecked();
+
   // An API token: made here, shown once, works with HTTP Basic, then revoked.
   await page.getByLabel('Token name').fill('console-made');
   await page.getByRole('button', { name: 'Create token' }).click();

@@ -340,6 +340,8 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
             .contains("delivered (200)"),
         "{report:#}"
     );
+    assert_eq!(report["vod_mode"], "PULL", "{report:#}");
+    assert_eq!(report["vod_upload_events"], true, "{report:#}");
     assert_eq!(report["token_works"], 200, "{report:#}");
     assert_eq!(report["token_after_revoke"], 401, "{report:#}");
 }
