@@ -1,6 +1,7 @@
 // The web console, used as a person would in Chromium: log in, upload two files at once (one of
 // them through a dropped connection), watch both turn "Normal" without a reload, open one and play
-// it, rename it, look at the list on a 375 px wide phone, log out. Screenshots go to
+// it, rename it, look at the list on a 375 px wide phone, resume an upload after a reload, fail
+// to open someone else's video, log out. Screenshots go to
 // OPENVOD_SCREENSHOTS. Prints one JSON report; crates/openvod/tests/it/browser.rs asserts on it.
 //
 // Environment: OPENVOD_BASE, OPENVOD_USERNAME, OPENVOD_PASSWORD, OPENVOD_CLIPS (two paths joined
@@ -25,8 +26,9 @@ try {
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  // Expected: the 401s of "not logged in yet" and of the wrong password, and the dropped chunk.
-  const expected = /status of 401|ERR_CONNECTION_RESET/;
+  // Expected: the 401s of "not logged in yet" and of the wrong password, the dropped chunk, and the
+  // 404 of someone else's video.
+  const expected = /status of 40[14]|ERR_CONNECTION_RESET/;
   page.on('console', (m) => { if (m.type() === 'error' && !expected.test(m.text())) problems.push(`console: ${m.text()}`); });
   report.page = page;
   report.problems = problems;
@@ -125,6 +127,10 @@ try {
   await page.locator('.row').nth(2).waitFor();
   report.rows_after_resume = await page.locator('.row').count();
   step('resumed after reload');
+
+  // Someone else's video does not exist for this user, even by its URL.
+  await page.goto(`${base}/console/#/videos/${process.env.OPENVOD_OTHERS_ASSET}`);
+  report.others_video = await page.getByRole('alert').textContent();
 
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.getByLabel('Username').waitFor();

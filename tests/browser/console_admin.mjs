@@ -77,6 +77,11 @@ try {
   }
   report.asset_event_types = await page.locator('#asset-events > ul > li').evaluateAll((lis) => lis.map((li) => li.dataset.eventType));
   report.ready_attempts = await ready.locator('.attempt').allTextContents();
+  report.quick_view_fetched = [];
+  for (const row of report.quick_view) {
+    const r = await fetch(row.url);
+    report.quick_view_fetched.push({ definition: row.definition, status: r.status, bytes: (await r.arrayBuffer()).byteLength });
+  }
   await page.screenshot({ path: join(shots, '7-quick-view.png'), fullPage: true });
   report.steps.push('quick view');
 
@@ -121,6 +126,16 @@ try {
   await page.locator(`[data-token-id="${id}"][data-revoked="true"]`).waitFor();
   report.token_after_revoke = (await fetch(`${base}/video/v1/assets`, { headers: { authorization: basic } })).status;
   report.steps.push('token created and revoked');
+
+  // Delete asks first; after yes, the video is gone.
+  page.removeAllListeners('dialog');
+  page.once('dialog', (d) => { report.delete_question = d.message(); d.accept(); });
+  await page.getByRole('link', { name: 'Videos' }).click();
+  await page.locator('.row').first().click();
+  await page.getByRole('button', { name: 'Delete video' }).click();
+  await page.locator('#video-list .empty').waitFor();
+  report.after_delete = await page.locator('#video-list .empty').textContent();
+  page.on('dialog', (d) => d.accept());
 
   await page.getByRole('link', { name: 'Recordings' }).click();
   await page.getByRole('heading', { name: 'My external recordings' }).waitFor();

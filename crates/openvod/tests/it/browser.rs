@@ -128,6 +128,9 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
         .unwrap();
     let clips = [slow_clip(), clip().to_path_buf()];
     let joined = format!("{}|{}", clips[0].display(), clips[1].display());
+    let others = app
+        .upload_file(clip(), serde_json::json!({"meta": {"creator_id": "ben"}}))
+        .await;
     let shots = screenshot_dir();
     let report = run_browser_script_with(
         &app,
@@ -136,6 +139,7 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
             ("OPENVOD_USERNAME", "ann".as_ref()),
             ("OPENVOD_PASSWORD", "ann's long password".as_ref()),
             ("OPENVOD_CLIPS", joined.as_ref()),
+            ("OPENVOD_OTHERS_ASSET", others.as_ref()),
             ("OPENVOD_SCREENSHOTS", shots.as_os_str()),
         ],
     )
@@ -211,6 +215,18 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
     );
     assert_eq!(report["resumed"], "true", "{report:#}");
     assert_eq!(report["rows_after_resume"], 3, "{report:#}");
+    assert!(
+        report["others_video"]
+            .as_str()
+            .unwrap()
+            .contains("not found")
+            || report["others_video"]
+                .as_str()
+                .unwrap()
+                .contains("no asset"),
+        "{report:#}"
+    );
+
     let (_, all) = app
         .api_json(reqwest::Method::GET, "/video/v1/assets", None)
         .await;
@@ -219,7 +235,7 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| !known.contains(&a["id"].as_str().unwrap()))
+        .find(|a| a["meta"]["creator_id"] == "ann" && !known.contains(&a["id"].as_str().unwrap()))
         .expect("the resumed upload's asset");
     let stored = std::fs::read(
         app.media_dir()
@@ -314,16 +330,15 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
             .starts_with("Task "),
         "{report:#}"
     );
-    let outputs = report["quick_view"].as_array().unwrap();
+    // Each output Quick View listed was fetched (before the video was deleted): real files.
+    let fetched = report["quick_view_fetched"].as_array().unwrap();
     for definition in ["100010", "100020"] {
-        let row = outputs
+        let row = fetched
             .iter()
             .find(|o| o["definition"] == definition)
             .unwrap_or_else(|| panic!("Quick View lists {definition}: {report:#}"));
-        let url = row["url"].as_str().unwrap();
-        let got = app.client.get(url).send().await.unwrap();
-        assert_eq!(got.status(), 200, "{url}");
-        assert!(got.bytes().await.unwrap().len() > 1000);
+        assert_eq!(row["status"], 200, "{report:#}");
+        assert!(row["bytes"].as_u64().unwrap() > 1000, "{report:#}");
     }
     assert_eq!(report["owner_filter_empty"], 0, "{report:#}");
     assert_eq!(report["owner_filter_ada"], 1, "{report:#}");
@@ -340,6 +355,17 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
             .contains("delivered (200)"),
         "{report:#}"
     );
+    assert!(
+        report["delete_question"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be undone"),
+        "{report:#}"
+    );
+    assert!(report["after_delete"]
+        .as_str()
+        .unwrap()
+        .contains("No videos yet"));
     assert_eq!(report["vod_mode"], "PULL", "{report:#}");
     assert_eq!(report["vod_upload_events"], true, "{report:#}");
     assert_eq!(report["token_works"], 200, "{report:#}");
