@@ -515,6 +515,41 @@ async function settingsPage() {
     }
   }
 
+  // People: accounts, one-time passwords, ending sessions.
+  const people = h('div', { id: 'people' });
+  const peopleNotice = h('div', { role: 'status' });
+  const newUser = h('input', { id: 'new-username', required: true, placeholder: 'username', 'aria-label': 'New username' });
+  const newRole = h('select', { id: 'new-role', 'aria-label': 'Role' }, h('option', { value: 'user' }, 'user'), h('option', { value: 'staff' }, 'staff'), h('option', { value: 'admin' }, 'admin'));
+  const showPassword = (username, password) => peopleNotice.replaceChildren(h('p', {}, `One-time password for ${username} (shown once): `, h('code', { class: 'one-time-password' }, password)));
+  const peopleForm = h('form', { class: 'inline', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const u = (await api('POST', '/openvod/v1/users', { username: newUser.value.trim(), role: newRole.value })).data;
+      showPassword(u.username, u.password);
+      newUser.value = '';
+      loadPeople();
+    } catch (err) {
+      showError(peopleNotice, err);
+    }
+  } }, newUser, newRole, h('button', { type: 'submit' }, 'Add person'));
+  async function loadPeople() {
+    try {
+      const list = (await api('GET', '/openvod/v1/users')).data;
+      people.replaceChildren(h('ul', {}, ...list.map((u) => h('li', { 'data-username': u.username },
+        h('strong', {}, u.username), ` · ${u.role}`, u.can_log_in ? '' : ' · no password yet', ' ',
+        h('button', { type: 'button', onclick: async () => {
+          const r = (await api('POST', `/openvod/v1/users/${encodeURIComponent(u.username)}/password`, {})).data;
+          showPassword(r.username, r.password);
+        } }, 'Reset password'), ' ',
+        h('button', { type: 'button', onclick: async () => {
+          const r = (await api('DELETE', `/openvod/v1/users/${encodeURIComponent(u.username)}/sessions`)).data;
+          peopleNotice.replaceChildren(h('p', {}, `${r.ended_sessions} session(s) of ${r.username} ended.`));
+        } }, 'End sessions')))));
+    } catch (err) {
+      showError(people, err);
+    }
+  }
+
   // Tencent VOD's event callback settings, through the VOD API (ModifyEventConfig).
   const vodMode = h('select', { id: 'vod-mode', 'aria-label': 'Event mode' }, h('option', { value: 'PUSH' }, 'Push to a URL (callback v3)'), h('option', { value: 'PULL' }, 'Pull (PullEvents / ConfirmEvents)'));
   const vodUrl = h('input', { id: 'vod-url', type: 'url', placeholder: 'https://app.example/vod-callback', 'aria-label': 'Callback URL' });
@@ -555,7 +590,8 @@ async function settingsPage() {
     h('section', { class: 'card', 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'Signing keys'), keyNotice, keys),
     h('section', { class: 'card', 'aria-labelledby': 'tokens-h' }, h('h2', { id: 'tokens-h' }, 'API access tokens'), tokenForm, tokenNotice, tokens));
   main.append(h('section', { class: 'card', 'aria-labelledby': 'vod-events-h' }, h('h2', { id: 'vod-events-h' }, 'Tencent VOD event notifications'), vodForm));
-  await Promise.all([loadEndpoints(), loadKeys(), loadTokens(), loadVod()]);
+  main.append(h('section', { class: 'card', 'aria-labelledby': 'people-h' }, h('h2', { id: 'people-h' }, 'People'), peopleForm, peopleNotice, people));
+  await Promise.all([loadEndpoints(), loadKeys(), loadTokens(), loadVod(), loadPeople()]);
 }
 
 // ---------- BigBlueButton recordings ----------

@@ -115,6 +115,22 @@ try {
   report.vod_mode = await page.getByLabel('Event mode').inputValue();
   report.vod_upload_events = await page.getByLabel('Upload events').isChecked();
 
+  // People: add one (a one-time password is shown), who can then log in; reset it; end sessions.
+  await page.getByLabel('New username').fill('carl');
+  await page.getByLabel('Role').selectOption('staff');
+  await page.getByRole('button', { name: 'Add person' }).click();
+  const first = await page.locator('.one-time-password').textContent();
+  const loginAs = async (password) => (await fetch(`${base}/console/api/session`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'carl', password }) })).status;
+  report.new_person_login = await loginAs(first);
+  await page.locator('[data-username="carl"] button', { hasText: 'Reset password' }).click();
+  await page.locator('.one-time-password', { hasNotText: first }).waitFor();
+  const second = await page.locator('.one-time-password').textContent();
+  report.old_password_after_reset = await loginAs(first);
+  report.new_password_after_reset = await loginAs(second);
+  await page.locator('[data-username="carl"] button', { hasText: 'End sessions' }).click();
+  report.ended = await page.locator('#people').locator('..').getByText(/session\(s\) of carl ended/).textContent();
+
   // An API token: made here, shown once, works with HTTP Basic, then revoked.
   await page.getByLabel('Token name').fill('console-made');
   await page.getByRole('button', { name: 'Create token' }).click();

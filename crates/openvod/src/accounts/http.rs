@@ -2,15 +2,17 @@
 //! (GET) and logs out (DELETE). The session travels in an HttpOnly, SameSite=Strict cookie; every
 //! state change made with it must also carry the session's CSRF token in `X-CSRF-Token`.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::{HeaderMap, HeaderValue, SET_COOKIE};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{AccountError, SignedIn, SESSION_SECS};
+use crate::http::auth::ApiCaller;
 use crate::http::error::ApiError;
 use crate::http::json::JsonBody;
 use crate::http::AppState;
@@ -19,10 +21,98 @@ pub const SESSION_COOKIE: &str = "openvod_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/console/api/session",
-        post(login).get(current).delete(logout),
+    Router::new()
+        .route(
+            "/console/api/session",
+            post(login).get(current).delete(logout),
+        )
+        .route("/openvod/v1/users", get(list_users).post(create_user))
+        .route(
+            "/openvod/v1/users/{username}/password",
+            post(reset_password),
+        )
+        .route(
+            "/openvod/v1/users/{username}/sessions",
+            delete(end_sessions),
+        )
+}
+
+// People management, for admins (and programs with a token): what `openvod users` does.
+
+fn user_json(user: &super::model::User) -> serde_json::Value {
+    json!({
+        "username": user.username,
+        "role": user.role,
+        "can_log_in": user.password_hash.is_some(),
+        "locked_until": user.locked_until,
+        "created_at": user.created_at.to_string(),
+    })
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let users = state.accounts.list_users().await?;
+    Ok(Json(json!({"data": users.iter().map(user_json).collect::<Vec<_>>()})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    username: String,
+    role: super::model::Role,
+    password: Option<String>,
+}
+
+/// The answer holds the password (the one given, or the generated one) and is the only place
+/// it is ever shown.
+async fn create_user(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    JsonBody(body): JsonBody<CreateUser>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let password = state
+        .accounts
+        .create_user(body.username.trim(), body.role, body.password.as_deref())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"data": {"username": body.username.trim(), "role": body.role, "password": password}})),
     )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ResetPassword {
+    password: Option<String>,
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(username): Path<String>,
+    JsonBody(body): JsonBody<ResetPassword>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let password = state
+        .accounts
+        .set_password(&username, body.password.as_deref())
+        .await?;
+    Ok(Json(json!({"data": {"username": username, "password": password}})).into_response())
+}
+
+async fn end_sessions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let ended = state.accounts.revoke_sessions(&username).await?;
+    Ok(Json(json!({"data": {"username": username, "ended_sessions": ended}})).into_response())
 }
 
 /// The value of cookie `name` in a `Cookie` header (`a=1; b=2`).
@@ -99,7 +189,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         .unwrap_or(Err(AccountError::NoSession))?;
     who.check_csrf(headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()))?;
     state.accounts.logout(&who).await?;
-    let mut response = axum::http::StatusCode::NO_CONTENT.into_response();
+    let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
         .insert(SET_COOKIE, session_cookie(&state, "", 0));

@@ -366,6 +366,16 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
         .as_str()
         .unwrap()
         .contains("No videos yet"));
+    assert_eq!(report["new_person_login"], 200, "{report:#}");
+    assert_eq!(report["old_password_after_reset"], 401, "{report:#}");
+    assert_eq!(report["new_password_after_reset"], 200, "{report:#}");
+    assert!(
+        report["ended"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 session(s)"),
+        "{report:#}"
+    );
     assert_eq!(report["vod_mode"], "PULL", "{report:#}");
     assert_eq!(report["vod_upload_events"], true, "{report:#}");
     assert_eq!(report["token_works"], 200, "{report:#}");

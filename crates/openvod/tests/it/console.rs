@@ -492,6 +492,7 @@ async fn a_user_sees_and_acts_only_on_their_own_videos() {
         "/openvod/v1/webhook-endpoints",
         "/system/v1/signing-keys",
         "/openvod/v1/tokens",
+        "/openvod/v1/users",
         "/openvod/v1/bbb/claims",
     ] {
         let (status, body) = as_person(&app, &ann, Method::GET, path, None).await;
