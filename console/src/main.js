@@ -314,13 +314,19 @@ function assetEvents(asset) {
       }
       out.replaceChildren(h('ul', {}, ...events.map((e) => {
         const attempts = h('ul', { class: 'attempts' });
-        const li = h('li', { 'data-event-type': e.type }, h('code', {}, e.type), ` · ${localTime(e.created_at)} `,
+        // Mux-shaped envelopes have `type`; Tencent-only events (vod.*) their `EventType`.
+        const type = e.type || e.EventType || 'event';
+        const li = h('li', { 'data-event-type': type }, h('code', {}, type), ` · ${localTime(e.created_at)} `,
           h('button', { type: 'button', onclick: async () => {
             const rows = (await api('GET', `/openvod/v1/events/${e.id}/attempts`)).data;
             attempts.replaceChildren(...(rows.length ? rows.map((a) => h('li', { class: 'attempt', 'data-success': String(a.success) },
               `${localTime(a.attempted_at)} · ${a.success ? `delivered (${a.response_status_code})` : `failed: ${a.error || a.response_status_code}`}`))
               : [h('li', {}, 'No delivery attempts (no endpoint wants this event).')]));
-          } }, 'Attempts'), attempts);
+          } }, 'Attempts'), ' ',
+          h('button', { type: 'button', onclick: async (ev) => {
+            await api('POST', `/openvod/v1/events/${e.id}/resend`);
+            ev.target.textContent = 'Resent';
+          } }, 'Resend'), attempts);
         return li;
       })));
     } catch (err) {

@@ -77,6 +77,15 @@ try {
   }
   report.asset_event_types = await page.locator('#asset-events > ul > li').evaluateAll((lis) => lis.map((li) => li.dataset.eventType));
   report.ready_attempts = await ready.locator('.attempt').allTextContents();
+  // Resend: a second delivery of the same event.
+  await ready.getByRole('button', { name: 'Resend' }).click();
+  await ready.getByRole('button', { name: 'Resent' }).waitFor();
+  for (let i = 0; i < 60; i++) {
+    await ready.getByRole('button', { name: 'Attempts' }).click();
+    if (await ready.locator('.attempt[data-success="true"]').count() > 1) break;
+    await page.waitForTimeout(500);
+  }
+  report.ready_attempts_after_resend = await ready.locator('.attempt[data-success="true"]').count();
   report.quick_view_fetched = [];
   for (const row of report.quick_view) {
     const r = await fetch(row.url);
@@ -86,6 +95,7 @@ try {
   report.steps.push('quick view');
 
   await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('heading', { name: 'Webhook endpoints' }).waitFor();
   for (let i = 0; i < 60; i++) {
     await page.getByRole('button', { name: 'Attempts' }).click();
     if (await page.locator('.attempt[data-success="true"]').count() > 0) break;

@@ -340,6 +340,7 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
         assert_eq!(row["status"], 200, "{report:#}");
         assert!(row["bytes"].as_u64().unwrap() > 1000, "{report:#}");
     }
+    assert_eq!(report["ready_attempts_after_resend"], 2, "{report:#}");
     assert_eq!(report["owner_filter_empty"], 0, "{report:#}");
     assert_eq!(report["owner_filter_ada"], 1, "{report:#}");
     let types = report["asset_event_types"].as_array().unwrap();
