@@ -8,28 +8,22 @@
 // by '|'), OPENVOD_SCREENSHOTS (a folder), CHROMIUM (default /usr/bin/chromium).
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, watchProblems } from './lib.mjs';
 
 const base = process.env.OPENVOD_BASE;
 const shots = process.env.OPENVOD_SCREENSHOTS;
 const clips = process.env.OPENVOD_CLIPS.split('|');
 mkdirSync(shots, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launch();
 const report = { steps: [] };
 const step = (name, extra = {}) => report.steps.push({ name, ...extra });
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   // Expected: the 401s of "not logged in yet" and of the wrong password, the dropped chunk, and the
   // 404 of someone else's video.
-  const expected = /status of 40[14]|ERR_CONNECTION_RESET/;
-  page.on('console', (m) => { if (m.type() === 'error' && !expected.test(m.text())) problems.push(`console: ${m.text()}`); });
+  const problems = watchProblems(page, /status of 40[14]|ERR_CONNECTION_RESET/);
   report.page = page;
   report.problems = problems;
 

@@ -6,21 +6,16 @@
 // (a webhook receiver URL), OPENVOD_SCREENSHOTS, CHROMIUM.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, watchProblems } from './lib.mjs';
 
 const base = process.env.OPENVOD_BASE;
 const shots = process.env.OPENVOD_SCREENSHOTS;
 mkdirSync(shots, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launch();
 const report = { steps: [] };
 try {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  const problems = watchProblems(page, /status of 401/);
   page.on('dialog', (d) => d.accept());
   report.problems = problems;
 

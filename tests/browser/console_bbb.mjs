@@ -4,21 +4,16 @@
 // both), OPENVOD_SCREENSHOTS, CHROMIUM. Prints one JSON report for the Rust test.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, watchProblems } from './lib.mjs';
 
 const base = process.env.OPENVOD_BASE;
 const shots = process.env.OPENVOD_SCREENSHOTS;
 mkdirSync(shots, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launch();
 const report = { steps: [] };
 try {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  const problems = watchProblems(page, /status of 401/);
   report.problems = problems;
   const login = async (username) => {
     // A fresh load (a hash change alone would re-render the form under Playwright's typing).

@@ -8,7 +8,7 @@
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch } from './lib.mjs';
 
 const modules = fileURLToPath(new URL('./node_modules/', import.meta.url));
 const base = process.env.OPENVOD_BASE;
@@ -46,10 +46,7 @@ const app = http.createServer(async (req, res) => {
 await new Promise((resolve) => app.listen(0, '127.0.0.1', resolve));
 const origin = `http://127.0.0.1:${app.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launch();
 const report = { origin };
 try {
   const page = await browser.newPage();

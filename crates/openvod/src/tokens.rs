@@ -125,13 +125,13 @@ pub mod http {
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use axum::routing::{delete, get};
-    use axum::{Json, Router};
+    use axum::Router;
     use serde::Deserialize;
     use serde_json::json;
 
     use crate::http::auth::ApiCaller;
     use crate::http::error::ApiError;
-    use crate::http::json::JsonBody;
+    use crate::http::json::{created_response, ok, JsonBody};
     use crate::http::AppState;
 
     pub fn routes() -> Router<AppState> {
@@ -153,23 +153,25 @@ pub mod http {
     ) -> Result<Response, ApiError> {
         caller.require_admin()?;
         let created = state.tokens.create(body.name.trim()).await?;
-        Ok((
-            StatusCode::CREATED,
-            Json(json!({"data": {"id": created.id, "name": body.name.trim(), "secret": created.secret}})),
-        )
-            .into_response())
+        Ok(created_response(
+            json!({"id": created.id, "name": body.name.trim(), "secret": created.secret}),
+        ))
     }
 
     async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
         caller.require_admin()?;
         let tokens = state.tokens.list().await?;
-        Ok(Json(json!({"data": tokens.iter().map(|t| json!({
-            "id": t.id,
-            "name": t.name,
-            "created_at": t.created_at.to_string(),
-            "revoked": t.revoked_at.is_some(),
-        })).collect::<Vec<_>>()}))
-        .into_response())
+        Ok(ok(tokens
+            .iter()
+            .map(|t| {
+                json!({
+                    "id": t.id,
+                    "name": t.name,
+                    "created_at": t.created_at.to_string(),
+                    "revoked": t.revoked_at.is_some(),
+                })
+            })
+            .collect::<Vec<_>>()))
     }
 
     async fn revoke(

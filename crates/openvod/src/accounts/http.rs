@@ -7,14 +7,14 @@ use axum::http::header::{HeaderMap, HeaderValue, SET_COOKIE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{AccountError, SignedIn, SESSION_SECS};
 use crate::http::auth::ApiCaller;
 use crate::http::error::ApiError;
-use crate::http::json::JsonBody;
+use crate::http::json::{created_response, ok, JsonBody};
 use crate::http::AppState;
 
 pub const SESSION_COOKIE: &str = "openvod_session";
@@ -55,7 +55,7 @@ async fn list_users(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let users = state.accounts.list_users().await?;
-    Ok(Json(json!({"data": users.iter().map(user_json).collect::<Vec<_>>()})).into_response())
+    Ok(ok(users.iter().map(user_json).collect::<Vec<_>>()))
 }
 
 #[derive(Deserialize)]
@@ -78,11 +78,9 @@ async fn create_user(
         .accounts
         .create_user(body.username.trim(), body.role, body.password.as_deref())
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"data": {"username": body.username.trim(), "role": body.role, "password": password}})),
-    )
-        .into_response())
+    Ok(created_response(
+        json!({"username": body.username.trim(), "role": body.role, "password": password}),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -102,7 +100,7 @@ async fn reset_password(
         .accounts
         .set_password(&username, body.password.as_deref())
         .await?;
-    Ok(Json(json!({"data": {"username": username, "password": password}})).into_response())
+    Ok(ok(json!({"username": username, "password": password})))
 }
 
 async fn end_sessions(
@@ -112,7 +110,7 @@ async fn end_sessions(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let ended = state.accounts.revoke_sessions(&username).await?;
-    Ok(Json(json!({"data": {"username": username, "ended_sessions": ended}})).into_response())
+    Ok(ok(json!({"username": username, "ended_sessions": ended})))
 }
 
 /// The value of cookie `name` in a `Cookie` header (`a=1; b=2`).
@@ -149,12 +147,12 @@ fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
 }
 
 fn describe(who: &SignedIn) -> serde_json::Value {
-    json!({"data": {
+    json!({
         "username": who.username,
         "role": who.role,
         "csrf_token": who.csrf_token,
         "expires_at": who.expires_at,
-    }})
+    })
 }
 
 #[derive(Deserialize)]
@@ -169,7 +167,7 @@ async fn login(
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let (cookie, who) = state.accounts.login(&body.username, &body.password).await?;
-    let mut response = Json(describe(&who)).into_response();
+    let mut response = ok(describe(&who));
     response
         .headers_mut()
         .insert(SET_COOKIE, session_cookie(&state, &cookie, SESSION_SECS));
@@ -180,7 +178,7 @@ async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     let who = signed_in(&state, &headers)
         .await
         .unwrap_or(Err(AccountError::NoSession))?;
-    Ok(Json(describe(&who)).into_response())
+    Ok(ok(describe(&who)))
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

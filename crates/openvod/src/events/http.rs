@@ -16,7 +16,7 @@ use super::model::{Attempt, Event, WebhookEndpoint};
 use super::{EndpointChange, MAX_WAIT_SECS};
 use crate::http::auth::ApiCaller;
 use crate::http::error::ApiError;
-use crate::http::json::JsonBody;
+use crate::http::json::{created_response, ok, JsonBody};
 use crate::http::AppState;
 use crate::id::iso8601_micros;
 
@@ -78,10 +78,6 @@ fn event_json(state: &AppState, event: &Event) -> Value {
     envelope
 }
 
-fn data(value: Value) -> Response {
-    Json(json!({ "data": value })).into_response()
-}
-
 #[derive(Deserialize)]
 struct CreateEndpoint {
     url: String,
@@ -105,11 +101,7 @@ async fn create_endpoint(
             body.enabled.unwrap_or(true),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "data": endpoint_json(&endpoint) })),
-    )
-        .into_response())
+    Ok(created_response(endpoint_json(&endpoint)))
 }
 
 async fn list_endpoints(
@@ -118,7 +110,7 @@ async fn list_endpoints(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let endpoints = state.events.list_endpoints().await?;
-    Ok(data(endpoints.iter().map(endpoint_json).collect()))
+    Ok(ok(endpoints.iter().map(endpoint_json).collect::<Vec<_>>()))
 }
 
 async fn get_endpoint(
@@ -127,7 +119,7 @@ async fn get_endpoint(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    Ok(data(endpoint_json(&state.events.get_endpoint(&id).await?)))
+    Ok(ok(endpoint_json(&state.events.get_endpoint(&id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -160,7 +152,7 @@ async fn update_endpoint(
         events: body.events,
         enabled: body.enabled,
     };
-    Ok(data(endpoint_json(
+    Ok(ok(endpoint_json(
         &state.events.update_endpoint(&id, change).await?,
     )))
 }
@@ -198,7 +190,7 @@ async fn endpoint_attempts(
     state.events.get_endpoint(&id).await?;
     let limit = number(&query, "limit", 100u32)?.clamp(1, 10_000);
     let attempts = state.events.attempts(None, Some(&id), limit).await?;
-    Ok(data(attempts.iter().map(attempt_json).collect()))
+    Ok(ok(attempts.iter().map(attempt_json).collect::<Vec<_>>()))
 }
 
 #[derive(Deserialize)]
@@ -261,7 +253,7 @@ async fn get_event(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let event = state.events.get_event(&id).await?;
-    Ok(data(event_json(&state, &event)))
+    Ok(ok(event_json(&state, &event)))
 }
 
 async fn event_attempts(
@@ -274,7 +266,7 @@ async fn event_attempts(
     state.events.get_event(&id).await?;
     let limit = number(&query, "limit", 100u32)?.clamp(1, 1000);
     let attempts = state.events.attempts(Some(&id), None, limit).await?;
-    Ok(data(attempts.iter().map(attempt_json).collect()))
+    Ok(ok(attempts.iter().map(attempt_json).collect::<Vec<_>>()))
 }
 
 #[derive(Deserialize, Default)]

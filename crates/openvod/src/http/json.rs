@@ -45,3 +45,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             })
     }
 }
+
+#[derive(serde::Serialize)]
+struct Data<T> {
+    data: T,
+}
+
+/// `200` with `{"data": ...}`, the envelope every JSON answer of the API uses.
+pub fn ok<T: serde::Serialize>(data: T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::Json(Data { data }).into_response()
+}
+
+/// `201` with `{"data": ...}`.
+pub fn created_response<T: serde::Serialize>(data: T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (StatusCode::CREATED, axum::Json(Data { data })).into_response()
+}

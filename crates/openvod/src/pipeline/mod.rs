@@ -246,27 +246,25 @@ impl Pipeline {
                 // The full pass encodes every rung in lockstep, so its lowest rung's first segment
                 // comes only after seconds of 1080p: a quick pass of that one segment alone makes
                 // the asset playable first. The full pass keeps the stored copy (published bytes
-                // never change) and makes the rest.
-                if self
-                    .first_segment(
-                        asset_id,
-                        input.path(),
-                        &info,
-                        &plan,
-                        &remaining,
-                        scratch.path(),
-                    )
+                // never change) and makes the rest. Ready is published even when a run that
+                // crashed had stored the segment but not yet published.
+                self.first_segment(
+                    asset_id,
+                    input.path(),
+                    &info,
+                    &plan,
+                    &remaining,
+                    scratch.path(),
+                )
+                .await?;
+                if !self
+                    .db
+                    .publish_outputs(asset_id, &listed, &asset.static_files, false)
                     .await?
                 {
-                    if !self
-                        .db
-                        .publish_outputs(asset_id, &listed, &asset.static_files, false)
-                        .await?
-                    {
-                        return self.abandon(asset_id).await;
-                    }
-                    tracing::info!(asset_id, "ready: every rung planned, the first segment out");
+                    return self.abandon(asset_id).await;
                 }
+                tracing::info!(asset_id, "ready: every rung planned, the first segment out");
                 ready_now = true;
             }
             if !self
@@ -357,7 +355,7 @@ impl Pipeline {
     }
 
     /// Encodes and stores the first segment of the lowest of `rungs` on its own (see
-    /// `encode::first_segment_args`). `Ok(false)` if an earlier run already stored it.
+    /// `encode::first_segment_args`), unless an earlier run already did.
     async fn first_segment(
         &self,
         asset_id: &str,
@@ -366,10 +364,10 @@ impl Pipeline {
         plan: &Plan,
         rungs: &[Rung],
         scratch: &Path,
-    ) -> Result<bool, PipelineError> {
+    ) -> Result<(), PipelineError> {
         let lowest = std::slice::from_ref(rungs.last().expect("rungs are not empty"));
         if self.all_stored(asset_id, lowest, 1).await? {
-            return Ok(false);
+            return Ok(());
         }
         let out = scratch.join("first");
         let args =
@@ -388,7 +386,7 @@ impl Pipeline {
                 lowest[0].name
             )));
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Whether every planned segment of `rungs` is in the store.

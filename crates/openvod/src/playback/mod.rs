@@ -117,8 +117,17 @@ pub struct Resolved {
     pub public: bool,
     /// A segment of a rendition still being encoded: when missing, wait for the encoder.
     pub pending_segment: bool,
-    /// A file of a published rendition (playlist or segment): immutable, so cacheable in memory.
-    pub rendition_file: bool,
+}
+
+impl Resolved {
+    /// A file of a rendition (media playlist or segment): immutable once published, so
+    /// cacheable in memory.
+    fn is_rendition_file(&self) -> bool {
+        matches!(
+            self.content_type,
+            "application/vnd.apple.mpegurl" | "video/mp2t"
+        )
+    }
 }
 
 /// An opened object: its total length, the requested bytes, and its entity tag.
@@ -388,7 +397,6 @@ impl PlaybackService {
                     .renditions
                     .iter()
                     .any(|r| r.name == rendition && r.pending),
-            rendition_file: true,
         })
     }
 
@@ -409,7 +417,6 @@ impl PlaybackService {
             content_type,
             public: auth.policy == PlaybackPolicy::Public,
             pending_segment: false,
-            rendition_file: false,
         })
     }
 
@@ -425,7 +432,7 @@ impl PlaybackService {
         let cache = self
             .segments
             .as_ref()
-            .filter(|_| whole && resolved.rendition_file);
+            .filter(|_| whole && resolved.is_rendition_file());
         if let Some(bytes) = cache.and_then(|c| c.get(key.as_str())) {
             return Ok(Served {
                 etag: etag_for(key.as_str(), bytes.len() as u64),
@@ -561,7 +568,6 @@ impl PlaybackService {
             content_type: format.content_type(),
             public: auth.policy == PlaybackPolicy::Public,
             pending_segment: false,
-            rendition_file: false,
         })
     }
 

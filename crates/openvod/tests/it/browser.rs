@@ -66,6 +66,14 @@ async fn upchunk_upload_then_hls_js_plays_the_whole_video_and_seeks() {
     assert_eq!(progress.last().unwrap(), 100);
 
     assert_eq!(report["asset"]["status"], "ready", "{report:#}");
+    assert!(
+        !report["console"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with("pageerror")),
+        "uncaught errors in the page: {report:#}"
+    );
     let play = &report["play"];
     assert!(play.get("hls_supported").is_none(), "{report:#}");
     assert!(

@@ -10,9 +10,8 @@ use axum::{Json, Router};
 
 use super::wire::{
     check_passthrough, parse_policy, AssetList, AssetResponse, CreateAssetRequest,
-    CreatePlaybackIdRequest, CreateSigningKeyRequest, CreateUploadRequest, Data,
-    PlaybackIdResponse, SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest,
-    UploadResponse,
+    CreatePlaybackIdRequest, CreateSigningKeyRequest, CreateUploadRequest, PlaybackIdResponse,
+    SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest, UploadResponse,
 };
 use crate::assets::model::AssetFilter;
 use crate::assets::AssetError;
@@ -64,13 +63,7 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-pub(crate) fn created_response<T: serde::Serialize>(data: T) -> Response {
-    (StatusCode::CREATED, Json(Data { data })).into_response()
-}
-
-pub(crate) fn ok<T: serde::Serialize>(data: T) -> Response {
-    Json(Data { data }).into_response()
-}
+pub(crate) use crate::http::json::{created_response, ok};
 
 /// `limit` (1..=100, default 25) and `page` (from 1, default 1).
 fn pagination(query: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
