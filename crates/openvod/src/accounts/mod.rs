@@ -229,15 +229,14 @@ impl AccountService {
             .unwrap_or_else(|| self.dummy_hash.clone());
         let matches = verify_password(password.to_owned(), hash).await;
         let Some(user) = user.filter(|u| matches && u.password_hash.is_some()) else {
-            if let Some(user) = self.db.get_user(username).await.ok().flatten() {
-                let fails = user.failed_logins + 1;
-                let locked_until = (fails >= FAILS_BEFORE_LOCK).then(|| {
-                    let doublings = (fails - FAILS_BEFORE_LOCK).min(16) as u32;
-                    now + (LOCK_BASE_SECS << doublings).min(LOCK_MAX_SECS)
-                });
-                self.db
-                    .record_failed_login(&user.username, locked_until)
-                    .await?;
+            if valid_username(username) {
+                if let Some(fails) = self.db.record_failed_login(username).await? {
+                    if fails >= FAILS_BEFORE_LOCK {
+                        let doublings = (fails - FAILS_BEFORE_LOCK).min(16) as u32;
+                        let secs = (LOCK_BASE_SECS << doublings).min(LOCK_MAX_SECS);
+                        self.db.lock_user(username, now + secs).await?;
+                    }
+                }
             }
             return Err(AccountError::BadCredentials);
         };

@@ -14,12 +14,11 @@ pub trait AccountRepo {
     /// Sets the password and role-independent login state (unlocks); `false` if no such user.
     async fn set_password(&self, username: &str, hash: &str) -> Result<bool, DbError>;
     async fn set_role(&self, username: &str, role: Role) -> Result<bool, DbError>;
-    /// Counts a failed login and locks the account until `locked_until` when given.
-    async fn record_failed_login(
-        &self,
-        username: &str,
-        locked_until: Option<i64>,
-    ) -> Result<(), DbError>;
+    /// Counts a failed login; returns the new count (atomically, whatever runs beside it), or
+    /// `None` if there is no such user.
+    async fn record_failed_login(&self, username: &str) -> Result<Option<i64>, DbError>;
+    /// Refuses logins to the account until `until`.
+    async fn lock_user(&self, username: &str, until: i64) -> Result<(), DbError>;
     /// Clears the failed-login count and inserts the new session, in one transaction.
     async fn start_session(&self, session: &Session) -> Result<(), DbError>;
     async fn get_session(&self, id_sha256: &[u8]) -> Result<Option<Session>, DbError>;

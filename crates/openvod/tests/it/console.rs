@@ -498,44 +498,16 @@ async fn a_user_sees_and_acts_only_on_their_own_videos() {
         let (status, body) = as_person(&app, &ann, Method::GET, path, None).await;
         assert_eq!(status, 403, "{path}: {body}");
     }
-    let (status, _) = as_person(&app, &sam, Method::GET, "/openvod/v1/bbb/claims", None).await;
-    assert_eq!(status, 200);
-    let (status, _) = as_person(
-        &app,
-        &sam,
-        Method::GET,
-        "/openvod/v1/webhook-endpoints",
-        None,
-    )
-    .await;
-    assert_eq!(status, 403);
-    let (status, _) = as_person(
-        &app,
-        &ada,
-        Method::GET,
-        "/openvod/v1/webhook-endpoints",
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
-    let (status, _) = as_person(
-        &app,
-        &ann,
-        Method::GET,
-        "/openvod/v1/external-recordings?owner=ben",
-        None,
-    )
-    .await;
-    assert_eq!(status, 403);
-    let (status, _) = as_person(
-        &app,
-        &ann,
-        Method::GET,
-        "/openvod/v1/external-recordings",
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
+    for (who, path, expect) in [
+        (&sam, "/openvod/v1/bbb/claims", 200),
+        (&sam, "/openvod/v1/webhook-endpoints", 403),
+        (&ada, "/openvod/v1/webhook-endpoints", 200),
+        (&ann, "/openvod/v1/external-recordings?owner=ben", 403),
+        (&ann, "/openvod/v1/external-recordings", 200),
+    ] {
+        let (status, body) = as_person(&app, who, Method::GET, path, None).await;
+        assert_eq!(status, expect, "{path}: {body}");
+    }
 
     // The Tencent VOD API takes a console session only from admins, and only with the CSRF token.
     let vod = |session: &(String, String), csrf: bool| {

@@ -87,20 +87,22 @@ impl AccountRepo for SqliteDb {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn record_failed_login(
-        &self,
-        username: &str,
-        locked_until: Option<i64>,
-    ) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1,
-                              locked_until = COALESCE(?, locked_until)
-             WHERE username = ?",
+    async fn record_failed_login(&self, username: &str) -> Result<Option<i64>, DbError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE username = ?
+             RETURNING failed_logins",
         )
-        .bind(locked_until)
         .bind(username)
-        .execute(&self.writer)
-        .await?;
+        .fetch_optional(&self.writer)
+        .await?)
+    }
+
+    async fn lock_user(&self, username: &str, until: i64) -> Result<(), DbError> {
+        sqlx::query("UPDATE users SET locked_until = ? WHERE username = ?")
+            .bind(until)
+            .bind(username)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
