@@ -38,8 +38,28 @@ fn global_args(fed: bool) -> impl Iterator<Item = &'static str> {
     ])
 }
 
-fn spawn(ffmpeg: &Path, args: &[OsString], fed: bool) -> Result<Child, MediaError> {
-    Command::new(ffmpeg)
+/// How the child competes for the CPU with the server and with other encodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    Normal,
+    /// Niceness 10 above the server's: long encodes yield to request handling and to short, latency-bound runs
+    /// (a first segment, an on-demand image) and still take every idle cycle.
+    Background,
+}
+
+fn spawn(
+    ffmpeg: &Path,
+    args: &[OsString],
+    fed: bool,
+    priority: Priority,
+) -> Result<Child, MediaError> {
+    let mut command = Command::new(ffmpeg);
+    if priority == Priority::Background {
+        // A group of its own, so the niceness set below reaches every thread of the child,
+        // including any started before it was set (later ones inherit it).
+        command.process_group(0);
+    }
+    command
         .args(global_args(fed))
         .args(args)
         .stdin(if fed { Stdio::piped() } else { Stdio::null() })
@@ -48,6 +68,22 @@ fn spawn(ffmpeg: &Path, args: &[OsString], fed: bool) -> Result<Child, MediaErro
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| MediaError::Spawn(ffmpeg.to_path_buf(), e))
+        .inspect(|child| {
+            if priority == Priority::Background {
+                lower_priority(child);
+            }
+        })
+}
+
+fn lower_priority(child: &Child) {
+    use rustix::process::{getpriority_process, setpriority_pgrp, Pid};
+    let group = child.id().and_then(|id| Pid::from_raw(id as i32));
+    let lowered = getpriority_process(None)
+        .and_then(|ours| group.map_or(Ok(()), |g| setpriority_pgrp(Some(g), (ours + 10).min(19))));
+    if let Err(e) = lowered {
+        // Only politeness is lost: the encode runs as fast as before.
+        tracing::warn!(error = %e, "could not lower ffmpeg's CPU priority");
+    }
 }
 
 /// Reads progress until ffmpeg exits (or the timeout kills it) and checks its status.
@@ -95,7 +131,18 @@ pub async fn run(
     timeout: Duration,
     on_progress: impl FnMut(f64) + Send,
 ) -> Result<(), MediaError> {
-    let child = spawn(ffmpeg, &args, false)?;
+    run_with_priority(ffmpeg, args, timeout, Priority::Normal, on_progress).await
+}
+
+/// `run` at the given CPU priority.
+pub async fn run_with_priority(
+    ffmpeg: &Path,
+    args: Vec<OsString>,
+    timeout: Duration,
+    priority: Priority,
+    on_progress: impl FnMut(f64) + Send,
+) -> Result<(), MediaError> {
+    let child = spawn(ffmpeg, &args, false, priority)?;
     finish(ffmpeg, child, timeout, on_progress).await
 }
 
@@ -116,7 +163,7 @@ pub async fn run_fed<E: Send + 'static>(
     feed: impl FnOnce(std::fs::File) -> Result<(), E> + Send + 'static,
     on_progress: impl FnMut(f64) + Send,
 ) -> Result<(), FedError<E>> {
-    let mut child = spawn(ffmpeg, &args, true).map_err(FedError::Media)?;
+    let mut child = spawn(ffmpeg, &args, true, Priority::Normal).map_err(FedError::Media)?;
     let stdin = child
         .stdin
         .take()
@@ -134,7 +181,44 @@ pub async fn run_fed<E: Send + 'static>(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_progress_line;
+    use super::*;
+
+    /// A stand-in for ffmpeg that waits a moment (so the priority is set by then), then writes
+    /// its niceness to the file named by its last argument.
+    fn niceness_reporter(dir: &Path) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("report-niceness");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nsleep 0.3\nfor last; do :; done\nnice > \"$last\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    #[tokio::test]
+    async fn background_runs_are_niced_ten_above_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = niceness_reporter(dir.path());
+        let ours = rustix::process::getpriority_process(None).unwrap();
+        for (priority, expected) in [
+            (Priority::Normal, ours),
+            (Priority::Background, (ours + 10).min(19)),
+        ] {
+            let out = dir.path().join(format!("{priority:?}"));
+            let args = vec![out.clone().into_os_string()];
+            run_with_priority(&script, args, Duration::from_secs(10), priority, |_| {})
+                .await
+                .unwrap();
+            let reported: i32 = std::fs::read_to_string(&out)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            assert_eq!(reported, expected, "{priority:?}");
+        }
+    }
 
     #[test]
     fn progress_lines() {

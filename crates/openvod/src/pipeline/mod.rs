@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::assets::model::{Asset, Rendition, StaticFile};
 use crate::config::MediaConfig;
 use crate::db::{ArcDb, DbError};
+use crate::media::ffmpeg::Priority;
 use crate::media::probe::MediaInfo;
 use crate::media::MediaError;
 use crate::storage::{ArcStore, StorageError, StoreKey};
@@ -190,7 +191,8 @@ impl Pipeline {
             if !renditions.iter().any(|r| r.name == source_name) {
                 let out = scratch.path().join("remux");
                 let args = encode::remux_args(input.path(), plan.has_audio, &source_name, &out);
-                self.ffmpeg(args, &info, asset_id, "remux").await?;
+                self.ffmpeg(args, &info, asset_id, "remux", Priority::Normal)
+                    .await?;
                 renditions.push(self.publish_rendition(asset_id, &out, &source_name).await?);
             }
             plan.rungs
@@ -212,7 +214,8 @@ impl Pipeline {
                 let out = scratch.path().join("ladder");
                 let args =
                     encode::ladder_args(input.path(), &plan, &[], &self.media.x264_preset, &out);
-                self.ffmpeg(args, &info, asset_id, "audio").await?;
+                self.ffmpeg(args, &info, asset_id, "audio", Priority::Normal)
+                    .await?;
                 renditions.push(
                     self.publish_rendition(asset_id, &out, AUDIO_RENDITION)
                         .await?,
@@ -241,36 +244,40 @@ impl Pipeline {
                 return self.abandon(asset_id).await;
             }
             let segments = plan.segment_durations();
-            let mut ready_now = ready_now;
-            if !ready_now && remaining.len() > 1 && segments.len() > 1 {
-                // The full pass encodes every rung in lockstep, so its lowest rung's first segment
-                // comes only after seconds of 1080p: a quick pass of that one segment alone makes
-                // the asset playable first. The full pass keeps the stored copy (published bytes
-                // never change) and makes the rest. Ready is published even when a run that
-                // crashed had stored the segment but not yet published.
-                self.first_segment(
-                    asset_id,
-                    input.path(),
-                    &info,
-                    &plan,
-                    &remaining,
-                    scratch.path(),
-                )
-                .await?;
-                if !self
-                    .db
-                    .publish_outputs(asset_id, &listed, &asset.static_files, false)
-                    .await?
-                {
-                    return self.abandon(asset_id).await;
-                }
-                tracing::info!(asset_id, "ready: every rung planned, the first segment out");
-                ready_now = true;
-            }
+            // The full pass encodes every rung in lockstep, so its lowest rung's first segment
+            // comes only after seconds of 1080p: a quick pass of that one segment alone makes the
+            // asset playable first. It runs beside the full pass, which runs in the background
+            // (niced), so the quick pass gets the CPU it needs and the full pass loses only what
+            // the quick pass used. The quick pass owns that segment: the full pass never stores
+            // its own copy (published bytes never change).
+            let quick = !ready_now && remaining.len() > 1 && segments.len() > 1;
             if !self
                 .all_stored(asset_id, &remaining, segments.len())
                 .await?
             {
+                let first = async {
+                    if !quick {
+                        return Ok(false);
+                    }
+                    self.first_segment(
+                        asset_id,
+                        input.path(),
+                        &info,
+                        &plan,
+                        &remaining,
+                        scratch.path(),
+                    )
+                    .await?;
+                    if !self
+                        .db
+                        .publish_outputs(asset_id, &listed, &asset.static_files, false)
+                        .await?
+                    {
+                        return Ok(true);
+                    }
+                    tracing::info!(asset_id, "ready: every rung planned, the first segment out");
+                    Ok::<bool, PipelineError>(false)
+                };
                 let out = scratch.path().join("ladder");
                 let args = encode::ladder_args(
                     input.path(),
@@ -281,15 +288,18 @@ impl Pipeline {
                 );
                 let encoded = CancellationToken::new();
                 let encode = async {
-                    let result = self.ffmpeg(args, &info, asset_id, "ladder").await;
+                    let result = self
+                        .ffmpeg(args, &info, asset_id, "ladder", Priority::Background)
+                        .await;
                     encoded.cancel();
                     result
                 };
-                let ready_with = (!ready_now).then_some(listed.as_slice());
+                let ready_with = (!ready_now && !quick).then_some(listed.as_slice());
                 let pass = LadderPass {
                     out: &out,
                     rungs: &remaining,
                     planned: segments.len(),
+                    skip_first_of_lowest: quick,
                 };
                 let publish = self.publish_segments(
                     asset_id,
@@ -298,14 +308,19 @@ impl Pipeline {
                     &asset.static_files,
                     &encoded,
                 );
-                tokio::pin!(encode, publish);
-                // The publisher is never dropped in the middle of a move: once ffmpeg is done it
-                // makes its last pass and returns. If it fails first, ffmpeg is dropped (killed).
-                let deleted = tokio::select! {
-                    result = &mut encode => { result?; publish.await? }
-                    result = &mut publish => result?,
+                let ladder = async {
+                    tokio::pin!(encode, publish);
+                    // The publisher is not dropped in the middle of a move when ffmpeg ends
+                    // first: it makes its last pass and returns. If it fails first, ffmpeg is
+                    // dropped (killed).
+                    tokio::select! {
+                        result = &mut encode => { result?; publish.await }
+                        result = &mut publish => result,
+                    }
                 };
-                if deleted {
+                // Either failing drops (kills) the other.
+                let (deleted_first, deleted_ladder) = tokio::try_join!(first, ladder)?;
+                if deleted_first || deleted_ladder {
                     return self.abandon(asset_id).await;
                 }
                 if !self
@@ -372,11 +387,13 @@ impl Pipeline {
         let out = scratch.join("first");
         let args =
             encode::first_segment_args(input, plan, &lowest[0], &self.media.x264_preset, &out);
-        self.ffmpeg(args, info, asset_id, "first segment").await?;
+        self.ffmpeg(args, info, asset_id, "first segment", Priority::Normal)
+            .await?;
         let pass = LadderPass {
             out: &out,
             rungs: lowest,
             planned: 1,
+            skip_first_of_lowest: false,
         };
         self.move_finished_segments(asset_id, &pass, &mut HashMap::new())
             .await?;
@@ -428,7 +445,11 @@ impl Pipeline {
             let done = moved.entry(rung.name.clone()).or_default();
             // Anything past the plan is listed by no playlist: not stored.
             let listed = &listed[..listed.len().min(pass.planned)];
-            for (file, _) in listed.iter().skip(*done) {
+            let lowest = pass.rungs.last().map(|r| r.name.as_str()) == Some(rung.name.as_str());
+            for (i, (file, _)) in listed.iter().enumerate().skip(*done) {
+                if i == 0 && lowest && pass.skip_first_of_lowest {
+                    continue;
+                }
                 let key = StoreKey::parse(&Asset::hls_key(asset_id, &rung.name, file))?;
                 // A segment an earlier run stored stays: its bytes may have been served.
                 if self.store.size(&key).await?.is_none() {
@@ -499,14 +520,16 @@ impl Pipeline {
         info: &MediaInfo,
         asset_id: &str,
         what: &'static str,
+        priority: Priority,
     ) -> Result<(), PipelineError> {
         let duration = info.duration.unwrap_or(0.0).max(0.001);
         let started = std::time::Instant::now();
         let mut last_logged = 0.0;
-        crate::media::ffmpeg::run(
+        crate::media::ffmpeg::run_with_priority(
             &self.media.ffmpeg_path,
             args,
             self.timeout(info),
+            priority,
             |seconds| {
                 let fraction = (seconds / duration).min(1.0);
                 if fraction - last_logged >= 0.25 {
@@ -664,6 +687,7 @@ impl Pipeline {
                 info,
                 &asset.id,
                 "static",
+                Priority::Background,
             )
             .await?;
             let filesize = tokio::fs::metadata(&target).await?.len();
@@ -691,6 +715,8 @@ struct LadderPass<'a> {
     out: &'a Path,
     rungs: &'a [Rung],
     planned: usize,
+    /// The lowest rung's first segment is the quick pass's to store.
+    skip_first_of_lowest: bool,
 }
 
 /// A rung as the master playlist lists it before it is encoded: its planned size and codecs,
