@@ -643,7 +643,7 @@ async fn run_migration(
 
     let bbb = &config.bbb;
     if let Some(admin) = &bbb.admin_owner {
-        if !openvod::migration::valid_username(admin) {
+        if !openvod::accounts::valid_username(admin) {
             bail!("pre-flight: [bbb] admin_owner {admin:?} is not a username (letters, digits, _ - . @)");
         }
     } else if matches!(mode, MigrateMode::ImportVideo) && !use_moodle {

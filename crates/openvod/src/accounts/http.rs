@@ -35,6 +35,9 @@ pub fn routes() -> Router<AppState> {
             "/openvod/v1/users/{username}/sessions",
             delete(end_sessions),
         )
+        .route("/openvod/v1/users/{username}/invites", post(create_invite))
+        .route("/openvod/v1/invites/{token}", get(get_invite))
+        .route("/openvod/v1/invites/{token}/accept", post(accept_invite))
 }
 
 // People management, for admins (and programs with a token): what `openvod users` does.
@@ -113,6 +116,61 @@ async fn end_sessions(
     Ok(ok(json!({"username": username, "ended_sessions": ended})))
 }
 
+/// An invite link for the user (who then chooses a password in the console). The answer is the
+/// only place the link is ever shown.
+async fn create_invite(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let by = match &caller {
+        ApiCaller::Person(who) => Some(who.username.as_str()),
+        ApiCaller::Token { .. } => None,
+    };
+    let (token, expires_at) = state.accounts.create_invite(&username, by).await?;
+    let path = format!("/console/#/invite/{token}");
+    let url = state
+        .public_url
+        .join(&path)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| path.clone());
+    Ok(created_response(json!({
+        "username": username,
+        "url": url,
+        "path": path,
+        "expires_at": expires_at.to_string(),
+    })))
+}
+
+/// Whose an invite is, for the page that asks for the password. The token is the credential.
+async fn get_invite(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let invite = state.accounts.invite(&token).await?;
+    Ok(ok(json!({
+        "username": invite.username,
+        "expires_at": invite.expires_at.to_string(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptInvite {
+    password: String,
+}
+
+/// Sets the chosen password and logs in, as a login does.
+async fn accept_invite(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    JsonBody(body): JsonBody<AcceptInvite>,
+) -> Result<Response, ApiError> {
+    let (cookie, who) = state.accounts.accept_invite(&token, &body.password).await?;
+    Ok(with_session_cookie(&state, ok(describe(&who)), &cookie))
+}
+
 /// The value of cookie `name` in a `Cookie` header (`a=1; b=2`).
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|pair| {
@@ -167,11 +225,14 @@ async fn login(
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let (cookie, who) = state.accounts.login(&body.username, &body.password).await?;
-    let mut response = ok(describe(&who));
+    Ok(with_session_cookie(&state, ok(describe(&who)), &cookie))
+}
+
+fn with_session_cookie(state: &AppState, mut response: Response, cookie: &str) -> Response {
     response
         .headers_mut()
-        .insert(SET_COOKIE, session_cookie(&state, &cookie, SESSION_SECS));
-    Ok(response)
+        .insert(SET_COOKIE, session_cookie(state, cookie, SESSION_SECS));
+    response
 }
 
 async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use crate::db::{ArcDb, DbError};
 use crate::error::ErrorKind;
 use crate::id::now_unix;
-use model::{Role, Session, User};
+use model::{Invite, Role, Session, User};
 
 /// How long a session lasts without logging in again.
 pub const SESSION_SECS: i64 = 12 * 3600;
@@ -27,10 +27,12 @@ const FAILS_BEFORE_LOCK: i64 = 5;
 const LOCK_BASE_SECS: i64 = 30;
 const LOCK_MAX_SECS: i64 = 3600;
 pub const MIN_PASSWORD_LEN: usize = 10;
+/// How long an invite link works.
+pub const INVITE_SECS: i64 = 7 * 24 * 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("username must be 1 to 100 characters of letters, digits, '.', '_', '-' or '@'")]
+    #[error("username must be 1 to 128 characters of letters, digits, '.', '_', '-' or '@'")]
     InvalidUsername,
     #[error("password must be at least {MIN_PASSWORD_LEN} characters")]
     WeakPassword,
@@ -48,6 +50,8 @@ pub enum AccountError {
         "missing or wrong X-CSRF-Token header: state changes need the token the login returned"
     )]
     Csrf,
+    #[error("this invite link is unknown, used or expired: ask an admin for a new one")]
+    InvalidInvite,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -57,7 +61,7 @@ impl AccountError {
         match self {
             AccountError::InvalidUsername | AccountError::WeakPassword => ErrorKind::Invalid,
             AccountError::UsernameTaken(_) => ErrorKind::Conflict,
-            AccountError::NoSuchUser(_) => ErrorKind::NotFound,
+            AccountError::NoSuchUser(_) | AccountError::InvalidInvite => ErrorKind::NotFound,
             AccountError::BadCredentials | AccountError::NoSession => ErrorKind::Unauthorized,
             AccountError::LockedOut(_) => ErrorKind::TooManyRequests,
             AccountError::Csrf => ErrorKind::Forbidden,
@@ -66,11 +70,31 @@ impl AccountError {
     }
 }
 
+/// A username: what an asset's `meta.creator_id` holds for its owner (a Moodle `username`, the
+/// migration's admin owner, a claimer). Moodle's own rule: letters, digits and `_ - . @`.
 pub fn valid_username(name: &str) -> bool {
-    (1..=100).contains(&name.len())
+    (1..=crate::assets::model::AssetMeta::MAX_ID_LEN).contains(&name.chars().count())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+}
+
+/// An account for someone who owns videos before ever logging in (a Moodle moderator the BBB
+/// migration found): role `user`, no password until an admin sets one or sends an invite link.
+/// `false` if the username already has an account (which is left as it is).
+pub async fn create_passwordless(db: &ArcDb, username: &str) -> Result<bool, AccountError> {
+    if !valid_username(username) {
+        return Err(AccountError::InvalidUsername);
+    }
+    let user = User {
+        username: username.to_owned(),
+        role: Role::User,
+        password_hash: None,
+        created_at: now_unix(),
+        failed_logins: 0,
+        locked_until: None,
+    };
+    Ok(db.create_user(&user).await?)
 }
 
 fn random_token(bytes: usize) -> String {
@@ -240,6 +264,11 @@ impl AccountService {
             }
             return Err(AccountError::BadCredentials);
         };
+        self.open_session(user, now).await
+    }
+
+    /// Opens a session for `user`; returns the cookie value and the session.
+    async fn open_session(&self, user: User, now: i64) -> Result<(String, SignedIn), AccountError> {
         let cookie = random_token(32);
         let session = Session {
             id_sha256: sha256(&cookie),
@@ -260,6 +289,66 @@ impl AccountService {
                 session_id_sha256: session.id_sha256,
             },
         ))
+    }
+
+    /// A new invite link token for `username` (returned once, stored hashed), and when it
+    /// expires. Earlier invites stay valid until used or expired.
+    pub async fn create_invite(
+        &self,
+        username: &str,
+        created_by: Option<&str>,
+    ) -> Result<(String, i64), AccountError> {
+        if self.db.get_user(username).await?.is_none() {
+            return Err(AccountError::NoSuchUser(username.to_owned()));
+        }
+        let token = random_token(32);
+        let now = now_unix();
+        let invite = Invite {
+            token_sha256: sha256(&token),
+            username: username.to_owned(),
+            created_by: created_by.map(str::to_owned),
+            created_at: now,
+            expires_at: now + INVITE_SECS,
+            used_at: None,
+        };
+        self.db.create_invite(&invite).await?;
+        Ok((token, invite.expires_at))
+    }
+
+    /// The invite behind a link's token, if it can still be used.
+    pub async fn invite(&self, token: &str) -> Result<Invite, AccountError> {
+        self.db
+            .get_invite(&sha256(token))
+            .await?
+            .filter(|i| i.used_at.is_none() && i.expires_at > now_unix())
+            .ok_or(AccountError::InvalidInvite)
+    }
+
+    /// Sets the password an invite's holder chose (spending the invite, ending any other
+    /// session of theirs) and logs them in.
+    pub async fn accept_invite(
+        &self,
+        token: &str,
+        password: &str,
+    ) -> Result<(String, SignedIn), AccountError> {
+        if password.chars().count() < MIN_PASSWORD_LEN {
+            return Err(AccountError::WeakPassword);
+        }
+        // Checked first so a bad link costs no hashing.
+        self.invite(token).await?;
+        let hash = hash_password(password.to_owned()).await;
+        let now = now_unix();
+        let username = self
+            .db
+            .accept_invite(&sha256(token), &hash, now)
+            .await?
+            .ok_or(AccountError::InvalidInvite)?;
+        let user = self
+            .db
+            .get_user(&username)
+            .await?
+            .ok_or(AccountError::NoSuchUser(username))?;
+        self.open_session(user, now).await
     }
 
     /// The person behind a session cookie, if the session is live and the account still exists.
@@ -303,6 +392,8 @@ mod tests {
         assert!(!valid_username(""));
         assert!(!valid_username("a b"));
         assert!(!valid_username("../etc"));
-        assert!(!valid_username(&"a".repeat(101)));
+        assert!(valid_username("émilie"));
+        assert!(valid_username(&"a".repeat(128)));
+        assert!(!valid_username(&"a".repeat(129)));
     }
 }

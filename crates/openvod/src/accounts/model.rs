@@ -51,3 +51,14 @@ pub struct Session {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
 }
+
+/// An invite link, as stored (the token itself is only ever in the link).
+#[derive(Debug, Clone)]
+pub struct Invite {
+    pub token_sha256: Vec<u8>,
+    pub username: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::model::{Role, Session, User};
+use super::model::{Invite, Role, Session, User};
 use crate::db::DbError;
 
 #[async_trait]
@@ -25,4 +25,15 @@ pub trait AccountRepo {
     async fn revoke_session(&self, id_sha256: &[u8], now: i64) -> Result<bool, DbError>;
     /// Revokes every live session of the user; returns how many.
     async fn revoke_sessions_of(&self, username: &str, now: i64) -> Result<u64, DbError>;
+    async fn create_invite(&self, invite: &Invite) -> Result<(), DbError>;
+    async fn get_invite(&self, token_sha256: &[u8]) -> Result<Option<Invite>, DbError>;
+    /// In one transaction: spends the invite if it is unused and not expired at `now`, sets the
+    /// password (unlocking the account) and ends the user's sessions. The username, or `None`
+    /// (and nothing changed) if the invite cannot be used.
+    async fn accept_invite(
+        &self,
+        token_sha256: &[u8],
+        hash: &str,
+        now: i64,
+    ) -> Result<Option<String>, DbError>;
 }

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
-use super::mux::routes::{asset_response, created_response, ok};
+use super::mux::routes::{asset_response, created_response, ok, pagination};
 use super::mux::wire::{AssetResponse, CreateAssetRequest};
 use crate::assets::model::Asset;
 use crate::http::auth::ApiCaller;
@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/openvod/v1/bbb/renders", post(create_render))
         .route("/openvod/v1/bbb/renders/{id}", get(get_render))
+        .route("/openvod/v1/bbb/recordings", get(list_recordings))
         .route("/openvod/v1/bbb/claims", get(list_claims))
         .route("/openvod/v1/bbb/claims/{asset_id}", post(claim))
         .route("/openvod/v1/external-recordings", get(list_external))
@@ -109,6 +110,101 @@ async fn get_render(
 }
 
 #[derive(Debug, Serialize)]
+struct MigrationOwner {
+    username: String,
+    full_name: Option<String>,
+    /// `moodle`, `admin` or `claim`.
+    origin: crate::migration::model::OwnerOrigin,
+}
+
+#[derive(Debug, Serialize)]
+struct MigrationAction {
+    /// `manual_claim` or `import_video`.
+    mode: &'static str,
+    /// `done` or `failed` (the run's own step).
+    state: String,
+    detail: Option<String>,
+    error: Option<String>,
+    asset_id: Option<String>,
+    /// The asset's progress (`processing`, `ready`, `error: ...`, `deleted`), if there is one.
+    asset_state: Option<String>,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+struct MigrationRecording {
+    record_id: String,
+    name: String,
+    start_time: Option<String>,
+    origin_server_name: Option<String>,
+    last_listed_at: String,
+    owners: Vec<MigrationOwner>,
+    actions: Vec<MigrationAction>,
+}
+
+/// Every recording the migration listed, newest first, with its owners and what each mode did
+/// (and how the asset it made is doing): the admins' view of a migration. `limit`, `page`.
+async fn list_recordings(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require_staff()?;
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "limit" | "page"))
+    {
+        return Err(ApiError::invalid(format!(
+            "{unknown}: unknown parameter (limit and page are accepted)"
+        )));
+    }
+    let (limit, page) = pagination(&query)?;
+    let (entries, total) = state.migration.recordings(limit, page).await?;
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let mut actions = Vec::new();
+        for action in entry.actions {
+            let asset_state = match &action.asset_id {
+                Some(id) => Some(asset_progress(&state, id, "processing", "ready").await?),
+                None => None,
+            };
+            actions.push(MigrationAction {
+                mode: action.mode.as_str(),
+                state: action.state,
+                detail: action.detail,
+                error: action.error,
+                asset_id: action.asset_id,
+                asset_state,
+                updated_at: action.updated_at.to_string(),
+            });
+        }
+        out.push(MigrationRecording {
+            record_id: entry.record_id,
+            name: entry.name,
+            start_time: entry.start_time_ms.map(crate::id::iso8601_micros),
+            origin_server_name: entry.origin_server,
+            last_listed_at: entry.listed_at.to_string(),
+            owners: entry
+                .owners
+                .into_iter()
+                .map(|o| MigrationOwner {
+                    username: o.username,
+                    full_name: o.full_name,
+                    origin: o.origin,
+                })
+                .collect(),
+            actions,
+        });
+    }
+    let mut response = ok(out);
+    response.headers_mut().insert(
+        "x-total-count",
+        axum::http::HeaderValue::from(total.max(0) as u64),
+    );
+    Ok(response)
+}
+
+#[derive(Debug, Serialize)]
 struct ClaimResponse {
     asset_id: String,
     record_id: String,
@@ -173,27 +269,39 @@ struct ExternalResponse {
     asset_id: Option<String>,
 }
 
+/// How a migrated recording's asset is doing, in words: `preparing`/`ready` named by the caller,
+/// `error: <messages>`, or `deleted`.
+async fn asset_progress(
+    state: &AppState,
+    asset_id: &str,
+    preparing: &str,
+    ready: &str,
+) -> Result<String, ApiError> {
+    use crate::assets::model::AssetStatus;
+    Ok(match state.assets.get(asset_id).await {
+        Ok(asset) => match asset.status {
+            AssetStatus::Preparing => preparing.to_owned(),
+            AssetStatus::Ready => ready.to_owned(),
+            AssetStatus::Errored => format!(
+                "error: {}",
+                asset
+                    .errors
+                    .map(|e| e.messages.join("; "))
+                    .unwrap_or_default()
+            ),
+        },
+        Err(crate::assets::AssetError::NotFound(_)) => "deleted".to_owned(),
+        Err(e) => return Err(e.into()),
+    })
+}
+
 async fn external_response(
     state: &AppState,
     ext: crate::migration::model::ExternalRecording,
 ) -> Result<ExternalResponse, ApiError> {
     let progress = match &ext.asset_id {
         None => "not imported".to_owned(),
-        Some(id) => match state.assets.get(id).await {
-            Ok(asset) => match asset.status {
-                crate::assets::model::AssetStatus::Preparing => "importing".to_owned(),
-                crate::assets::model::AssetStatus::Ready => "imported".to_owned(),
-                crate::assets::model::AssetStatus::Errored => format!(
-                    "error: {}",
-                    asset
-                        .errors
-                        .map(|e| e.messages.join("; "))
-                        .unwrap_or_default()
-                ),
-            },
-            Err(crate::assets::AssetError::NotFound(_)) => "deleted".to_owned(),
-            Err(e) => return Err(e.into()),
-        },
+        Some(id) => asset_progress(state, id, "importing", "imported").await?,
     };
     Ok(ExternalResponse {
         id: ext.id,

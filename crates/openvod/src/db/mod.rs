@@ -18,7 +18,9 @@ use crate::events::model::{Attempt, ClaimedDelivery, DeliveryResult, Event, Webh
 use crate::ingest::model::Upload;
 use crate::jobs::{ClaimedJob, Job, JobResult};
 use crate::media::probe::MediaInfo;
-use crate::migration::model::{Action, BbbRecording, Claim, ExternalRecording, Mode, Owner};
+use crate::migration::model::{
+    Action, BbbRecording, Claim, ExternalRecording, MigrationEntry, Mode, Owner,
+};
 use crate::playback::keys::SigningKey;
 use crate::processing::ProcessingTask;
 
@@ -339,6 +341,12 @@ pub trait BbbRepo {
     /// The recordID a manual-claim asset was made from.
     async fn bbb_record_of_asset(&self, asset_id: &str) -> Result<Option<String>, DbError>;
     async fn add_bbb_owner(&self, record_id: &str, owner: &Owner) -> Result<(), DbError>;
+    /// A page of every listed recording (newest first) with owners and actions, and the total.
+    async fn list_bbb_recordings(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<MigrationEntry>, i64), DbError>;
 }
 
 pub trait Db:

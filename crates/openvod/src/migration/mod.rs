@@ -27,6 +27,8 @@ pub enum MigrationError {
     Db(#[from] DbError),
     #[error(transparent)]
     Asset(#[from] AssetError),
+    #[error(transparent)]
+    Account(#[from] crate::accounts::AccountError),
 }
 
 impl MigrationError {
@@ -36,18 +38,9 @@ impl MigrationError {
             MigrationError::Invalid(_) => ErrorKind::Invalid,
             MigrationError::Db(_) => ErrorKind::Internal,
             MigrationError::Asset(e) => e.kind(),
+            MigrationError::Account(e) => e.kind(),
         }
     }
-}
-
-/// openvod usernames (a Moodle `username`, the admin owner, a claimer): what `meta.creator_id`
-/// holds. Moodle allows lower-case letters, digits and `_ - . @`.
-pub fn valid_username(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().count() <= AssetMeta::MAX_ID_LEN
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
 }
 
 /// The state row of a listed recording.
@@ -129,9 +122,16 @@ impl MigrationService {
         MigrationService { db }
     }
 
-    /// Upserts the recording's state row and the owners this listing found.
+    /// Upserts the recording's state row and the owners this listing found, and gives each
+    /// Moodle moderator an account (no password until an admin sets one or sends an invite)
+    /// so they can log in to the console and find their recordings.
     pub async fn save(&self, rec: &BbbRecording, owners: &[Owner]) -> Result<(), MigrationError> {
         self.db.save_bbb_recording(rec, owners, now_unix()).await?;
+        for owner in owners.iter().filter(|o| o.origin == OwnerOrigin::Moodle) {
+            if crate::accounts::create_passwordless(&self.db, &owner.username).await? {
+                tracing::info!(username = %owner.username, "account created for a Moodle moderator");
+            }
+        }
         Ok(())
     }
 
@@ -228,6 +228,19 @@ impl MigrationService {
         })
     }
 
+    /// Page `page` (from 1) of every listed recording, and how many there are.
+    pub async fn recordings(
+        &self,
+        limit: u32,
+        page: u32,
+    ) -> Result<(Vec<model::MigrationEntry>, i64), MigrationError> {
+        let offset = i64::from(page - 1) * i64::from(limit);
+        Ok(self
+            .db
+            .list_bbb_recordings(offset, i64::from(limit))
+            .await?)
+    }
+
     pub async fn claims(&self) -> Result<Vec<Claim>, MigrationError> {
         Ok(self.db.list_bbb_claims().await?)
     }
@@ -239,7 +252,7 @@ impl MigrationService {
         asset_id: &str,
         owner: &str,
     ) -> Result<Asset, MigrationError> {
-        if !valid_username(owner) {
+        if !crate::accounts::valid_username(owner) {
             return Err(MigrationError::Invalid(format!(
                 "owner: {owner:?} is not a username (letters, digits, _ - . @; at most 128)"
             )));

@@ -75,6 +75,14 @@ impl Mode {
             Mode::ImportVideo => "import_video",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "manual_claim" => Some(Mode::ManualClaim),
+            "import_video" => Some(Mode::ImportVideo),
+            _ => None,
+        }
+    }
 }
 
 /// What a mode did with a recording.
@@ -88,6 +96,18 @@ pub struct Action {
     pub detail: Option<String>,
     pub error: Option<String>,
     pub updated_at: i64,
+}
+
+/// A recording of the old server with its owners and what each mode did (the admins' list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationEntry {
+    pub record_id: String,
+    pub name: String,
+    pub start_time_ms: Option<i64>,
+    pub origin_server: Option<String>,
+    pub listed_at: i64,
+    pub owners: Vec<Owner>,
+    pub actions: Vec<Action>,
 }
 
 /// A recording an owner may import into openvod when they choose (Pod's `ExternalRecording`).

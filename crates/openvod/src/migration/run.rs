@@ -117,7 +117,7 @@ async fn moodle_owners<'m>(
         .moderators(&activity)
         .await?
         .into_iter()
-        .filter(|u| super::valid_username(&u.username))
+        .filter(|u| crate::accounts::valid_username(&u.username))
         .map(|u| Owner {
             full_name: Some(u.full_name()),
             email: Some(u.email.clone()).filter(|e| !e.is_empty()),

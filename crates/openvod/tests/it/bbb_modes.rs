@@ -143,6 +143,136 @@ async fn check_owners(app: &TestApp) {
     );
 }
 
+/// Every Moodle moderator the run found has an account nobody can log in to until an admin
+/// sends an invite link (the admin owner is no moderator: no account made for it); the invited
+/// person chooses a password with the link, once, and sees their recordings. Admins list every
+/// recording of the migration with owners and what was done.
+async fn moderators_have_accounts_and_admins_see_the_migration(app: &TestApp) {
+    let users = get(app, "/openvod/v1/users").await["data"].clone();
+    let mut accounts: Vec<(String, bool)> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["username"].as_str().unwrap().to_owned(),
+                u["can_log_in"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    accounts.sort();
+    let expected: Vec<(String, bool)> = ["jdupont", "mmartin", "ppetit"]
+        .iter()
+        .map(|u| (u.to_string(), false))
+        .collect();
+    assert_eq!(accounts, expected);
+
+    let invite = post(app, "/openvod/v1/users/ppetit/invites", None).await["data"].clone();
+    let path = invite["path"].as_str().unwrap();
+    assert!(invite["url"].as_str().unwrap().ends_with(path), "{invite}");
+    let token = path.strip_prefix("/console/#/invite/").unwrap();
+    let shown = get(app, &format!("/openvod/v1/invites/{token}")).await;
+    assert_eq!(shown["data"]["username"], "ppetit");
+    let accept = |password: &'static str| {
+        let url = format!("{}/openvod/v1/invites/{token}/accept", app.base_url);
+        async move {
+            app.client
+                .post(url)
+                .json(&serde_json::json!({ "password": password }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let weak = accept("short").await;
+    assert_eq!(weak.status(), 400);
+    assert!(weak.text().await.unwrap().contains("at least 10"));
+    let accepted = accept("ppetit's own password").await;
+    assert_eq!(accepted.status(), 200);
+    let cookie = accepted.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let mine: Value = app
+        .client
+        .get(format!("{}/openvod/v1/external-recordings", app.base_url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(record_ids(mine["data"].as_array().unwrap()), vec![rid(2)]);
+    // Spent: the link works once.
+    let again = accept("another long password").await;
+    assert_eq!(again.status(), 404);
+    assert!(again
+        .text()
+        .await
+        .unwrap()
+        .contains("ask an admin for a new one"));
+    let r = app
+        .client
+        .post(format!("{}/console/api/session", app.base_url))
+        .json(&serde_json::json!({"username": "ppetit", "password": "ppetit's own password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, _) = app
+        .api_json(
+            reqwest::Method::POST,
+            "/openvod/v1/users/nobody/invites",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let listed = app
+        .client
+        .get(format!(
+            "{}/openvod/v1/bbb/recordings?limit=4&page=2",
+            app.base_url
+        ))
+        .basic_auth(&app.token_id, Some(&app.token_secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(listed.headers()["x-total-count"], "6");
+    let page: Value = listed.json().await.unwrap();
+    let page = page["data"].as_array().unwrap();
+    // Newest first: the second page of four holds the two oldest.
+    assert_eq!(
+        page.iter()
+            .map(|r| r["record_id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec![rid(2), rid(1)]
+    );
+    let first = &page[1];
+    let owners: Vec<&str> = first["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, vec!["jdupont", "mmartin"]);
+    assert_eq!(first["owners"][0]["origin"], "moodle");
+    assert_eq!(first["actions"][0]["mode"], "import_video");
+    assert_eq!(first["actions"][0]["state"], "done");
+    let (status, body) = app
+        .api_json(
+            reqwest::Method::GET,
+            "/openvod/v1/bbb/recordings?sort=x",
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+}
+
 async fn import_video_with_moodle(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
     let db1 = fresh_moodle(engine, "mdl_").await;
@@ -251,6 +381,7 @@ async fn import_video_with_moodle(engine: Engine) {
 
     let app = app_on(dir.path(), 0).await;
     check_owners(&app).await;
+    moderators_have_accounts_and_admins_see_the_migration(&app).await;
     let one = &external(&app, "ppetit").await[0];
     assert_eq!(one["type"], "bigbluebutton");
     assert_eq!(one["name"], "Cours 2");

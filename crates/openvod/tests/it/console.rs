@@ -532,3 +532,99 @@ async fn a_user_sees_and_acts_only_on_their_own_videos() {
         assert_eq!(body["Response"]["Error"]["Code"].as_str(), expect, "{body}");
     }
 }
+
+/// Invite links are made by admins only; one expired, or spent, is refused with a message that
+/// says what to do; accepting one ends the sessions the account had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_links_are_for_admins_and_work_once_before_they_expire() {
+    use openvod::accounts::model::{Invite, Role};
+    use openvod::accounts::repo::AccountRepo;
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn().await;
+    let user = session_of(&app, "uma", Role::User).await;
+    let (status, body) = as_person(
+        &app,
+        &user,
+        reqwest::Method::POST,
+        "/openvod/v1/users/uma/invites",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
+    // An expired invite, as stored.
+    let expired_token = "an-expired-invite-token";
+    let db = openvod::db::sqlite::SqliteDb::open(&app.config.data_dir.join("openvod.db"))
+        .await
+        .unwrap();
+    db.create_invite(&Invite {
+        token_sha256: Sha256::digest(expired_token.as_bytes()).to_vec(),
+        username: "uma".to_owned(),
+        created_by: None,
+        created_at: 1,
+        expires_at: 2,
+        used_at: None,
+    })
+    .await
+    .unwrap();
+    for (method, path) in [
+        (
+            reqwest::Method::GET,
+            format!("/openvod/v1/invites/{expired_token}"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/openvod/v1/invites/{expired_token}/accept"),
+        ),
+        (
+            reqwest::Method::GET,
+            "/openvod/v1/invites/made-up".to_owned(),
+        ),
+    ] {
+        let r = app
+            .client
+            .request(method, format!("{}{path}", app.base_url))
+            .json(&json!({"password": "a fine long password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["messages"][0]
+                .as_str()
+                .unwrap()
+                .contains("unknown, used or expired"),
+            "{body}"
+        );
+    }
+
+    let (status, body) = app
+        .api_json(reqwest::Method::POST, "/openvod/v1/users/uma/invites", None)
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let path = body["data"]["path"].as_str().unwrap().to_owned();
+    let token = path.rsplit('/').next().unwrap();
+    let r = app
+        .client
+        .post(format!(
+            "{}/openvod/v1/invites/{token}/accept",
+            app.base_url
+        ))
+        .json(&json!({"password": "uma chose this one"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, _) = as_person(
+        &app,
+        &user,
+        reqwest::Method::GET,
+        "/console/api/session",
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "the account's earlier sessions ended");
+    assert_eq!(login(&app, "uma", "a long password").await.status(), 401);
+    assert_eq!(login(&app, "uma", "uma chose this one").await.status(), 200);
+}

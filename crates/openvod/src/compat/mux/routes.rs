@@ -66,7 +66,7 @@ pub fn routes() -> Router<AppState> {
 pub(crate) use crate::http::json::{created_response, ok};
 
 /// `limit` (1..=100, default 25) and `page` (from 1, default 1).
-fn pagination(query: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
+pub(crate) fn pagination(query: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
     let number = |name: &str, default: u32, max: u32| -> Result<u32, ApiError> {
         match query.get(name) {
             None => Ok(default),

@@ -1,11 +1,11 @@
 //! Console accounts and sessions on SQLite.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 
 use super::SqliteDb;
-use crate::accounts::model::{Role, Session, User};
+use crate::accounts::model::{Invite, Role, Session, User};
 use crate::accounts::repo::AccountRepo;
 use crate::db::DbError;
 
@@ -30,6 +30,51 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, DbError> {
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
+}
+
+fn invite_from_row(row: &SqliteRow) -> Result<Invite, DbError> {
+    Ok(Invite {
+        token_sha256: row.try_get("token_sha256")?,
+        username: row.try_get("username")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        used_at: row.try_get("used_at")?,
+    })
+}
+
+/// Sets the password and unlocks the account; `false` if no such user.
+async fn set_password_in(
+    conn: &mut SqliteConnection,
+    username: &str,
+    hash: &str,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL
+         WHERE username = ?",
+    )
+    .bind(hash)
+    .bind(username)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn revoke_sessions_in(
+    conn: &mut SqliteConnection,
+    username: &str,
+    now: i64,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = ?
+         WHERE username = ? AND revoked_at IS NULL AND expires_at > ?",
+    )
+    .bind(now)
+    .bind(username)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 #[async_trait]
@@ -67,15 +112,7 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn set_password(&self, username: &str, hash: &str) -> Result<bool, DbError> {
-        let done = sqlx::query(
-            "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL
-             WHERE username = ?",
-        )
-        .bind(hash)
-        .bind(username)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        set_password_in(&mut *self.writer.acquire().await?, username, hash).await
     }
 
     async fn set_role(&self, username: &str, role: Role) -> Result<bool, DbError> {
@@ -148,15 +185,56 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn revoke_sessions_of(&self, username: &str, now: i64) -> Result<u64, DbError> {
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?
-             WHERE username = ? AND revoked_at IS NULL AND expires_at > ?",
+        revoke_sessions_in(&mut *self.writer.acquire().await?, username, now).await
+    }
+
+    async fn create_invite(&self, invite: &Invite) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO invites (token_sha256, username, created_by, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?)",
         )
-        .bind(now)
-        .bind(username)
-        .bind(now)
+        .bind(&invite.token_sha256)
+        .bind(&invite.username)
+        .bind(&invite.created_by)
+        .bind(invite.created_at)
+        .bind(invite.expires_at)
         .execute(&self.writer)
         .await?;
-        Ok(done.rows_affected())
+        Ok(())
+    }
+
+    async fn get_invite(&self, token_sha256: &[u8]) -> Result<Option<Invite>, DbError> {
+        sqlx::query("SELECT * FROM invites WHERE token_sha256 = ?")
+            .bind(token_sha256)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| invite_from_row(&r))
+            .transpose()
+    }
+
+    async fn accept_invite(
+        &self,
+        token_sha256: &[u8],
+        hash: &str,
+        now: i64,
+    ) -> Result<Option<String>, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let username: Option<String> = sqlx::query_scalar(
+            "UPDATE invites SET used_at = ?
+             WHERE token_sha256 = ? AND used_at IS NULL AND expires_at > ?
+             RETURNING username",
+        )
+        .bind(now)
+        .bind(token_sha256)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(username) = username else {
+            return Ok(None);
+        };
+        set_password_in(&mut tx, &username, hash).await?;
+        revoke_sessions_in(&mut tx, &username, now).await?;
+        tx.commit().await?;
+        Ok(Some(username))
     }
 }

@@ -10,8 +10,22 @@ use crate::assets::model::Asset;
 use crate::db::{BbbRepo, DbError};
 use crate::jobs::Job;
 use crate::migration::model::{
-    Action, BbbRecording, Claim, ExternalRecording, Mode, Owner, OwnerOrigin,
+    Action, BbbRecording, Claim, ExternalRecording, MigrationEntry, Mode, Owner, OwnerOrigin,
 };
+
+fn action_from_row(row: &SqliteRow) -> Result<Action, DbError> {
+    let mode: String = row.try_get("mode")?;
+    Ok(Action {
+        record_id: row.try_get("record_id")?,
+        mode: Mode::parse(&mode)
+            .ok_or_else(|| DbError::Corrupt(format!("action mode {mode:?}")))?,
+        state: row.try_get("state")?,
+        asset_id: row.try_get("asset_id")?,
+        detail: row.try_get("detail")?,
+        error: row.try_get("error")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
 
 fn external_from_row(row: &SqliteRow) -> Result<ExternalRecording, DbError> {
     Ok(ExternalRecording {
@@ -95,18 +109,7 @@ impl BbbRepo for SqliteDb {
             .bind(mode.as_str())
             .fetch_optional(&self.reader)
             .await?;
-        row.map(|row| {
-            Ok(Action {
-                record_id: row.try_get("record_id")?,
-                mode,
-                state: row.try_get("state")?,
-                asset_id: row.try_get("asset_id")?,
-                detail: row.try_get("detail")?,
-                error: row.try_get("error")?,
-                updated_at: row.try_get("updated_at")?,
-            })
-        })
-        .transpose()
+        row.map(|row| action_from_row(&row)).transpose()
     }
 
     async fn list_bbb_owners(&self, record_id: &str) -> Result<Vec<Owner>, DbError> {
@@ -333,5 +336,45 @@ impl BbbRepo for SqliteDb {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn list_bbb_recordings(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<MigrationEntry>, i64), DbError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bbb_recordings")
+            .fetch_one(&self.reader)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT record_id, name, start_time_ms, origin_server, listed_at FROM bbb_recordings
+             ORDER BY start_time_ms DESC, record_id LIMIT ? OFFSET ?",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let record_id: String = row.try_get("record_id")?;
+            let actions =
+                sqlx::query("SELECT * FROM bbb_actions WHERE record_id = ? ORDER BY mode")
+                    .bind(&record_id)
+                    .fetch_all(&self.reader)
+                    .await?
+                    .iter()
+                    .map(action_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+            entries.push(MigrationEntry {
+                owners: self.list_bbb_owners(&record_id).await?,
+                actions,
+                record_id,
+                name: row.try_get("name")?,
+                start_time_ms: row.try_get("start_time_ms")?,
+                origin_server: row.try_get("origin_server")?,
+                listed_at: row.try_get("listed_at")?,
+            });
+        }
+        Ok((entries, total))
     }
 }
