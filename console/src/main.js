@@ -32,11 +32,21 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body) {
+  return (await request(method, path, body)).json;
+}
+
+// A GET of a paged list that tells its total in X-Total-Count.
+async function apiPage(path) {
+  const { json, response } = await request('GET', path);
+  return { data: json.data, total: Number(response.headers.get('x-total-count') || json.data.length) };
+}
+
+async function request(method, path, body) {
   const headers = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && session) headers['x-csrf-token'] = session.csrf_token;
   const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
-  if (r.status === 204) return null;
+  if (r.status === 204) return { json: null, response: r };
   const json = await r.json().catch(() => null);
   if (!r.ok) {
     const message = json?.error?.messages?.join('; ') || `${r.status} ${r.statusText}`;
@@ -46,7 +56,7 @@ async function api(method, path, body) {
     }
     throw new ApiError(r.status, message);
   }
-  return json;
+  return { json, response: r };
 }
 
 function showError(container, e) {
@@ -82,6 +92,18 @@ function publicPlaybackId(asset) {
   return asset.playback_ids?.find((p) => p.policy === 'public')?.id;
 }
 
+function copyButton(text) {
+  const button = h('button', { type: 'button', onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(text());
+      button.textContent = 'Copied';
+    } catch {
+      button.textContent = 'Select and copy by hand';
+    }
+  } }, 'Copy');
+  return button;
+}
+
 function title(asset) {
   return asset.meta?.title || asset.id;
 }
@@ -113,6 +135,47 @@ function loginPage() {
   );
   main.replaceChildren(form);
   form.querySelector('input').focus();
+}
+
+// ---------- invite link: choose a password ----------
+
+async function invitePage(token) {
+  const error = h('div');
+  let invite;
+  try {
+    invite = (await api('GET', `/openvod/v1/invites/${encodeURIComponent(token)}`)).data;
+  } catch (err) {
+    main.replaceChildren(h('div', { class: 'card login' }, h('h1', {}, 'Invite link'), error,
+      h('p', {}, h('a', { href: '#/videos' }, 'Go to the log-in page'))));
+    showError(error, err);
+    return;
+  }
+  const form = h('form', { class: 'card login', onsubmit: async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    if (data.get('password') !== data.get('confirm')) {
+      showError(error, new Error('The two passwords differ.'));
+      return;
+    }
+    try {
+      session = (await api('POST', `/openvod/v1/invites/${encodeURIComponent(token)}/accept`, { password: data.get('password') })).data;
+      location.hash = '#/recordings';
+    } catch (err) {
+      showError(error, err);
+    }
+  } },
+    h('h1', {}, `Welcome, ${invite.username}`),
+    h('p', {}, 'Choose a password (at least 10 characters) to log in to openvod.'),
+    h('input', { type: 'hidden', name: 'username', autocomplete: 'username', value: invite.username }),
+    h('label', { for: 'new-password' }, 'Password'),
+    h('input', { id: 'new-password', name: 'password', type: 'password', autocomplete: 'new-password', minlength: 10, required: true }),
+    h('label', { for: 'confirm-password' }, 'Password again'),
+    h('input', { id: 'confirm-password', name: 'confirm', type: 'password', autocomplete: 'new-password', minlength: 10, required: true }),
+    h('button', { type: 'submit' }, 'Set password and log in'),
+    error,
+  );
+  main.replaceChildren(form);
+  form.querySelector('#new-password').focus();
 }
 
 // ---------- videos ----------
@@ -386,7 +449,7 @@ async function videoPage(id) {
     h('ul', {}, ...(asset.playback_ids || []).map((p) => {
       const url = `${location.origin}/${p.id}.m3u8`;
       return h('li', {}, h('code', {}, p.policy), ' ', h('input', { readonly: true, value: url, 'aria-label': `${p.policy} playback URL` }),
-        h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(url) }, 'Copy'));
+        copyButton(() => url));
     })));
 
   const previews = pid && asset.status === 'ready'
@@ -548,6 +611,13 @@ async function settingsPage() {
           showPassword(r.username, r.password);
         } }, 'Reset password'), ' ',
         h('button', { type: 'button', onclick: async () => {
+          const r = (await api('POST', `/openvod/v1/users/${encodeURIComponent(u.username)}/invites`)).data;
+          const link = h('input', { readonly: true, value: r.url, id: 'invite-link', 'aria-label': `Invite link for ${r.username}` });
+          peopleNotice.replaceChildren(h('p', { role: 'status' },
+            `Send this link to ${r.username}; it lets them choose a password once, until ${localTime(r.expires_at)}: `,
+            link, ' ', copyButton(() => r.url)));
+        } }, 'Invite link'), ' ',
+        h('button', { type: 'button', onclick: async () => {
           const r = (await api('DELETE', `/openvod/v1/users/${encodeURIComponent(u.username)}/sessions`)).data;
           peopleNotice.replaceChildren(h('p', {}, `${r.ended_sessions} session(s) of ${r.username} ended.`));
         } }, 'End sessions')))));
@@ -644,19 +714,58 @@ async function recordingsPage() {
       showError(claims, e);
     }
   }
+  const migration = h('div', { id: 'migration' });
+  const migrationPage = { page: 1, limit: 20 };
+  async function loadMigration() {
+    try {
+      const { data, total } = await apiPage(`/openvod/v1/bbb/recordings?limit=${migrationPage.limit}&page=${migrationPage.page}`);
+      if (total === 0) {
+        migration.replaceChildren(h('p', { class: 'empty' }, 'No recording listed yet: run openvod bbb migrate (see the README) to list the old server.'));
+        return;
+      }
+      const pages = Math.max(1, Math.ceil(total / migrationPage.limit));
+      const rows = data.map((r) => h('tr', { 'data-record-id': r.record_id },
+        h('td', {}, r.name, h('br'), h('small', { class: 'muted' }, r.record_id)),
+        h('td', {}, localTime(r.start_time)),
+        h('td', {}, r.owners.length ? r.owners.map((o) => `${o.full_name ? `${o.full_name} (${o.username})` : o.username} · ${o.origin}`).join(', ') : h('span', { class: 'muted' }, 'none')),
+        h('td', { class: 'migration-state' }, r.actions.length === 0 ? h('span', { class: 'muted' }, 'listed only') : r.actions.map((a) => h('div', {},
+          `${a.mode.replace('_', ' ')}: `,
+          h('span', { class: a.state === 'failed' || a.asset_state?.startsWith('error') ? 'status errored' : 'status ready' },
+            a.state === 'failed' ? `failed: ${a.error}` : a.asset_state || a.detail || a.state),
+          a.asset_id ? [' ', h('a', { href: `#/videos/${a.asset_id}` }, 'video')] : null)))));
+      migration.replaceChildren(
+        h('div', { class: 'table-scroll' }, h('table', {},
+          h('caption', {}, `${total} recording(s) of the old server`),
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Recording'), h('th', { scope: 'col' }, 'Started'), h('th', { scope: 'col' }, 'Owners'), h('th', { scope: 'col' }, 'State'))),
+          h('tbody', {}, ...rows))),
+        h('nav', { class: 'pager', 'aria-label': 'Migration pages' },
+          h('button', { type: 'button', disabled: migrationPage.page <= 1, onclick: () => { migrationPage.page -= 1; loadMigration(); } }, 'Previous'),
+          ` Page ${migrationPage.page} of ${pages} `,
+          h('button', { type: 'button', disabled: migrationPage.page >= pages, onclick: () => { migrationPage.page += 1; loadMigration(); } }, 'Next')));
+    } catch (e) {
+      showError(migration, e);
+    }
+  }
   const sections = [h('h1', {}, 'Recordings'),
     h('section', { class: 'card', 'aria-labelledby': 'mine-h' }, h('h2', { id: 'mine-h' }, 'My external recordings'), mine)];
   if (session.role !== 'user') {
     sections.push(h('section', { class: 'card', 'aria-labelledby': 'claims-h' }, h('h2', { id: 'claims-h' }, 'Migrated recordings to claim'), claims));
+    sections.push(h('section', { class: 'card', 'aria-labelledby': 'migration-h' }, h('h2', { id: 'migration-h' }, 'Migration of the old server'), migration));
   }
   main.replaceChildren(...sections);
-  await Promise.all([loadMine(), session.role !== 'user' ? loadClaims() : null]);
+  await Promise.all([loadMine(), session.role !== 'user' ? loadClaims() : null, session.role !== 'user' ? loadMigration() : null]);
 }
 
 // ---------- routing ----------
 
 async function route() {
   clearTimeout(refreshTimer);
+  const invite = (location.hash || '').match(/^#\/invite\/([A-Za-z0-9_-]+)$/);
+  if (invite) {
+    document.getElementById('nav').hidden = true;
+    await invitePage(invite[1]);
+    return;
+  }
   if (!session) {
     try {
       session = (await api('GET', '/console/api/session')).data;

@@ -1044,18 +1044,28 @@ async fn staff_claim_and_owner_import_in_the_console() {
     }
 
     let app = app_on(dir.path(), 1).await;
-    for (name, role) in [("sam", Role::Staff), ("lea", Role::User)] {
+    for (name, role) in [("sam", Role::Staff), ("ada", Role::Admin)] {
         app.state
             .accounts
             .create_user(name, role, Some("a long password"))
             .await
             .unwrap();
     }
+    // The owner has an account without a password (as the migration makes for a Moodle
+    // moderator): they get in through an invite link.
+    let db = openvod::db::sqlite::SqliteDb::open(&dir.path().join("data").join("openvod.db"))
+        .await
+        .unwrap();
+    let db: openvod::db::ArcDb = std::sync::Arc::new(db);
+    assert!(openvod::accounts::create_passwordless(&db, "lea")
+        .await
+        .unwrap());
     let report = crate::browser::run_browser_script_with(
         &app,
         "console_bbb.mjs",
         &[
             ("OPENVOD_STAFF", "sam".as_ref()),
+            ("OPENVOD_ADMIN", "ada".as_ref()),
             ("OPENVOD_OWNER", "lea".as_ref()),
             ("OPENVOD_PASSWORD", "a long password".as_ref()),
             (
@@ -1079,6 +1089,18 @@ async fn staff_claim_and_owner_import_in_the_console() {
         .unwrap()
         .contains("Nothing to claim"));
     assert_eq!(report["owner_sees_claims"], 0, "users have no claim queue");
+    // Staff see the migration: one recording, both modes done, the claim asset processing or
+    // ready (a job renders it), the external recordings made.
+    let migration = report["migration"].as_array().unwrap();
+    assert_eq!(migration.len(), 1, "{report:#}");
+    let state = migration[0].as_str().unwrap();
+    assert!(
+        state.contains("manual claim: ")
+            && state.contains("import video: external recordings for lea"),
+        "{state}"
+    );
+    assert_eq!(report["invite_is_a_console_link"], true, "{report:#}");
+    assert_eq!(report["invite_heading"], "Welcome, lea", "{report:#}");
     assert_eq!(
         report["external_before"],
         serde_json::json!(["not imported"])
