@@ -185,8 +185,14 @@ const listState = { page: 1, search: '', status: '', owner: '' };
 async function videosPage() {
   const list = h('div', { class: 'list', id: 'video-list' }, h('p', { class: 'muted' }, 'Loading…'));
   const search = h('input', { type: 'search', id: 'search', placeholder: 'Search by title', 'aria-label': 'Search by title', value: listState.search,
-    oninput: () => { listState.search = search.value; render(); } });
-  const status = h('select', { id: 'status-filter', 'aria-label': 'Filter by status', onchange: () => { listState.status = status.value; render(); } },
+    oninput: () => {
+      listState.search = search.value;
+      listState.page = 1;
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(load, 250);
+    } });
+  let searchTimer = null;
+  const status = h('select', { id: 'status-filter', 'aria-label': 'Filter by status', onchange: () => { listState.status = status.value; listState.page = 1; load(); } },
     h('option', { value: '' }, 'All statuses'),
     h('option', { value: 'preparing' }, 'Processing'),
     h('option', { value: 'ready' }, 'Normal'),
@@ -207,14 +213,14 @@ async function videosPage() {
 
   let assets = [];
   function render() {
-    const q = listState.search.trim().toLowerCase();
-    const shown = assets.filter((a) => (!q || title(a).toLowerCase().includes(q)) && (!listState.status || a.status === listState.status));
-    if (shown.length === 0) {
-      list.replaceChildren(h('p', { class: 'empty' }, assets.length === 0
-        ? 'No videos yet. Drop files above or pick them to upload your first video.'
-        : 'No video matches. Clear the search or the status filter.'));
+    // Search, status and owner are filtered by the server (title, status, creator_id).
+    const filtered = listState.search.trim() || listState.status || listState.owner;
+    if (assets.length === 0) {
+      list.replaceChildren(h('p', { class: 'empty' }, filtered
+        ? 'No video matches. Clear the search or the filters.'
+        : 'No videos yet. Drop files above or pick them to upload your first video.'));
     } else {
-      list.replaceChildren(...shown.map(videoRow));
+      list.replaceChildren(...assets.map(videoRow));
     }
     pager.replaceChildren(
       h('button', { type: 'button', disabled: listState.page <= 1, onclick: () => { listState.page--; load(); } }, 'Previous'),
@@ -222,10 +228,16 @@ async function videosPage() {
       h('button', { type: 'button', disabled: assets.length < 25, onclick: () => { listState.page++; load(); } }, 'Next'),
     );
   }
+  let loads = 0;
   async function load() {
+    const mine = ++loads; // only the latest request's answer is shown (typing sends several)
     try {
-      const by = listState.owner ? `&creator_id=${encodeURIComponent(listState.owner)}` : '';
-      const r = await api('GET', `/video/v1/assets?limit=25&page=${listState.page}${by}`);
+      const params = new URLSearchParams({ limit: '25', page: String(listState.page) });
+      if (listState.owner) params.set('creator_id', listState.owner);
+      if (listState.search.trim()) params.set('title', listState.search.trim());
+      if (listState.status) params.set('status', listState.status);
+      const r = await api('GET', `/video/v1/assets?${params}`);
+      if (mine !== loads) return;
       assets = r.data;
       render();
       clearTimeout(refreshTimer);

@@ -75,10 +75,18 @@ try {
   await page.screenshot({ path: join(shots, '3-videos.png') });
   step('ready');
 
-  // Search narrows the list.
+  // Search and the status filter narrow the list (on the server).
+  const rowsBefore = await page.locator('.row').count();
   await page.getByLabel('Search by title').fill(basename(clips[0]));
+  await page.waitForFunction((n) => document.querySelectorAll('.row').length < n, rowsBefore, { timeout: 10000 }).catch(() => {});
   report.search_hits = await page.locator('.row').count();
   await page.getByLabel('Search by title').fill('');
+  await page.waitForFunction((n) => document.querySelectorAll('.row').length === n, rowsBefore, { timeout: 10000 });
+  await page.getByLabel('Filter by status').selectOption('errored');
+  await page.locator('#video-list .empty').waitFor();
+  report.errored_filter = await page.locator('#video-list .empty').textContent();
+  await page.getByLabel('Filter by status').selectOption('');
+  await page.waitForFunction((n) => document.querySelectorAll('.row').length === n, rowsBefore, { timeout: 10000 });
 
   // Open the first and play it.
   await page.locator('.row').first().click();

@@ -107,6 +107,9 @@ pub struct AssetFilter {
     pub external_id: Option<String>,
     /// `meta.creator_id`, exactly.
     pub creator_id: Option<String>,
+    pub status: Option<AssetStatus>,
+    /// Part of `meta.title`, ignoring ASCII case.
+    pub title_contains: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

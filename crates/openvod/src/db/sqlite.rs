@@ -79,18 +79,22 @@ impl SqliteDb {
 /// expression indexes of migration 0006 are, so that SQLite uses them.
 const META_EXTERNAL_ID: &str = "json_extract(settings, '$.meta.external_id')";
 const META_CREATOR_ID: &str = "json_extract(settings, '$.meta.creator_id')";
+/// A substring test on the title (SQLite's `lower` folds ASCII only; the needle is folded alike).
+const META_TITLE_CONTAINS: &str = "instr(lower(json_extract(settings, '$.meta.title')), ?) > 0";
 
 /// `SELECT * FROM assets` with one `AND` term per filter field that is set, then the cursor or
 /// offset; placeholders are bound in that order by `list_assets`.
 fn list_assets_sql(filter: &AssetFilter, after: bool) -> String {
     let mut sql = String::from("SELECT * FROM assets WHERE 1 = 1");
     for (set, term) in [
-        (filter.upload_id.is_some(), "upload_id"),
-        (filter.external_id.is_some(), META_EXTERNAL_ID),
-        (filter.creator_id.is_some(), META_CREATOR_ID),
+        (filter.upload_id.is_some(), "upload_id = ?"),
+        (filter.external_id.is_some(), &format!("{META_EXTERNAL_ID} = ?")),
+        (filter.creator_id.is_some(), &format!("{META_CREATOR_ID} = ?")),
+        (filter.status.is_some(), "status = ?"),
+        (filter.title_contains.is_some(), META_TITLE_CONTAINS),
     ] {
         if set {
-            sql.push_str(&format!(" AND {term} = ?"));
+            sql.push_str(&format!(" AND {term}"));
         }
     }
     if after {
@@ -506,11 +510,15 @@ impl AssetRepo for SqliteDb {
     ) -> Result<Vec<Asset>, DbError> {
         let sql = list_assets_sql(filter, after.is_some());
         let mut query = sqlx::query(&sql);
-        for value in [&filter.upload_id, &filter.external_id, &filter.creator_id]
-            .into_iter()
-            .flatten()
-        {
-            query = query.bind(value.as_str());
+        let values = [
+            filter.upload_id.clone(),
+            filter.external_id.clone(),
+            filter.creator_id.clone(),
+            filter.status.map(|s| s.as_str().to_owned()),
+            filter.title_contains.as_ref().map(|t| t.to_ascii_lowercase()),
+        ];
+        for value in values.into_iter().flatten() {
+            query = query.bind(value);
         }
         if let Some((created_at, id)) = after {
             query = query.bind(created_at).bind(id);

@@ -168,7 +168,14 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
     for row in rows {
         assert_eq!(row["label"], "Normal", "{report:#}");
     }
-    assert_eq!(report["search_hits"], 1);
+    assert_eq!(report["search_hits"], 1, "{report:#}");
+    assert!(
+        report["errored_filter"]
+            .as_str()
+            .unwrap()
+            .contains("No video matches"),
+        "{report:#}"
+    );
     assert!(report["played_to"].as_f64().unwrap() > 1.0);
     let previews = report["previews"].as_array().unwrap();
     assert!(

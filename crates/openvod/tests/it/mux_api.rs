@@ -376,7 +376,23 @@ async fn assets_are_listed_by_meta_external_id_and_creator_id() {
         "titles are not ids"
     );
     assert_eq!(listed(&app, "").await.len(), 5);
-    let _ = d;
+    // Title search (part of the title, ASCII case ignored) and status, on the server.
+    assert_eq!(listed(&app, "title=LIC").await, sorted(&[&d]));
+    assert!(listed(&app, "title=bob").await.is_empty());
+    assert_eq!(listed(&app, "status=preparing").await.len(), 5);
+    assert!(listed(&app, "status=ready").await.is_empty());
+    assert_eq!(
+        listed(&app, "status=preparing&title=ali&limit=1").await,
+        sorted(&[&d])
+    );
+    let (status, body) = app
+        .api_json(Method::GET, "/video/v1/assets?status=done", None)
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["messages"][0]
+        .as_str()
+        .unwrap()
+        .contains("preparing, ready or errored"));
 
     // Pages and cursors walk the filtered set only.
     assert_eq!(

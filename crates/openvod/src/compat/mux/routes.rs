@@ -13,7 +13,7 @@ use super::wire::{
     CreatePlaybackIdRequest, CreateSigningKeyRequest, CreateUploadRequest, PlaybackIdResponse,
     SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest, UploadResponse,
 };
-use crate::assets::model::AssetFilter;
+use crate::assets::model::{AssetFilter, AssetStatus};
 use crate::assets::AssetError;
 use crate::http::auth::ApiCaller;
 use crate::http::error::ApiError;
@@ -229,7 +229,8 @@ async fn list_assets(
     .into_response())
 }
 
-/// `upload_id` (Mux's) and openvod's `external_id` and `creator_id` (exact matches on `meta`).
+/// `upload_id` (Mux's) and openvod's `external_id` and `creator_id` (exact matches on `meta`),
+/// `status` and `title` (part of `meta.title`, ASCII case ignored).
 fn asset_filter(query: &HashMap<String, String>) -> Result<AssetFilter, ApiError> {
     let value = |name: &str| -> Result<Option<String>, ApiError> {
         match query.get(name) {
@@ -239,10 +240,20 @@ fn asset_filter(query: &HashMap<String, String>) -> Result<AssetFilter, ApiError
             other => Ok(other.cloned()),
         }
     };
+    let status = match value("status")? {
+        None => None,
+        Some(s) => Some(AssetStatus::parse(&s).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "status: must be preparing, ready or errored, got {s:?}"
+            ))
+        })?),
+    };
     Ok(AssetFilter {
         upload_id: value("upload_id")?,
         external_id: value("external_id")?,
         creator_id: value("creator_id")?,
+        status,
+        title_contains: value("title")?,
     })
 }
 
