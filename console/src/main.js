@@ -537,7 +537,7 @@ async function settingsPage() {
     e.preventDefault();
     try {
       const created = (await api('POST', '/openvod/v1/webhook-endpoints', { url: url.value, format: format.value })).data;
-      secretBox.replaceChildren(h('p', {}, 'Signing secret (copy it now): ', h('code', { id: 'endpoint-secret' }, created.secret)));
+      secretBox.replaceChildren(h('p', {}, 'Signing secret (copy it now, it is shown once): ', h('code', { id: 'endpoint-secret' }, created.secret)));
       url.value = '';
       loadEndpoints();
     } catch (err) {
@@ -557,6 +557,7 @@ async function settingsPage() {
         return h('div', { class: 'endpoint', 'data-endpoint-id': ep.id },
           h('strong', {}, ep.url), ' ', h('code', {}, ep.format), ' ',
           h('span', { class: `status ${ep.enabled ? 'ready' : 'errored'}` }, ep.enabled ? 'enabled' : `disabled${ep.disabled_reason ? ': ' + ep.disabled_reason : ''}`),
+          ' ', h('span', { class: 'muted' }, `secret ${ep.secret_hint}`),
           h('div', { class: 'actions' },
             h('button', { type: 'button', onclick: async () => {
               const rows = (await api('GET', `/openvod/v1/webhook-endpoints/${ep.id}/attempts`)).data;
@@ -568,7 +569,17 @@ async function settingsPage() {
             h('button', { type: 'button', onclick: async () => {
               await api('PATCH', `/openvod/v1/webhook-endpoints/${ep.id}`, { enabled: !ep.enabled });
               loadEndpoints();
-            } }, ep.enabled ? 'Disable' : 'Enable')),
+            } }, ep.enabled ? 'Disable' : 'Enable'),
+            h('button', { type: 'button', onclick: async () => {
+              if (!confirm(`Replace the signing secret of ${ep.url}? The receiver must be given the new one.`)) return;
+              try {
+                const rotated = (await api('PATCH', `/openvod/v1/webhook-endpoints/${ep.id}`, { rotate_secret: true })).data;
+                secretBox.replaceChildren(h('p', {}, `New signing secret for ${ep.url} (copy it now, it is shown once): `, h('code', { id: 'endpoint-secret' }, rotated.secret)));
+                loadEndpoints();
+              } catch (err) {
+                showError(secretBox, err);
+              }
+            } }, 'New secret')),
           attempts);
       }));
     } catch (e) {

@@ -88,8 +88,14 @@ fn list_assets_sql(filter: &AssetFilter, after: bool) -> String {
     let mut sql = String::from("SELECT * FROM assets WHERE 1 = 1");
     for (set, term) in [
         (filter.upload_id.is_some(), "upload_id = ?"),
-        (filter.external_id.is_some(), &format!("{META_EXTERNAL_ID} = ?")),
-        (filter.creator_id.is_some(), &format!("{META_CREATOR_ID} = ?")),
+        (
+            filter.external_id.is_some(),
+            &format!("{META_EXTERNAL_ID} = ?"),
+        ),
+        (
+            filter.creator_id.is_some(),
+            &format!("{META_CREATOR_ID} = ?"),
+        ),
         (filter.status.is_some(), "status = ?"),
         (filter.title_contains.is_some(), META_TITLE_CONTAINS),
     ] {
@@ -515,7 +521,10 @@ impl AssetRepo for SqliteDb {
             filter.external_id.clone(),
             filter.creator_id.clone(),
             filter.status.map(|s| s.as_str().to_owned()),
-            filter.title_contains.as_ref().map(|t| t.to_ascii_lowercase()),
+            filter
+                .title_contains
+                .as_ref()
+                .map(|t| t.to_ascii_lowercase()),
         ];
         for value in values.into_iter().flatten() {
             query = query.bind(value);

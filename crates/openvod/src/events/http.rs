@@ -43,20 +43,30 @@ pub fn routes() -> Router<AppState> {
         .route("/openvod/v1/events/{id}/resend", post(resend))
 }
 
-fn endpoint_json(e: &WebhookEndpoint) -> Value {
-    json!({
+/// An endpoint as the API shows it. The signing secret is shown in full only when it is new (the
+/// endpoint was created, or its secret replaced); otherwise only its last four characters.
+fn endpoint_json(e: &WebhookEndpoint, reveal_secret: bool) -> Value {
+    let tail: String = {
+        let chars: Vec<char> = e.secret.chars().collect();
+        chars[chars.len().saturating_sub(4)..].iter().collect()
+    };
+    let mut out = json!({
         "id": e.id,
         "url": e.url,
         "format": e.format.as_str(),
         "events": e.events,
         "enabled": e.enabled,
-        "secret": e.secret,
+        "secret_hint": format!("…{tail}"),
         "source": e.source,
         "created_at": e.created_at.to_string(),
         "updated_at": e.updated_at.to_string(),
         "failing_since": e.failing_since_ms.map(iso8601_micros),
         "disabled_reason": e.disabled_reason,
-    })
+    });
+    if reveal_secret {
+        out["secret"] = json!(e.secret);
+    }
+    out
 }
 
 fn attempt_json(a: &Attempt) -> Value {
@@ -101,7 +111,7 @@ async fn create_endpoint(
             body.enabled.unwrap_or(true),
         )
         .await?;
-    Ok(created_response(endpoint_json(&endpoint)))
+    Ok(created_response(endpoint_json(&endpoint, true)))
 }
 
 async fn list_endpoints(
@@ -110,7 +120,10 @@ async fn list_endpoints(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let endpoints = state.events.list_endpoints().await?;
-    Ok(ok(endpoints.iter().map(endpoint_json).collect::<Vec<_>>()))
+    Ok(ok(endpoints
+        .iter()
+        .map(|e| endpoint_json(e, false))
+        .collect::<Vec<_>>()))
 }
 
 async fn get_endpoint(
@@ -119,7 +132,10 @@ async fn get_endpoint(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    Ok(ok(endpoint_json(&state.events.get_endpoint(&id).await?)))
+    Ok(ok(endpoint_json(
+        &state.events.get_endpoint(&id).await?,
+        false,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -130,6 +146,9 @@ struct UpdateEndpoint {
     #[serde(default, deserialize_with = "present")]
     events: Option<Option<Vec<String>>>,
     enabled: Option<bool>,
+    /// `true` replaces the signing secret; the answer then shows the new one, once.
+    #[serde(default)]
+    rotate_secret: bool,
 }
 
 /// Distinguishes `"events": null` (present, every type) from an absent field.
@@ -146,15 +165,18 @@ async fn update_endpoint(
     JsonBody(body): JsonBody<UpdateEndpoint>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
+    let before = state.events.get_endpoint(&id).await?;
     let change = EndpointChange {
         url: body.url,
         format: body.format,
         events: body.events,
         enabled: body.enabled,
+        rotate_secret: body.rotate_secret,
     };
-    Ok(ok(endpoint_json(
-        &state.events.update_endpoint(&id, change).await?,
-    )))
+    let after = state.events.update_endpoint(&id, change).await?;
+    // A new secret (rotated, or a format that needs another kind) is shown this once.
+    let new_secret = after.secret != before.secret;
+    Ok(ok(endpoint_json(&after, new_secret)))
 }
 
 async fn delete_endpoint(

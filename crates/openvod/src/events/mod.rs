@@ -68,6 +68,8 @@ pub struct EndpointChange {
     /// `Some(None)` delivers every type.
     pub events: Option<Option<Vec<String>>>,
     pub enabled: Option<bool>,
+    /// Replace the signing secret with a new one (for a secret lost or leaked).
+    pub rotate_secret: bool,
 }
 
 pub struct EventService {
@@ -212,6 +214,9 @@ impl EventService {
                 endpoint.secret = sign::new_secret(format);
             }
             endpoint.format = format;
+        }
+        if change.rotate_secret {
+            endpoint.secret = sign::new_secret(endpoint.format);
         }
         if let Some(events) = change.events {
             Self::check_types(&events)?;

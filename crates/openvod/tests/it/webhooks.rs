@@ -476,10 +476,40 @@ async fn endpoint_management_and_validation() {
             None,
         )
         .await;
-    assert_eq!(
-        fetched["data"]["secret"], secret,
-        "a new secret is stored, not only shown"
-    );
+    // Shown once: later reads give only its end.
+    assert!(fetched["data"].get("secret").is_none(), "{fetched}");
+    let tail: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(fetched["data"]["secret_hint"], format!("…{tail}"));
+    let (_, listed) = app_private
+        .api_json(Method::GET, "/openvod/v1/webhook-endpoints", None)
+        .await;
+    assert!(listed["data"][0].get("secret").is_none(), "{listed}");
+    // A change that keeps the secret does not show it; rotating shows the new one, once.
+    let (_, renamed) = app_private
+        .api_json(
+            Method::PATCH,
+            &format!("/openvod/v1/webhook-endpoints/{id}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert!(renamed["data"].get("secret").is_none(), "{renamed}");
+    let (status, rotated) = app_private
+        .api_json(
+            Method::PATCH,
+            &format!("/openvod/v1/webhook-endpoints/{id}"),
+            Some(json!({"rotate_secret": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let rotated = rotated["data"]["secret"].as_str().unwrap();
+    assert!(rotated.starts_with("whsec_") && rotated != secret);
     let (status, _) = app
         .api_json(Method::GET, "/openvod/v1/webhook-endpoints/nope", None)
         .await;
