@@ -683,6 +683,9 @@ async function settingsPage() {
     }
   }
 
+  // Everything is loaded before the page is shown: sections filling in one by one would push
+  // the ones below them around (layout shift).
+  await Promise.all([loadEndpoints(), loadKeys(), loadTokens(), loadVod(), loadPeople()]);
   main.replaceChildren(
     h('h1', {}, 'Settings'),
     h('section', { class: 'card', 'aria-labelledby': 'webhooks-h' }, h('h2', { id: 'webhooks-h' }, 'Webhook endpoints'), create, secretBox, endpoints),
@@ -690,7 +693,6 @@ async function settingsPage() {
     h('section', { class: 'card', 'aria-labelledby': 'tokens-h' }, h('h2', { id: 'tokens-h' }, 'API access tokens'), tokenForm, tokenNotice, tokens));
   main.append(h('section', { class: 'card', 'aria-labelledby': 'vod-events-h' }, h('h2', { id: 'vod-events-h' }, 'Tencent VOD event notifications'), vodForm));
   main.append(h('section', { class: 'card', 'aria-labelledby': 'people-h' }, h('h2', { id: 'people-h' }, 'People'), peopleForm, peopleNotice, people));
-  await Promise.all([loadEndpoints(), loadKeys(), loadTokens(), loadVod(), loadPeople()]);
 }
 
 // ---------- BigBlueButton recordings ----------
@@ -775,8 +777,9 @@ async function recordingsPage() {
     sections.push(h('section', { class: 'card', 'aria-labelledby': 'claims-h' }, h('h2', { id: 'claims-h' }, 'Migrated recordings to claim'), claims));
     sections.push(h('section', { class: 'card', 'aria-labelledby': 'migration-h' }, h('h2', { id: 'migration-h' }, 'Migration of the old server'), migration));
   }
-  main.replaceChildren(...sections);
+  // Loaded before shown, so no section moves when the one above it fills in.
   await Promise.all([loadMine(), session.role !== 'user' ? loadClaims() : null, session.role !== 'user' ? loadMigration() : null]);
+  main.replaceChildren(...sections);
 }
 
 // ---------- routing ----------

@@ -397,3 +397,70 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
     assert_eq!(report["token_works"], 200, "{report:#}");
     assert_eq!(report["token_after_revoke"], 401, "{report:#}");
 }
+
+/// Accessibility and layout, audited in Chromium on a phone and a desktop viewport: no WCAG 2.1
+/// A/AA violation found by axe-core on the main pages, no sideways scrolling, no layout shift as
+/// data arrives (CLS < 0.1, Google's "good"), keyboard-only login and navigation, and times in
+/// the viewer's time zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_accessible_on_a_phone_and_a_desktop() {
+    let app = TestApp::spawn_with(1, |_| {}).await;
+    app.state
+        .accounts
+        .create_user(
+            "ada",
+            openvod::accounts::model::Role::Admin,
+            Some("ada's long password"),
+        )
+        .await
+        .unwrap();
+    let asset_id = app
+        .upload_file(
+            clip(),
+            serde_json::json!({"playback_policy": "public", "meta": {"title": "A lecture"}}),
+        )
+        .await;
+    crate::support::eventually("the video is ready", || async {
+        app.get_asset(&asset_id).await["status"] == "ready"
+    })
+    .await;
+    let report = run_browser_script_with(
+        &app,
+        "console_a11y.mjs",
+        &[
+            ("OPENVOD_USERNAME", "ada".as_ref()),
+            ("OPENVOD_PASSWORD", "ada's long password".as_ref()),
+            ("OPENVOD_ASSET", asset_id.as_ref()),
+            ("OPENVOD_SCREENSHOTS", screenshot_dir().as_os_str()),
+        ],
+    )
+    .await;
+    for viewport in ["phone", "desktop"] {
+        assert_eq!(
+            report[format!("{viewport}_problems")],
+            serde_json::json!([]),
+            "{report:#}"
+        );
+        assert_eq!(
+            report[format!("{viewport}_tab_reaches")],
+            serde_json::json!(["#/videos", "#/recordings", "#/settings", "Log out"]),
+            "{report:#}"
+        );
+    }
+    let audits = report["audits"].as_object().unwrap();
+    assert_eq!(audits.len(), 8, "{report:#}");
+    let mut failures = Vec::new();
+    for (page, audit) in audits {
+        if audit["violations"] != serde_json::json!([]) {
+            failures.push(format!("{page}: axe-core finds {}", audit["violations"]));
+        }
+        if audit["overflow"].as_i64().unwrap() > 0 {
+            failures.push(format!("{page} scrolls sideways by {} px", audit["overflow"]));
+        }
+        if audit["cls"].as_f64().unwrap() >= 0.1 {
+            failures.push(format!("{page} shifts as it loads: CLS {}", audit["cls"]));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(report["token_time_is_local"], true, "{report:#}");
+}
