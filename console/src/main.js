@@ -545,6 +545,23 @@ async function settingsPage() {
     }
   } }, url, format, h('button', { type: 'submit' }, 'Add endpoint'));
 
+  // Re-sends past events to one endpoint (a receiver that was down or lost its data).
+  function replayForm(ep) {
+    const after = h('input', { type: 'number', min: 0, value: 0, class: 'cursor', 'aria-label': `Replay events after this cursor to ${ep.url}` });
+    const result = h('span', { role: 'status', class: 'muted' });
+    return h('details', { class: 'replay' }, h('summary', {}, 'Replay events'),
+      h('form', { class: 'inline', onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          const r = (await api('POST', `/openvod/v1/webhook-endpoints/${ep.id}/replay`, { after: String(after.value || 0) })).data;
+          result.textContent = `${r.queued} event(s) queued for delivery again.`;
+        } catch (err) {
+          result.textContent = err.message;
+        }
+      } }, h('span', {}, 'Every event after cursor'), after, h('span', { class: 'muted' }, '(0: from the first)'),
+      h('button', { type: 'submit' }, 'Replay'), result));
+  }
+
   async function loadEndpoints() {
     try {
       const list = (await api('GET', '/openvod/v1/webhook-endpoints')).data;
@@ -580,6 +597,7 @@ async function settingsPage() {
                 showError(secretBox, err);
               }
             } }, 'New secret')),
+          replayForm(ep),
           attempts);
       }));
     } catch (e) {

@@ -97,8 +97,23 @@ try {
     await page.waitForTimeout(500);
   }
   report.attempts = await page.locator('.attempt').allTextContents();
-  await page.screenshot({ path: join(shots, '6-settings.png'), fullPage: true });
   report.steps.push('attempt listed');
+  // Replay every event to the endpoint: each is delivered again.
+  const delivered = await page.locator('.attempt[data-success="true"]').count();
+  await page.getByText('Replay events').click();
+  await page.getByRole('button', { name: 'Replay', exact: true }).click();
+  await page.getByText(/event\(s\) queued for delivery again/).waitFor();
+  report.replay_status = await page.getByText(/event\(s\) queued for delivery again/).textContent();
+  report.replay_queued = parseInt(report.replay_status, 10);
+  for (let i = 0; i < 60; i++) {
+    await page.getByRole('button', { name: 'Attempts' }).click();
+    if (await page.locator('.attempt[data-success="true"]').count() >= delivered + report.replay_queued) break;
+    await page.waitForTimeout(500);
+  }
+  report.delivered_before_replay = delivered;
+  report.delivered_after_replay = await page.locator('.attempt[data-success="true"]').count();
+  await page.screenshot({ path: join(shots, '6-settings.png'), fullPage: true });
+  report.steps.push('replayed');
 
   await page.getByRole('button', { name: 'Create signing key' }).click();
   await page.getByLabel('Private key').waitFor();

@@ -356,6 +356,22 @@ async fn the_console_settings_add_a_webhook_and_list_its_attempts() {
         assert!(row["bytes"].as_u64().unwrap() > 1000, "{report:#}");
     }
     assert_eq!(report["ready_attempts_after_resend"], 2, "{report:#}");
+    // A replay from the first event queues every event the endpoint took again (one of those
+    // delivered was the resend), and each is delivered once more.
+    let before = report["delivered_before_replay"].as_u64().unwrap();
+    let queued = report["replay_queued"].as_u64().unwrap();
+    assert!(queued >= before - 1, "{report:#}");
+    assert!(
+        report["delivered_after_replay"].as_u64().unwrap() >= before + queued,
+        "{report:#}"
+    );
+    assert!(
+        report["replay_status"]
+            .as_str()
+            .unwrap()
+            .contains("queued for delivery again"),
+        "{report:#}"
+    );
     assert_eq!(report["owner_filter_empty"], 0, "{report:#}");
     assert_eq!(report["owner_filter_ada"], 1, "{report:#}");
     let types = report["asset_event_types"].as_array().unwrap();
@@ -455,7 +471,10 @@ async fn the_console_is_accessible_on_a_phone_and_a_desktop() {
             failures.push(format!("{page}: axe-core finds {}", audit["violations"]));
         }
         if audit["overflow"].as_i64().unwrap() > 0 {
-            failures.push(format!("{page} scrolls sideways by {} px", audit["overflow"]));
+            failures.push(format!(
+                "{page} scrolls sideways by {} px",
+                audit["overflow"]
+            ));
         }
         if audit["cls"].as_f64().unwrap() >= 0.1 {
             failures.push(format!("{page} shifts as it loads: CLS {}", audit["cls"]));
