@@ -485,6 +485,10 @@ impl AssetService {
             let original = asset.original.as_ref().ok_or_else(not_found)?;
             return Ok(StoreKey::parse(&original.key)?);
         }
+        if name.starts_with("cover.") {
+            let cover = asset.settings.cover_key.as_ref().ok_or_else(not_found)?;
+            return Ok(StoreKey::parse(cover)?);
+        }
         StoreKey::parse(&crate::processing::run::output_key(&asset.id, name))
             .map_err(|_| not_found())
     }
@@ -633,18 +637,26 @@ impl AssetService {
         let next = Job::Transcode {
             asset_id: asset_id.to_owned(),
         };
-        // The configured procedure (Tencent VOD's task flow) runs on every new file.
-        let task = (!self.procedure.is_empty() && asset.source.is_none()).then(|| ProcessingTask {
+        // The procedure named at upload, else the configured one (Tencent VOD's task flow), runs
+        // on every new file.
+        let (outputs, context) = match &asset.settings.procedure {
+            Some(p) => (p.outputs.clone(), p.context.clone()),
+            None => (
+                self.procedure.clone(),
+                serde_json::json!({"TasksNotifyMode": "Finish"}),
+            ),
+        };
+        let task = (!outputs.is_empty() && asset.source.is_none()).then(|| ProcessingTask {
             id: crate::processing::new_task_id(),
             asset_id: asset_id.to_owned(),
             status: crate::processing::TaskStatus::Waiting,
-            outputs: self.procedure.clone(),
+            outputs,
             results: Vec::new(),
             created_at_ms: crate::id::now_unix_ms(),
             begin_ms: None,
             finish_ms: None,
             error: None,
-            context: serde_json::json!({"TasksNotifyMode": "Finish"}),
+            context,
             session_id: None,
         });
         self.db

@@ -46,6 +46,20 @@ pub struct AssetSettings {
     /// their indexes read `$.meta.external_id` and `$.meta.creator_id`).
     #[serde(default)]
     pub meta: AssetMeta,
+    /// A cover image uploaded with the media (Tencent VOD's `CoverType`), as a store key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cover_key: Option<String>,
+    /// Processing to run once the file is probed (a Tencent VOD task flow named at upload), instead
+    /// of the configured default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure: Option<AssetProcedure>,
+}
+
+/// Outputs to make from a new file, and the context its task and events carry (`SessionContext`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetProcedure {
+    pub outputs: Vec<crate::processing::OutputRequest>,
+    pub context: serde_json::Value,
 }
 
 /// Descriptive metadata set by the asset's owner: a title and two ids of the caller's own (who made

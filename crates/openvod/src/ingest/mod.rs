@@ -8,6 +8,7 @@
 pub mod capability;
 pub mod http;
 pub mod model;
+pub mod objects;
 pub mod range;
 pub mod staging;
 pub mod tus;
@@ -27,6 +28,7 @@ use crate::keyed_lock::KeyedLocks;
 use crate::storage::{ArcStore, StorageError, StoreKey};
 use capability::{CapabilityError, UrlSigner};
 use model::{Upload, UploadStatus};
+use objects::ObjectStaging;
 use range::ContentRangeError;
 use staging::{ChecksumAlgorithm, Staging};
 
@@ -76,6 +78,8 @@ pub enum IngestError {
     Storage(#[from] StorageError),
     #[error("staging I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Object(#[from] objects::ObjectError),
 }
 
 impl IngestError {
@@ -97,6 +101,13 @@ impl IngestError {
             ChecksumMismatch => ErrorKind::ChecksumMismatch,
             LengthRequired => ErrorKind::LengthRequired,
             StagedBytesLost(_) | Db(_) | Storage(_) | Io(_) => ErrorKind::Internal,
+            Object(e) => match e {
+                objects::ObjectError::NoSuchUpload(_) => ErrorKind::NotFound,
+                objects::ObjectError::TooLarge(_) => ErrorKind::TooLarge,
+                objects::ObjectError::BadDigest => ErrorKind::ChecksumMismatch,
+                objects::ObjectError::Io(_) => ErrorKind::Internal,
+                _ => ErrorKind::Invalid,
+            },
         }
     }
 }
@@ -142,6 +153,7 @@ pub struct IngestService {
     db: ArcDb,
     store: ArcStore,
     staging: Staging,
+    objects: ObjectStaging,
     signer: UrlSigner,
     settings: UploadsConfig,
     public_url: url::Url,
@@ -160,6 +172,7 @@ impl IngestService {
         IngestService {
             db,
             store,
+            objects: ObjectStaging::new(staging.dir().to_owned()),
             staging,
             signer,
             settings,
@@ -517,13 +530,97 @@ impl IngestService {
             .await?
             .ok_or_else(|| IngestError::NotFound(id.to_owned()))?;
         self.staging.remove(id).await?;
+        self.objects.remove(id).await?;
         Ok(after)
     }
 
     async fn expire_locked(&self, id: &str) -> Result<(), IngestError> {
         self.db.end_upload(id, UploadStatus::TimedOut, None).await?;
         self.staging.remove(id).await?;
+        self.objects.remove(id).await?;
         Ok(())
+    }
+
+    /// Named objects staged for waiting uploads (see `objects`): the upload target of Tencent
+    /// VOD's SDKs. Check the upload with `waiting` first.
+    pub fn objects(&self) -> &ObjectStaging {
+        &self.objects
+    }
+
+    /// The upload, if it still takes bytes (waiting, not past its timeout).
+    pub async fn waiting(&self, id: &str) -> Result<Upload, IngestError> {
+        let upload = self.get_upload(id).await?;
+        match upload.status {
+            UploadStatus::Waiting if now_unix() > upload.expires_at => {
+                Err(IngestError::NotWaiting {
+                    id: id.to_owned(),
+                    status: UploadStatus::TimedOut,
+                })
+            }
+            UploadStatus::Waiting => Ok(upload),
+            status => Err(IngestError::NotWaiting {
+                id: id.to_owned(),
+                status,
+            }),
+        }
+    }
+
+    /// Makes the asset of an upload whose file was sent as the staged object `media` (and its
+    /// cover as the object `cover.0`, stored at `cover.1`): the object becomes the upload's
+    /// bytes, then the upload finishes as every other does. Idempotent: a repeat (or a retry after
+    /// a crash) returns the asset already made. Returns the asset id.
+    pub async fn commit_objects(
+        &self,
+        id: &str,
+        media: &str,
+        cover: Option<(&str, &StoreKey)>,
+    ) -> Result<String, IngestError> {
+        let lock = self.locks.get(id);
+        let _guard = lock.lock().await;
+        let upload = self.get_upload(id).await?;
+        if let (UploadStatus::AssetCreated, Some(asset_id)) = (upload.status, &upload.asset_id) {
+            return Ok(asset_id.clone());
+        }
+        let upload = self.waiting(id).await?;
+        if let Some((object, key)) = cover {
+            let path = self.objects.path(id, object).await.ok_or_else(|| {
+                IngestError::InvalidRequest(format!("the cover ({object}) was not uploaded"))
+            })?;
+            self.store.put_file(key, &path).await?;
+        }
+        let staged = self.staging.path_of(id);
+        match self.objects.path(id, media).await {
+            // The object becomes the upload's staged bytes (a rename: no copy).
+            Some(path) => {
+                let dir = self.staging.dir().to_owned();
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    std::fs::rename(&path, &staged)?;
+                    crate::storage::fs::sync_dir(&dir)
+                })
+                .await
+                .expect("rename does not panic")?;
+            }
+            // Renamed by a commit that crashed before finishing.
+            None if self.staging.exists(id).await => {}
+            None => {
+                return Err(IngestError::InvalidRequest(format!(
+                    "the media file ({media}) was not uploaded"
+                )))
+            }
+        }
+        let size = tokio::fs::metadata(self.staging.path_of(id)).await?.len();
+        self.check_size(size)?;
+        if upload.total_size.is_none() {
+            self.db.set_upload_size(id, size).await?;
+        }
+        self.db.commit_upload_offset(id, size).await?;
+        let upload = self.get_upload(id).await?;
+        self.finalize_locked(&upload, size).await?;
+        self.objects.remove(id).await?;
+        let upload = self.get_upload(id).await?;
+        upload
+            .asset_id
+            .ok_or_else(|| IngestError::StagedBytesLost(id.to_owned()))
     }
 
     /// Times out every waiting upload whose timeout passed before `now` and removes its staged bytes.

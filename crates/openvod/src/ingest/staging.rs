@@ -68,6 +68,10 @@ impl Staging {
         Staging { dir }
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Path of an upload's staged bytes; `upload_id` must already be validated.
     pub fn path_of(&self, upload_id: &str) -> PathBuf {
         self.dir.join(upload_id)

@@ -304,6 +304,7 @@ impl CreateAssetRequest {
                 max_resolution_tier,
                 test: self.test.unwrap_or(false),
                 meta,
+                ..AssetSettings::default()
             },
             input_url,
         ))

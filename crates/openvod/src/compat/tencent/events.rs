@@ -71,10 +71,32 @@ pub fn metadata(asset: &Asset) -> Value {
     })
 }
 
+/// A media file's name: its title (`MediaName` at upload), else its passthrough, else its FileId.
+pub fn media_name(asset: &Asset) -> String {
+    asset
+        .settings
+        .meta
+        .title
+        .clone()
+        .or_else(|| asset.passthrough.clone())
+        .unwrap_or_else(|| asset.file_id.clone())
+}
+
+/// The URL of the cover uploaded with the media, or `""`.
+pub fn cover_url(public_url: &url::Url, asset: &Asset) -> String {
+    asset
+        .settings
+        .cover_key
+        .as_deref()
+        .and_then(|key| key.rsplit_once('.'))
+        .map(|(_, ext)| media_url(public_url, &asset.file_id, &format!("cover.{ext}")))
+        .unwrap_or_default()
+}
+
 pub fn basic_info(public_url: &url::Url, asset: &Asset) -> Value {
     let created = iso_seconds(asset.created_at * 1000);
     json!({
-        "Name": asset.passthrough.clone().unwrap_or_else(|| asset.file_id.clone()),
+        "Name": media_name(asset),
         "Description": "",
         "CreateTime": created,
         "UpdateTime": created,
@@ -82,7 +104,7 @@ pub fn basic_info(public_url: &url::Url, asset: &Asset) -> Value {
         "ClassId": 0,
         "ClassName": "其他",
         "ClassPath": "其他",
-        "CoverUrl": "",
+        "CoverUrl": cover_url(public_url, asset),
         "Type": extension(asset),
         "MediaUrl": source_url(public_url, asset),
         "TagSet": [],
@@ -175,7 +197,7 @@ pub fn procedure_task(public_url: &url::Url, task: &ProcessingTask, asset: &Asse
         "ErrCode": if task.error.is_some() { 10000 } else { 0 },
         "Message": task.error.clone().unwrap_or_else(|| "SUCCESS".to_owned()),
         "FileId": asset.file_id,
-        "FileName": asset.passthrough.clone().unwrap_or_else(|| asset.file_id.clone()),
+        "FileName": media_name(asset),
         "FileUrl": source_url(public_url, asset),
         "MetaData": metadata(asset),
         "AiAnalysisResultSet": [],

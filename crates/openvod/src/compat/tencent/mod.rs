@@ -3,6 +3,7 @@
 //! Everything here translates to core calls (`processing`, `assets`, `events`).
 
 pub mod api;
+pub mod cos_sign;
 pub mod events;
 pub mod receiver;
 pub mod sign;
