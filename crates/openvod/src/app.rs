@@ -80,6 +80,7 @@ impl App {
         let mut fresh_key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh_key);
         let signer = UrlSigner::new(db.get_or_create_secret("url_signing", &fresh_key).await?);
+        let vod_upload_signer = signer.clone();
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -173,6 +174,13 @@ impl App {
                     .map_err(AppError::Tokens)?,
             ),
             accounts: Arc::new(crate::accounts::AccountService::new(db.clone()).await),
+            vod_uploads: Arc::new(
+                crate::compat::tencent::upload::VodUploads::new(
+                    vod_upload_signer,
+                    &config.tencent.procedures,
+                )
+                .map_err(AppError::Procedure)?,
+            ),
         };
         Ok(App {
             config,

@@ -91,6 +91,8 @@ pub struct TencentConfig {
     /// Transcoding template ids (MP4 presets, e.g. 100010, 100020) run on every new file, as a VOD
     /// task flow; reported by ProcedureStateChanged.
     pub procedure: Vec<u32>,
+    /// Task flows an upload may name (ApplyUpload's `Procedure`): name = [MP4 template ids].
+    pub procedures: std::collections::BTreeMap<String, Vec<u32>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

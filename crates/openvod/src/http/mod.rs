@@ -35,6 +35,8 @@ pub struct AppState {
     pub public_url: url::Url,
     pub tokens: Arc<TokenService>,
     pub accounts: Arc<crate::accounts::AccountService>,
+    /// Tencent VOD's upload credentials and named task flows.
+    pub vod_uploads: Arc<crate::compat::tencent::upload::VodUploads>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -47,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::compat::bbb::routes())
         .merge(crate::events::http::routes())
         .merge(crate::compat::tencent::api::routes())
+        .merge(crate::compat::tencent::cos::routes())
         .merge(crate::playback::http::routes())
         .merge(crate::accounts::http::routes())
         .merge(crate::console::routes())

@@ -41,6 +41,12 @@ impl UrlSigner {
         format!("{expires}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
+    /// A secret derived from the key for `purpose` and `id` (base64url): what a temporary
+    /// credential's secret is, so it is never stored.
+    pub fn derive(&self, purpose: &str, id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(purpose, id, 0).finalize().into_bytes())
+    }
+
     /// Checks the token in constant time, then its expiry.
     pub fn verify(
         &self,

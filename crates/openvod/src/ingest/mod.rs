@@ -181,6 +181,11 @@ impl IngestService {
         }
     }
 
+    /// Signs and verifies capabilities (upload URLs, Tencent VOD upload credentials).
+    pub fn signer(&self) -> &UrlSigner {
+        &self.signer
+    }
+
     pub fn max_size(&self) -> u64 {
         self.settings.max_size_bytes
     }
@@ -473,6 +478,16 @@ impl IngestService {
     /// Moves the staged bytes into the store and creates the asset. Idempotent: a retry after a crash
     /// between the two steps finds the bytes already stored.
     async fn finalize_locked(&self, upload: &Upload, total: u64) -> Result<(), IngestError> {
+        self.finalize_with_cover(upload, total, None).await
+    }
+
+    /// `finalize_locked`, storing a cover image (file, extension) with the asset first.
+    async fn finalize_with_cover(
+        &self,
+        upload: &Upload,
+        total: u64,
+        cover: Option<(std::path::PathBuf, String)>,
+    ) -> Result<(), IngestError> {
         let key = Self::original_key(&upload.id);
         if !self.staging.exists(&upload.id).await && total == 0 {
             self.staging.ensure_exists(&upload.id).await?;
@@ -487,7 +502,7 @@ impl IngestService {
             return Err(IngestError::StagedBytesLost(upload.id.clone()));
         }
         let now = now_unix();
-        let asset = crate::assets::new_asset(
+        let mut asset = crate::assets::new_asset(
             &upload.new_asset_settings,
             IngestType::DirectUpload,
             Some(upload.id.clone()),
@@ -498,6 +513,11 @@ impl IngestService {
             }),
             now,
         );
+        if let Some((path, ext)) = cover {
+            let key = StoreKey::parse(&format!("assets/{}/cover.{ext}", asset.id))?;
+            self.store.put_file(&key, &path).await?;
+            asset.settings.cover_key = Some(key.as_str().to_owned());
+        }
         let job = Job::ProbeAsset {
             asset_id: asset.id.clone(),
         };
@@ -566,14 +586,14 @@ impl IngestService {
     }
 
     /// Makes the asset of an upload whose file was sent as the staged object `media` (and its
-    /// cover as the object `cover.0`, stored at `cover.1`): the object becomes the upload's
-    /// bytes, then the upload finishes as every other does. Idempotent: a repeat (or a retry after
-    /// a crash) returns the asset already made. Returns the asset id.
+    /// cover image as the object `cover`, whose extension is its format): the object becomes the
+    /// upload's bytes, then the upload finishes as every other does. Idempotent: a repeat (or a
+    /// retry after a crash) returns the asset already made. Returns the asset id.
     pub async fn commit_objects(
         &self,
         id: &str,
         media: &str,
-        cover: Option<(&str, &StoreKey)>,
+        cover: Option<&str>,
     ) -> Result<String, IngestError> {
         let lock = self.locks.get(id);
         let _guard = lock.lock().await;
@@ -582,12 +602,16 @@ impl IngestService {
             return Ok(asset_id.clone());
         }
         let upload = self.waiting(id).await?;
-        if let Some((object, key)) = cover {
-            let path = self.objects.path(id, object).await.ok_or_else(|| {
-                IngestError::InvalidRequest(format!("the cover ({object}) was not uploaded"))
-            })?;
-            self.store.put_file(key, &path).await?;
-        }
+        let cover = match cover {
+            None => None,
+            Some(object) => {
+                let path = self.objects.path(id, object).await.ok_or_else(|| {
+                    IngestError::InvalidRequest(format!("the cover ({object}) was not uploaded"))
+                })?;
+                let ext = object.rsplit_once('.').map_or("jpg", |(_, e)| e).to_owned();
+                Some((path, ext))
+            }
+        };
         let staged = self.staging.path_of(id);
         match self.objects.path(id, media).await {
             // The object becomes the upload's staged bytes (a rename: no copy).
@@ -615,7 +639,7 @@ impl IngestService {
         }
         self.db.commit_upload_offset(id, size).await?;
         let upload = self.get_upload(id).await?;
-        self.finalize_locked(&upload, size).await?;
+        self.finalize_with_cover(&upload, size, cover).await?;
         self.objects.remove(id).await?;
         let upload = self.get_upload(id).await?;
         upload

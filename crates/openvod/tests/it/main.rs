@@ -15,6 +15,7 @@ mod playback;
 mod python_clients;
 mod support;
 mod tencent;
+mod tencent_upload;
 mod tus;
 mod uploads;
 mod webhooks;

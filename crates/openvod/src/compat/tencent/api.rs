@@ -77,6 +77,21 @@ fn known_parameters(action: &str) -> Option<&'static [&'static str]> {
             "SubAppId",
         ],
         "DescribeEventConfig" => &["SubAppId"],
+        "ApplyUpload" => &[
+            "MediaType",
+            "MediaName",
+            "CoverType",
+            "Procedure",
+            "ExpireTime",
+            "StorageRegion",
+            "ClassId",
+            "SourceContext",
+            "SessionContext",
+            "ExtInfo",
+            "SubAppId",
+            "MediaStoragePath",
+        ],
+        "CommitUpload" => &["VodSessionKey", "SubAppId", "ExtInfo"],
         _ => return None,
     })
 }
@@ -88,7 +103,7 @@ pub struct TcError {
     pub message: String,
 }
 
-fn err(code: &str, message: impl Into<String>) -> TcError {
+pub(super) fn err(code: &str, message: impl Into<String>) -> TcError {
     TcError {
         code: code.to_owned(),
         message: message.into(),
@@ -130,6 +145,13 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // The upload target's bucket-level listing shares the root path with the API.
+    if method == Method::GET
+        && url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .any(|(k, _)| k == "uploads")
+    {
+        return super::cos::list_multipart_uploads(&state, &method, &uri, &headers).await;
+    }
     let request_id = uuid_v4();
     let result = async {
         if method != Method::POST {
@@ -190,6 +212,8 @@ async fn handle(
             "ConfirmEvents" => confirm_events(&state, &params).await,
             "ModifyEventConfig" => modify_event_config(&state, &params).await,
             "DescribeEventConfig" => describe_event_config(&state).await,
+            "ApplyUpload" => super::upload::apply_upload(&state, &params).await,
+            "CommitUpload" => super::upload::commit_upload(&state, &params).await,
             other => Err(err(
                 "InvalidAction",
                 format!("action {other:?} is not supported"),
@@ -302,7 +326,7 @@ async fn authenticate(
 }
 
 /// An integer parameter, also accepted as a numeric string (`"SubAppId": "0"`).
-fn int(params: &Value, name: &str) -> Result<Option<i64>, TcError> {
+pub(super) fn int(params: &Value, name: &str) -> Result<Option<i64>, TcError> {
     match params.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
@@ -324,7 +348,7 @@ fn int(params: &Value, name: &str) -> Result<Option<i64>, TcError> {
     }
 }
 
-fn string(params: &Value, name: &str) -> Result<Option<String>, TcError> {
+pub(super) fn string(params: &Value, name: &str) -> Result<Option<String>, TcError> {
     match params.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

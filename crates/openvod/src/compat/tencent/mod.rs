@@ -3,8 +3,10 @@
 //! Everything here translates to core calls (`processing`, `assets`, `events`).
 
 pub mod api;
+pub mod cos;
 pub mod cos_sign;
 pub mod events;
 pub mod receiver;
 pub mod sign;
 pub mod templates;
+pub mod upload;

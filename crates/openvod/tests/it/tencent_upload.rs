@@ -1,0 +1,369 @@
+//! Tencent VOD's upload protocol: ApplyUpload → the SDK's COS requests to openvod's storage
+//! target → CommitUpload → NewFileUpload. The real vod-python-sdk does the happy paths
+//! (`tests/py/vod_upload_check.py`); here, requests signed by hand try what must be refused.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use openvod::compat::tencent::cos_sign::cos_authorization;
+use openvod::compat::tencent::upload::{apply_upload, commit_upload, TempCredential};
+
+use crate::support::{generate, TestApp};
+
+fn large_clip() -> std::path::PathBuf {
+    // About 2.5 MB: more than the SDK's 1 MB single-PUT limit, so it takes the multipart path.
+    generate(
+        "tencent-large.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300:duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "6M",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    )
+}
+
+fn cover() -> std::path::PathBuf {
+    generate(
+        "tencent-cover.jpg",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180",
+            "-frames:v",
+            "1",
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vod_python_sdk_uploads_small_and_multipart_files_with_cover_and_procedure() {
+    let app = TestApp::spawn_with(1, |c| {
+        c.tencent.procedures.insert("flow1".into(), vec![100010]);
+    })
+    .await;
+    let large = large_clip();
+    assert!(std::fs::metadata(&large).unwrap().len() > 1 << 20);
+    let cover = cover();
+    crate::python_clients::run_script(
+        "vod_upload_check.py",
+        &[
+            ("OPENVOD_URL", app.base_url.as_str()),
+            ("OPENVOD_TOKEN_ID", app.token_id.as_str()),
+            ("OPENVOD_TOKEN_SECRET", app.token_secret.as_str()),
+            ("OPENVOD_SMALL", crate::support::clip().to_str().unwrap()),
+            ("OPENVOD_LARGE", large.to_str().unwrap()),
+            ("OPENVOD_COVER", cover.to_str().unwrap()),
+            ("OPENVOD_PROCEDURE", "flow1"),
+        ],
+    )
+    .await;
+}
+
+struct Applied {
+    upload_id: String,
+    media_path: String,
+    cover_path: String,
+    session_key: String,
+    credential: TempCredential,
+}
+
+async fn apply(app: &TestApp, params: Value) -> Applied {
+    let r = apply_upload(&app.state, &params).await.unwrap();
+    let media_path = r["MediaStoragePath"].as_str().unwrap().to_owned();
+    let upload_id = media_path.split('/').nth(2).unwrap().to_owned();
+    let c = &r["TempCertificate"];
+    Applied {
+        credential: TempCredential {
+            secret_id: c["SecretId"].as_str().unwrap().to_owned(),
+            secret_key: c["SecretKey"].as_str().unwrap().to_owned(),
+            token: c["Token"].as_str().unwrap().to_owned(),
+            expires: c["ExpiredTime"].as_i64().unwrap(),
+        },
+        upload_id,
+        media_path,
+        cover_path: r["CoverStoragePath"].as_str().unwrap().to_owned(),
+        session_key: r["VodSessionKey"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A PUT of `body` to `path`, signed with `credential` the way the COS SDKs sign, with the
+/// security token `token`.
+async fn put(
+    app: &TestApp,
+    path: &str,
+    credential: &TempCredential,
+    token: &str,
+    body: &'static [u8],
+    tamper: bool,
+) -> (StatusCode, String) {
+    let url = reqwest::Url::parse(&format!("{}{path}", app.base_url)).unwrap();
+    let now = openvod::id::now_unix();
+    let headers = vec![
+        ("content-length".to_owned(), body.len().to_string()),
+        ("host".to_owned(), url.host_str().unwrap().to_owned()),
+        ("x-cos-security-token".to_owned(), token.to_owned()),
+    ];
+    let mut auth = cos_authorization(
+        &credential.secret_id,
+        &credential.secret_key,
+        "PUT",
+        path,
+        &[],
+        &headers,
+        &format!("{};{}", now - 60, now + 600),
+    );
+    if tamper {
+        let last = auth.pop().unwrap();
+        auth.push(if last == '0' { '1' } else { '0' });
+    }
+    let r = app
+        .client
+        .put(url)
+        .header("authorization", auth)
+        .header("x-cos-security-token", token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cos_requests_are_refused_unless_signed_scoped_and_current() {
+    let app = TestApp::spawn().await;
+    let a = apply(&app, json!({"MediaType": "mp4", "CoverType": "jpg"})).await;
+    let b = apply(&app, json!({"MediaType": "mp4"})).await;
+    let objects = app.state.ingest.objects();
+    let stored = |upload: String| async move {
+        objects.path(&upload, "media.mp4").await.is_some()
+            || objects.path(&upload, "cover.jpg").await.is_some()
+    };
+
+    // Tampered signature.
+    let (status, body) = put(
+        &app,
+        &a.media_path,
+        &a.credential,
+        &a.credential.token,
+        b"xx",
+        true,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("<Code>SignatureDoesNotMatch</Code>"),
+        "{body}"
+    );
+    // Another upload's credential for this path.
+    let (status, body) = put(
+        &app,
+        &a.media_path,
+        &b.credential,
+        &b.credential.token,
+        b"xx",
+        false,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("<Code>AccessDenied</Code>") && body.contains("not valid for this path"),
+        "{body}"
+    );
+    // The right credential with another credential's token.
+    let (status, body) = put(
+        &app,
+        &a.media_path,
+        &a.credential,
+        &b.credential.token,
+        b"xx",
+        false,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(body.contains("<Code>InvalidToken</Code>"), "{body}");
+    // An object ApplyUpload did not hand out.
+    let other = a.media_path.replace("media.mp4", "other.mp4");
+    let (status, _) = put(
+        &app,
+        &other,
+        &a.credential,
+        &a.credential.token,
+        b"xx",
+        false,
+    )
+    .await;
+    assert_eq!(status, 403);
+    // An expired credential (ours, validly signed, past its time).
+    let expired = app
+        .state
+        .vod_uploads
+        .credential(&a.upload_id, openvod::id::now_unix() - 5);
+    let (status, body) = put(&app, &a.media_path, &expired, &expired.token, b"xx", false).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("<Code>ExpiredToken</Code>"), "{body}");
+    // A made-up SecretId.
+    let mut made_up = a.credential.clone();
+    made_up.secret_id = "AKIDnotours".into();
+    let (status, body) = put(
+        &app,
+        &a.media_path,
+        &made_up,
+        &a.credential.token,
+        b"xx",
+        false,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(body.contains("<Code>InvalidAccessKeyId</Code>"), "{body}");
+    assert!(
+        !stored(a.upload_id.clone()).await,
+        "nothing stored by refused requests"
+    );
+
+    // Commit before the media file arrives, and with a forged session key.
+    let commit = |key: String| {
+        let state = app.state.clone();
+        async move { commit_upload(&state, &json!({ "VodSessionKey": key })).await }
+    };
+    let early = commit(a.session_key.clone()).await.unwrap_err();
+    assert_eq!(early.code, "FailedOperation", "{early:?}");
+    assert!(early.message.contains("was not uploaded"), "{early:?}");
+    let forged = commit(format!("x{}", a.session_key)).await.unwrap_err();
+    assert_eq!(forged.code, "InvalidParameterValue.VodSessionKey");
+
+    // The right request is stored; a cover is required once CoverType was given.
+    let (status, _) = put(
+        &app,
+        &a.media_path,
+        &a.credential,
+        &a.credential.token,
+        b"not a video",
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let no_cover = commit(a.session_key.clone()).await.unwrap_err();
+    assert!(no_cover.message.contains("cover"), "{no_cover:?}");
+    let (status, _) = put(
+        &app,
+        &a.cover_path,
+        &a.credential,
+        &a.credential.token,
+        b"jpeg",
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // A session never committed expires: its bytes go, its key and credential stop working.
+    let (status, _) = put(
+        &app,
+        &b.media_path,
+        &b.credential,
+        &b.credential.token,
+        b"bytes",
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(stored(b.upload_id.clone()).await);
+    app.state
+        .ingest
+        .expire_uploads(openvod::id::now_unix() + 2 * 3600)
+        .await
+        .unwrap();
+    assert!(
+        !stored(b.upload_id.clone()).await,
+        "an expired session's bytes are removed"
+    );
+    let late = commit(b.session_key.clone()).await.unwrap_err();
+    assert_eq!(late.code, "InvalidParameterValue.VodSessionKey", "{late:?}");
+
+    // Committing twice gives the same file.
+    let first = commit(a.session_key.clone()).await;
+    // (a was expired too by the sweep above, so it is refused like b.)
+    assert!(first.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_is_idempotent_and_makes_one_media_file() {
+    let app = TestApp::spawn().await;
+    let a = apply(
+        &app,
+        json!({"MediaType": "mp4", "MediaName": "Lecture 1", "SourceContext": "ctx-1"}),
+    )
+    .await;
+    let (status, _) = put(
+        &app,
+        &a.media_path,
+        &a.credential,
+        &a.credential.token,
+        b"some bytes",
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let first = commit_upload(&app.state, &json!({"VodSessionKey": a.session_key}))
+        .await
+        .unwrap();
+    let again = commit_upload(&app.state, &json!({"VodSessionKey": a.session_key}))
+        .await
+        .unwrap();
+    assert_eq!(first["FileId"], again["FileId"]);
+    let media = app.fetch(first["MediaUrl"].as_str().unwrap()).await;
+    assert_eq!(media.bytes().await.unwrap().as_ref(), b"some bytes");
+    let (_, assets) = app
+        .api_json(reqwest::Method::GET, "/video/v1/assets", None)
+        .await;
+    let list = assets["data"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{assets}");
+    assert_eq!(list[0]["meta"]["title"], "Lecture 1");
+    assert_eq!(list[0]["passthrough"], "ctx-1");
+    // The credential stops working once the upload is committed.
+    let (status, _) = put(
+        &app,
+        &a.media_path,
+        &a.credential,
+        &a.credential.token,
+        b"more",
+        false,
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Bad ApplyUpload input is refused with Tencent's codes.
+    for (params, code) in [
+        (json!({}), "MissingParameter"),
+        (
+            json!({"MediaType": "m p4"}),
+            "InvalidParameterValue.MediaType",
+        ),
+        (
+            json!({"MediaType": "mp4", "Procedure": "nope"}),
+            "InvalidParameterValue.Procedure",
+        ),
+        (
+            json!({"MediaType": "mp4", "SourceContext": "x".repeat(251)}),
+            "InvalidParameterValue.SourceContext",
+        ),
+    ] {
+        let e = apply_upload(&app.state, &params).await.unwrap_err();
+        assert_eq!(e.code, code, "{params}");
+    }
+}
