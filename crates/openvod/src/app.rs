@@ -181,6 +181,7 @@ impl App {
                 )
                 .map_err(AppError::Procedure)?,
             ),
+            vod_hotlink_key: config.tencent.hotlink_key.as_deref().map(Arc::from),
         };
         Ok(App {
             config,

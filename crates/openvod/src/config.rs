@@ -93,6 +93,8 @@ pub struct TencentConfig {
     pub procedure: Vec<u32>,
     /// Task flows an upload may name (ApplyUpload's `Procedure`): name = [MP4 template ids].
     pub procedures: std::collections::BTreeMap<String, Vec<u32>>,
+    /// With a key, `/vod/...` media URLs need Key Hotlink Protection signatures (`t`, `sign`).
+    pub hotlink_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -23,8 +23,13 @@ pub fn routes() -> Router<AppState> {
 async fn vod_file(
     State(state): State<AppState>,
     Path((file_id, name)): Path<(String, String)>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if let Some(key) = &state.vod_hotlink_key {
+        crate::compat::tencent::hotlink::check(key, uri.path(), uri.query())
+            .map_err(|e| ApiError::new(crate::error::ErrorKind::Forbidden, e.to_string()))?;
+    }
     let object = state.assets.open_vod_file(&file_id, &name).await?;
     let len = object.len;
     let span = match header_str(&headers, "range").map(|r| parse_range(r, len)) {

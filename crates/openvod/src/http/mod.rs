@@ -37,6 +37,8 @@ pub struct AppState {
     pub accounts: Arc<crate::accounts::AccountService>,
     /// Tencent VOD's upload credentials and named task flows.
     pub vod_uploads: Arc<crate::compat::tencent::upload::VodUploads>,
+    /// Tencent VOD's Key Hotlink Protection key for `/vod/...` URLs, when it is on.
+    pub vod_hotlink_key: Option<Arc<str>>,
 }
 
 pub fn router(state: AppState) -> Router {

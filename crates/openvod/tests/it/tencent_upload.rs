@@ -367,3 +367,59 @@ async fn commit_is_idempotent_and_makes_one_media_file() {
         assert_eq!(e.code, code, "{params}");
     }
 }
+
+/// Key Hotlink Protection: with `[tencent] hotlink_key`, media URLs need a current signature over
+/// their directory, as Tencent's `anti_leech_sign` demo computes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotlink_protected_urls_need_a_current_signature() {
+    use openvod::compat::tencent::hotlink::sign;
+    let app = TestApp::spawn_with(0, |c| c.tencent.hotlink_key = Some("s3cret-key".into())).await;
+    let a = apply(&app, json!({"MediaType": "mp4"})).await;
+    let (status, _) = put(
+        &app,
+        &a.media_path,
+        &a.credential,
+        &a.credential.token,
+        b"protected",
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let committed = commit_upload(&app.state, &json!({"VodSessionKey": a.session_key}))
+        .await
+        .unwrap();
+    let url = reqwest::Url::parse(committed["MediaUrl"].as_str().unwrap()).unwrap();
+    let path = url.path().to_owned();
+    let get = |query: String| {
+        let mut url = url.clone();
+        url.set_query(Some(&query).filter(|q| !q.is_empty()).map(String::as_str));
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status(), r.bytes().await.unwrap())
+        }
+    };
+    let t = format!("{:x}", openvod::id::now_unix() + 300);
+    let good = sign("s3cret-key", &path, &t, "", "2", "r4nd");
+    let (status, body) = get(format!("t={t}&rlimit=2&us=r4nd&sign={good}")).await;
+    assert_eq!((status, body.as_ref()), (StatusCode::OK, &b"protected"[..]));
+    let (status, body) = get(String::new()).await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("hotlink-protection signature"));
+    let (status, _) = get(format!("t={t}&rlimit=3&us=r4nd&sign={good}")).await;
+    assert_eq!(status, 403, "a tampered parameter");
+    let (status, _) = get(format!(
+        "t={t}&rlimit=2&us=r4nd&sign={}",
+        sign("other", &path, &t, "", "2", "r4nd")
+    ))
+    .await;
+    assert_eq!(status, 403, "signed with another key");
+    let old = format!("{:x}", openvod::id::now_unix() - 1);
+    let (status, body) = get(format!(
+        "t={old}&sign={}",
+        sign("s3cret-key", &path, &old, "", "", "")
+    ))
+    .await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("expired"));
+}

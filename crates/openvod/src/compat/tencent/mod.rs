@@ -6,6 +6,7 @@ pub mod api;
 pub mod cos;
 pub mod cos_sign;
 pub mod events;
+pub mod hotlink;
 pub mod receiver;
 pub mod sign;
 pub mod templates;
