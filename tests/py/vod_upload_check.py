@@ -135,5 +135,63 @@ check(requests.get(outputs[0]["Url"]).status_code == 200, "the flow's output is 
 check(not any(e["ProcedureStateChangeEvent"]["FileId"] == results["small"] for e in seen.get("ProcedureStateChanged", [])),
       "no flow for the upload that named none")
 
+# PullUpload: openvod fetches a URL; the pull task is reported, then NewFileUpload.
+pull = call("PullUpload", {"MediaUrl": os.environ["OPENVOD_PULL_URL"], "MediaName": "pulled lecture", "SessionContext": "pull ctx"})
+check(pull.TaskId, f"PullUpload answer {pull}")
+deadline = time.time() + 60
+while True:
+    detail = call("DescribeTaskDetail", {"TaskId": pull.TaskId})
+    if detail.Status == "FINISH" or time.time() > deadline:
+        break
+    time.sleep(0.3)
+check(detail.TaskType == "PullUpload" and detail.Status == "FINISH", f"pull task {detail}")
+pulled_id = detail.PullUploadTask.FileId
+check(pulled_id and detail.PullUploadTask.ErrCode == 0 and detail.PullUploadTask.MediaBasicInfo.Name == "pulled lecture", f"pull task {detail}")
+check(detail.PullUploadTask.SessionContext == "pull ctx", f"pull task context {detail}")
+events_until(lambda: any(e["FileUploadEvent"]["FileId"] == pulled_id for e in seen.get("NewFileUpload", [])), "NewFileUpload of the pulled file")
+refused = None
+try:
+    call("PullUpload", {"MediaUrl": "file:///etc/passwd"})
+except Exception as e:
+    refused = str(e)
+check(refused and "InvalidParameterValue.MediaUrl" in refused, f"a file: URL is refused: {refused}")
+
+# DescribeEventsState: nothing left to pull once confirmed.
+check(call("DescribeEventsState", {}).CountOfEventsToPull == 0, "no events left to pull")
+
+# ModifyMediaInfo: name, description, expiry and a new cover.
+png = open(os.environ["OPENVOD_COVER_PNG"], "rb").read()
+import base64
+modified = call("ModifyMediaInfo", {"FileId": results["small"], "Name": "Renamed", "Description": "About the small one",
+                                    "ExpireTime": "2099-01-02T03:04:05Z", "CoverData": base64.b64encode(png).decode()})
+check(modified.CoverUrl.endswith(".png"), f"ModifyMediaInfo answer {modified}")
+check(requests.get(modified.CoverUrl).content == png, "the new cover is served")
+info = call("DescribeMediaInfos", {"FileIds": [results["small"]], "Filters": ["basicInfo"]}).MediaInfoSet[0]
+check(info.BasicInfo.Name == "Renamed" and info.BasicInfo.Description == "About the small one", f"basic info {info}")
+check(info.BasicInfo.ExpireTime == "2099-01-02T03:04:05Z" and info.BasicInfo.CoverUrl == modified.CoverUrl, f"basic info {info}")
+check(info.MetaData is None and info.TranscodeInfo is None, f"Filters keep only basicInfo: {info}")
+
+# SearchMedia: text, names, time range, sort, paging.
+found = call("SearchMedia", {"Text": "upload", "Sort": {"Field": "CreateTime", "Order": "Asc"}})
+check(found.TotalCount == 1 and found.MediaInfoSet[0].FileId == results["large"], f"text search {found}")
+everything = call("SearchMedia", {"Sort": {"Field": "CreateTime", "Order": "Asc"}, "Limit": 10})
+# (Creation times have one-second steps, so files made in the same second may come in any order.)
+check(everything.TotalCount == 3 and sorted(m.FileId for m in everything.MediaInfoSet) == sorted([results["small"], results["large"], pulled_id]),
+      f"all media {everything}")
+newest_first = call("SearchMedia", {"Sort": {"Field": "CreateTime", "Order": "Desc"}, "Offset": 0, "Limit": 3})
+check([m.FileId for m in newest_first.MediaInfoSet] == [m.FileId for m in reversed(everything.MediaInfoSet)], "Desc is the reverse of Asc")
+page = call("SearchMedia", {"Sort": {"Field": "CreateTime", "Order": "Asc"}, "Offset": 1, "Limit": 1})
+check(page.TotalCount == 3 and [m.FileId for m in page.MediaInfoSet] == [everything.MediaInfoSet[1].FileId], f"paging {page}")
+named = call("SearchMedia", {"Names": ["RENAMED", "pulled"]})
+check(sorted(m.FileId for m in named.MediaInfoSet) == sorted([results["small"], pulled_id]), f"names {named}")
+later = call("SearchMedia", {"CreateTime": {"After": "2099-01-01T00:00:00Z"}})
+check(later.TotalCount == 0, f"time range {later}")
+bad = None
+try:
+    call("SearchMedia", {"Sort": {"Field": "Size"}})
+except Exception as e:
+    bad = str(e)
+check(bad and "InvalidParameterValue.Sort" in bad, f"bad sort refused: {bad}")
+
 print(json.dumps(results))
 print("ALL CHECKS PASSED")

@@ -245,6 +245,7 @@ impl App {
         }
         tracker.spawn(maintenance(
             self.state.ingest.clone(),
+            self.state.assets.clone(),
             self.db.clone(),
             // Often enough that a dead worker's job is taken over soon after its lease runs out.
             Duration::from_secs(
@@ -306,9 +307,11 @@ fn prepare_scratch_dir(tmp: &std::path::Path) -> std::io::Result<std::path::Path
     Ok(mine)
 }
 
-/// Periodic upkeep: expire idle uploads and return jobs with expired leases to the queue.
+/// Periodic upkeep: expire idle uploads, delete media past their expire time, and return jobs with
+/// expired leases to the queue.
 async fn maintenance(
     ingest: Arc<IngestService>,
+    assets: Arc<AssetService>,
     db: ArcDb,
     every: Duration,
     cancel: CancellationToken,
@@ -319,6 +322,11 @@ async fn maintenance(
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "timed out idle uploads"),
             Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+        }
+        match assets.delete_expired(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "deleted media past their expire time"),
+            Err(e) => tracing::warn!(error = %e, "media expiry failed"),
         }
         if let Err(e) = db.requeue_stale_jobs(now).await {
             tracing::warn!(error = %e, "job lease reclaim failed");

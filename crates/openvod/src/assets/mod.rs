@@ -28,8 +28,8 @@ use crate::processing::run::{RunError, TaskRunner};
 use crate::processing::{OutputRequest, ProcessingTask};
 use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
 use model::{
-    Asset, AssetErrors, AssetFilter, AssetMeta, AssetSettings, AssetStatus, IngestType, PlaybackId,
-    PlaybackPolicy, StoredOriginal,
+    Asset, AssetChange, AssetErrors, AssetFilter, AssetMeta, AssetSettings, AssetStatus,
+    IngestType, PlaybackId, PlaybackPolicy, StoredOriginal,
 };
 
 /// How long a master (original download) URL stays valid once `temporary` access is granted.
@@ -344,7 +344,14 @@ impl AssetService {
     /// Mux's `PATCH` does). One transaction, which also writes `video.asset.updated`. The asset as it
     /// is afterwards; `None` when there is no such asset.
     pub async fn set_meta(&self, id: &str, meta: AssetMeta) -> Result<Option<Asset>, AssetError> {
-        self.update(id, None, Some(&meta)).await
+        self.update(
+            id,
+            &AssetChange {
+                meta: Some(meta),
+                ..AssetChange::default()
+            },
+        )
+        .await
     }
 
     /// Sets `passthrough` when given and the meta fields `meta` gives (as `set_meta`), together in
@@ -352,17 +359,60 @@ impl AssetService {
     pub async fn update(
         &self,
         id: &str,
-        passthrough: Option<&str>,
-        meta: Option<&AssetMeta>,
+        change: &AssetChange,
     ) -> Result<Option<Asset>, AssetError> {
-        if let Some(meta) = meta {
+        if let Some(meta) = &change.meta {
             meta.validate()
                 .map_err(|e| AssetError::Invalid(format!("meta.{e}")))?;
         }
         if !is_valid_id(id) {
             return Ok(None);
         }
-        Ok(self.db.update_asset(id, passthrough, meta).await?)
+        Ok(self.db.update_asset(id, change).await?)
+    }
+
+    /// Stores `image` (JPEG, PNG, GIF or WebP, told by its first bytes) as the asset's cover and
+    /// applies `change` with it, in one update. `None` when there is no such asset.
+    pub async fn set_cover(
+        &self,
+        id: &str,
+        image: &[u8],
+        mut change: AssetChange,
+    ) -> Result<Option<Asset>, AssetError> {
+        let ext = match image {
+            [0xff, 0xd8, 0xff, ..] => "jpg",
+            [0x89, b'P', b'N', b'G', ..] => "png",
+            [b'G', b'I', b'F', b'8', ..] => "gif",
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "webp",
+            _ => {
+                return Err(AssetError::Invalid(
+                    "the cover must be a JPEG, PNG, GIF or WebP image".to_owned(),
+                ))
+            }
+        };
+        if !is_valid_id(id) || self.db.get_asset(id).await?.is_none() {
+            return Ok(None);
+        }
+        let key = StoreKey::parse(&format!("{}cover.{ext}", Asset::media_prefix(id)))?;
+        let tmp = tempfile::NamedTempFile::new_in(&self.scratch_dir)?;
+        tokio::fs::write(tmp.path(), image).await?;
+        self.store.put_file(&key, tmp.path()).await?;
+        change.cover_key = Some(key.as_str().to_owned());
+        self.update(id, &change).await
+    }
+
+    /// Deletes the assets whose expiry (`expire_at`) has come; returns how many.
+    pub async fn delete_expired(&self, now: i64) -> Result<usize, AssetError> {
+        let ids = self.db.list_expired_assets(now).await?;
+        let mut deleted = 0;
+        for id in &ids {
+            match self.delete(id).await {
+                Ok(()) => deleted += 1,
+                Err(AssetError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
     }
 
     pub async fn create_playback_id(
@@ -640,7 +690,8 @@ impl AssetService {
         // The procedure named at upload, else the configured one (Tencent VOD's task flow), runs
         // on every new file.
         let (outputs, context) = match &asset.settings.procedure {
-            Some(p) => (p.outputs.clone(), p.context.clone()),
+            Some(p) if !p.outputs.is_empty() => (p.outputs.clone(), p.context.clone()),
+            Some(p) => (self.procedure.clone(), p.context.clone()),
             None => (
                 self.procedure.clone(),
                 serde_json::json!({"TasksNotifyMode": "Finish"}),

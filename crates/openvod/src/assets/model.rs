@@ -53,6 +53,42 @@ pub struct AssetSettings {
     /// of the configured default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub procedure: Option<AssetProcedure>,
+    /// Unix time at which the asset is deleted (Tencent VOD's media `ExpireTime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_at: Option<i64>,
+}
+
+/// A change to an asset's editable fields; `None` keeps a field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssetChange {
+    pub passthrough: Option<String>,
+    /// Applied with `AssetMeta::updated_with`.
+    pub meta: Option<AssetMeta>,
+    pub cover_key: Option<String>,
+    /// `Some(None)` removes the expiry.
+    pub expire_at: Option<Option<i64>>,
+}
+
+impl AssetChange {
+    pub fn is_empty(&self) -> bool {
+        *self == AssetChange::default()
+    }
+
+    /// The asset's settings and passthrough with the change applied.
+    pub fn apply(&self, asset: &mut Asset) {
+        if let Some(passthrough) = &self.passthrough {
+            asset.passthrough = Some(passthrough.clone());
+        }
+        if let Some(meta) = &self.meta {
+            asset.settings.meta = asset.settings.meta.updated_with(meta);
+        }
+        if let Some(cover) = &self.cover_key {
+            asset.settings.cover_key = Some(cover.clone());
+        }
+        if let Some(expire_at) = self.expire_at {
+            asset.settings.expire_at = expire_at;
+        }
+    }
 }
 
 /// Outputs to make from a new file, and the context its task and events carry (`SessionContext`).
@@ -72,16 +108,24 @@ pub struct AssetMeta {
     pub creator_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// A longer text about the video (Tencent VOD's `Description`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl AssetMeta {
     /// Longest `title`, in Unicode code points.
     pub const MAX_TITLE_LEN: usize = 512;
+    /// Longest `description`, in Unicode code points.
+    pub const MAX_DESCRIPTION_LEN: usize = 4096;
     /// Longest `creator_id` and `external_id`, in Unicode code points.
     pub const MAX_ID_LEN: usize = 128;
 
     pub fn is_empty(&self) -> bool {
-        self.title.is_none() && self.creator_id.is_none() && self.external_id.is_none()
+        self.title.is_none()
+            && self.creator_id.is_none()
+            && self.external_id.is_none()
+            && self.description.is_none()
     }
 
     /// Checks the length limits; the error names the field (`title: ...`).
@@ -90,6 +134,7 @@ impl AssetMeta {
             ("title", &self.title, Self::MAX_TITLE_LEN),
             ("creator_id", &self.creator_id, Self::MAX_ID_LEN),
             ("external_id", &self.external_id, Self::MAX_ID_LEN),
+            ("description", &self.description, Self::MAX_DESCRIPTION_LEN),
         ] {
             if value.as_ref().is_some_and(|v| v.chars().count() > max) {
                 return Err(format!("{name}: must be at most {max} characters"));
@@ -109,6 +154,7 @@ impl AssetMeta {
             title: pick(&self.title, &update.title),
             creator_id: pick(&self.creator_id, &update.creator_id),
             external_id: pick(&self.external_id, &update.external_id),
+            description: pick(&self.description, &update.description),
         }
     }
 }
@@ -124,6 +170,11 @@ pub struct AssetFilter {
     pub status: Option<AssetStatus>,
     /// Part of `meta.title`, ignoring ASCII case.
     pub title_contains: Option<String>,
+    /// Created at or after / at or before these Unix times.
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    /// Oldest first (the default is newest first).
+    pub oldest_first: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

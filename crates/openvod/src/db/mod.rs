@@ -11,8 +11,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::assets::model::{
-    Asset, AssetErrors, AssetFilter, AssetMeta, PlaybackId, PlaybackPolicy, Rendition, StaticFile,
-    StoredOriginal,
+    Asset, AssetChange, AssetErrors, AssetFilter, PlaybackId, PlaybackPolicy, Rendition,
+    StaticFile, StoredOriginal,
 };
 use crate::events::model::{Attempt, ClaimedDelivery, DeliveryResult, Event, WebhookEndpoint};
 use crate::ingest::model::Upload;
@@ -117,12 +117,9 @@ pub trait AssetRepo {
     /// In one transaction: sets `passthrough` when given, replaces the meta fields `meta` gives
     /// (`AssetMeta::updated_with`) and writes `video.asset.updated`. The asset as it is afterwards,
     /// or `None` when it does not exist.
-    async fn update_asset(
-        &self,
-        id: &str,
-        passthrough: Option<&str>,
-        meta: Option<&AssetMeta>,
-    ) -> Result<Option<Asset>, DbError>;
+    async fn update_asset(&self, id: &str, change: &AssetChange) -> Result<Option<Asset>, DbError>;
+    /// Assets whose `expire_at` is at or before `now`.
+    async fn list_expired_assets(&self, now: i64) -> Result<Vec<String>, DbError>;
     async fn set_asset_original(
         &self,
         id: &str,
@@ -247,6 +244,8 @@ pub trait EventRepo {
         visibility_ms: i64,
         limit: u32,
     ) -> Result<Vec<(i64, String, Event)>, DbError>;
+    /// How many deliveries of a pull endpoint are waiting to be pulled (not leased) at `now_ms`.
+    async fn count_pullable(&self, endpoint_id: &str, now_ms: i64) -> Result<u64, DbError>;
     /// Confirms pulled deliveries; returns how many handles were still valid.
     async fn confirm_deliveries(
         &self,

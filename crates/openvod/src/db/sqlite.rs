@@ -20,8 +20,8 @@ use super::{
     UploadRepo,
 };
 use crate::assets::model::{
-    Asset, AssetErrors, AssetFilter, AssetMeta, AssetSettings, AssetStatus, IngestType, PlaybackId,
-    PlaybackPolicy, Rendition, StaticFile, StoredOriginal,
+    Asset, AssetChange, AssetErrors, AssetFilter, AssetSettings, AssetStatus, IngestType,
+    PlaybackId, PlaybackPolicy, Rendition, StaticFile, StoredOriginal,
 };
 use crate::events::model::Snapshot;
 use crate::ingest::model::{Upload, UploadStatus};
@@ -98,15 +98,24 @@ fn list_assets_sql(filter: &AssetFilter, after: bool) -> String {
         ),
         (filter.status.is_some(), "status = ?"),
         (filter.title_contains.is_some(), META_TITLE_CONTAINS),
+        (filter.created_after.is_some(), "created_at >= ?"),
+        (filter.created_before.is_some(), "created_at <= ?"),
     ] {
         if set {
             sql.push_str(&format!(" AND {term}"));
         }
     }
+    let (cmp, order) = if filter.oldest_first {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
     if after {
-        sql.push_str(" AND (created_at, id) < (?, ?)");
+        sql.push_str(&format!(" AND (created_at, id) {cmp} (?, ?)"));
     }
-    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?");
+    sql.push_str(&format!(
+        " ORDER BY created_at {order}, id {order} LIMIT ? OFFSET ?"
+    ));
     sql
 }
 
@@ -529,6 +538,12 @@ impl AssetRepo for SqliteDb {
         for value in values.into_iter().flatten() {
             query = query.bind(value);
         }
+        for time in [filter.created_after, filter.created_before]
+            .into_iter()
+            .flatten()
+        {
+            query = query.bind(time);
+        }
         if let Some((created_at, id)) = after {
             query = query.bind(created_at).bind(id);
         }
@@ -546,22 +561,12 @@ impl AssetRepo for SqliteDb {
         Ok(assets)
     }
 
-    async fn update_asset(
-        &self,
-        id: &str,
-        passthrough: Option<&str>,
-        meta: Option<&AssetMeta>,
-    ) -> Result<Option<Asset>, DbError> {
+    async fn update_asset(&self, id: &str, change: &AssetChange) -> Result<Option<Asset>, DbError> {
         let mut tx = self.writer.begin().await?;
         let Some(mut asset) = read_asset(&mut tx, id).await? else {
             return Ok(None);
         };
-        if let Some(passthrough) = passthrough {
-            asset.passthrough = Some(passthrough.to_owned());
-        }
-        if let Some(update) = meta {
-            asset.settings.meta = asset.settings.meta.updated_with(update);
-        }
+        change.apply(&mut asset);
         sqlx::query("UPDATE assets SET passthrough = ?, settings = ? WHERE id = ?")
             .bind(&asset.passthrough)
             .bind(to_json(&asset.settings))
@@ -577,6 +582,15 @@ impl AssetRepo for SqliteDb {
         tx.commit().await?;
         self.events_written.notify_waiters();
         Ok(Some(asset))
+    }
+
+    async fn list_expired_assets(&self, now: i64) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM assets WHERE json_extract(settings, '$.expire_at') <= ? LIMIT 1000",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?)
     }
 
     async fn set_asset_original(
@@ -937,6 +951,7 @@ impl SigningKeyRepo for SqliteDb {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assets::model::AssetMeta;
     use crate::db::EventRepo;
     use crate::jobs::JobResult;
 
@@ -962,6 +977,7 @@ mod tests {
             title: Some(format!("{creator_id}/{external_id}")),
             creator_id: Some(creator_id.into()),
             external_id: Some(external_id.into()),
+            ..AssetMeta::default()
         }
     }
 
@@ -1028,12 +1044,14 @@ mod tests {
         let updated = db
             .update_asset(
                 &a.id,
-                None,
-                Some(&AssetMeta {
-                    creator_id: Some("carol".into()),
-                    title: Some(String::new()),
-                    external_id: None,
-                }),
+                &AssetChange {
+                    meta: Some(AssetMeta {
+                        creator_id: Some("carol".into()),
+                        title: Some(String::new()),
+                        ..AssetMeta::default()
+                    }),
+                    ..AssetChange::default()
+                },
             )
             .await
             .unwrap()
@@ -1042,6 +1060,7 @@ mod tests {
             title: None,
             creator_id: Some("carol".into()),
             external_id: Some("x1".into()),
+            ..AssetMeta::default()
         };
         assert_eq!(
             updated.settings.meta, expected,
@@ -1063,7 +1082,13 @@ mod tests {
             other => panic!("unexpected snapshot {other:?}"),
         }
         assert!(db
-            .update_asset("missing", Some("p"), None)
+            .update_asset(
+                "missing",
+                &AssetChange {
+                    passthrough: Some("p".into()),
+                    ..AssetChange::default()
+                },
+            )
             .await
             .unwrap()
             .is_none());

@@ -397,6 +397,14 @@ impl EventService {
 
     /// Reliable-mode pull: up to `limit` events, waiting up to `wait` for the first; each must be
     /// confirmed within `visibility` or it comes back. Handles are `<delivery id>.<token>`.
+    /// How many Tencent-format events wait to be pulled (`DescribeEventsState`).
+    pub async fn pullable(&self) -> Result<u64, EventsError> {
+        Ok(self
+            .db
+            .count_pullable(TENCENT_ENDPOINT_ID, now_unix_ms())
+            .await?)
+    }
+
     pub async fn pull(
         &self,
         limit: u32,

@@ -84,6 +84,7 @@ fn recording_asset(
             title: (!title.is_empty()).then_some(title),
             creator_id: creator.map(str::to_owned),
             external_id: Some(rec.record_id.clone()),
+            ..AssetMeta::default()
         },
         ..AssetSettings::default()
     };

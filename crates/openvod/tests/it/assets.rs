@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::support::{clip_bytes, TestApp};
 
 /// A local file server: `/clip.mp4` serves the clip, `/missing` answers 404.
-async fn serve_clip() -> String {
+pub async fn serve_clip() -> String {
     let data = clip_bytes();
     let router = axum::Router::new().route("/clip.mp4", get(move || async move { data.clone() }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

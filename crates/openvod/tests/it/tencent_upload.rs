@@ -53,7 +53,7 @@ fn cover() -> std::path::PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vod_python_sdk_uploads_small_and_multipart_files_with_cover_and_procedure() {
+async fn vod_python_sdk_uploads_pulls_searches_and_modifies_media() {
     let app = TestApp::spawn_with(1, |c| {
         c.tencent.procedures.insert("flow1".into(), vec![100010]);
     })
@@ -61,6 +61,18 @@ async fn vod_python_sdk_uploads_small_and_multipart_files_with_cover_and_procedu
     let large = large_clip();
     assert!(std::fs::metadata(&large).unwrap().len() > 1 << 20);
     let cover = cover();
+    let cover_png = generate(
+        "tencent-cover.png",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x90",
+            "-frames:v",
+            "1",
+        ],
+    );
+    let pull_url = format!("{}/clip.mp4", crate::assets::serve_clip().await);
     crate::python_clients::run_script(
         "vod_upload_check.py",
         &[
@@ -71,6 +83,8 @@ async fn vod_python_sdk_uploads_small_and_multipart_files_with_cover_and_procedu
             ("OPENVOD_LARGE", large.to_str().unwrap()),
             ("OPENVOD_COVER", cover.to_str().unwrap()),
             ("OPENVOD_PROCEDURE", "flow1"),
+            ("OPENVOD_COVER_PNG", cover_png.to_str().unwrap()),
+            ("OPENVOD_PULL_URL", pull_url.as_str()),
         ],
     )
     .await;
@@ -422,4 +436,56 @@ async fn hotlink_protected_urls_need_a_current_signature() {
     .await;
     assert_eq!(status, 403);
     assert!(String::from_utf8_lossy(&body).contains("expired"));
+}
+
+/// Media whose ExpireTime has passed are deleted by the periodic upkeep; later ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_past_their_expire_time_are_deleted() {
+    let app = TestApp::spawn().await;
+    let mut file_ids = Vec::new();
+    for _ in 0..2 {
+        let a = apply(&app, json!({"MediaType": "mp4"})).await;
+        let (status, _) = put(
+            &app,
+            &a.media_path,
+            &a.credential,
+            &a.credential.token,
+            b"x",
+            false,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let c = commit_upload(&app.state, &json!({"VodSessionKey": a.session_key}))
+            .await
+            .unwrap();
+        file_ids.push(c["FileId"].as_str().unwrap().to_owned());
+    }
+    for (file_id, expire) in file_ids
+        .iter()
+        .zip(["2020-01-01T00:00:00Z", "2099-01-01T00:00:00+08:00"])
+    {
+        openvod::compat::tencent::media::modify_media_info(
+            &app.state,
+            &json!({"FileId": file_id, "ExpireTime": expire}),
+        )
+        .await
+        .unwrap();
+    }
+    let bad = openvod::compat::tencent::media::modify_media_info(
+        &app.state,
+        &json!({"FileId": file_ids[1], "ExpireTime": "tomorrow"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(bad.code, "InvalidParameterValue.ExpireTime");
+    let deleted = app
+        .state
+        .assets
+        .delete_expired(openvod::id::now_unix())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert!(app.state.assets.get_by_file_id(&file_ids[0]).await.is_err());
+    let kept = app.state.assets.get_by_file_id(&file_ids[1]).await.unwrap();
+    assert_eq!(kept.settings.expire_at, Some(4_070_880_000));
 }

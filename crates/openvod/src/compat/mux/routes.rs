@@ -254,6 +254,7 @@ fn asset_filter(query: &HashMap<String, String>) -> Result<AssetFilter, ApiError
         creator_id: value("creator_id")?,
         status,
         title_contains: value("title")?,
+        ..AssetFilter::default()
     })
 }
 
@@ -301,9 +302,14 @@ async fn update_asset(
     let asset = if request.passthrough.is_none() && meta.is_none() {
         state.assets.get(&id).await?
     } else {
+        let change = crate::assets::model::AssetChange {
+            passthrough: request.passthrough.clone(),
+            meta,
+            ..Default::default()
+        };
         state
             .assets
-            .update(&id, request.passthrough.as_deref(), meta.as_ref())
+            .update(&id, &change)
             .await?
             .ok_or(AssetError::NotFound(id))?
     };

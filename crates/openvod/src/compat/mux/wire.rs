@@ -70,6 +70,7 @@ impl MetaRequest {
             title: self.title,
             creator_id: self.creator_id,
             external_id: self.external_id,
+            ..AssetMeta::default()
         };
         meta.validate().map_err(|e| format!("{prefix}{e}"))?;
         Ok(meta)

@@ -15,7 +15,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
-use super::events::{basic_info, iso_seconds, metadata, procedure_task, transcode_item};
+use super::events::{iso_seconds, procedure_task};
 use super::sign::{date_of, signature, Authorization, Request};
 use super::templates;
 use crate::http::AppState;
@@ -92,6 +92,49 @@ fn known_parameters(action: &str) -> Option<&'static [&'static str]> {
             "MediaStoragePath",
         ],
         "CommitUpload" => &["VodSessionKey", "SubAppId", "ExtInfo"],
+        "PullUpload" => &[
+            "MediaUrl",
+            "MediaType",
+            "MediaName",
+            "CoverUrl",
+            "Procedure",
+            "ExpireTime",
+            "StorageRegion",
+            "ClassId",
+            "SessionContext",
+            "SessionId",
+            "ExtInfo",
+            "SourceContext",
+            "MediaStoragePath",
+            "SubAppId",
+        ],
+        "DescribeEventsState" => &["SubAppId"],
+        "SearchMedia" => &[
+            "Text",
+            "Names",
+            "NamePrefixes",
+            "Descriptions",
+            "FileIds",
+            "Categories",
+            "SourceTypes",
+            "CreateTime",
+            "StartTime",
+            "EndTime",
+            "Sort",
+            "Offset",
+            "Limit",
+            "Filters",
+            "SubAppId",
+        ],
+        "ModifyMediaInfo" => &[
+            "FileId",
+            "Name",
+            "Description",
+            "ClassId",
+            "ExpireTime",
+            "CoverData",
+            "SubAppId",
+        ],
         _ => return None,
     })
 }
@@ -205,7 +248,9 @@ async fn handle(
         match action {
             "ProcessMedia" => process_media(&state, &params).await,
             "DescribeTaskDetail" => describe_task_detail(&state, &params).await,
-            "DescribeMediaInfos" => describe_media_infos(&state, &params).await,
+            "DescribeMediaInfos" => super::media::describe_media_infos(&state, &params).await,
+            "SearchMedia" => super::media::search_media(&state, &params).await,
+            "ModifyMediaInfo" => super::media::modify_media_info(&state, &params).await,
             "DeleteMedia" => delete_media(&state, &params).await,
             "DescribeTranscodeTemplates" => describe_transcode_templates(&params),
             "PullEvents" => pull_events(&state).await,
@@ -214,6 +259,8 @@ async fn handle(
             "DescribeEventConfig" => describe_event_config(&state).await,
             "ApplyUpload" => super::upload::apply_upload(&state, &params).await,
             "CommitUpload" => super::upload::commit_upload(&state, &params).await,
+            "PullUpload" => super::upload::pull_upload(&state, &params).await,
+            "DescribeEventsState" => describe_events_state(&state).await,
             other => Err(err(
                 "InvalidAction",
                 format!("action {other:?} is not supported"),
@@ -563,8 +610,20 @@ async fn process_media(state: &AppState, params: &Value) -> Result<Value, TcErro
     Ok(json!({"TaskId": task.id}))
 }
 
+async fn describe_events_state(state: &AppState) -> Result<Value, TcError> {
+    let count = state
+        .events
+        .pullable()
+        .await
+        .map_err(|e| err("InternalError", e.to_string()))?;
+    Ok(json!({ "CountOfEventsToPull": count }))
+}
+
 async fn describe_task_detail(state: &AppState, params: &Value) -> Result<Value, TcError> {
     let task_id = required(params, "TaskId")?;
+    if let Some(pull) = super::upload::pull_task_detail(state, &task_id).await {
+        return pull;
+    }
     let task = state.processing.get(&task_id).await.map_err(|_| {
         err(
             "InvalidParameterValue.TaskId",
@@ -585,77 +644,6 @@ async fn describe_task_detail(state: &AppState, params: &Value) -> Result<Value,
         "FinishTime": task.finish_ms.map_or("0000-00-00T00:00:00Z".to_owned(), iso_seconds),
         "ProcedureTask": asset.map(|a| procedure_task(&state.public_url, &task, &a)),
     }))
-}
-
-async fn describe_media_infos(state: &AppState, params: &Value) -> Result<Value, TcError> {
-    let ids = list(params, "FileIds")?;
-    if ids.is_empty() || ids.len() > 20 {
-        return Err(err(
-            "InvalidParameterValue.FileIds",
-            "FileIds takes 1 to 20 ids",
-        ));
-    }
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
-    for id in ids {
-        let id = id
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| id.to_string());
-        match state.assets.get_by_file_id(&id).await {
-            Err(_) => missing.push(id),
-            Ok(asset) => {
-                let tasks = state
-                    .processing
-                    .list_for_asset(&asset.id)
-                    .await
-                    .map_err(|e| err("InternalError", e.to_string()))?;
-                let mut transcodes = Vec::new();
-                if let Some(original) = &asset.original {
-                    let mut item = json!({"Url": super::events::source_url(&state.public_url, &asset), "Definition": 0, "Size": original.size});
-                    if let Value::Object(meta) = metadata(&asset) {
-                        for key in [
-                            "Container",
-                            "Bitrate",
-                            "Height",
-                            "Width",
-                            "Duration",
-                            "VideoStreamSet",
-                            "AudioStreamSet",
-                        ] {
-                            if let Some(v) = meta.get(key) {
-                                item[key] = v.clone();
-                            }
-                        }
-                    }
-                    transcodes.push(item);
-                }
-                for task in &tasks {
-                    for r in task
-                        .results
-                        .iter()
-                        .filter(|r| r.ok && matches!(r.request, OutputRequest::Mp4 { .. }))
-                    {
-                        if let Some(f) = r.files.first() {
-                            transcodes.push(transcode_item(
-                                &state.public_url,
-                                &asset.file_id,
-                                r.request.preset(),
-                                f,
-                            ));
-                        }
-                    }
-                }
-                found.push(json!({
-                    "FileId": asset.file_id,
-                    "BasicInfo": basic_info(&state.public_url, &asset),
-                    "MetaData": metadata(&asset),
-                    "TranscodeInfo": {"TranscodeSet": transcodes},
-                }));
-            }
-        }
-    }
-    Ok(json!({"MediaInfoSet": found, "NotExistFileIdSet": missing}))
 }
 
 async fn delete_media(state: &AppState, params: &Value) -> Result<Value, TcError> {

@@ -97,10 +97,10 @@ pub fn basic_info(public_url: &url::Url, asset: &Asset) -> Value {
     let created = iso_seconds(asset.created_at * 1000);
     json!({
         "Name": media_name(asset),
-        "Description": "",
+        "Description": asset.settings.meta.description.clone().unwrap_or_default(),
         "CreateTime": created,
         "UpdateTime": created,
-        "ExpireTime": "9999-12-31T23:59:59Z",
+        "ExpireTime": asset.settings.expire_at.map_or("9999-12-31T23:59:59Z".to_owned(), |t| iso_seconds(t * 1000)),
         "ClassId": 0,
         "ClassName": "其他",
         "ClassPath": "其他",

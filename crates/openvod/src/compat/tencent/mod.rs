@@ -7,6 +7,7 @@ pub mod cos;
 pub mod cos_sign;
 pub mod events;
 pub mod hotlink;
+pub mod media;
 pub mod receiver;
 pub mod sign;
 pub mod templates;

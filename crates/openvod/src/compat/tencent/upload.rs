@@ -139,40 +139,39 @@ fn bounded(params: &Value, name: &str, max: usize) -> Result<Option<String>, TcE
     Ok(value)
 }
 
-pub async fn apply_upload(state: &AppState, params: &Value) -> Result<Value, TcError> {
-    let media_type = file_type(params, "MediaType")?.ok_or_else(|| {
-        err(
-            "MissingParameter",
-            "MediaType is required (the file type, such as mp4)",
-        )
-    })?;
-    let cover_type = file_type(params, "CoverType")?;
+/// The settings of a new media file from the parameters ApplyUpload and PullUpload share:
+/// `MediaName` (title), `SourceContext` (passthrough), `Procedure` with its `SessionContext`.
+fn new_file_settings(state: &AppState, params: &Value) -> Result<AssetSettings, TcError> {
     let name = bounded(params, "MediaName", AssetMeta::MAX_TITLE_LEN)?;
     let source_context = bounded(params, "SourceContext", 250)?;
     let session_context = bounded(params, "SessionContext", 1000)?;
     int(params, "ClassId")?;
-    let procedure = match string(params, "Procedure")?.filter(|p| !p.is_empty()) {
-        None => None,
-        Some(name) => Some(AssetProcedure {
-            outputs: state
-                .vod_uploads
-                .procedures
-                .get(&name)
-                .cloned()
-                .ok_or_else(|| {
-                    err(
-                        "InvalidParameterValue.Procedure",
-                        format!("no task flow named {name:?} ([tencent.procedures] in the config)"),
-                    )
-                })?,
+    let outputs = match string(params, "Procedure")?.filter(|p| !p.is_empty()) {
+        None => Vec::new(),
+        Some(name) => state
+            .vod_uploads
+            .procedures
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| {
+                err(
+                    "InvalidParameterValue.Procedure",
+                    format!("no task flow named {name:?} ([tencent.procedures] in the config)"),
+                )
+            })?,
+    };
+    let session_id = string(params, "SessionId")?.filter(|s| !s.is_empty());
+    // Without a Procedure the default task flow runs, with this upload's context.
+    let procedure = (!outputs.is_empty() || session_context.is_some() || session_id.is_some())
+        .then(|| AssetProcedure {
+            outputs,
             context: json!({
-                "SessionContext": session_context.clone().unwrap_or_default(),
-                "SessionId": "",
+                "SessionContext": session_context.unwrap_or_default(),
+                "SessionId": session_id.unwrap_or_default(),
                 "TasksNotifyMode": "Finish",
             }),
-        }),
-    };
-    let settings = AssetSettings {
+        });
+    Ok(AssetSettings {
         playback_policies: vec![PlaybackPolicy::Public],
         passthrough: source_context,
         meta: AssetMeta {
@@ -181,7 +180,18 @@ pub async fn apply_upload(state: &AppState, params: &Value) -> Result<Value, TcE
         },
         procedure,
         ..AssetSettings::default()
-    };
+    })
+}
+
+pub async fn apply_upload(state: &AppState, params: &Value) -> Result<Value, TcError> {
+    let media_type = file_type(params, "MediaType")?.ok_or_else(|| {
+        err(
+            "MissingParameter",
+            "MediaType is required (the file type, such as mp4)",
+        )
+    })?;
+    let cover_type = file_type(params, "CoverType")?;
+    let settings = new_file_settings(state, params)?;
     let upload = state
         .ingest
         .create_upload(NewUpload {
@@ -214,6 +224,81 @@ pub async fn apply_upload(state: &AppState, params: &Value) -> Result<Value, TcE
         "StorageRegionV5": STORAGE_REGION,
         "MediaStorageOutputPath": "",
     }))
+}
+
+/// The id of a pull task: the asset it makes is in it, so nothing else is stored.
+const PULL_TASK_PREFIX: &str = "1500000001-PullUpload-";
+
+/// `PullUpload`: openvod fetches `MediaUrl` (under the outbound address policy) into a new media
+/// file; NewFileUpload follows as for every upload.
+pub async fn pull_upload(state: &AppState, params: &Value) -> Result<Value, TcError> {
+    let url = string(params, "MediaUrl")?
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| err("MissingParameter", "MediaUrl is required"))?;
+    file_type(params, "MediaType")?;
+    let settings = new_file_settings(state, params)?;
+    let asset = state
+        .assets
+        .create_from_url(url.trim(), &settings)
+        .await
+        .map_err(|e| match e.kind() {
+            crate::error::ErrorKind::Internal => err("InternalError", e.to_string()),
+            _ => err("InvalidParameterValue.MediaUrl", e.to_string()),
+        })?;
+    Ok(json!({ "TaskId": format!("{PULL_TASK_PREFIX}{}", asset.id) }))
+}
+
+/// `DescribeTaskDetail` of a pull task, or `None` if `task_id` is not one.
+pub async fn pull_task_detail(state: &AppState, task_id: &str) -> Option<Result<Value, TcError>> {
+    let asset_id = task_id.strip_prefix(PULL_TASK_PREFIX)?;
+    let asset = match state.assets.get(asset_id).await {
+        Ok(asset) => asset,
+        Err(_) => {
+            return Some(Err(err(
+                "InvalidParameterValue.TaskId",
+                format!("task {task_id} does not exist"),
+            )))
+        }
+    };
+    use crate::assets::model::AssetStatus;
+    let (status, code, message) = match (asset.status, &asset.source) {
+        (AssetStatus::Errored, _) => (
+            "FINISH",
+            10000,
+            asset
+                .errors
+                .as_ref()
+                .map(|e| e.messages.join("; "))
+                .unwrap_or_default(),
+        ),
+        (_, Some(_)) => ("FINISH", 0, "SUCCESS".to_owned()),
+        (_, None) => ("PROCESSING", 0, "SUCCESS".to_owned()),
+    };
+    let created = super::events::iso_seconds(asset.created_at * 1000);
+    let done = status == "FINISH";
+    let context = asset.settings.procedure.as_ref().map(|p| &p.context);
+    Some(Ok(json!({
+        "TaskType": "PullUpload",
+        "Status": status,
+        "CreateTime": created,
+        "BeginProcessTime": created,
+        "FinishTime": if done { created } else { "0000-00-00T00:00:00Z".to_owned() },
+        "PullUploadTask": {
+            "TaskId": task_id,
+            "Status": status,
+            "ErrCode": code,
+            "Message": message,
+            "ErrCodeExt": "",
+            "FileId": if asset.source.is_some() { asset.file_id.clone() } else { String::new() },
+            "MediaBasicInfo": asset.source.as_ref().map(|_| super::events::basic_info(&state.public_url, &asset)),
+            "MetaData": super::events::metadata(&asset),
+            "FileUrl": asset.source.as_ref().map(|_| super::events::source_url(&state.public_url, &asset)).unwrap_or_default(),
+            "ProcedureTaskId": "",
+            "SessionContext": context.and_then(|c| c.get("SessionContext").cloned()).unwrap_or(json!("")),
+            "SessionId": context.and_then(|c| c.get("SessionId").cloned()).unwrap_or(json!("")),
+            "Progress": if done { 100 } else { 0 },
+        },
+    })))
 }
 
 pub async fn commit_upload(state: &AppState, params: &Value) -> Result<Value, TcError> {

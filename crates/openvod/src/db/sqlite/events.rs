@@ -445,6 +445,18 @@ impl EventRepo for SqliteDb {
         Ok(out)
     }
 
+    async fn count_pullable(&self, endpoint_id: &str, now_ms: i64) -> Result<u64, DbError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE endpoint_id = ? AND state = 'pending'
+             AND (lease_until_ms IS NULL OR lease_until_ms < ?)",
+        )
+        .bind(endpoint_id)
+        .bind(now_ms)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn confirm_deliveries(
         &self,
         handles: &[(i64, String)],
