@@ -133,45 +133,58 @@ impl ObjectStaging {
         (valid_name(object) && tokio::fs::metadata(&path).await.is_ok()).then_some(path)
     }
 
-    /// Receives a body into a temporary file on the blocking pool (bounded by `max`), then runs
-    /// `finish` there with the file; the temporary file is removed whatever happens.
-    async fn receive<S, E, T>(
+    /// Receives a body into `dir/name`: written once to a temporary file while its MD5 is
+    /// computed, checked against `content_md5`, fsync'd, then renamed into place (and the folder
+    /// fsync'd). Bounded by `max`; the temporary file is removed on any failure.
+    async fn receive<S, E>(
         &self,
-        upload_id: &str,
+        dir: PathBuf,
+        name: String,
         body: S,
         max: u64,
-        finish: impl FnOnce(&Path) -> Result<T, ObjectError> + Send + 'static,
-    ) -> Result<T, ObjectError>
+        content_md5: Option<Vec<u8>>,
+    ) -> Result<Written, ObjectError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
-        T: Send + 'static,
     {
-        let dir = self.upload_dir(upload_id);
         tokio::fs::create_dir_all(&dir).await?;
         let incoming = tempfile::Builder::new()
             .prefix(".incoming-")
-            .tempfile_in(&dir)?
-            .into_temp_path();
-        let mut file = tokio::fs::File::create(&incoming).await?;
-        let mut received = 0u64;
+            .tempfile_in(&dir)?;
+        let (file, incoming) = incoming.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
+        let mut md5 = Md5::new();
+        let mut size = 0u64;
         futures_util::pin_mut!(body);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| ObjectError::BodyInterrupted(e.to_string()))?;
-            received += chunk.len() as u64;
-            if received > max {
+            size += chunk.len() as u64;
+            if size > max {
                 return Err(ObjectError::TooLarge(max));
             }
+            md5.update(&chunk);
             tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await?;
         }
-        tokio::io::AsyncWriteExt::flush(&mut file).await?;
-        drop(file);
-        let path = incoming.to_path_buf();
-        let result = tokio::task::spawn_blocking(move || finish(&path))
-            .await
-            .expect("staging does not panic");
-        drop(incoming);
-        result
+        let digest = md5.finalize();
+        if content_md5.is_some_and(|expected| expected.as_slice() != digest.as_slice()) {
+            return Err(ObjectError::BadDigest);
+        }
+        let file = file.into_std().await;
+        tokio::task::spawn_blocking(move || -> Result<(), ObjectError> {
+            file.sync_all()?;
+            incoming
+                .persist(dir.join(&name))
+                .map_err(|e| ObjectError::Io(e.error))?;
+            sync_dir(&dir)?;
+            Ok(())
+        })
+        .await
+        .expect("staging does not panic")?;
+        Ok(Written {
+            size,
+            md5_hex: hex::encode(digest),
+        })
     }
 
     /// Stores a whole object (replacing one of the same name); `content_md5` is the request's
@@ -189,11 +202,13 @@ impl ObjectStaging {
         E: std::fmt::Display,
     {
         assert!(valid_name(object), "object names are ours");
-        let dir = self.upload_dir(upload_id);
-        let object = object.to_owned();
-        self.receive(upload_id, body, max, move |incoming| {
-            copy_into(&dir, &object, &[incoming.to_path_buf()], content_md5)
-        })
+        self.receive(
+            self.upload_dir(upload_id),
+            object.to_owned(),
+            body,
+            max,
+            content_md5,
+        )
         .await
     }
 
@@ -294,15 +309,13 @@ impl ObjectStaging {
             return Err(ObjectError::InvalidPartNumber(number));
         }
         self.multipart(upload_id, multipart_id).await?;
-        let dir = self.multipart_dir(upload_id, multipart_id);
-        self.receive(upload_id, body, max, move |incoming| {
-            copy_into(
-                &dir,
-                &format!("part-{number:05}"),
-                &[incoming.to_path_buf()],
-                content_md5,
-            )
-        })
+        self.receive(
+            self.multipart_dir(upload_id, multipart_id),
+            format!("part-{number:05}"),
+            body,
+            max,
+            content_md5,
+        )
         .await
     }
 
@@ -348,7 +361,7 @@ impl ObjectStaging {
         upload_id: &str,
         multipart_id: &str,
         listed: &[(u32, String)],
-    ) -> Result<(Written, String), ObjectError> {
+    ) -> Result<(u64, String), ObjectError> {
         let multipart = self.multipart(upload_id, multipart_id).await?;
         if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(ObjectError::InvalidPartOrder);
@@ -371,15 +384,15 @@ impl ObjectStaging {
         let etag = format!("{}-{}", hex::encode(digests.finalize()), listed.len());
         let dir = self.upload_dir(upload_id);
         let mp_dir = self.multipart_dir(upload_id, multipart_id);
-        let written = tokio::task::spawn_blocking(move || -> Result<Written, ObjectError> {
-            let written = copy_into(&dir, &multipart.object, &files, None)?;
+        let size = tokio::task::spawn_blocking(move || -> Result<u64, ObjectError> {
+            let size = concatenate(&dir, &multipart.object, &files)?;
             std::fs::remove_dir_all(&mp_dir)?;
             sync_dir(&dir)?;
-            Ok(written)
+            Ok(size)
         })
         .await
         .expect("staging does not panic")?;
-        Ok((written, etag))
+        Ok((size, etag))
     }
 
     pub async fn abort_multipart(
@@ -401,39 +414,20 @@ impl ObjectStaging {
     }
 }
 
-/// Writes the concatenation of `sources` to `dir/name` durably, checking `content_md5` first.
-fn copy_into(
-    dir: &Path,
-    name: &str,
-    sources: &[PathBuf],
-    content_md5: Option<Vec<u8>>,
-) -> Result<Written, ObjectError> {
-    if let Some(expected) = content_md5 {
-        let mut md5 = Md5::new();
-        for source in sources {
-            hash_file(source, &mut md5)?;
-        }
-        if md5.finalize().as_slice() != expected.as_slice() {
-            return Err(ObjectError::BadDigest);
-        }
+/// Writes the concatenation of `sources` to `dir/name` durably (the kernel copies: `io::copy`
+/// between files uses `copy_file_range` on Linux); returns its size.
+fn concatenate(dir: &Path, name: &str, sources: &[PathBuf]) -> Result<u64, ObjectError> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut out = std::fs::File::create(&tmp)?;
+    let mut size = 0;
+    for source in sources {
+        size += std::io::copy(&mut std::fs::File::open(source)?, &mut out)?;
     }
-    write_durably(dir, name, |file, md5| {
-        let mut size = 0;
-        let mut buf = vec![0u8; 1 << 20];
-        for source in sources {
-            let mut input = std::fs::File::open(source)?;
-            loop {
-                let n = input.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                md5.update(&buf[..n]);
-                file.write_all(&buf[..n])?;
-                size += n as u64;
-            }
-        }
-        Ok(size)
-    })
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&tmp, dir.join(name))?;
+    sync_dir(dir)?;
+    Ok(size)
 }
 
 fn hash_file(path: &Path, md5: &mut Md5) -> std::io::Result<()> {
@@ -525,11 +519,11 @@ mod tests {
             (1, format!("\"{}\"", first.md5_hex)),
             (2, second.md5_hex.clone()),
         ];
-        let (written, etag) = staging
+        let (size, etag) = staging
             .complete_multipart("u1", &mp, &listed)
             .await
             .unwrap();
-        assert_eq!(written.size, 11);
+        assert_eq!(size, 11);
         assert!(etag.ends_with("-2"));
         let media = std::fs::read(staging.path("u1", "media.mp4").await.unwrap()).unwrap();
         assert_eq!(media, b"hello world");
