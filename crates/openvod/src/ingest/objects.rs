@@ -8,7 +8,7 @@
 //! acknowledged object or part survives a crash, and a crash mid-write leaves only a temporary
 //! file that the next write of the same object replaces.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -133,13 +133,13 @@ impl ObjectStaging {
         (valid_name(object) && tokio::fs::metadata(&path).await.is_ok()).then_some(path)
     }
 
-    /// Receives a body into `dir/name`: written once to a temporary file while its MD5 is
+    /// Receives a body into `dir/<name(its MD5 in hex)>`: written once to a temporary file while its MD5 is
     /// computed, checked against `content_md5`, fsync'd, then renamed into place (and the folder
     /// fsync'd). Bounded by `max`; the temporary file is removed on any failure.
     async fn receive<S, E>(
         &self,
         dir: PathBuf,
-        name: String,
+        name: impl FnOnce(&str) -> String,
         body: S,
         max: u64,
         content_md5: Option<Vec<u8>>,
@@ -152,38 +152,68 @@ impl ObjectStaging {
         let incoming = tempfile::Builder::new()
             .prefix(".incoming-")
             .tempfile_in(&dir)?;
-        let (file, incoming) = incoming.into_parts();
-        let mut file = tokio::fs::File::from_std(file);
-        let mut md5 = Md5::new();
+        // One blocking thread writes and hashes what a bounded channel feeds it (as
+        // `Staging::append` does): network and disk work in parallel, memory stays bounded, and
+        // the async threads do neither the hashing nor a blocking-pool hop per frame.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(32);
+        let writer =
+            tokio::task::spawn_blocking(move || -> Result<(PathBuf, String), ObjectError> {
+                let (mut file, incoming) = incoming.into_parts();
+                let mut md5 = Md5::new();
+                for data in rx {
+                    md5.update(&data);
+                    file.write_all(&data)?;
+                }
+                file.sync_all()?;
+                drop(file);
+                // Kept under its temporary name until the caller has checked it.
+                let kept = incoming.keep().map_err(|e| ObjectError::Io(e.error))?;
+                Ok((kept, hex::encode(md5.finalize())))
+            });
         let mut size = 0u64;
+        let mut failure = None;
         futures_util::pin_mut!(body);
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ObjectError::BodyInterrupted(e.to_string()))?;
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    failure = Some(ObjectError::BodyInterrupted(e.to_string()));
+                    break;
+                }
+            };
             size += chunk.len() as u64;
             if size > max {
-                return Err(ObjectError::TooLarge(max));
+                failure = Some(ObjectError::TooLarge(max));
+                break;
             }
-            md5.update(&chunk);
-            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await?;
+            if tx.send(chunk).is_err() {
+                break;
+            }
         }
-        let digest = md5.finalize();
-        if content_md5.is_some_and(|expected| expected.as_slice() != digest.as_slice()) {
-            return Err(ObjectError::BadDigest);
+        drop(tx);
+        let (kept, digest) = match writer.await.expect("staging writer does not panic") {
+            Ok(written) => written,
+            Err(e) => return Err(failure.unwrap_or(e)),
+        };
+        let refused = failure.or_else(|| {
+            content_md5
+                .filter(|expected| hex::encode(expected) != digest)
+                .map(|_| ObjectError::BadDigest)
+        });
+        if let Some(e) = refused {
+            let _ = tokio::fs::remove_file(&kept).await;
+            return Err(e);
         }
-        let file = file.into_std().await;
-        tokio::task::spawn_blocking(move || -> Result<(), ObjectError> {
-            file.sync_all()?;
-            incoming
-                .persist(dir.join(&name))
-                .map_err(|e| ObjectError::Io(e.error))?;
-            sync_dir(&dir)?;
-            Ok(())
+        let target = dir.join(name(&digest));
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::rename(&kept, &target)?;
+            sync_dir(&dir)
         })
         .await
         .expect("staging does not panic")?;
         Ok(Written {
             size,
-            md5_hex: hex::encode(digest),
+            md5_hex: digest,
         })
     }
 
@@ -204,7 +234,7 @@ impl ObjectStaging {
         assert!(valid_name(object), "object names are ours");
         self.receive(
             self.upload_dir(upload_id),
-            object.to_owned(),
+            |_| object.to_owned(),
             body,
             max,
             content_md5,
@@ -309,14 +339,31 @@ impl ObjectStaging {
             return Err(ObjectError::InvalidPartNumber(number));
         }
         self.multipart(upload_id, multipart_id).await?;
-        self.receive(
-            self.multipart_dir(upload_id, multipart_id),
-            format!("part-{number:05}"),
-            body,
-            max,
-            content_md5,
-        )
+        let dir = self.multipart_dir(upload_id, multipart_id);
+        // The part's MD5 is in its name, so listing parts reads no data.
+        let written = self
+            .receive(
+                dir.clone(),
+                |md5| format!("part-{number:05}-{md5}"),
+                body,
+                max,
+                content_md5,
+            )
+            .await?;
+        let keep = format!("part-{number:05}-{}", written.md5_hex);
+        let stale = format!("part-{number:05}-");
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            for entry in std::fs::read_dir(&dir)? {
+                let name = entry?.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&stale) && name != keep {
+                    std::fs::remove_file(dir.join(&name))?;
+                }
+            }
+            Ok(())
+        })
         .await
+        .expect("staging does not panic")?;
+        Ok(written)
     }
 
     /// The parts received so far, by number.
@@ -332,9 +379,10 @@ impl ObjectStaging {
             for entry in std::fs::read_dir(&dir)? {
                 let entry = entry?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let Some(number) = name
+                let Some((number, md5)) = name
                     .strip_prefix("part-")
-                    .and_then(|n| n.parse::<u32>().ok())
+                    .and_then(|rest| rest.split_once('-'))
+                    .and_then(|(n, md5)| Some((n.parse::<u32>().ok()?, md5.to_owned())))
                 else {
                     continue;
                 };
@@ -342,7 +390,7 @@ impl ObjectStaging {
                 parts.push(Part {
                     number,
                     size: meta.len(),
-                    md5_hex: md5_of(&entry.path())?,
+                    md5_hex: md5,
                     modified_unix: modified_unix(&meta),
                 });
             }
@@ -378,7 +426,7 @@ impl ObjectStaging {
             digests.update(hex::decode(&part.md5_hex).expect("our own hex"));
             files.push(
                 self.multipart_dir(upload_id, multipart_id)
-                    .join(format!("part-{number:05}")),
+                    .join(format!("part-{number:05}-{}", part.md5_hex)),
             );
         }
         let etag = format!("{}-{}", hex::encode(digests.finalize()), listed.len());
@@ -428,24 +476,6 @@ fn concatenate(dir: &Path, name: &str, sources: &[PathBuf]) -> Result<u64, Objec
     std::fs::rename(&tmp, dir.join(name))?;
     sync_dir(dir)?;
     Ok(size)
-}
-
-fn hash_file(path: &Path, md5: &mut Md5) -> std::io::Result<()> {
-    let mut input = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        md5.update(&buf[..n]);
-    }
-}
-
-fn md5_of(path: &Path) -> std::io::Result<String> {
-    let mut md5 = Md5::new();
-    hash_file(path, &mut md5)?;
-    Ok(hex::encode(md5.finalize()))
 }
 
 #[cfg(test)]
