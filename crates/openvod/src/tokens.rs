@@ -74,6 +74,17 @@ impl TokenService {
         })
     }
 
+    /// Records a credential that is valid once as used (by its SHA-256); `false` if it already
+    /// was. Kept until `expires_at`, when it would be refused anyway.
+    pub async fn spend_once(&self, credential: &[u8], expires_at: i64) -> Result<bool, TokenError> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(credential);
+        Ok(self
+            .db
+            .spend_once(&digest, expires_at, crate::id::now_unix())
+            .await?)
+    }
+
     pub async fn create(&self, name: &str) -> Result<NewTokenSecret, TokenError> {
         if name.trim().is_empty() || name.len() > 200 {
             return Err(TokenError::InvalidName);

@@ -52,6 +52,9 @@ pub trait TokenRepo {
     async fn list_tokens(&self) -> Result<Vec<ApiToken>, DbError>;
     /// Marks the token revoked; `false` when no active token has that id.
     async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, DbError>;
+    /// Records a credential valid once (by digest) as used; `false` if it already was. Forgets
+    /// the ones expired before `now`.
+    async fn spend_once(&self, digest: &[u8], expires_at: i64, now: i64) -> Result<bool, DbError>;
 }
 
 #[async_trait]

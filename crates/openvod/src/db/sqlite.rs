@@ -269,6 +269,23 @@ impl SqliteDb {
 
 #[async_trait]
 impl TokenRepo for SqliteDb {
+    async fn spend_once(&self, digest: &[u8], expires_at: i64, now: i64) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM spent_signatures WHERE expires_at < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "INSERT INTO spent_signatures (digest, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(digest)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn create_token(&self, token: &ApiToken) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO api_tokens (id, name, secret_sha256, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)",

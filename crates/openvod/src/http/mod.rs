@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::events::http::routes())
         .merge(crate::compat::tencent::api::routes())
         .merge(crate::compat::tencent::cos::routes())
+        .merge(crate::compat::tencent::ugc::routes())
         .merge(crate::playback::http::routes())
         .merge(crate::accounts::http::routes())
         .merge(crate::console::routes())

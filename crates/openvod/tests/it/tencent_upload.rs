@@ -489,3 +489,160 @@ async fn media_past_their_expire_time_are_deleted() {
     let kept = app.state.assets.get_by_file_id(&file_ids[1]).await.unwrap();
     assert_eq!(kept.settings.expire_at, Some(4_070_880_000));
 }
+
+/// An upload signature as the app's server makes it for `vod-js-sdk-v6`:
+/// `base64(HMAC-SHA1(SecretKey, original) ‖ original)`.
+fn ugc_signature(secret_id: &str, secret_key: &str, expire_in: i64, extra: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let now = openvod::id::now_unix();
+    let original = format!(
+        "secretId={secret_id}&currentTimeStamp={now}&expireTime={}&random=12345{extra}",
+        now + expire_in
+    );
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret_key.as_bytes()).unwrap();
+    mac.update(original.as_bytes());
+    let mut raw = mac.finalize().into_bytes().to_vec();
+    raw.extend_from_slice(original.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+async fn ugc(app: &TestApp, action: &str, body: Value) -> Value {
+    let r = app
+        .client
+        .post(format!("{}/v3/index.php?Action={action}", app.base_url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    r.json().await.unwrap()
+}
+
+/// The browser upload API: signatures made by the app's server are checked (tampered, expired,
+/// unknown key, reused one-time), and a good one leads to a media file with the signature's
+/// task flow and contexts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ugc_upload_signatures_are_verified_and_lead_to_a_media_file() {
+    let app = TestApp::spawn_with(0, |c| {
+        c.tencent.procedures.insert("flow1".into(), vec![100010]);
+    })
+    .await;
+    let (id, key) = (app.token_id.clone(), app.token_secret.clone());
+    let good = ugc_signature(
+        &id,
+        &key,
+        600,
+        "&procedure=flow1&sourceContext=from-web&oneTimeValid=1",
+    );
+
+    let tampered = {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut raw = engine.decode(&good).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        engine.encode(raw)
+    };
+    for (signature, code, words) in [
+        (tampered, 10002, "invalid signature"),
+        (
+            ugc_signature(&id, "not the secret", 600, ""),
+            10002,
+            "invalid signature",
+        ),
+        (
+            ugc_signature("AKIDunknown", &key, 600, ""),
+            10002,
+            "invalid signature",
+        ),
+        (ugc_signature(&id, &key, -1, ""), 10003, "signature expired"),
+        ("not base64!".to_owned(), 10002, "invalid signature"),
+    ] {
+        let r = ugc(
+            &app,
+            "ApplyUploadUGC",
+            json!({"signature": signature, "videoName": "a", "videoType": "mp4"}),
+        )
+        .await;
+        assert_eq!(r["code"], code, "{r}");
+        assert!(r["message"].as_str().unwrap().contains(words), "{r}");
+    }
+
+    let applied = ugc(
+        &app,
+        "ApplyUploadUGC",
+        json!({"signature": good, "videoName": "From the browser", "videoType": "video/mp4", "videoSize": 10}),
+    )
+    .await;
+    assert_eq!(applied["code"], 0, "{applied}");
+    let data = &applied["data"];
+    assert_eq!(
+        format!(
+            "{}-{}",
+            data["storageBucket"].as_str().unwrap(),
+            data["storageAppId"]
+        ),
+        "openvod-1250000000"
+    );
+    // The signature was valid once.
+    let again = ugc(
+        &app,
+        "ApplyUploadUGC",
+        json!({"signature": good, "videoType": "mp4"}),
+    )
+    .await;
+    assert_eq!(again["code"], 10002, "{again}");
+    assert!(
+        again["message"].as_str().unwrap().contains("used"),
+        "{again}"
+    );
+
+    let c = &data["tempCertificate"];
+    let credential = TempCredential {
+        secret_id: c["secretId"].as_str().unwrap().to_owned(),
+        secret_key: c["secretKey"].as_str().unwrap().to_owned(),
+        token: c["token"].as_str().unwrap().to_owned(),
+        expires: c["expiredTime"].as_i64().unwrap(),
+    };
+    let path = data["video"]["storagePath"].as_str().unwrap();
+    let (status, _) = put(
+        &app,
+        path,
+        &credential,
+        &credential.token,
+        b"web bytes",
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let committed = ugc(
+        &app,
+        "CommitUploadUGC",
+        json!({"signature": ugc_signature(&id, &key, 600, ""), "vodSessionKey": data["vodSessionKey"]}),
+    )
+    .await;
+    assert_eq!(committed["code"], 0, "{committed}");
+    let file_id = committed["data"]["fileId"].as_str().unwrap();
+    let asset = app.state.assets.get_by_file_id(file_id).await.unwrap();
+    assert_eq!(
+        asset.settings.meta.title.as_deref(),
+        Some("From the browser")
+    );
+    assert_eq!(asset.passthrough.as_deref(), Some("from-web"));
+    let procedure = asset.settings.procedure.expect("the signature's task flow");
+    assert_eq!(procedure.outputs.len(), 1);
+    let media = app
+        .fetch(committed["data"]["video"]["url"].as_str().unwrap())
+        .await;
+    assert_eq!(media.bytes().await.unwrap().as_ref(), b"web bytes");
+    // An app server's signature cannot commit someone else's session key.
+    let forged = ugc(
+        &app,
+        "CommitUploadUGC",
+        json!({"signature": ugc_signature(&id, &key, 600, ""), "vodSessionKey": "x.y.z"}),
+    )
+    .await;
+    assert_eq!(forged["code"], 10001, "{forged}");
+}

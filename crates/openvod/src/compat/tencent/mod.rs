@@ -11,4 +11,5 @@ pub mod media;
 pub mod receiver;
 pub mod sign;
 pub mod templates;
+pub mod ugc;
 pub mod upload;
