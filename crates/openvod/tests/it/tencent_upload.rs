@@ -646,3 +646,35 @@ async fn ugc_upload_signatures_are_verified_and_lead_to_a_media_file() {
     .await;
     assert_eq!(forged["code"], 10001, "{forged}");
 }
+
+/// Tencent's browser SDK, vod-js-sdk-v6, unchanged, uploads from an app's page in Chromium with a
+/// signature from the app's server; the file becomes a media file with the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vod_js_sdk_uploads_from_a_page_in_chromium() {
+    let app = TestApp::spawn().await;
+    let report = crate::browser::run_browser_script_with(
+        &app,
+        "vod_js_sdk.mjs",
+        &[("OPENVOD_CLIP", crate::support::clip().as_os_str())],
+    )
+    .await;
+    assert_eq!(report["problems"], json!([]), "{report:#}");
+    let file_id = report["result"]["fileId"].as_str().expect("a FileId");
+    let asset = app.state.assets.get_by_file_id(file_id).await.unwrap();
+    assert_eq!(asset.passthrough.as_deref(), Some("from-the-browser"));
+    let media = app.fetch(report["result"]["url"].as_str().unwrap()).await;
+    assert_eq!(
+        media.bytes().await.unwrap().as_ref(),
+        crate::support::clip_bytes()
+    );
+    let routed = report["routed"].as_array().unwrap();
+    assert!(
+        routed
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("ApplyUploadUGC"))
+            && routed
+                .iter()
+                .any(|r| r.as_str().unwrap().contains(".myqcloud.com/cos/")),
+        "{report:#}"
+    );
+}

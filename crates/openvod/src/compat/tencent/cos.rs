@@ -4,7 +4,7 @@
 //! with cos-python-sdk-v5 that is `CosConfig(Domain="<openvod host>", Scheme="http"|"https")`.
 //!
 //! Every request carries a COS signature (`cos_sign`) by the upload's temporary credential, and
-//! its `x-cos-security-token`; the credential is good for its own upload's two objects only, and
+//! that credential's `x-cos-security-token`; the credential is good for its own upload's two objects only, and
 //! only while the upload waits. Bytes are durable before an answer (`ingest::objects`). Errors are
 //! COS's: an XML `<Error>` with its `Code`.
 
@@ -12,7 +12,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -26,7 +25,42 @@ use crate::ingest::objects::{ObjectError, MAX_PART_NUMBER};
 use crate::ingest::IngestError;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/cos/{upload_id}/{object}", any(object))
+    Router::new().route(
+        "/cos/{upload_id}/{object}",
+        axum::routing::options(preflight).fallback(object),
+    )
+}
+
+/// Browsers upload from the app's pages (vod-js-sdk-v6): every answer allows any origin and
+/// shows the ETag, as a COS bucket with a permissive CORS rule does.
+fn cors(h: &mut HeaderMap) {
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("ETag, x-cos-request-id"),
+    );
+}
+
+async fn preflight(headers: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    cors(h);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, PUT, POST, DELETE, HEAD, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        headers
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("*")),
+    );
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(600));
+    response
 }
 
 /// A COS error answer.
@@ -183,14 +217,14 @@ async fn authorize(
     if now < start - 300 || now > end {
         return Err(denied("the signature's q-sign-time does not include now"));
     }
+    // The token goes with its credential (the browser SDK sends it without signing it; the
+    // signature by the temporary key is the proof of holding the credential).
     let token = header_str("x-cos-security-token").unwrap_or("");
-    if !bool::from(token.as_bytes().ct_eq(credential.token.as_bytes()))
-        || !auth.header_list.iter().any(|h| h == "x-cos-security-token")
-    {
+    if !bool::from(token.as_bytes().ct_eq(credential.token.as_bytes())) {
         return Err(cos_err(
             StatusCode::FORBIDDEN,
             "InvalidToken",
-            "x-cos-security-token must be the temporary credential's Token, and signed",
+            "x-cos-security-token must be the temporary credential's Token",
         ));
     }
     let mut params = Vec::new();
@@ -279,9 +313,11 @@ async fn object(
     body: Body,
 ) -> Response {
     let resource = uri.path().to_owned();
-    object_request(state, upload_id, object, method, uri, headers, body)
+    let mut response = object_request(state, upload_id, object, method, uri, headers, body)
         .await
-        .unwrap_or_else(|e| e.at(&resource).into_response())
+        .unwrap_or_else(|e| e.at(&resource).into_response());
+    cors(response.headers_mut());
+    response
 }
 
 async fn object_request(
@@ -516,7 +552,9 @@ pub async fn list_multipart_uploads(
         ))
     }
     .await;
-    result.unwrap_or_else(|e| e.at("/").into_response())
+    let mut response = result.unwrap_or_else(|e| e.at("/").into_response());
+    cors(response.headers_mut());
+    response
 }
 
 #[cfg(test)]
