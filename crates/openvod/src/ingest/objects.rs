@@ -350,24 +350,25 @@ impl ObjectStaging {
                 content_md5,
             )
             .await?;
-        let keep = format!("part-{number:05}-{}", written.md5_hex);
-        let stale = format!("part-{number:05}-");
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            for entry in std::fs::read_dir(&dir)? {
-                let name = entry?.file_name().to_string_lossy().into_owned();
-                if name.starts_with(&stale) && name != keep {
-                    std::fs::remove_file(dir.join(&name))?;
-                }
-            }
-            Ok(())
-        })
-        .await
-        .expect("staging does not panic")?;
+        // An earlier version of the same part (a retry) stays until the upload completes or is
+        // aborted: listing shows the newest, completing takes the one whose ETag is named.
         Ok(written)
     }
 
-    /// The parts received so far, by number.
+    /// The parts received so far, by number (the newest version of a part sent twice).
     pub async fn list_parts(
+        &self,
+        upload_id: &str,
+        multipart_id: &str,
+    ) -> Result<Vec<Part>, ObjectError> {
+        let mut parts = self.all_parts(upload_id, multipart_id).await?;
+        parts.sort_by(|a, b| (a.number, b.modified_unix).cmp(&(b.number, a.modified_unix)));
+        parts.dedup_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    /// Every stored version of every part.
+    async fn all_parts(
         &self,
         upload_id: &str,
         multipart_id: &str,
@@ -394,7 +395,6 @@ impl ObjectStaging {
                     modified_unix: modified_unix(&meta),
                 });
             }
-            parts.sort_by_key(|p| p.number);
             Ok(parts)
         })
         .await
@@ -414,7 +414,7 @@ impl ObjectStaging {
         if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(ObjectError::InvalidPartOrder);
         }
-        let parts = self.list_parts(upload_id, multipart_id).await?;
+        let parts = self.all_parts(upload_id, multipart_id).await?;
         let mut files = Vec::with_capacity(listed.len());
         let mut digests = Md5::new();
         for (number, etag) in listed {
@@ -526,6 +526,12 @@ mod tests {
             .put_part("u1", &mp, 1, body(&[b"hello "]), 100, None)
             .await
             .unwrap();
+        // A part sent again with other bytes: listed once (the newest), either version completes.
+        let retried = staging
+            .put_part("u1", &mp, 2, body(&[b"WORLD"]), 100, None)
+            .await
+            .unwrap();
+        assert_ne!(retried.md5_hex, second.md5_hex);
         let parts = staging.list_parts("u1", &mp).await.unwrap();
         assert_eq!(
             parts.iter().map(|p| (p.number, p.size)).collect::<Vec<_>>(),
