@@ -321,7 +321,7 @@ async fn commit_is_idempotent_and_makes_one_media_file() {
     let app = TestApp::spawn().await;
     let a = apply(
         &app,
-        json!({"MediaType": "mp4", "MediaName": "Lecture 1", "SourceContext": "ctx-1"}),
+        json!({"MediaType": "mp4", "MediaName": "Lecture 1", "SourceContext": "ctx-1", "ExpireTime": "2099-01-01T00:00:00Z"}),
     )
     .await;
     let (status, _) = put(
@@ -350,6 +350,17 @@ async fn commit_is_idempotent_and_makes_one_media_file() {
     assert_eq!(list.len(), 1, "{assets}");
     assert_eq!(list[0]["meta"]["title"], "Lecture 1");
     assert_eq!(list[0]["passthrough"], "ctx-1");
+    let asset = app
+        .state
+        .assets
+        .get_by_file_id(first["FileId"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        asset.settings.expire_at,
+        Some(4_070_908_800),
+        "ExpireTime of ApplyUpload"
+    );
     // The credential stops working once the upload is committed.
     let (status, _) = put(
         &app,

@@ -134,7 +134,7 @@ pub async fn describe_media_infos(state: &AppState, params: &Value) -> Result<Va
 
 /// An ISO 8601 time as Tencent writes them (`2024-01-02T03:04:05Z`, or with an offset), in Unix
 /// seconds.
-fn iso_time(value: &str, name: &str) -> Result<i64, TcError> {
+pub(super) fn iso_time(value: &str, name: &str) -> Result<i64, TcError> {
     time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
         .map_err(|_| {
@@ -145,6 +145,13 @@ fn iso_time(value: &str, name: &str) -> Result<i64, TcError> {
                 ),
             )
         })
+}
+
+/// A media `ExpireTime`: `None` for Tencent's "never" (9999-12-31T23:59:59Z).
+pub(super) fn expire_time(value: &str) -> Result<Option<i64>, TcError> {
+    const NEVER: i64 = 253_402_214_400;
+    let at = iso_time(value, "ExpireTime")?;
+    Ok((at < NEVER).then_some(at))
 }
 
 /// The most SearchMedia looks through (Tencent: `Offset + Limit` at most 5000).
@@ -264,10 +271,7 @@ pub async fn modify_media_info(state: &AppState, params: &Value) -> Result<Value
         change.meta = Some(meta);
     }
     if let Some(expire) = string(params, "ExpireTime")?.filter(|e| !e.is_empty()) {
-        // Tencent's "never" is 9999-12-31T23:59:59Z.
-        const NEVER: i64 = 253_402_214_400;
-        let at = iso_time(&expire, "ExpireTime")?;
-        change.expire_at = Some((at < NEVER).then_some(at));
+        change.expire_at = Some(expire_time(&expire)?);
     }
     let updated = match string(params, "CoverData")?.filter(|c| !c.is_empty()) {
         Some(data) => {

@@ -140,7 +140,8 @@ fn bounded(params: &Value, name: &str, max: usize) -> Result<Option<String>, TcE
 }
 
 /// The settings of a new media file from the parameters ApplyUpload and PullUpload share:
-/// `MediaName` (title), `SourceContext` (passthrough), `Procedure` with its `SessionContext`.
+/// `MediaName` (title), `SourceContext` (passthrough), `Procedure` with its `SessionContext`,
+/// `ExpireTime` (the file is deleted then).
 fn new_file_settings(state: &AppState, params: &Value) -> Result<AssetSettings, TcError> {
     let name = bounded(params, "MediaName", AssetMeta::MAX_TITLE_LEN)?;
     let source_context = bounded(params, "SourceContext", 250)?;
@@ -171,9 +172,14 @@ fn new_file_settings(state: &AppState, params: &Value) -> Result<AssetSettings, 
                 "TasksNotifyMode": "Finish",
             }),
         });
+    let expire_at = match string(params, "ExpireTime")?.filter(|e| !e.is_empty()) {
+        Some(value) => super::media::expire_time(&value)?,
+        None => None,
+    };
     Ok(AssetSettings {
         playback_policies: vec![PlaybackPolicy::Public],
         passthrough: source_context,
+        expire_at,
         meta: AssetMeta {
             title: name,
             ..AssetMeta::default()
