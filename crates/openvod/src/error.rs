@@ -23,3 +23,14 @@ pub enum ErrorKind {
     TooManyRequests,
     Internal,
 }
+
+/// What a repository (storage engine) call can fail with; every domain maps it to `Internal`.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(String),
+}

@@ -675,7 +675,7 @@ async fn run_migration(
     } else {
         Some(openvod::app::open_db(config).await?)
     };
-    let service = db.map(openvod::migration::MigrationService::new);
+    let service = db.map(|db| openvod::migration::MigrationService::new(db));
     let opts = RunOptions {
         selection,
         dry,

@@ -10,9 +10,10 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::db::{ApiToken, ArcDb, DbError};
+use crate::error::DbError;
 use crate::error::ErrorKind;
 use crate::id::{now_unix, random_id};
+use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -37,7 +38,7 @@ pub struct NewTokenSecret {
 }
 
 pub struct TokenService {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::tokens::TokenStore>,
     master_key: Vec<u8>,
 }
 
@@ -47,7 +48,9 @@ fn hash(secret: &str) -> Vec<u8> {
 
 impl TokenService {
     /// Opens the service with the server's token master key (created on first use).
-    pub async fn open(db: ArcDb) -> Result<TokenService, TokenError> {
+    pub async fn open(
+        db: std::sync::Arc<dyn crate::tokens::TokenStore>,
+    ) -> Result<TokenService, TokenError> {
         let mut fresh = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut fresh);
         let master_key = db.get_or_create_secret("token_master", &fresh).await?;
@@ -197,3 +200,35 @@ pub mod http {
         Ok(StatusCode::NO_CONTENT.into_response())
     }
 }
+
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub secret_sha256: Vec<u8>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait TokenRepo: Send + Sync {
+    async fn create_token(&self, token: &ApiToken) -> Result<(), DbError>;
+    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, DbError>;
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, DbError>;
+    /// Marks the token revoked; `false` when no active token has that id.
+    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool, DbError>;
+    /// Records a credential valid once (by digest) as used; `false` if it already was. Forgets
+    /// the ones expired before `now`.
+    async fn spend_once(&self, digest: &[u8], expires_at: i64, now: i64) -> Result<bool, DbError>;
+}
+
+#[async_trait]
+pub trait SecretRepo: Send + Sync {
+    /// Returns the named server secret, storing `generated` first if none exists yet.
+    /// Every process sharing the database gets the same value.
+    async fn get_or_create_secret(&self, name: &str, generated: &[u8]) -> Result<Vec<u8>, DbError>;
+}
+
+/// What the token service needs stored.
+pub trait TokenStore: TokenRepo + SecretRepo {}
+impl<T: TokenRepo + SecretRepo + ?Sized> TokenStore for T {}

@@ -14,7 +14,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::error::ErrorKind;
 use crate::id::now_unix;
 use model::{Invite, Role, Session, User};
@@ -82,7 +82,10 @@ pub fn valid_username(name: &str) -> bool {
 /// An account for someone who owns videos before ever logging in (a Moodle moderator the BBB
 /// migration found): role `user`, no password until an admin sets one or sends an invite link.
 /// `false` if the username already has an account (which is left as it is).
-pub async fn create_passwordless(db: &ArcDb, username: &str) -> Result<bool, AccountError> {
+pub async fn create_passwordless(
+    db: &dyn repo::AccountRepo,
+    username: &str,
+) -> Result<bool, AccountError> {
     if !valid_username(username) {
         return Err(AccountError::InvalidUsername);
     }
@@ -152,13 +155,13 @@ impl SignedIn {
 }
 
 pub struct AccountService {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::accounts::repo::AccountRepo>,
     /// Verified against when the username does not exist, so a login takes as long either way.
     dummy_hash: String,
 }
 
 impl AccountService {
-    pub async fn new(db: ArcDb) -> AccountService {
+    pub async fn new(db: std::sync::Arc<dyn crate::accounts::repo::AccountRepo>) -> AccountService {
         AccountService {
             db,
             dummy_hash: hash_password(random_token(16)).await,

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 
 use super::model::{Invite, Role, Session, User};
-use crate::db::DbError;
+use crate::error::DbError;
 
 #[async_trait]
-pub trait AccountRepo {
+pub trait AccountRepo: Send + Sync {
     /// Inserts the user; `false` if the username is taken.
     async fn create_user(&self, user: &User) -> Result<bool, DbError>;
     async fn get_user(&self, username: &str) -> Result<Option<User>, DbError>;

@@ -7,6 +7,7 @@
 pub mod http;
 pub mod model;
 pub mod recent;
+pub mod repo;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::config::{MediaConfig, OutboundConfig};
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::error::ErrorKind;
 use crate::id::{is_valid_id, now_unix, random_id};
 use crate::ingest::capability::{CapabilityError, UrlSigner};
@@ -144,7 +145,7 @@ pub fn new_asset(
 }
 
 pub struct AssetService {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::assets::repo::AssetRepo>,
     store: ArcStore,
     signer: UrlSigner,
     public_url: url::Url,
@@ -164,7 +165,7 @@ pub struct AssetService {
 impl AssetService {
     #[allow(clippy::too_many_arguments)] // Wiring of independent collaborators, done once in `app`.
     pub fn new(
-        db: ArcDb,
+        db: std::sync::Arc<dyn crate::assets::repo::AssetRepo>,
         store: ArcStore,
         signer: UrlSigner,
         public_url: url::Url,

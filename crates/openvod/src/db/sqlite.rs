@@ -503,6 +503,19 @@ impl UploadRepo for SqliteDb {
 
 #[async_trait]
 impl AssetRepo for SqliteDb {
+    async fn get_asset_by_file_id(&self, file_id: &str) -> Result<Option<Asset>, DbError> {
+        let Some(row) = sqlx::query("SELECT * FROM assets WHERE file_id = ?")
+            .bind(file_id)
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("id")?;
+        let pids = self.playback_ids_of(&id).await?;
+        asset_from_row(&row, pids).map(Some)
+    }
+
     async fn create_asset(
         &self,
         asset: &Asset,

@@ -13,7 +13,7 @@ use super::model::{Attempt, ClaimedDelivery, DeliveryOutcome, DeliveryResult, We
 use super::sign::{mux_signature, standard_signature};
 use super::RenderEvent;
 use crate::config::WebhooksConfig;
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::id::now_unix_ms;
 use crate::outbound::Outbound;
 
@@ -23,7 +23,7 @@ const BATCH: u32 = 256;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 pub struct Dispatcher {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::events::repo::EventRepo>,
     outbound: Arc<Outbound>,
     client: reqwest::Client,
     render: Arc<dyn RenderEvent>,
@@ -35,7 +35,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(
-        db: ArcDb,
+        db: std::sync::Arc<dyn crate::events::repo::EventRepo>,
         outbound: Arc<Outbound>,
         render: Arc<dyn RenderEvent>,
         config: &WebhooksConfig,

@@ -8,13 +8,14 @@
 pub mod dispatch;
 pub mod http;
 pub mod model;
+pub mod repo;
 pub mod sign;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ConfiguredEndpoint;
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::error::ErrorKind;
 use crate::id::{is_valid_id, now_unix, now_unix_ms, random_id};
 use crate::outbound::{Outbound, OutboundError};
@@ -73,7 +74,7 @@ pub struct EndpointChange {
 }
 
 pub struct EventService {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::events::repo::EventRepo>,
     outbound: Arc<Outbound>,
     pub render: Arc<dyn RenderEvent>,
 }
@@ -82,7 +83,11 @@ pub struct EventService {
 pub const MAX_WAIT_SECS: u64 = 60;
 
 impl EventService {
-    pub fn new(db: ArcDb, outbound: Arc<Outbound>, render: Arc<dyn RenderEvent>) -> EventService {
+    pub fn new(
+        db: std::sync::Arc<dyn crate::events::repo::EventRepo>,
+        outbound: Arc<Outbound>,
+        render: Arc<dyn RenderEvent>,
+    ) -> EventService {
         EventService {
             db,
             outbound,

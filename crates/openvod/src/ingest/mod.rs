@@ -10,6 +10,7 @@ pub mod http;
 pub mod model;
 pub mod objects;
 pub mod range;
+pub mod repo;
 pub mod staging;
 pub mod tus;
 
@@ -20,9 +21,10 @@ use futures_util::Stream;
 
 use crate::assets::model::{AssetSettings, IngestType, StoredOriginal};
 use crate::config::UploadsConfig;
-use crate::db::{ArcDb, DbError, FinalizeOutcome};
+use crate::error::DbError;
 use crate::error::ErrorKind;
 use crate::id::{is_valid_id, now_unix, random_id};
+use crate::ingest::repo::FinalizeOutcome;
 use crate::jobs::Job;
 use crate::keyed_lock::KeyedLocks;
 use crate::storage::{ArcStore, StorageError, StoreKey};
@@ -150,7 +152,7 @@ pub struct ChunkOutcome {
 }
 
 pub struct IngestService {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::ingest::repo::UploadRepo>,
     store: ArcStore,
     staging: Staging,
     objects: ObjectStaging,
@@ -162,7 +164,7 @@ pub struct IngestService {
 
 impl IngestService {
     pub fn new(
-        db: ArcDb,
+        db: std::sync::Arc<dyn crate::ingest::repo::UploadRepo>,
         store: ArcStore,
         staging: Staging,
         signer: UrlSigner,

@@ -3,6 +3,8 @@
 //! Invariant: a job row is written in the same transaction as the state change that needs it,
 //! so a crash after the HTTP 2xx can delay work but never lose it.
 
+pub mod repo;
+
 mod worker;
 
 pub use worker::{Outcome, Worker};

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use super::{ClaimedJob, JobResult};
 use crate::assets::{AssetError, AssetService};
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::id::now_unix;
 
 /// Tries before a retryable failure becomes permanent.
@@ -25,7 +25,7 @@ pub enum Outcome {
 
 #[derive(Clone)]
 pub struct Worker {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::jobs::repo::JobRepo>,
     assets: Arc<AssetService>,
     /// Lease length; a heartbeat renews it every third of this while the job runs.
     lease_secs: i64,
@@ -37,7 +37,11 @@ fn backoff_secs(attempts: u32) -> i64 {
 }
 
 impl Worker {
-    pub fn new(db: ArcDb, assets: Arc<AssetService>, lease_secs: u64) -> Worker {
+    pub fn new(
+        db: std::sync::Arc<dyn crate::jobs::repo::JobRepo>,
+        assets: Arc<AssetService>,
+        lease_secs: u64,
+    ) -> Worker {
         Worker {
             db,
             assets,

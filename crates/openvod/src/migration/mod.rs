@@ -6,12 +6,13 @@
 //! one transaction keyed by recordID, so a rerun, or a run after `kill -9`, never duplicates.
 
 pub mod model;
+pub mod repo;
 pub mod run;
 
 use crate::assets::model::{Asset, AssetMeta, AssetSettings, IngestType, PlaybackPolicy};
 use crate::assets::{new_asset, AssetError, AssetService};
 use crate::bbb::api::ListedRecording;
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::error::ErrorKind;
 use crate::id::now_unix;
 use crate::jobs::Job;
@@ -115,11 +116,11 @@ pub enum Outcome {
 }
 
 pub struct MigrationService {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::migration::repo::MigrationStore>,
 }
 
 impl MigrationService {
-    pub fn new(db: ArcDb) -> MigrationService {
+    pub fn new(db: std::sync::Arc<dyn crate::migration::repo::MigrationStore>) -> MigrationService {
         MigrationService { db }
     }
 
@@ -129,7 +130,7 @@ impl MigrationService {
     pub async fn save(&self, rec: &BbbRecording, owners: &[Owner]) -> Result<(), MigrationError> {
         self.db.save_bbb_recording(rec, owners, now_unix()).await?;
         for owner in owners.iter().filter(|o| o.origin == OwnerOrigin::Moodle) {
-            if crate::accounts::create_passwordless(&self.db, &owner.username).await? {
+            if crate::accounts::create_passwordless(&*self.db, &owner.username).await? {
                 tracing::info!(username = %owner.username, "account created for a Moodle moderator");
             }
         }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assets::model::{Asset, Rendition, StaticFile};
 use crate::config::MediaConfig;
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::media::ffmpeg::Priority;
 use crate::media::probe::MediaInfo;
 use crate::media::MediaError;
@@ -66,7 +66,7 @@ impl PipelineError {
 }
 
 pub struct Pipeline {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::assets::repo::AssetRepo>,
     store: ArcStore,
     media: MediaConfig,
     scratch_dir: PathBuf,
@@ -90,7 +90,12 @@ impl Drop for RunningGuard<'_> {
 }
 
 impl Pipeline {
-    pub fn new(db: ArcDb, store: ArcStore, media: MediaConfig, scratch_dir: PathBuf) -> Pipeline {
+    pub fn new(
+        db: std::sync::Arc<dyn crate::assets::repo::AssetRepo>,
+        store: ArcStore,
+        media: MediaConfig,
+        scratch_dir: PathBuf,
+    ) -> Pipeline {
         Pipeline {
             db,
             store,

@@ -12,7 +12,6 @@ use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey, LineEnding};
 use serde_json::{Map, Value};
 
 use super::PlaybackError;
-use crate::db::ArcDb;
 use crate::id::{is_valid_id, now_unix, random_id};
 
 #[derive(Debug, Clone)]
@@ -51,7 +50,7 @@ impl Claims {
 }
 
 pub struct SigningKeys {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::playback::repo::SigningKeyRepo>,
 }
 
 /// The `kid` of a token, from its header or (as mux-node v15 puts it) its payload.
@@ -65,7 +64,7 @@ fn token_kid(token: &str, header_kid: Option<String>) -> Option<String> {
 }
 
 impl SigningKeys {
-    pub fn new(db: ArcDb) -> SigningKeys {
+    pub fn new(db: std::sync::Arc<dyn crate::playback::repo::SigningKeyRepo>) -> SigningKeys {
         SigningKeys { db }
     }
 

@@ -8,6 +8,7 @@
 pub mod http;
 pub mod images;
 pub mod keys;
+pub mod repo;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use sha2::Digest;
 use crate::assets::model::{Asset, AssetStatus, PlaybackPolicy};
 use crate::assets::recent::RecentPlaybackIds;
 use crate::config::MediaConfig;
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::error::ErrorKind;
 use crate::id::{is_valid_id, now_unix};
 use crate::ingest::capability::{CapabilityError, UrlSigner};
@@ -137,7 +138,7 @@ pub struct Served {
 }
 
 pub struct PlaybackService {
-    db: ArcDb,
+    db: std::sync::Arc<dyn repo::PlaybackStore>,
     store: ArcStore,
     signer: UrlSigner,
     public_url: url::Url,
@@ -174,7 +175,7 @@ fn etag_for(key: &str, len: u64) -> String {
 
 impl PlaybackService {
     pub fn new(
-        db: ArcDb,
+        db: std::sync::Arc<dyn repo::PlaybackStore>,
         store: ArcStore,
         signer: UrlSigner,
         public_url: url::Url,

@@ -3,11 +3,12 @@
 //! outputs of a task come from one ffmpeg process (decode once). Its end is an event
 //! (`vod.procedure.changed`) written in the same transaction as its results.
 
+pub mod repo;
 pub mod run;
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::error::ErrorKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,11 +136,11 @@ pub fn new_task_id() -> String {
 }
 
 pub struct ProcessingService {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::processing::repo::TaskRepo>,
 }
 
 impl ProcessingService {
-    pub fn new(db: ArcDb) -> ProcessingService {
+    pub fn new(db: std::sync::Arc<dyn crate::processing::repo::TaskRepo>) -> ProcessingService {
         ProcessingService { db }
     }
 

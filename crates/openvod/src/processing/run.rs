@@ -9,7 +9,7 @@ use md5::Digest;
 use super::{OutputFile, OutputRequest, OutputResult, ProcessingTask, TaskStatus};
 use crate::assets::model::Asset;
 use crate::config::MediaConfig;
-use crate::db::{ArcDb, DbError};
+use crate::error::DbError;
 use crate::id::now_unix_ms;
 use crate::media::probe::MediaInfo;
 use crate::media::MediaError;
@@ -26,7 +26,7 @@ pub enum RunError {
 }
 
 pub struct TaskRunner {
-    db: ArcDb,
+    db: std::sync::Arc<dyn crate::processing::repo::TaskRunStore>,
     store: ArcStore,
     media: MediaConfig,
     scratch_dir: PathBuf,
@@ -42,7 +42,12 @@ fn even(x: f64) -> u32 {
 }
 
 impl TaskRunner {
-    pub fn new(db: ArcDb, store: ArcStore, media: MediaConfig, scratch_dir: PathBuf) -> TaskRunner {
+    pub fn new(
+        db: std::sync::Arc<dyn crate::processing::repo::TaskRunStore>,
+        store: ArcStore,
+        media: MediaConfig,
+        scratch_dir: PathBuf,
+    ) -> TaskRunner {
         TaskRunner {
             db,
             store,

@@ -1056,7 +1056,6 @@ async fn staff_claim_and_owner_import_in_the_console() {
     let db = openvod::db::sqlite::SqliteDb::open(&dir.path().join("data").join("openvod.db"))
         .await
         .unwrap();
-    let db: openvod::db::ArcDb = std::sync::Arc::new(db);
     assert!(openvod::accounts::create_passwordless(&db, "lea")
         .await
         .unwrap());

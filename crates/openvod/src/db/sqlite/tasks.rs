@@ -1,11 +1,9 @@
 //! Processing tasks on SQLite.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::events::{emit, read_asset};
-use super::{asset_from_row, insert_job, to_json, SqliteDb};
-use crate::assets::model::Asset;
+use super::{insert_job, to_json, SqliteDb};
 use crate::db::{DbError, TaskRepo};
 use crate::events::model::{Snapshot, TaskSnapshot};
 use crate::jobs::Job;
@@ -101,18 +99,5 @@ impl TaskRepo for SqliteDb {
         .fetch_all(&self.reader)
         .await?;
         texts.iter().map(|t| task_from_json(t)).collect()
-    }
-
-    async fn get_asset_by_file_id(&self, file_id: &str) -> Result<Option<Asset>, DbError> {
-        let Some(row) = sqlx::query("SELECT * FROM assets WHERE file_id = ?")
-            .bind(file_id)
-            .fetch_optional(&self.reader)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let id: String = row.try_get("id")?;
-        let pids = self.playback_ids_of(&id).await?;
-        asset_from_row(&row, pids).map(Some)
     }
 }
