@@ -580,6 +580,31 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_part_lists_do_not_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let pieces: [&[u8]; 9] = [
+            b"<CompleteMultipartUpload>",
+            b"</CompleteMultipartUpload>",
+            b"<Part>",
+            b"</Part>",
+            b"<PartNumber>7</PartNumber>",
+            b"<ETag>\"ab\"</ETag>",
+            b"<!DOCTYPE a [<!ENTITY b \"c\">]>",
+            b"&b;",
+            b"\xff<",
+        ];
+        for _ in 0..20_000 {
+            let body: Vec<u8> = (0..rng.gen_range(0..12))
+                .flat_map(|_| pieces[rng.gen_range(0..pieces.len())].to_vec())
+                .collect();
+            if let Ok(parts) = parse_complete(&body) {
+                assert!(!parts.is_empty());
+            }
+        }
+    }
+
+    #[test]
     fn only_media_and_cover_objects() {
         for ok in ["media.mp4", "cover.jpg", "media.m3u8"] {
             assert!(valid_object(ok), "{ok}");

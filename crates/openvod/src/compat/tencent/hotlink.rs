@@ -71,6 +71,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn arbitrary_queries_do_not_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let alphabet = b"t=sign&exper=rlimit=us=0123456789abcdef%zZ+";
+        for _ in 0..20_000 {
+            let q: String = (0..rng.gen_range(0..60))
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+                .collect();
+            assert!(check("k", "/vod/1/src.mp4", Some(&q)).is_err());
+        }
+    }
+
+    #[test]
     fn signs_over_the_directory() {
         let path = "/vod/5285890781763144364/src.mp4";
         let t = format!("{:x}", now_unix() + 600);

@@ -64,18 +64,25 @@ pub struct SignedParams {
     pub params: HashMap<String, String>,
 }
 
+/// The parts of an upload signature: the 20-byte MAC, the signed text and its parameters.
+fn decode_signature(signature: &str) -> Option<(Vec<u8>, Vec<u8>, HashMap<String, String>)> {
+    let mut raw = STANDARD.decode(signature.trim()).ok()?;
+    if raw.len() <= 20 {
+        return None;
+    }
+    let original = raw.split_off(20);
+    let params = url::form_urlencoded::parse(&original)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    Some((raw, original, params))
+}
+
 /// Checks an upload signature: its MAC (constant time) with the token's secret, its expiry, and,
 /// with `oneTimeValid=1`, that it was never used before.
 pub async fn verify_signature(state: &AppState, signature: &str) -> Result<SignedParams, UgcError> {
     let invalid = || refuse(INVALID_SIGNATURE, "invalid signature");
-    let raw = STANDARD.decode(signature.trim()).map_err(|_| invalid())?;
-    if raw.len() <= 20 {
-        return Err(invalid());
-    }
-    let (mac, original) = raw.split_at(20);
-    let params: HashMap<String, String> = url::form_urlencoded::parse(original)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let (mac, original, params) = decode_signature(signature).ok_or_else(invalid)?;
+    let (mac, original) = (mac.as_slice(), original.as_slice());
     let secret_id = params.get("secretId").cloned().ok_or_else(invalid)?;
     let secret = state
         .tokens
@@ -269,6 +276,27 @@ async fn commit(state: &AppState, body: &Value) -> Result<Value, UgcError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_decode_and_arbitrary_ones_do_not_panic() {
+        let original = b"secretId=AKID1&currentTimeStamp=1&expireTime=2&random=3&procedure=a%20b";
+        let mut raw = vec![7u8; 20];
+        raw.extend_from_slice(original);
+        let (mac, text, params) = decode_signature(&STANDARD.encode(&raw)).unwrap();
+        assert_eq!((mac, text.as_slice()), (vec![7u8; 20], &original[..]));
+        assert_eq!(params["procedure"], "a b");
+        assert!(decode_signature(&STANDARD.encode([1u8; 20])).is_none());
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..rng.gen_range(0..64)).map(|_| rng.gen()).collect();
+            let _ = decode_signature(&STANDARD.encode(&bytes));
+            let text: String = (0..rng.gen_range(0..40))
+                .map(|_| rng.gen_range(b' '..=b'~') as char)
+                .collect();
+            let _ = decode_signature(&text);
+        }
+    }
 
     #[test]
     fn file_types() {
