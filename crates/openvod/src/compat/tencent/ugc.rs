@@ -64,24 +64,39 @@ pub struct SignedParams {
     pub params: HashMap<String, String>,
 }
 
-/// The parts of an upload signature: the 20-byte MAC, the signed text and its parameters.
-fn decode_signature(signature: &str) -> Option<(Vec<u8>, Vec<u8>, HashMap<String, String>)> {
-    let mut raw = STANDARD.decode(signature.trim()).ok()?;
-    if raw.len() <= 20 {
+/// The parts of an upload signature.
+struct Decoded {
+    /// HMAC-SHA1 of `original`: 20 bytes.
+    mac: Vec<u8>,
+    original: Vec<u8>,
+    params: HashMap<String, String>,
+}
+
+fn decode_signature(signature: &str) -> Option<Decoded> {
+    let mut mac = STANDARD.decode(signature.trim()).ok()?;
+    if mac.len() <= 20 {
         return None;
     }
-    let original = raw.split_off(20);
+    let original = mac.split_off(20);
     let params = url::form_urlencoded::parse(&original)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    Some((raw, original, params))
+    Some(Decoded {
+        mac,
+        original,
+        params,
+    })
 }
 
 /// Checks an upload signature: its MAC (constant time) with the token's secret, its expiry, and,
 /// with `oneTimeValid=1`, that it was never used before.
 pub async fn verify_signature(state: &AppState, signature: &str) -> Result<SignedParams, UgcError> {
     let invalid = || refuse(INVALID_SIGNATURE, "invalid signature");
-    let (mac, original, params) = decode_signature(signature).ok_or_else(invalid)?;
+    let Decoded {
+        mac,
+        original,
+        params,
+    } = decode_signature(signature).ok_or_else(invalid)?;
     let (mac, original) = (mac.as_slice(), original.as_slice());
     let secret_id = params.get("secretId").cloned().ok_or_else(invalid)?;
     let secret = state
@@ -282,9 +297,10 @@ mod tests {
         let original = b"secretId=AKID1&currentTimeStamp=1&expireTime=2&random=3&procedure=a%20b";
         let mut raw = vec![7u8; 20];
         raw.extend_from_slice(original);
-        let (mac, text, params) = decode_signature(&STANDARD.encode(&raw)).unwrap();
-        assert_eq!((mac, text.as_slice()), (vec![7u8; 20], &original[..]));
-        assert_eq!(params["procedure"], "a b");
+        let decoded = decode_signature(&STANDARD.encode(&raw)).unwrap();
+        assert_eq!(decoded.mac, vec![7u8; 20]);
+        assert_eq!(decoded.original, original);
+        assert_eq!(decoded.params["procedure"], "a b");
         assert!(decode_signature(&STANDARD.encode([1u8; 20])).is_none());
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
