@@ -366,6 +366,7 @@ async fn object_request(
                 .put(&upload_id, &object, body.into_data_stream(), max, md5)
                 .await
                 .map_err(IngestError::from)?;
+            stored(&state, &upload_id).await?;
             Ok(etag_response(&written.md5_hex))
         }
         (&Method::POST, None) if param(&query, "uploads").is_some() => {
@@ -393,6 +394,7 @@ async fn object_request(
                 .put_part(&upload_id, &id, number, body.into_data_stream(), max, md5)
                 .await
                 .map_err(IngestError::from)?;
+            stored(&state, &upload_id).await?;
             Ok(etag_response(&written.md5_hex))
         }
         (&Method::GET, Some(id)) => {
@@ -464,6 +466,21 @@ async fn object_request(
             format!("{method} is not supported on an upload object"),
         )),
     }
+}
+
+/// After a write: if the upload was committed (or timed out) while the bytes arrived, what was
+/// written is removed (the commit already cleaned up) and the write is refused.
+async fn stored(state: &AppState, upload_id: &str) -> Result<(), CosError> {
+    if let Err(e) = state.ingest.waiting(upload_id).await {
+        state
+            .ingest
+            .objects()
+            .remove(upload_id)
+            .await
+            .map_err(IngestError::Io)?;
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"…"</ETag></Part>…`
