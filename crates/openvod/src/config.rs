@@ -27,6 +27,23 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub tencent: TencentConfig,
     pub bbb: BbbConfig,
+    pub storage: StorageConfig,
+}
+
+/// Where media live: the local media folder (the default), or an S3-compatible bucket.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `s3://bucket[/prefix]`; absent: `<data_dir>/media`.
+    pub url: Option<String>,
+    /// The S3 server's URL (MinIO, Ceph, SeaweedFS, ...); absent: AWS for `region`.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Credentials; absent: the usual AWS environment variables and files.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`.
+    pub path_style: bool,
 }
 
 /// The old BigBlueButton (or Scalelite) server to migrate from; Esup-Pod's constants.
@@ -229,6 +246,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             tencent: TencentConfig::default(),
             bbb: BbbConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }

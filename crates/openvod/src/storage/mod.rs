@@ -4,6 +4,7 @@
 //! path without it. Every write is durable when it returns.
 
 pub mod fs;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;

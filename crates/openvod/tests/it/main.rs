@@ -13,6 +13,7 @@ mod mux_api;
 mod pipeline;
 mod playback;
 mod python_clients;
+mod s3;
 mod support;
 mod tencent;
 mod tencent_upload;

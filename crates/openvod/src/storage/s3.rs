@@ -1,0 +1,223 @@
+//! Media in an S3-compatible object store (`[storage] url = "s3://bucket/prefix"`): AWS S3, MinIO,
+//! Ceph, SeaweedFS, ... Objects are written whole or with a multipart upload (the client's
+//! streaming put), read as ranged GETs of bounded size streamed one after the other, and a
+//! prefix is deleted by listing it. A write returns once the store has acknowledged it, which is
+//! S3's durability.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use s3::creds::Credentials;
+use s3::error::S3Error;
+use s3::{Bucket, Region};
+
+use super::{LocalFile, StorageError, Store, StoreKey, StoredObject};
+use crate::config::StorageConfig;
+
+/// Largest piece fetched by one ranged GET while streaming: memory stays bounded whatever is read.
+const READ_PIECE: u64 = 8 << 20;
+
+pub struct S3Store {
+    bucket: Box<Bucket>,
+    /// Key prefix inside the bucket, without a leading slash, ending with `/` (or empty).
+    prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum S3ConfigError {
+    #[error("[storage] url must be s3://bucket[/prefix], got {0:?}")]
+    Url(String),
+    #[error("[storage] needs an endpoint for an S3-compatible server (or region for AWS)")]
+    Endpoint,
+    #[error("S3 credentials: {0}")]
+    Credentials(String),
+}
+
+fn io(key: &StoreKey, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Io {
+        key: key.as_str().to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+fn not_found(e: &S3Error) -> bool {
+    matches!(e, S3Error::HttpFailWithBody(404, _))
+}
+
+impl S3Store {
+    pub fn new(config: &StorageConfig) -> Result<S3Store, S3ConfigError> {
+        let url = config.url.as_deref().unwrap_or_default();
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| S3ConfigError::Url(url.to_owned()))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(S3ConfigError::Url(url.to_owned()));
+        }
+        let prefix = prefix.trim_matches('/');
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let region_name = config
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let region = match &config.endpoint {
+            Some(endpoint) => Region::Custom {
+                region: region_name,
+                endpoint: endpoint.trim_end_matches('/').to_owned(),
+            },
+            None => region_name.parse().map_err(|_| S3ConfigError::Endpoint)?,
+        };
+        // From the config, else the usual AWS environment variables and files.
+        let credentials = Credentials::new(
+            config.access_key_id.as_deref(),
+            config.secret_access_key.as_deref(),
+            None,
+            None,
+            None,
+        )
+        .map_err(|e| S3ConfigError::Credentials(e.to_string()))?;
+        let mut bucket = Bucket::new(bucket, region, credentials)
+            .map_err(|e| S3ConfigError::Credentials(e.to_string()))?;
+        if config.path_style {
+            bucket = bucket.with_path_style();
+        }
+        Ok(S3Store { bucket, prefix })
+    }
+
+    /// Creates the bucket if it does not exist (for a fresh test server or a first start).
+    pub async fn ensure_bucket(&self) -> Result<(), StorageError> {
+        let probe = StoreKey::parse("bucket").expect("a valid key");
+        match self.bucket.exists().await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                Bucket::create_with_path_style(
+                    &self.bucket.name,
+                    self.bucket.region.clone(),
+                    self.bucket.credentials().await.map_err(|e| io(&probe, e))?,
+                    s3::BucketConfiguration::default(),
+                )
+                .await
+                .map_err(|e| io(&probe, e))?;
+                Ok(())
+            }
+            Err(e) => Err(io(&probe, e)),
+        }
+    }
+
+    fn path(&self, key: &StoreKey) -> String {
+        format!("/{}{}", self.prefix, key.as_str())
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn put_file(&self, key: &StoreKey, source: &Path) -> Result<u64, StorageError> {
+        let mut file = tokio::fs::File::open(source)
+            .await
+            .map_err(|e| io(key, e))?;
+        let size = file.metadata().await.map_err(|e| io(key, e))?.len();
+        self.bucket
+            .put_object_stream(&mut file, self.path(key))
+            .await
+            .map_err(|e| io(key, e))?;
+        // As the local store does, the source is consumed.
+        tokio::fs::remove_file(source)
+            .await
+            .map_err(|e| io(key, e))?;
+        Ok(size)
+    }
+
+    async fn size(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        match self.bucket.head_object(self.path(key)).await {
+            Ok((head, _)) => Ok(head.content_length.map(|l| l.max(0) as u64)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(io(key, e)),
+        }
+    }
+
+    async fn get(
+        &self,
+        key: &StoreKey,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<StoredObject, StorageError> {
+        let len = self
+            .size(key)
+            .await?
+            .ok_or_else(|| StorageError::NotFound(key.as_str().to_owned()))?;
+        let end = end.unwrap_or(len).min(len);
+        let bucket = self.bucket.clone();
+        let path = self.path(key);
+        let key_name = key.clone();
+        // One bounded ranged GET after the other, as the reader asks for more.
+        let body = futures_util::stream::try_unfold(start, move |at| {
+            let (bucket, path, key) = (bucket.clone(), path.clone(), key_name.clone());
+            async move {
+                if at >= end {
+                    return Ok(None);
+                }
+                let last = (at + READ_PIECE).min(end) - 1;
+                let data = bucket
+                    .get_object_range(&path, at, Some(last))
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("{}: {e}", key.as_str())))?;
+                let bytes = Bytes::from(data.to_vec());
+                let next = at + bytes.len() as u64;
+                if bytes.is_empty() {
+                    return Err(std::io::Error::other("the object ended early"));
+                }
+                Ok(Some((bytes, next)))
+            }
+        });
+        Ok(StoredObject {
+            len,
+            body: Box::pin(body),
+        })
+    }
+
+    async fn local_file(&self, key: &StoreKey) -> Result<LocalFile, StorageError> {
+        let tmp = tempfile::NamedTempFile::new().map_err(|e| io(key, e))?;
+        let mut file = tokio::fs::File::create(tmp.path())
+            .await
+            .map_err(|e| io(key, e))?;
+        match self
+            .bucket
+            .get_object_to_writer(self.path(key), &mut file)
+            .await
+        {
+            Ok(200) => Ok(LocalFile::Temporary(tmp.into_temp_path())),
+            Ok(404) => Err(StorageError::NotFound(key.as_str().to_owned())),
+            Ok(status) => Err(io(key, format!("GET answered {status}"))),
+            Err(e) if not_found(&e) => Err(StorageError::NotFound(key.as_str().to_owned())),
+            Err(e) => Err(io(key, e)),
+        }
+    }
+
+    async fn delete(&self, key: &StoreKey) -> Result<(), StorageError> {
+        if !key.as_str().ends_with('/') {
+            return match self.bucket.delete_object(self.path(key)).await {
+                Err(e) if !not_found(&e) => Err(io(key, e)),
+                _ => Ok(()),
+            };
+        }
+        let prefix = format!("{}{}", self.prefix, key.as_str());
+        let pages = self
+            .bucket
+            .list(prefix, None)
+            .await
+            .map_err(|e| io(key, e))?;
+        for object in pages.iter().flat_map(|p| &p.contents) {
+            match self.bucket.delete_object(format!("/{}", object.key)).await {
+                Err(e) if !not_found(&e) => return Err(io(key, e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! Media in a real S3-compatible server (SeaweedFS, started by `scripts/test`; its endpoint in
+//! `OPENVOD_TEST_S3_ENDPOINT`, credentials in the AWS_* variables): the store on its own, and a
+//! whole upload → encode → play → delete with `[storage] url = "s3://..."`.
+
+use openvod::config::StorageConfig;
+use openvod::storage::s3::S3Store;
+use openvod::storage::{Store, StoreKey};
+
+use crate::support::{clip, eventually, TestApp};
+
+fn s3_config(prefix: &str) -> StorageConfig {
+    let endpoint = std::env::var("OPENVOD_TEST_S3_ENDPOINT").expect(
+        "OPENVOD_TEST_S3_ENDPOINT names the test S3 server (scripts/test starts one); \
+         a missing server is a failure, never a skip",
+    );
+    StorageConfig {
+        url: Some(format!("s3://openvod-test/{prefix}")),
+        endpoint: Some(endpoint),
+        region: Some("us-east-1".into()),
+        path_style: true,
+        ..StorageConfig::default()
+    }
+}
+
+fn key(k: &str) -> StoreKey {
+    StoreKey::parse(k).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_store_writes_reads_ranges_and_deletes_prefixes() {
+    let prefix = format!("store-{}", openvod::id::random_id());
+    let store = S3Store::new(&s3_config(&prefix)).unwrap();
+    store.ensure_bucket().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 20 MiB + 3: more than one ranged read and a multipart write.
+    let data: Vec<u8> = (0..(20 << 20) + 3)
+        .map(|i: u32| (i * 7 % 251) as u8)
+        .collect();
+    let source = dir.path().join("big.bin");
+    std::fs::write(&source, &data).unwrap();
+    assert_eq!(
+        store.put_file(&key("a/big.bin"), &source).await.unwrap(),
+        data.len() as u64
+    );
+    assert!(
+        !source.exists(),
+        "the source is consumed, as with the local store"
+    );
+    assert_eq!(
+        store.size(&key("a/big.bin")).await.unwrap(),
+        Some(data.len() as u64)
+    );
+    assert_eq!(store.size(&key("a/missing")).await.unwrap(), None);
+
+    let whole = store.get(&key("a/big.bin"), 0, None).await.unwrap();
+    assert_eq!(whole.len, data.len() as u64);
+    assert_eq!(whole.into_bytes().await.unwrap().as_ref(), &data[..]);
+    let range = store
+        .get(&key("a/big.bin"), 9_000_000, Some(17_000_001))
+        .await
+        .unwrap()
+        .into_bytes()
+        .await
+        .unwrap();
+    assert_eq!(range.as_ref(), &data[9_000_000..17_000_001]);
+    assert!(matches!(
+        store.get(&key("a/missing"), 0, None).await,
+        Err(openvod::storage::StorageError::NotFound(_))
+    ));
+
+    let local = store.local_file(&key("a/big.bin")).await.unwrap();
+    assert_eq!(std::fs::read(local.path()).unwrap(), data);
+
+    let small = dir.path().join("s");
+    std::fs::write(&small, b"x").unwrap();
+    store.put_file(&key("a/b/c.txt"), &small).await.unwrap();
+    store.delete(&key("a/")).await.unwrap();
+    assert_eq!(store.size(&key("a/big.bin")).await.unwrap(), None);
+    assert_eq!(store.size(&key("a/b/c.txt")).await.unwrap(), None);
+    store.delete(&key("a/never-there")).await.unwrap();
+}
+
+/// The whole path with media in S3: upload, encode (originals and segments in the bucket), play
+/// the master and a segment, then delete: nothing of the asset is left in the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_encoded_played_and_deleted_with_media_in_s3() {
+    let prefix = format!("app-{}", openvod::id::random_id());
+    let config = s3_config(&prefix);
+    let app = TestApp::spawn_with(1, {
+        let config = config.clone();
+        move |c| c.storage = config
+    })
+    .await;
+    let asset_id = app
+        .upload_file(clip(), serde_json::json!({"playback_policy": "public"}))
+        .await;
+    eventually("the asset is ready", || async {
+        app.get_asset(&asset_id).await["status"] == "ready"
+    })
+    .await;
+    let asset = app.get_asset(&asset_id).await;
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+    let master_url = reqwest::Url::parse(&format!("{}/{pid}.m3u8", app.base_url)).unwrap();
+    let first_uri = |playlist: &str| {
+        playlist
+            .lines()
+            .find(|l| !l.starts_with('#') && !l.is_empty())
+            .expect("a URI")
+            .to_owned()
+    };
+    let master = app.fetch(master_url.as_str()).await.text().await.unwrap();
+    let media_url = master_url.join(&first_uri(&master)).unwrap();
+    let playlist = app.fetch(media_url.as_str()).await.text().await.unwrap();
+    let segment_url = media_url.join(&first_uri(&playlist)).unwrap();
+    let segment = app.fetch(segment_url.as_str()).await;
+    assert_eq!(segment.status(), 200);
+    let bytes = segment.bytes().await.unwrap();
+    assert_eq!(bytes[0], 0x47, "an MPEG-TS segment from the bucket");
+
+    // The keys in the bucket: `uploads/<id>/original` and `assets/<id>/hls/<rendition>/<file>`.
+    let store = S3Store::new(&config).unwrap();
+    let original_key = key(&format!(
+        "uploads/{}/original",
+        asset["upload_id"].as_str().unwrap()
+    ));
+    let mut parts = segment_url.path().rsplit('/');
+    let (file, rendition) = (parts.next().unwrap(), parts.next().unwrap());
+    let segment_key = key(&openvod::assets::model::Asset::hls_key(
+        &asset_id, rendition, file,
+    ));
+    assert!(store.size(&original_key).await.unwrap().is_some());
+    assert!(store.size(&segment_key).await.unwrap().is_some());
+
+    let (status, _) = app
+        .api_json(
+            reqwest::Method::DELETE,
+            &format!("/video/v1/assets/{asset_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    eventually("the asset's media are gone from the bucket", || async {
+        store.size(&segment_key).await.unwrap().is_none()
+            && store.size(&original_key).await.unwrap().is_none()
+    })
+    .await;
+}
