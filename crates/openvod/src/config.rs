@@ -44,6 +44,10 @@ pub struct StorageConfig {
     pub secret_access_key: Option<String>,
     /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`.
     pub path_style: bool,
+    /// Send large reads (static MP4s, master downloads, Tencent-style files) to a presigned URL
+    /// of the bucket (302) instead of streaming them through openvod; segments and playlists
+    /// are always served by openvod.
+    pub redirect_reads: bool,
 }
 
 /// The old BigBlueButton (or Scalelite) server to migrate from; Esup-Pod's constants.

@@ -30,6 +30,9 @@ async fn vod_file(
         crate::compat::tencent::hotlink::check(key, uri.path(), uri.query())
             .map_err(|e| ApiError::new(crate::error::ErrorKind::Forbidden, e.to_string()))?;
     }
+    if let Some(url) = state.assets.vod_file_location(&file_id, &name).await? {
+        return Ok(crate::playback::http::found(&url));
+    }
     let object = state.assets.open_vod_file(&file_id, &name).await?;
     let len = object.len;
     let span = match header_str(&headers, "range").map(|r| parse_range(r, len)) {
@@ -79,6 +82,13 @@ async fn download_master(
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if let Some(url) = state
+        .assets
+        .master_location(&asset_id, query.token.as_deref())
+        .await?
+    {
+        return Ok(crate::playback::http::found(&url));
+    }
     // Open once to learn the length, then again for the requested span (cheap for local files).
     let whole = state
         .assets

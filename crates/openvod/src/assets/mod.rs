@@ -581,6 +581,16 @@ impl AssetService {
         start: u64,
         end: Option<u64>,
     ) -> Result<StoredObject, AssetError> {
+        let key = self.master_key(asset_id, token).await?;
+        Ok(self.store.get(&key, start, end).await?)
+    }
+
+    /// The original's key, for a holder of a valid master URL while master access lasts.
+    async fn master_key(
+        &self,
+        asset_id: &str,
+        token: Option<&str>,
+    ) -> Result<StoreKey, AssetError> {
         if !is_valid_id(asset_id) {
             return Err(AssetError::NotFound(asset_id.to_owned()));
         }
@@ -590,8 +600,38 @@ impl AssetService {
             .original
             .filter(|_| asset.master_access_until.is_some_and(|u| u > now_unix()))
             .ok_or_else(|| AssetError::MasterNotAvailable(asset_id.to_owned()))?;
-        let key = StoreKey::parse(&original.key)?;
-        Ok(self.store.get(&key, start, end).await?)
+        Ok(StoreKey::parse(&original.key)?)
+    }
+
+    /// Where the holder of a valid master URL may download the original straight from the
+    /// store, when the store redirects large reads.
+    pub async fn master_location(
+        &self,
+        asset_id: &str,
+        token: Option<&str>,
+    ) -> Result<Option<String>, AssetError> {
+        let key = self.master_key(asset_id, token).await?;
+        Ok(self
+            .store
+            .presigned_get(&key, crate::storage::PRESIGNED_SECS)
+            .await?)
+    }
+
+    /// Where a Tencent-style media file may be fetched straight from the store, when the store
+    /// redirects large reads.
+    pub async fn vod_file_location(
+        &self,
+        file_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, AssetError> {
+        let asset = self.get_by_file_id(file_id).await?;
+        Ok(self
+            .store
+            .presigned_get(
+                &Self::vod_key(&asset, name)?,
+                crate::storage::PRESIGNED_SECS,
+            )
+            .await?)
     }
 
     /// Runs one job. Errors tell the worker whether to retry (`is_retryable`).

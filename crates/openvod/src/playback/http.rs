@@ -101,6 +101,19 @@ async fn master(
 }
 
 /// Sends a stored object with ETag, conditional GET and single-range support.
+/// `302 Found` to `url` (a presigned store URL), not cached by shared caches.
+pub(crate) fn found(url: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(url) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
+}
+
 async fn send(
     state: &AppState,
     headers: &HeaderMap,
@@ -108,6 +121,9 @@ async fn send(
     resolved: Resolved,
 ) -> Result<Response, ApiError> {
     let playback = &state.playback;
+    if let Some(url) = playback.redirect(&resolved).await? {
+        return Ok(found(&url));
+    }
     // A plain GET (nearly every request) opens the object once and sends it; conditional, range
     // and HEAD requests first learn its size and ETag.
     let plain = method == Method::GET

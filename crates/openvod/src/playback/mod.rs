@@ -421,6 +421,18 @@ impl PlaybackService {
         })
     }
 
+    /// Where a client may fetch a resolved object straight from the store (a presigned URL),
+    /// for large files when the store redirects reads; playlists and segments never go there.
+    pub async fn redirect(&self, resolved: &Resolved) -> Result<Option<String>, PlaybackError> {
+        if resolved.is_rendition_file() {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .presigned_get(&resolved.key, crate::storage::PRESIGNED_SECS)
+            .await?)
+    }
+
     /// Opens bytes `[start, end)` of a resolved object.
     pub async fn open(
         &self,

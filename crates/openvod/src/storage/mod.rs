@@ -15,6 +15,9 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub type ArcStore = Arc<dyn Store>;
+
+/// How long a presigned read URL handed to a client lasts.
+pub const PRESIGNED_SECS: u32 = 300;
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
 #[derive(Debug, thiserror::Error)]
@@ -119,4 +122,13 @@ pub trait Store: Send + Sync {
     async fn local_file(&self, key: &StoreKey) -> Result<LocalFile, StorageError>;
     /// Removes the object, or every object under a key ending in `/`. Missing objects are not an error.
     async fn delete(&self, key: &StoreKey) -> Result<(), StorageError>;
+    /// A URL where a client may read the object itself for `secs` seconds, when the store is set
+    /// to send large reads there instead of through this server; `None` otherwise.
+    async fn presigned_get(
+        &self,
+        _key: &StoreKey,
+        _secs: u32,
+    ) -> Result<Option<String>, StorageError> {
+        Ok(None)
+    }
 }

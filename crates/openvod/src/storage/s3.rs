@@ -22,6 +22,8 @@ pub struct S3Store {
     bucket: Box<Bucket>,
     /// Key prefix inside the bucket, without a leading slash, ending with `/` (or empty).
     prefix: String,
+    /// Large reads go to presigned URLs (`[storage] redirect_reads`).
+    redirect_reads: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +89,11 @@ impl S3Store {
         if config.path_style {
             bucket = bucket.with_path_style();
         }
-        Ok(S3Store { bucket, prefix })
+        Ok(S3Store {
+            bucket,
+            prefix,
+            redirect_reads: config.redirect_reads,
+        })
     }
 
     /// Creates the bucket if it does not exist (for a fresh test server or a first start).
@@ -197,6 +203,22 @@ impl Store for S3Store {
             Err(e) if not_found(&e) => Err(StorageError::NotFound(key.as_str().to_owned())),
             Err(e) => Err(io(key, e)),
         }
+    }
+
+    async fn presigned_get(
+        &self,
+        key: &StoreKey,
+        secs: u32,
+    ) -> Result<Option<String>, StorageError> {
+        if !self.redirect_reads {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.bucket
+                .presign_get(self.path(key), secs, None)
+                .await
+                .map_err(|e| io(key, e))?,
+        ))
     }
 
     async fn delete(&self, key: &StoreKey) -> Result<(), StorageError> {

@@ -145,3 +145,76 @@ async fn an_upload_is_encoded_played_and_deleted_with_media_in_s3() {
     })
     .await;
 }
+
+/// With `redirect_reads`, large reads (a master download, a Tencent-style file) answer 302 to a
+/// presigned URL of the bucket, which serves the bytes; segments stay served by openvod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_reads_redirect_to_presigned_bucket_urls_when_asked() {
+    let prefix = format!("redirect-{}", openvod::id::random_id());
+    let mut config = s3_config(&prefix);
+    config.redirect_reads = true;
+    let app = TestApp::spawn_with(1, move |c| c.storage = config).await;
+    let asset_id = app
+        .upload_file(clip(), serde_json::json!({"playback_policy": "public"}))
+        .await;
+    eventually("the asset is ready", || async {
+        app.get_asset(&asset_id).await["status"] == "ready"
+    })
+    .await;
+    let (_, json) = app
+        .api_json(
+            reqwest::Method::PUT,
+            &format!("/video/v1/assets/{asset_id}/master-access"),
+            Some(serde_json::json!({"master_access": "temporary"})),
+        )
+        .await;
+    let master_url = json["data"]["master"]["url"].as_str().unwrap().to_owned();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let endpoint = std::env::var("OPENVOD_TEST_S3_ENDPOINT").unwrap();
+    for url in [
+        master_url,
+        format!(
+            "{}/vod/{}/src.mp4",
+            app.base_url,
+            app.get_asset(&asset_id).await["file_id"].as_str().unwrap()
+        ),
+    ] {
+        let r = no_redirects.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 302, "{url}");
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(&endpoint), "{location}");
+        let bytes = no_redirects.get(&location).send().await.unwrap();
+        assert_eq!(bytes.status(), 200, "{location}");
+        assert_eq!(
+            bytes.bytes().await.unwrap().as_ref(),
+            crate::support::clip_bytes()
+        );
+    }
+    // Playlists and segments are served by openvod itself.
+    let pid = app.get_asset(&asset_id).await["playback_ids"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let master_url = reqwest::Url::parse(&format!("{}/{pid}.m3u8", app.base_url)).unwrap();
+    let first_uri = |text: &str| {
+        text.lines()
+            .find(|l| !l.starts_with('#') && !l.is_empty())
+            .expect("a URI")
+            .to_owned()
+    };
+    let master = no_redirects.get(master_url.clone()).send().await.unwrap();
+    assert_eq!(master.status(), 200);
+    let media_url = master_url
+        .join(&first_uri(&master.text().await.unwrap()))
+        .unwrap();
+    let playlist = no_redirects.get(media_url.clone()).send().await.unwrap();
+    let segment_url = media_url
+        .join(&first_uri(&playlist.text().await.unwrap()))
+        .unwrap();
+    let segment = no_redirects.get(segment_url).send().await.unwrap();
+    assert_eq!(segment.status(), 200);
+    assert_eq!(segment.bytes().await.unwrap()[0], 0x47);
+}
