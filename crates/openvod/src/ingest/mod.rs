@@ -151,6 +151,13 @@ pub struct ChunkOutcome {
     pub complete: bool,
 }
 
+/// Held while one upload's bytes or state change (see `IngestService::lock_upload`).
+struct UploadLock {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    /// The `flock` is released when the file is closed.
+    _file: std::fs::File,
+}
+
 pub struct IngestService {
     db: std::sync::Arc<dyn crate::ingest::repo::UploadRepo>,
     store: ArcStore,
@@ -181,6 +188,33 @@ impl IngestService {
             public_url,
             locks: KeyedLocks::default(),
         }
+    }
+
+    /// Serializes work on one upload: within this process (an async mutex, so no thread waits),
+    /// then across every process sharing the staging folder (an exclusive `flock` on one of 256
+    /// lock files chosen by the upload id, so their number stays bounded). Held until dropped.
+    async fn lock_upload(&self, id: &str) -> Result<UploadLock, IngestError> {
+        let local = self.locks.get(id).lock_owned().await;
+        let bucket = id
+            .bytes()
+            .fold(0u8, |h, b| h.wrapping_mul(31).wrapping_add(b));
+        let dir = self.staging.dir().join("locks");
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            std::fs::create_dir_all(&dir)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(dir.join(format!("{bucket:02x}.lock")))?;
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
+            Ok(file)
+        })
+        .await
+        .expect("locking does not panic")?;
+        Ok(UploadLock {
+            _local: local,
+            _file: file,
+        })
     }
 
     /// Signs and verifies capabilities (upload URLs, Tencent VOD upload credentials).
@@ -280,8 +314,7 @@ impl IngestService {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let lock = self.locks.get(id);
-        let _guard = lock.lock().await;
+        let _guard = self.lock_upload(id).await?;
         let upload = self.get_upload(id).await?;
         let start = match chunk.mode {
             ChunkMode::Range { start, .. } | ChunkMode::Tus { start } => start,
@@ -444,8 +477,7 @@ impl IngestService {
     /// Finishes a waiting upload that holds every byte but has no asset yet (an interrupted
     /// finalization). Returns whether it did.
     pub async fn complete_if_stalled(&self, id: &str) -> Result<bool, IngestError> {
-        let lock = self.locks.get(id);
-        let _guard = lock.lock().await;
+        let _guard = self.lock_upload(id).await?;
         let upload = self.get_upload(id).await?;
         match upload.total_size {
             Some(total)
@@ -538,8 +570,7 @@ impl IngestService {
 
     /// Mux `cancel`: only a waiting upload can be cancelled; its staged bytes are removed.
     pub async fn cancel(&self, id: &str) -> Result<Upload, IngestError> {
-        let lock = self.locks.get(id);
-        let _guard = lock.lock().await;
+        let _guard = self.lock_upload(id).await?;
         let before = self.get_upload(id).await?;
         match before.status {
             UploadStatus::Waiting => {}
@@ -597,8 +628,7 @@ impl IngestService {
         media: &str,
         cover: Option<&str>,
     ) -> Result<String, IngestError> {
-        let lock = self.locks.get(id);
-        let _guard = lock.lock().await;
+        let _guard = self.lock_upload(id).await?;
         let upload = self.get_upload(id).await?;
         if let (UploadStatus::AssetCreated, Some(asset_id)) = (upload.status, &upload.asset_id) {
             return Ok(asset_id.clone());
@@ -659,8 +689,7 @@ impl IngestService {
             if self.complete_if_stalled(id).await? {
                 continue;
             }
-            let lock = self.locks.get(id);
-            let _guard = lock.lock().await;
+            let _guard = self.lock_upload(id).await?;
             self.expire_locked(id).await?;
             expired += 1;
         }

@@ -390,3 +390,62 @@ async fn cancel_and_expiry_stop_uploads_and_remove_staged_bytes() {
         .await;
     assert_eq!(status, 403, "{json}");
 }
+
+/// Two `openvod serve` instances on one data folder (one SQLite database, one staging folder, one
+/// store), as behind a load balancer on one machine: an upload's chunks alternate between them (one
+/// sent to both at once) and the file arrives exact, finished once, visible from both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_alternating_between_two_servers_on_one_data_folder_arrive_exact() {
+    let shared = tempfile::tempdir().unwrap();
+    let data_dir = shared.path().to_path_buf();
+    let a = TestApp::spawn_with(0, {
+        let d = data_dir.clone();
+        move |c| c.data_dir = d
+    })
+    .await;
+    let b = TestApp::spawn_with(0, move |c| c.data_dir = data_dir).await;
+    let upload = a
+        .create_upload(json!({"new_asset_settings": {"playback_policy": ["public"]}}))
+        .await;
+    let url_a = upload["url"].as_str().unwrap().to_owned();
+    let url_b = url_a.replacen(&a.base_url, &b.base_url, 1);
+    assert_ne!(url_a, url_b);
+
+    let data = clip_bytes();
+    let chunk = data.len() / 6 + 1;
+    // A chunk sent to both at once (a client retrying through the other server): the two
+    // writes are serialized across the servers (flock on the shared staging folder), so one
+    // stores it and the other finds it held.
+    let (first, second) = tokio::join!(
+        put_chunk(&a.client, &url_a, &data, 0, chunk),
+        put_chunk(&b.client, &url_b, &data, 0, chunk)
+    );
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (308, 308)
+    );
+    let mut start = chunk;
+    let mut turn = 1;
+    while start < data.len() {
+        let end = (start + chunk).min(data.len());
+        let url = if turn % 2 == 0 { &url_a } else { &url_b };
+        let r = put_chunk(&a.client, url, &data, start, end).await;
+        let expected = if end == data.len() { 200 } else { 308 };
+        assert_eq!(r.status(), expected, "chunk {turn} to {url}");
+        start = end;
+        turn += 1;
+    }
+    let id = upload["id"].as_str().unwrap();
+    let seen_by_b = b.get_upload(id).await;
+    assert_eq!(seen_by_b["status"], "asset_created");
+    let asset_id = seen_by_b["asset_id"].as_str().unwrap();
+    assert_eq!(a.download_master(asset_id).await, data);
+    let (_, events) = b
+        .api_json(
+            Method::GET,
+            &format!("/openvod/v1/events?type=video.upload.asset_created&object_id={id}"),
+            None,
+        )
+        .await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1, "finished once");
+}
