@@ -157,15 +157,19 @@ impl App {
             .with_bbb_server(bbb_server(&config.bbb))
             .with_recent_playback_ids(recent_playback_ids.clone()),
         );
-        let playback = Arc::new(PlaybackService::new(
-            db.clone(),
-            store,
-            signer,
-            public_url.clone(),
-            config.media.clone(),
-            scratch_dir,
-            recent_playback_ids,
-        ));
+        let playback = Arc::new(
+            PlaybackService::new(
+                db.clone(),
+                store,
+                signer,
+                public_url.clone(),
+                config.media.clone(),
+                scratch_dir,
+                recent_playback_ids,
+            )
+            // Shared by every process on this data folder: an image is rendered once.
+            .with_image_locks_in(config.data_dir.join("locks")),
+        );
         let dispatcher = Arc::new(Dispatcher::new(
             db.clone(),
             outbound,

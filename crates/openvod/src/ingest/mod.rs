@@ -3,7 +3,8 @@
 //!
 //! Invariant: a chunk is acknowledged only after its bytes are fsync'd and the new offset is committed
 //! to the database; the asset, its probe job and the upload's `asset_created` state are written in one
-//! transaction. Bytes of one upload are written by one request at a time (`KeyedLocks`).
+//! transaction. Bytes of one upload are written by one request at a time, across processes sharing
+//! the staging folder (`KeyedLocks::across_processes`).
 
 pub mod capability;
 pub mod http;
@@ -26,7 +27,7 @@ use crate::error::ErrorKind;
 use crate::id::{is_valid_id, now_unix, random_id};
 use crate::ingest::repo::FinalizeOutcome;
 use crate::jobs::Job;
-use crate::keyed_lock::KeyedLocks;
+use crate::keyed_lock::{KeyedGuard, KeyedLocks};
 use crate::storage::{ArcStore, StorageError, StoreKey};
 use capability::{CapabilityError, UrlSigner};
 use model::{Upload, UploadStatus};
@@ -151,13 +152,6 @@ pub struct ChunkOutcome {
     pub complete: bool,
 }
 
-/// Held while one upload's bytes or state change (see `IngestService::lock_upload`).
-struct UploadLock {
-    _local: tokio::sync::OwnedMutexGuard<()>,
-    /// The `flock` is released when the file is closed.
-    _file: std::fs::File,
-}
-
 pub struct IngestService {
     db: std::sync::Arc<dyn crate::ingest::repo::UploadRepo>,
     store: ArcStore,
@@ -182,39 +176,17 @@ impl IngestService {
             db,
             store,
             objects: ObjectStaging::new(staging.dir().to_owned()),
+            locks: KeyedLocks::across_processes(staging.dir().join("locks")),
             staging,
             signer,
             settings,
             public_url,
-            locks: KeyedLocks::default(),
         }
     }
 
-    /// Serializes work on one upload: within this process (an async mutex, so no thread waits),
-    /// then across every process sharing the staging folder (an exclusive `flock` on one of 256
-    /// lock files chosen by the upload id, so their number stays bounded). Held until dropped.
-    async fn lock_upload(&self, id: &str) -> Result<UploadLock, IngestError> {
-        let local = self.locks.get(id).lock_owned().await;
-        let bucket = id
-            .bytes()
-            .fold(0u8, |h, b| h.wrapping_mul(31).wrapping_add(b));
-        let dir = self.staging.dir().join("locks");
-        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            std::fs::create_dir_all(&dir)?;
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(false)
-                .open(dir.join(format!("{bucket:02x}.lock")))?;
-            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
-            Ok(file)
-        })
-        .await
-        .expect("locking does not panic")?;
-        Ok(UploadLock {
-            _local: local,
-            _file: file,
-        })
+    /// Serializes work on one upload, across every process sharing the staging folder.
+    async fn lock_upload(&self, id: &str) -> Result<KeyedGuard, IngestError> {
+        Ok(self.locks.lock(id).await?)
     }
 
     /// Signs and verifies capabilities (upload URLs, Tencent VOD upload credentials).

@@ -206,6 +206,12 @@ impl PlaybackService {
         }
     }
 
+    /// Renders each image once across every process that shares `dir` (one data folder).
+    pub fn with_image_locks_in(mut self, dir: PathBuf) -> PlaybackService {
+        self.image_locks = KeyedLocks::across_processes(dir);
+        self
+    }
+
     async fn lookup(&self, playback_id: &str) -> Result<(PlaybackPolicy, Asset), PlaybackError> {
         let not_found = || PlaybackError::NotFound(playback_id.to_owned());
         if !is_valid_id(playback_id) {
@@ -549,8 +555,8 @@ impl PlaybackService {
             auth.asset.id,
             format.ext()
         ))?;
-        let lock = self.image_locks.get(key.as_str());
-        let _guard = lock.lock().await;
+        // One render per image, across processes sharing the lock folder.
+        let _guard = self.image_locks.lock(key.as_str()).await?;
         if self.store.size(&key).await?.is_none() {
             let _render = self.image_renders.acquire().await.expect("never closed");
             let original = auth
