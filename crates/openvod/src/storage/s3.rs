@@ -1,6 +1,6 @@
 //! Media in an S3-compatible object store (`[storage] url = "s3://bucket/prefix"`): AWS S3, MinIO,
-//! Ceph, SeaweedFS, ... Objects are written whole or with a multipart upload (the client's
-//! streaming put), read as ranged GETs of bounded size streamed one after the other, and a
+//! Ceph, SeaweedFS, ... Objects are written whole or with a multipart upload of 16 MiB parts sent
+//! in order (one part in memory), read as ranged GETs of bounded size streamed one after the other, and a
 //! prefix is deleted by listing it. A write returns once the store has acknowledged it, which is
 //! S3's durability.
 
@@ -17,6 +17,8 @@ use crate::config::StorageConfig;
 
 /// Largest piece fetched by one ranged GET while streaming: memory stays bounded whatever is read.
 const READ_PIECE: u64 = 8 << 20;
+/// Size of each part of a multipart write (S3's minimum is 5 MiB), and the largest single PUT.
+const WRITE_PART: u64 = 16 << 20;
 
 pub struct S3Store {
     bucket: Box<Bucket>,
@@ -41,6 +43,14 @@ fn io(key: &StoreKey, e: impl std::fmt::Display) -> StorageError {
         key: key.as_str().to_owned(),
         source: std::io::Error::other(e.to_string()),
     }
+}
+
+/// The next part of a file being written (empty at its end).
+async fn read_part(file: &mut tokio::fs::File) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut part = Vec::with_capacity(WRITE_PART as usize);
+    (&mut *file).take(WRITE_PART).read_to_end(&mut part).await?;
+    Ok(part)
 }
 
 fn not_found(e: &S3Error) -> bool {
@@ -128,10 +138,47 @@ impl Store for S3Store {
             .await
             .map_err(|e| io(key, e))?;
         let size = file.metadata().await.map_err(|e| io(key, e))?.len();
-        self.bucket
-            .put_object_stream(&mut file, self.path(key))
-            .await
-            .map_err(|e| io(key, e))?;
+        let path = self.path(key);
+        let content_type = "application/octet-stream";
+        // One part in memory at a time, sent in order: memory stays bounded whatever the size.
+        if size <= WRITE_PART {
+            let body = read_part(&mut file).await.map_err(|e| io(key, e))?;
+            self.bucket
+                .put_object_with_content_type(&path, &body, content_type)
+                .await
+                .map_err(|e| io(key, e))?;
+        } else {
+            let upload = self
+                .bucket
+                .initiate_multipart_upload(&path, content_type)
+                .await
+                .map_err(|e| io(key, e))?;
+            let sent = async {
+                let mut parts = Vec::new();
+                for number in 1.. {
+                    let body = read_part(&mut file).await.map_err(|e| io(key, e))?;
+                    if body.is_empty() {
+                        break;
+                    }
+                    let part = self
+                        .bucket
+                        .put_multipart_chunk(body, &path, number, &upload.upload_id, content_type)
+                        .await
+                        .map_err(|e| io(key, e))?;
+                    parts.push(part);
+                }
+                self.bucket
+                    .complete_multipart_upload(&path, &upload.upload_id, parts)
+                    .await
+                    .map_err(|e| io(key, e))
+            }
+            .await;
+            if let Err(e) = sent {
+                // Parts already sent are not left behind (they cost storage until aborted).
+                let _ = self.bucket.abort_upload(&path, &upload.upload_id).await;
+                return Err(e);
+            }
+        }
         // As the local store does, the source is consumed.
         tokio::fs::remove_file(source)
             .await
