@@ -89,13 +89,12 @@ fn modified_unix(meta: &std::fs::Metadata) -> i64 {
 fn write_durably(
     dir: &Path,
     name: &str,
-    mut source: impl FnMut(&mut std::fs::File, &mut Md5) -> Result<u64, ObjectError>,
-) -> Result<Written, ObjectError> {
+    source: impl FnOnce(&mut std::fs::File) -> Result<u64, ObjectError>,
+) -> Result<u64, ObjectError> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut file = std::fs::File::create(&tmp)?;
-    let mut md5 = Md5::new();
-    let size = match source(&mut file, &mut md5) {
+    let size = match source(&mut file) {
         Ok(size) => size,
         Err(e) => {
             drop(file);
@@ -107,10 +106,7 @@ fn write_durably(
     drop(file);
     std::fs::rename(&tmp, dir.join(name))?;
     sync_dir(dir)?;
-    Ok(Written {
-        size,
-        md5_hex: hex::encode(md5.finalize()),
-    })
+    Ok(size)
 }
 
 impl ObjectStaging {
@@ -253,7 +249,7 @@ impl ObjectStaging {
         let dir = self.multipart_dir(upload_id, &id);
         let object = object.to_owned();
         tokio::task::spawn_blocking(move || -> Result<(), ObjectError> {
-            write_durably(&dir, "object", |file, _| {
+            write_durably(&dir, "object", |file| {
                 file.write_all(object.as_bytes())?;
                 Ok(object.len() as u64)
             })?;
@@ -383,6 +379,9 @@ impl ObjectStaging {
                 let Some((number, md5)) = name
                     .strip_prefix("part-")
                     .and_then(|rest| rest.split_once('-'))
+                    .filter(|(_, md5)| {
+                        md5.len() == 32 && md5.bytes().all(|b| b.is_ascii_hexdigit())
+                    })
                     .and_then(|(n, md5)| Some((n.parse::<u32>().ok()?, md5.to_owned())))
                 else {
                     continue;
@@ -423,7 +422,8 @@ impl ObjectStaging {
                 .iter()
                 .find(|p| p.number == *number && p.md5_hex == etag)
                 .ok_or(ObjectError::InvalidPart(*number))?;
-            digests.update(hex::decode(&part.md5_hex).expect("our own hex"));
+            digests
+                .update(hex::decode(&part.md5_hex).map_err(|_| ObjectError::InvalidPart(*number))?);
             files.push(
                 self.multipart_dir(upload_id, multipart_id)
                     .join(format!("part-{number:05}-{}", part.md5_hex)),
@@ -465,17 +465,13 @@ impl ObjectStaging {
 /// Writes the concatenation of `sources` to `dir/name` durably (the kernel copies: `io::copy`
 /// between files uses `copy_file_range` on Linux); returns its size.
 fn concatenate(dir: &Path, name: &str, sources: &[PathBuf]) -> Result<u64, ObjectError> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut out = std::fs::File::create(&tmp)?;
-    let mut size = 0;
-    for source in sources {
-        size += std::io::copy(&mut std::fs::File::open(source)?, &mut out)?;
-    }
-    out.sync_all()?;
-    drop(out);
-    std::fs::rename(&tmp, dir.join(name))?;
-    sync_dir(dir)?;
-    Ok(size)
+    write_durably(dir, name, |out| {
+        let mut size = 0;
+        for source in sources {
+            size += std::io::copy(&mut std::fs::File::open(source)?, out)?;
+        }
+        Ok(size)
+    })
 }
 
 #[cfg(test)]
