@@ -689,3 +689,68 @@ async fn vod_js_sdk_uploads_from_a_page_in_chromium() {
         "{report:#}"
     );
 }
+
+/// What browsers ask before the SDK's cross-origin calls: preflights of the upload target, of
+/// the bucket-level listing at `/` and of the browser upload API are answered for any origin,
+/// and answers carry the headers the SDK reads.
+#[tokio::test]
+async fn browser_preflights_are_answered_and_answers_readable() {
+    let app = TestApp::spawn().await;
+    for (path, method, headers) in [
+        (
+            "/cos/abc/media.mp4",
+            "PUT",
+            "authorization,x-cos-security-token,content-type",
+        ),
+        (
+            "/?uploads&prefix=cos/abc/media.mp4",
+            "GET",
+            "authorization,x-cos-security-token",
+        ),
+        (
+            "/v3/index.php?Action=ApplyUploadUGC",
+            "POST",
+            "content-type",
+        ),
+    ] {
+        let r = app
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.base_url))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", headers)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{path}");
+        let allowed = r.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap();
+        assert!(allowed.contains(method), "{path}: {allowed}");
+        // Named, not `*`: a wildcard does not cover Authorization.
+        let allowed_headers = r.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for asked in headers.split(',') {
+            assert!(allowed_headers.contains(asked), "{path}: {allowed_headers}");
+        }
+    }
+    // A refused COS request is still readable by the page, ETag exposed.
+    let r = app
+        .client
+        .put(format!("{}/cos/abc/media.mp4", app.base_url))
+        .header("origin", "https://app.example")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("etag"));
+}

@@ -30,7 +30,10 @@ const PULL_WAIT: Duration = Duration::from_secs(5);
 const PULL_VISIBILITY: Duration = Duration::from_secs(30);
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", any(handle))
+    // `/` also answers the upload target's bucket-level listing, which browsers call.
+    Router::new()
+        .route("/", any(handle))
+        .layer(super::cos::cors())
 }
 
 /// Largest accepted request body.

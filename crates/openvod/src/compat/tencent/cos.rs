@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -25,42 +26,32 @@ use crate::ingest::objects::{ObjectError, MAX_PART_NUMBER};
 use crate::ingest::IngestError;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/cos/{upload_id}/{object}",
-        axum::routing::options(preflight).fallback(object),
-    )
+    Router::new()
+        .route("/cos/{upload_id}/{object}", any(object))
+        .layer(cors())
 }
 
-/// Browsers upload from the app's pages (vod-js-sdk-v6): every answer allows any origin and
-/// shows the ETag, as a COS bucket with a permissive CORS rule does.
-fn cors(h: &mut HeaderMap) {
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("ETag, x-cos-request-id"),
-    );
-}
-
-async fn preflight(headers: HeaderMap) -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let h = response.headers_mut();
-    cors(h);
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, PUT, POST, DELETE, HEAD, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        headers
-            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-            .cloned()
-            .unwrap_or_else(|| HeaderValue::from_static("*")),
-    );
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(600));
-    response
+/// Browsers upload from the app's pages (vod-js-sdk-v6): any origin may call, preflights are
+/// answered, and the ETag is readable, as with a COS bucket under a permissive CORS rule. Also
+/// used by the browser upload API (`ugc`) and the bucket-level listing at `/`.
+pub fn cors() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowHeaders, Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::PUT,
+            Method::POST,
+            Method::DELETE,
+            Method::HEAD,
+        ])
+        // The headers asked for, named: a `*` would not cover Authorization.
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([
+            header::ETAG,
+            header::HeaderName::from_static("x-cos-request-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// A COS error answer.
@@ -313,11 +304,9 @@ async fn object(
     body: Body,
 ) -> Response {
     let resource = uri.path().to_owned();
-    let mut response = object_request(state, upload_id, object, method, uri, headers, body)
+    object_request(state, upload_id, object, method, uri, headers, body)
         .await
-        .unwrap_or_else(|e| e.at(&resource).into_response());
-    cors(response.headers_mut());
-    response
+        .unwrap_or_else(|e| e.at(&resource).into_response())
 }
 
 async fn object_request(
@@ -569,9 +558,7 @@ pub async fn list_multipart_uploads(
         ))
     }
     .await;
-    let mut response = result.unwrap_or_else(|e| e.at("/").into_response());
-    cors(response.headers_mut());
-    response
+    result.unwrap_or_else(|e| e.at("/").into_response())
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -31,7 +30,9 @@ use crate::http::AppState;
 use crate::id::now_unix;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v3/index.php", post(handle).options(preflight))
+    Router::new()
+        .route("/v3/index.php", post(handle))
+        .layer(super::cos::cors())
 }
 
 /// How far in the future a signature's `currentTimeStamp` may be (clock skew).
@@ -158,31 +159,7 @@ fn answer(result: Result<Value, UgcError>) -> Response {
         Ok(data) => json!({"code": 0, "message": "", "data": data}),
         Err(e) => json!({"code": e.code, "message": e.message}),
     };
-    let mut response = axum::Json(body).into_response();
-    cors(response.headers_mut());
-    response
-}
-
-/// Browsers call this API from the app's pages.
-fn cors(h: &mut HeaderMap) {
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("content-type"),
-    );
-}
-
-async fn preflight() -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    cors(response.headers_mut());
-    response
+    axum::Json(body).into_response()
 }
 
 fn text<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
