@@ -57,11 +57,9 @@ const INVALID_SIGNATURE: i64 = 10002;
 const SIGNATURE_EXPIRED: i64 = 10003;
 const INTERNAL: i64 = 500;
 
-/// The parameters a valid signature carries.
+/// The parameters a valid signature carries (`procedure`, `sourceContext`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedParams {
-    pub secret_id: String,
-    pub expire_time: i64,
     pub params: HashMap<String, String>,
 }
 
@@ -147,11 +145,7 @@ pub async fn verify_signature(state: &AppState, signature: &str) -> Result<Signe
             "the signature was valid once and has been used",
         ));
     }
-    Ok(SignedParams {
-        secret_id,
-        expire_time,
-        params,
-    })
+    Ok(SignedParams { params })
 }
 
 fn answer(result: Result<Value, UgcError>) -> Response {
