@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::assets::AssetService;
 use crate::compat::EventRenderer;
 use crate::config::Config;
+use crate::db::postgres::{AdvisoryLocks, PgDb};
 use crate::db::sqlite::SqliteDb;
 use crate::db::{ArcDb, DbError};
 use crate::events::dispatch::Dispatcher;
@@ -22,6 +23,7 @@ use crate::ingest::capability::UrlSigner;
 use crate::ingest::staging::Staging;
 use crate::ingest::IngestService;
 use crate::jobs::Worker;
+use crate::keyed_lock::{KeyedLocks, SharedLocks};
 use crate::outbound::Outbound;
 use crate::pipeline::Pipeline;
 use crate::playback::PlaybackService;
@@ -65,9 +67,29 @@ pub struct App {
 
 /// Opens (creating and migrating) the metadata database named by the config.
 pub async fn open_db(config: &Config) -> Result<ArcDb, AppError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| AppError::DataDir(config.data_dir.clone(), e))?;
-    Ok(Arc::new(SqliteDb::open(&config.database_path()).await?))
+    Ok(match &config.database.url {
+        Some(url) => Arc::new(PgDb::open(url).await?),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| AppError::DataDir(config.data_dir.clone(), e))?;
+            Arc::new(SqliteDb::open(&config.database_path()).await?)
+        }
+    })
+}
+
+/// Opens the media store named by the config (creating the bucket if needed).
+pub async fn open_store(config: &Config) -> Result<ArcStore, AppError> {
+    Ok(match config.storage.url {
+        None => Arc::new(FsStore::new(config.media_dir())),
+        Some(_) => {
+            let s3 = crate::storage::s3::S3Store::new(&config.storage)
+                .map_err(|e| AppError::Storage(e.to_string()))?;
+            s3.ensure_bucket()
+                .await
+                .map_err(|e| AppError::Storage(e.to_string()))?;
+            Arc::new(s3)
+        }
+    })
 }
 
 impl App {
@@ -97,17 +119,7 @@ impl App {
             }
         };
 
-        let store: ArcStore = match config.storage.url {
-            None => Arc::new(FsStore::new(config.media_dir())),
-            Some(_) => {
-                let s3 = crate::storage::s3::S3Store::new(&config.storage)
-                    .map_err(|e| AppError::Storage(e.to_string()))?;
-                s3.ensure_bucket()
-                    .await
-                    .map_err(|e| AppError::Storage(e.to_string()))?;
-                Arc::new(s3)
-            }
-        };
+        let store = open_store(&config).await?;
         let outbound = Arc::new(Outbound::new(&config.outbound));
         let renderer = Arc::new(EventRenderer {
             public_url: public_url.clone(),
@@ -117,10 +129,21 @@ impl App {
             .apply_configured(&config.webhooks.endpoints)
             .await
             .map_err(AppError::Webhooks)?;
+        // Who else takes turns on an upload or an image: the processes sharing this data folder,
+        // or with PostgreSQL every process on the database, whatever machine it runs on.
+        let shared_locks: Option<Arc<dyn SharedLocks>> = match &config.database.url {
+            Some(url) => Some(Arc::new(AdvisoryLocks::connect(url, 64)?)),
+            None => None,
+        };
+        let locks = |dir: std::path::PathBuf| match &shared_locks {
+            Some(shared) => KeyedLocks::shared_by(shared.clone()),
+            None => KeyedLocks::across_processes(dir),
+        };
         let ingest = Arc::new(IngestService::new(
             db.clone(),
             store.clone(),
             Staging::new(config.staging_dir()),
+            locks(config.staging_dir().join("locks")),
             signer.clone(),
             config.uploads.clone(),
             public_url.clone(),
@@ -167,8 +190,8 @@ impl App {
                 scratch_dir,
                 recent_playback_ids,
             )
-            // Shared by every process on this data folder: an image is rendered once.
-            .with_image_locks_in(config.data_dir.join("locks")),
+            // An image is rendered once, whichever process is asked for it.
+            .with_image_locks(locks(config.data_dir.join("locks"))),
         );
         let dispatcher = Arc::new(Dispatcher::new(
             db.clone(),

@@ -28,6 +28,16 @@ pub struct Config {
     pub tencent: TencentConfig,
     pub bbb: BbbConfig,
     pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+}
+
+/// Where metadata and the job queue live: a SQLite file in `data_dir` (the default), or a
+/// PostgreSQL database that many `openvod` processes share.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host/db`; absent: `<data_dir>/openvod.db`.
+    pub url: Option<String>,
 }
 
 /// Where media live: the local media folder (the default), or an S3-compatible bucket.
@@ -251,6 +261,7 @@ impl Default for Config {
             tencent: TencentConfig::default(),
             bbb: BbbConfig::default(),
             storage: StorageConfig::default(),
+            database: DatabaseConfig::default(),
         }
     }
 }
@@ -315,6 +326,9 @@ pub enum ConfigError {
     PublicUrl(String),
     #[error("webhooks.retry_schedule: {0:?} is not a duration like 5s, 5m or 2h (and the schedule may not be empty)")]
     RetrySchedule(String),
+    /// Names only the scheme: the URL may hold a password.
+    #[error("database.url must be a postgres:// URL, not {0:?} (leave it out for the SQLite file in data_dir)")]
+    DatabaseUrl(String),
 }
 
 impl Config {
@@ -354,6 +368,12 @@ impl Config {
             .find(|d| crate::id::parse_duration(d).is_none())
         {
             return Err(ConfigError::RetrySchedule(bad.clone()));
+        }
+        if let Some(url) = &self.database.url {
+            if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+                return Err(ConfigError::DatabaseUrl(format!("{scheme}://…")));
+            }
         }
         if let Some(url) = &self.public_url {
             let parsed = url::Url::parse(url).map_err(|_| ConfigError::PublicUrl(url.clone()))?;

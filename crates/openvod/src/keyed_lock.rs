@@ -1,23 +1,39 @@
 //! `KeyedLocks`: one async mutex per key, for work that must not run twice at once for the same key
 //! (writes to one upload, generating one image). Entries are dropped when nobody holds them.
-//! With a folder (`across_processes`), `lock` also takes an exclusive `flock` on one of 256 lock
-//! files there, chosen by the key, so processes sharing the folder take turns too.
+//! A second layer makes other processes take turns too: with a folder (`across_processes`), an
+//! exclusive `flock` on one of 256 lock files there, chosen by the key (processes on one machine);
+//! with a `SharedLocks` service (`shared_by`), a lock every process reaching it sees (PostgreSQL's
+//! advisory locks, for processes on many machines).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 
+use async_trait::async_trait;
+
+/// Locks by name held in a service every process reaches. The returned value holds the lock until
+/// it is dropped; a process that dies lets go of its locks.
+#[async_trait]
+pub trait SharedLocks: Send + Sync {
+    async fn lock(&self, key: &str) -> std::io::Result<Box<dyn Send + Sync>>;
+}
+
+enum Shared {
+    Folder(PathBuf),
+    Service(Arc<dyn SharedLocks>),
+}
+
 #[derive(Default)]
 pub struct KeyedLocks {
     local: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
-    /// Where the lock files of the cross-process layer live.
-    dir: Option<PathBuf>,
+    /// The cross-process layer, if any.
+    shared: Option<Shared>,
 }
 
-/// Held while a key's work runs; dropping it releases the lock (the `flock` with the file).
+/// Held while a key's work runs; dropping it releases the lock (and the cross-process one).
 pub struct KeyedGuard {
     _local: tokio::sync::OwnedMutexGuard<()>,
-    _file: Option<std::fs::File>,
+    _shared: Option<Box<dyn Send + Sync>>,
 }
 
 impl KeyedLocks {
@@ -25,18 +41,36 @@ impl KeyedLocks {
     pub fn across_processes(dir: PathBuf) -> KeyedLocks {
         KeyedLocks {
             local: Mutex::default(),
-            dir: Some(dir),
+            shared: Some(Shared::Folder(dir)),
         }
     }
 
-    /// Waits for the key: within this process first (an async mutex, no thread waits), then, with
-    /// a folder, across processes.
+    /// Locks that also serialize with every process using the same `service`.
+    pub fn shared_by(service: Arc<dyn SharedLocks>) -> KeyedLocks {
+        KeyedLocks {
+            local: Mutex::default(),
+            shared: Some(Shared::Service(service)),
+        }
+    }
+
+    /// Waits for the key: within this process first (an async mutex, no thread waits), then
+    /// across processes.
     pub async fn lock(&self, key: &str) -> std::io::Result<KeyedGuard> {
         let local = self.get(key).lock_owned().await;
-        let Some(dir) = self.dir.clone() else {
+        let dir = match &self.shared {
+            None => None,
+            Some(Shared::Folder(dir)) => Some(dir.clone()),
+            Some(Shared::Service(service)) => {
+                return Ok(KeyedGuard {
+                    _shared: Some(service.lock(key).await?),
+                    _local: local,
+                });
+            }
+        };
+        let Some(dir) = dir else {
             return Ok(KeyedGuard {
                 _local: local,
-                _file: None,
+                _shared: None,
             });
         };
         // 256 files whatever the number of keys; two keys may share one and then take turns.
@@ -57,7 +91,7 @@ impl KeyedLocks {
         .expect("locking does not panic")?;
         Ok(KeyedGuard {
             _local: local,
-            _file: Some(file),
+            _shared: Some(Box::new(file)),
         })
     }
 

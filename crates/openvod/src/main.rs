@@ -670,7 +670,8 @@ async fn run_migration(
     };
     // A dry run reads the state to say what is already done, but never creates the database.
     let csv = matches!(mode, MigrateMode::ExportCsv(_));
-    let db = if csv || (dry && !config.database_path().is_file()) {
+    let no_database_yet = config.database.url.is_none() && !config.database_path().is_file();
+    let db = if csv || (dry && no_database_yet) {
         None
     } else {
         Some(openvod::app::open_db(config).await?)

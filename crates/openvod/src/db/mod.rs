@@ -4,6 +4,7 @@
 //! wires in. Every method that changes state is atomic and durable when it returns: callers
 //! acknowledge clients only after it returns `Ok`.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;

@@ -22,7 +22,7 @@ use crate::error::DbError;
 use crate::media::ffmpeg::Priority;
 use crate::media::probe::MediaInfo;
 use crate::media::MediaError;
-use crate::storage::{ArcStore, StorageError, StoreKey};
+use crate::storage::{ArcStore, LocalFile, StorageError, StoreKey};
 use encode::AUDIO_RENDITION;
 use plan::{Limits, Plan, PlanError, Rung};
 
@@ -658,6 +658,45 @@ impl Pipeline {
         Ok(rendition)
     }
 
+    /// A playlist in `dir` that ffmpeg can read the published rendition `name` from: its segment
+    /// lines point at local files (the store's own files when it is a folder, copies in `dir`
+    /// when it is a bucket). The returned files must live as long as the playlist is read.
+    async fn local_rendition(
+        &self,
+        asset_id: &str,
+        name: &str,
+        dir: &Path,
+    ) -> Result<(PathBuf, Vec<LocalFile>), PipelineError> {
+        let key = |file: &str| StoreKey::parse(&Asset::hls_key(asset_id, name, file));
+        let stored = self.store.local_file(&key("index.m3u8")?).await?;
+        let text = tokio::fs::read_to_string(stored.path()).await?;
+        let mut playlist = String::with_capacity(text.len() * 2);
+        let mut segments = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                playlist.push_str(line);
+            } else {
+                // A segment name as we wrote it; `key` refuses anything else (`..`, `/`).
+                let segment = self.store.local_file(&key(line.trim())?).await?;
+                let path = match &segment {
+                    LocalFile::InPlace(path) => path.clone(),
+                    // ffmpeg's HLS reader wants a segment extension: copy under its own name.
+                    LocalFile::Temporary(temp) => {
+                        let copy = dir.join(line.trim());
+                        tokio::fs::copy(temp, &copy).await?;
+                        copy
+                    }
+                };
+                playlist.push_str(&path.to_string_lossy());
+                segments.push(segment);
+            }
+            playlist.push('\n');
+        }
+        let path = dir.join("index.m3u8");
+        tokio::fs::write(&path, playlist).await?;
+        Ok((path, segments))
+    }
+
     /// Packages the requested static files from published renditions (no second encode).
     async fn static_files(
         &self,
@@ -677,18 +716,12 @@ impl Pipeline {
             };
             let local = scratch.join("static").join(&source.name);
             tokio::fs::create_dir_all(&local).await?;
-            // ffmpeg reads the rendition from the store's copy of its playlist and segments.
-            let playlist = self
-                .store
-                .local_file(&StoreKey::parse(&Asset::hls_key(
-                    &asset.id,
-                    &source.name,
-                    "index.m3u8",
-                ))?)
+            let (playlist, _segments) = self
+                .local_rendition(&asset.id, &source.name, &local)
                 .await?;
             let target = local.join(&file_name);
             self.ffmpeg(
-                encode::static_file_args(playlist.path(), audio_only, &target),
+                encode::static_file_args(&playlist, audio_only, &target),
                 info,
                 &asset.id,
                 "static",

@@ -206,9 +206,9 @@ impl PlaybackService {
         }
     }
 
-    /// Renders each image once across every process that shares `dir` (one data folder).
-    pub fn with_image_locks_in(mut self, dir: PathBuf) -> PlaybackService {
-        self.image_locks = KeyedLocks::across_processes(dir);
+    /// Renders each image once across every process that takes turns with `locks`.
+    pub fn with_image_locks(mut self, locks: KeyedLocks) -> PlaybackService {
+        self.image_locks = locks;
         self
     }
 

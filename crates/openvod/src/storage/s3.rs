@@ -5,6 +5,7 @@
 //! S3's durability.
 
 use std::path::Path;
+use tokio::io::AsyncWriteExt;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -240,11 +241,14 @@ impl Store for S3Store {
         let mut file = tokio::fs::File::create(tmp.path())
             .await
             .map_err(|e| io(key, e))?;
-        match self
+        let got = self
             .bucket
             .get_object_to_writer(self.path(key), &mut file)
-            .await
-        {
+            .await;
+        // tokio's File finishes writes in the background: without this, a reader opening the
+        // path right away may see a short file.
+        file.flush().await.map_err(|e| io(key, e))?;
+        match got {
             Ok(200) => Ok(LocalFile::Temporary(tmp.into_temp_path())),
             Ok(404) => Err(StorageError::NotFound(key.as_str().to_owned())),
             Ok(status) => Err(io(key, format!("GET answered {status}"))),

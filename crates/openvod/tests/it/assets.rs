@@ -230,16 +230,17 @@ async fn playback_ids_passthrough_master_access_and_delete() {
         .await;
     assert_eq!(status, 400);
 
-    let stored = app
-        .media_dir()
-        .join(format!("uploads/{upload_id}/original"));
-    assert!(stored.exists());
+    let stored = format!("uploads/{upload_id}/original");
+    assert!(app.stored(&stored).await.is_some());
     let (status, _) = app.api_json(Method::DELETE, &base, None).await;
     assert_eq!(status, 204);
     let (status, _) = app.api_json(Method::GET, &base, None).await;
     assert_eq!(status, 404);
     app.run_jobs_until_idle().await;
-    assert!(!stored.exists(), "media removed with the asset");
+    assert!(
+        app.stored(&stored).await.is_none(),
+        "media removed with the asset"
+    );
     let (status, _) = app.api_json(Method::DELETE, &base, None).await;
     assert_eq!(status, 404);
 }

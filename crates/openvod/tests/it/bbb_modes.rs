@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::bbb::{make_recording, RECORD_ID};
 use crate::bbb_migrate::{openvod, serve, FakeBbb, Protection};
 use crate::moodle_db::{exec, fresh_moodle, query_strings, Engine};
-use crate::support::{clip, eventually, TestApp};
+use crate::support::{clip, eventually, raw_db, scale_out, test_bucket, TestApp};
+use openvod::config::{DatabaseConfig, StorageConfig};
 
 fn rid(i: u64) -> String {
     format!(
@@ -44,8 +45,9 @@ fn presentation(server: &str, id: &str) -> String {
     format!("<format><type>presentation</type><url>{server}playback/presentation/2.3/{id}</url></format>")
 }
 
-fn write_config(dir: &Path, server: &str, extra: &str) -> PathBuf {
+async fn write_config(dir: &Path, server: &str, extra: &str) -> PathBuf {
     let path = dir.join("openvod.toml");
+    let extra = format!("{extra}{}", scale_out_config().await);
     std::fs::write(
         &path,
         format!(
@@ -65,9 +67,40 @@ async fn migrate(dir: &Path, cfg: &Path, args: &[&str]) -> crate::bbb_migrate::R
     openvod(dir, &all).await
 }
 
+/// A server on the state the CLI runs of `write_config`'s file left (its data folder, and in the
+/// scale-out pass its database and bucket).
 async fn app_on(dir: &Path, workers: usize) -> TestApp {
     let data = dir.join("data");
-    TestApp::spawn_with(workers, move |c| c.data_dir = data).await
+    let backend = cli_backend(dir);
+    TestApp::spawn_with(workers, move |c| {
+        c.data_dir = data;
+        (c.database, c.storage) = backend;
+    })
+    .await
+}
+
+/// The database and media store of `write_config`'s file in `dir`.
+fn cli_backend(dir: &Path) -> (DatabaseConfig, StorageConfig) {
+    let file = openvod::config::Config::load(
+        Some(&dir.join("openvod.toml")),
+        &openvod::config::Overrides::default(),
+    )
+    .expect("write_config's file loads");
+    (file.database, file.storage)
+}
+
+/// In the scale-out pass, the config file's lines for a fresh database and bucket prefix.
+async fn scale_out_config() -> String {
+    if !scale_out() {
+        return String::new();
+    }
+    let bucket = test_bucket(&format!("cli-{}", openvod::id::random_id()));
+    format!(
+        "[database]\nurl = \"{}\"\n[storage]\nurl = \"{}\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\npath_style = true\n",
+        openvod::db::postgres::scratch_database_url().await,
+        bucket.url.unwrap(),
+        bucket.endpoint.unwrap(),
+    )
 }
 
 async fn get(app: &TestApp, path: &str) -> Value {
@@ -337,7 +370,8 @@ async fn import_video_with_moodle(engine: Engine) {
              [bbb.moodle.default]\nurl = \"{db1}\"\n\
              [bbb.moodle.\"moodle2.example.org\"]\nurl = \"{db2}\"\ntable_prefix = \"m2_\"\n"
         ),
-    );
+    )
+    .await;
     let args = ["--use-import-video", "--use-database-moodle"];
 
     // A dry run reads Moodle and the server, and writes nothing anywhere.
@@ -355,7 +389,7 @@ async fn import_video_with_moodle(engine: Engine) {
     );
     assert!(
         !dir.path().join("data").exists(),
-        "a dry run creates no database"
+        "a dry run creates no database (nor data folder)"
     );
     assert!(
         !dir.path().join("getRecordings.xml").exists(),
@@ -477,7 +511,8 @@ async fn preflight_names_what_is_wrong() {
         dir.path(),
         &url,
         "[bbb.moodle.default]\nurl = \"postgres://nobody:x@127.0.0.1:1/moodle\"\n",
-    );
+    )
+    .await;
     let run = migrate(
         dir.path(),
         &cfg,
@@ -556,7 +591,7 @@ async fn manual_claim_and_import_make_assets_in_jobs() {
     // First a server for the files alone, whose address the listing then names.
     let files_url = serve(fake("http://unused.invalid/")).await;
     let url = serve(fake(&files_url)).await;
-    let cfg = write_config(dir.path(), &url, "admin_owner = \"admin\"\n");
+    let cfg = write_config(dir.path(), &url, "admin_owner = \"admin\"\n").await;
 
     let run = migrate(dir.path(), &cfg, &["--use-manual-claim"]).await;
     assert!(run.ok, "{}", run.stderr);
@@ -730,7 +765,7 @@ async fn protected_recordings_are_fetched_with_fresh_tokens() {
     };
     let files_url = serve(fake("http://unused.invalid/")).await;
     let url = serve(fake(&files_url)).await;
-    let cfg = write_config(dir.path(), &url, "admin_owner = \"admin\"\n");
+    let cfg = write_config(dir.path(), &url, "admin_owner = \"admin\"\n").await;
 
     // Without the session's cookie the old server refuses the files.
     let refused = reqwest::get(format!("{files_url}presentation/{RECORD_ID}/metadata.xml"))
@@ -784,8 +819,10 @@ async fn protected_recordings_are_fetched_with_fresh_tokens() {
 
     let data = dir.path().join("data");
     let server = url.clone();
+    let backend = cli_backend(dir.path());
     let app = TestApp::spawn_with(1, move |c| {
         c.data_dir = data;
+        (c.database, c.storage) = backend;
         c.bbb.server_url = Some(server);
         c.bbb.secret = Some("s3cret".to_owned());
     })
@@ -838,24 +875,23 @@ async fn protected_recordings_are_fetched_with_fresh_tokens() {
     );
 }
 
-/// The keys of everything the migration writes, to compare runs.
-async fn state_of(db: &Path) -> Vec<String> {
-    use sqlx::{Connection as _, Row as _};
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(db)
-        .read_only(true);
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .unwrap();
-    let rows = sqlx::query(
-        "SELECT 'asset|' || json_extract(settings, '$.meta.external_id') FROM assets
+/// The keys of everything the migration run with `write_config`'s file in `dir` wrote, to compare
+/// runs.
+async fn state_of(dir: &Path) -> Vec<String> {
+    use sqlx::Row as _;
+    let database = cli_backend(dir).0;
+    let external_id = match database.url {
+        Some(_) => "(settings::jsonb #>> '{meta,external_id}')",
+        None => "json_extract(settings, '$.meta.external_id')",
+    };
+    let db = raw_db(&database, &dir.join("data")).await;
+    let sql = format!(
+        "SELECT 'asset|' || {external_id} FROM assets
          UNION ALL SELECT 'action|' || record_id || ' ' || mode || ' ' || state || ' ' || COALESCE(asset_id, '') FROM bbb_actions
          UNION ALL SELECT 'job|' || kind FROM jobs
-         UNION ALL SELECT 'recording|' || record_id || ' ' || listed_at FROM bbb_recordings ORDER BY 1",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+         UNION ALL SELECT 'recording|' || record_id || ' ' || listed_at FROM bbb_recordings ORDER BY 1"
+    );
+    let rows = sqlx::query(&sql).fetch_all(&db).await.unwrap();
     rows.iter().map(|r| r.get::<String, _>(0)).collect()
 }
 
@@ -882,7 +918,7 @@ async fn killed_run_resumes_without_duplicates_and_dry_runs_write_nothing() {
         protected: None,
     })
     .await;
-    let cfg = write_config(dir.path(), &url, "");
+    let cfg = write_config(dir.path(), &url, "").await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
         .env_remove("OPENVOD_CONFIG")
         .current_dir(dir.path())
@@ -913,13 +949,12 @@ async fn killed_run_resumes_without_duplicates_and_dry_runs_write_nothing() {
         child.start_kill().unwrap();
     }
     child.wait().await.unwrap();
-    let db = dir.path().join("data/openvod.db");
-    let partial = state_of(&db).await;
+    let partial = state_of(dir.path()).await;
     assert!(partial.iter().filter(|l| l.starts_with("asset|")).count() >= 25);
 
     let rerun = migrate(dir.path(), &cfg, &["--use-manual-claim"]).await;
     assert!(rerun.ok, "{}", rerun.stderr);
-    let state = state_of(&db).await;
+    let state = state_of(dir.path()).await;
     let assets: Vec<&String> = state.iter().filter(|l| l.starts_with("asset|")).collect();
     let mut unique = assets.clone();
     unique.dedup();
@@ -938,7 +973,7 @@ async fn killed_run_resumes_without_duplicates_and_dry_runs_write_nothing() {
         "{}",
         dry.stderr
     );
-    assert_eq!(state, state_of(&db).await);
+    assert_eq!(state, state_of(dir.path()).await);
 }
 
 /// A site older than Moodle 4 has no recordings table: the activity is the one Moodle's meetingID
@@ -985,7 +1020,8 @@ async fn sites_before_moodle_4_are_matched_by_meeting_id() {
         dir.path(),
         &url,
         &format!("[bbb.moodle.default]\nurl = \"{db}\"\ntable_prefix = \"m3_\"\n"),
-    );
+    )
+    .await;
     let run = migrate(
         dir.path(),
         &cfg,
@@ -1037,7 +1073,7 @@ async fn staff_claim_and_owner_import_in_the_console() {
     };
     let files_url = serve(fake("http://unused.invalid/")).await;
     let url = serve(fake(&files_url)).await;
-    let cfg = write_config(dir.path(), &url, "admin_owner = \"lea\"\n");
+    let cfg = write_config(dir.path(), &url, "admin_owner = \"lea\"\n").await;
     for mode in ["--use-manual-claim", "--use-import-video"] {
         let run = migrate(dir.path(), &cfg, &[mode]).await;
         assert!(run.ok, "{mode}: {}", run.stderr);
@@ -1053,10 +1089,8 @@ async fn staff_claim_and_owner_import_in_the_console() {
     }
     // The owner has an account without a password (as the migration makes for a Moodle
     // moderator): they get in through an invite link.
-    let db = openvod::db::sqlite::SqliteDb::open(&dir.path().join("data").join("openvod.db"))
-        .await
-        .unwrap();
-    assert!(openvod::accounts::create_passwordless(&db, "lea")
+    let db = openvod::app::open_db(&app.config).await.unwrap();
+    assert!(openvod::accounts::create_passwordless(&*db, "lea")
         .await
         .unwrap());
     let report = crate::browser::run_browser_script_with(

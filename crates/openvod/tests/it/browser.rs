@@ -197,13 +197,10 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
         let asset = app.get_asset(row["id"].as_str().unwrap()).await;
         assert_eq!(asset["meta"]["creator_id"], "ann");
         let upload_id = asset["upload_id"].as_str().unwrap();
-        let stored = std::fs::read(
-            app.media_dir()
-                .join("uploads")
-                .join(upload_id)
-                .join("original"),
-        )
-        .unwrap();
+        let stored = app
+            .stored(&format!("uploads/{upload_id}/original"))
+            .await
+            .unwrap();
         let title = asset["meta"]["title"].as_str().unwrap();
         let source = clips
             .iter()
@@ -252,13 +249,13 @@ async fn the_console_uploads_watches_and_plays_in_chromium() {
         .iter()
         .find(|a| a["meta"]["creator_id"] == "ann" && !known.contains(&a["id"].as_str().unwrap()))
         .expect("the resumed upload's asset");
-    let stored = std::fs::read(
-        app.media_dir()
-            .join("uploads")
-            .join(third["upload_id"].as_str().unwrap())
-            .join("original"),
-    )
-    .unwrap();
+    let stored = app
+        .stored(&format!(
+            "uploads/{}/original",
+            third["upload_id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
     assert!(
         stored == std::fs::read(&clips[0]).unwrap(),
         "resumed upload: bytes differ"

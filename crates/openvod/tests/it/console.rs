@@ -7,11 +7,12 @@ use std::process::{Command, Stdio};
 use reqwest::header::{COOKIE, SET_COOKIE, WWW_AUTHENTICATE};
 use serde_json::{json, Value};
 
-use crate::support::TestApp;
+use crate::support::{raw_db, TestApp};
 
 fn users(app: &TestApp, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_openvod"))
         .env_remove("OPENVOD_CONFIG")
+        .envs(app.cli_env())
         .arg("users")
         .args(args)
         .arg("--data-dir")
@@ -108,12 +109,7 @@ async fn users_command_creates_accounts_that_log_in() {
         "{list}"
     );
     assert!(!list.contains(password));
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        app.config.data_dir.join("openvod.db").display()
-    ))
-    .await
-    .unwrap();
+    let db = raw_db(&app.config.database, &app.config.data_dir).await;
     let hash: String =
         sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'alice'")
             .fetch_one(&db)
@@ -538,7 +534,6 @@ async fn a_user_sees_and_acts_only_on_their_own_videos() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_links_are_for_admins_and_work_once_before_they_expire() {
     use openvod::accounts::model::{Invite, Role};
-    use openvod::accounts::repo::AccountRepo;
     use sha2::{Digest, Sha256};
     let app = TestApp::spawn().await;
     let user = session_of(&app, "uma", Role::User).await;
@@ -554,9 +549,7 @@ async fn invite_links_are_for_admins_and_work_once_before_they_expire() {
 
     // An expired invite, as stored.
     let expired_token = "an-expired-invite-token";
-    let db = openvod::db::sqlite::SqliteDb::open(&app.config.data_dir.join("openvod.db"))
-        .await
-        .unwrap();
+    let db = openvod::app::open_db(&app.config).await.unwrap();
     db.create_invite(&Invite {
         token_sha256: Sha256::digest(expired_token.as_bytes()).to_vec(),
         username: "uma".to_owned(),

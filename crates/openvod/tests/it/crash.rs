@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{clip_bytes, eventually, put_chunk};
+use crate::support::{backend_env, backend_for, clip_bytes, eventually, put_chunk, raw_db};
 
 struct Server {
     child: tokio::process::Child,
@@ -16,9 +16,11 @@ async fn start(data_dir: &std::path::Path) -> Server {
 }
 
 async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    let (database, storage) = backend_for(data_dir).await;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
     command
         .env_remove("OPENVOD_CONFIG")
+        .envs(backend_env(&database, &storage))
         .envs(env.iter().copied())
         .args([
             "serve",
@@ -40,16 +42,7 @@ async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server 
 #[tokio::test]
 async fn kill_9_mid_upload_then_resume_keeps_exact_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
-        .args(["tokens", "create", "--name", "crash", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let token: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (id, secret) = (
-        token["id"].as_str().unwrap().to_owned(),
-        token["secret"].as_str().unwrap().to_owned(),
-    );
+    let (id, secret) = create_token(dir.path()).await;
     let client = reqwest::Client::new();
 
     let mut server = start(dir.path()).await;
@@ -202,8 +195,10 @@ fn tokio_stream_from(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-fn create_token(data_dir: &std::path::Path) -> (String, String) {
+async fn create_token(data_dir: &std::path::Path) -> (String, String) {
+    let (database, storage) = backend_for(data_dir).await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .envs(backend_env(&database, &storage))
         .args(["tokens", "create", "--name", "crash", "--data-dir"])
         .arg(data_dir)
         .output()
@@ -230,7 +225,7 @@ fn processes_mentioning(needle: &str) -> usize {
 #[tokio::test]
 async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (id, secret) = create_token(dir.path());
+    let (id, secret) = create_token(dir.path()).await;
     let env = [("OPENVOD_JOBS__LEASE_SECS", "3")];
     let mut server = start_with(dir.path(), &env).await;
     let client = reqwest::Client::new();
@@ -427,12 +422,7 @@ async fn kill_9_during_transcode_is_taken_over_and_ready_once() {
     );
 
     // The job ran twice (killed, then taken over) and finished once; nothing is left in scratch space.
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}?mode=ro",
-        dir.path().join("openvod.db").display()
-    ))
-    .await
-    .unwrap();
+    let db = raw_db(&backend_for(dir.path()).await.0, dir.path()).await;
     let transcode_jobs = || {
         let db = db.clone();
         async move {
@@ -475,7 +465,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn kill_9_with_webhooks_pending_and_in_flight_loses_none() {
     let dir = tempfile::tempdir().unwrap();
-    let (id, secret) = create_token(dir.path());
+    let (id, secret) = create_token(dir.path()).await;
     // The receiver hangs on the first delivery (in flight when the server dies), then answers 200.
     let receiver = crate::webhooks::Receiver::start(vec![crate::webhooks::Reply::Hang(
         Duration::from_secs(30),
@@ -550,7 +540,7 @@ async fn kill_9_during_a_bbb_render_is_taken_over_and_leaves_no_temp_files() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let (id, secret) = create_token(&data);
+    let (id, secret) = create_token(&data).await;
     let env = [
         ("OPENVOD_JOBS__LEASE_SECS", "3"),
         ("OPENVOD_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
@@ -608,12 +598,7 @@ async fn kill_9_during_a_bbb_render_is_taken_over_and_leaves_no_temp_files() {
             other => panic!("render ended {other:?}: {render}"),
         }
     }
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}?mode=ro",
-        data.join("openvod.db").display()
-    ))
-    .await
-    .unwrap();
+    let db = raw_db(&backend_for(&data).await.0, &data).await;
     let jobs: Vec<(String, i64)> =
         sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'render_bbb'")
             .fetch_all(&db)

@@ -579,7 +579,6 @@ async fn ready_lists_every_rung_and_the_whole_timeline() {
     }
     check_variants_play(&fetched, 3, 12.0);
     // Once the encode is over, the store holds exactly the bytes that were served.
-    let hls = app.media_dir().join("assets").join(&asset_id).join("hls");
     eventually("the ladder is measured", || {
         let app = &app;
         let pid = asset["playback_ids"][0]["id"].as_str().unwrap().to_owned();
@@ -603,7 +602,10 @@ async fn ready_lists_every_rung_and_the_whole_timeline() {
     for (_, path, bytes) in &fetched {
         let mut parts = path.rsplit('/');
         let (file, rendition) = (parts.next().unwrap(), parts.next().unwrap());
-        let stored = std::fs::read(hls.join(rendition).join(file)).unwrap();
+        let stored = app
+            .stored(&format!("assets/{asset_id}/hls/{rendition}/{file}"))
+            .await
+            .unwrap();
         assert!(stored == *bytes, "{path} changed after it was served");
     }
 }

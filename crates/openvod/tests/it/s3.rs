@@ -2,25 +2,10 @@
 //! `OPENVOD_TEST_S3_ENDPOINT`, credentials in the AWS_* variables): the store on its own, and a
 //! whole upload → encode → play → delete with `[storage] url = "s3://..."`.
 
-use openvod::config::StorageConfig;
 use openvod::storage::s3::S3Store;
 use openvod::storage::{Store, StoreKey};
 
-use crate::support::{clip, eventually, TestApp};
-
-fn s3_config(prefix: &str) -> StorageConfig {
-    let endpoint = std::env::var("OPENVOD_TEST_S3_ENDPOINT").expect(
-        "OPENVOD_TEST_S3_ENDPOINT names the test S3 server (scripts/test starts one); \
-         a missing server is a failure, never a skip",
-    );
-    StorageConfig {
-        url: Some(format!("s3://openvod-test/{prefix}")),
-        endpoint: Some(endpoint),
-        region: Some("us-east-1".into()),
-        path_style: true,
-        ..StorageConfig::default()
-    }
-}
+use crate::support::{clip, eventually, test_bucket, TestApp};
 
 fn key(k: &str) -> StoreKey {
     StoreKey::parse(k).unwrap()
@@ -29,7 +14,7 @@ fn key(k: &str) -> StoreKey {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_s3_store_writes_reads_ranges_and_deletes_prefixes() {
     let prefix = format!("store-{}", openvod::id::random_id());
-    let store = S3Store::new(&s3_config(&prefix)).unwrap();
+    let store = S3Store::new(&test_bucket(&prefix)).unwrap();
     store.ensure_bucket().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     // 20 MiB + 3: more than one ranged read and a multipart write.
@@ -85,7 +70,7 @@ async fn the_s3_store_writes_reads_ranges_and_deletes_prefixes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_is_encoded_played_and_deleted_with_media_in_s3() {
     let prefix = format!("app-{}", openvod::id::random_id());
-    let config = s3_config(&prefix);
+    let config = test_bucket(&prefix);
     let app = TestApp::spawn_with(1, {
         let config = config.clone();
         move |c| c.storage = config
@@ -151,7 +136,7 @@ async fn an_upload_is_encoded_played_and_deleted_with_media_in_s3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_reads_redirect_to_presigned_bucket_urls_when_asked() {
     let prefix = format!("redirect-{}", openvod::id::random_id());
-    let mut config = s3_config(&prefix);
+    let mut config = test_bucket(&prefix);
     config.redirect_reads = true;
     let app = TestApp::spawn_with(1, move |c| c.storage = config).await;
     let asset_id = app

@@ -41,6 +41,91 @@ pub fn init_logs() {
     });
 }
 
+/// Whether this run is the scale-out one (`OPENVOD_TEST_BACKEND=postgres-s3`, the second pass of
+/// `scripts/test`): every test server then keeps its metadata in a fresh PostgreSQL database and
+/// its media under a fresh prefix of the test S3 bucket, instead of SQLite and a folder.
+pub fn scale_out() -> bool {
+    match std::env::var("OPENVOD_TEST_BACKEND").as_deref() {
+        Ok("postgres-s3") => true,
+        Ok("embedded") | Err(_) => false,
+        Ok(other) => panic!("OPENVOD_TEST_BACKEND={other:?}: expected embedded or postgres-s3"),
+    }
+}
+
+/// The environment that points an `openvod` process at `database` and `storage`.
+pub fn backend_env(
+    database: &openvod::config::DatabaseConfig,
+    storage: &openvod::config::StorageConfig,
+) -> Vec<(&'static str, String)> {
+    [
+        ("OPENVOD_DATABASE__URL", database.url.clone()),
+        ("OPENVOD_STORAGE__URL", storage.url.clone()),
+        ("OPENVOD_STORAGE__ENDPOINT", storage.endpoint.clone()),
+        ("OPENVOD_STORAGE__REGION", storage.region.clone()),
+        ("OPENVOD_STORAGE__PATH_STYLE", Some(storage.path_style.to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
+    .collect()
+}
+
+/// The database and store of the servers a test starts as processes on `data_dir`: the data
+/// folder itself on the embedded pass; on the scale-out pass a database and bucket prefix of
+/// their own, the same for every process started on that folder.
+pub async fn backend_for(
+    data_dir: &Path,
+) -> (openvod::config::DatabaseConfig, openvod::config::StorageConfig) {
+    use std::collections::HashMap;
+    use std::sync::LazyLock;
+    type Backend = (openvod::config::DatabaseConfig, openvod::config::StorageConfig);
+    static MADE: LazyLock<tokio::sync::Mutex<HashMap<PathBuf, Backend>>> =
+        LazyLock::new(Default::default);
+    if !scale_out() {
+        return Default::default();
+    }
+    let mut made = MADE.lock().await;
+    if let Some(backend) = made.get(data_dir) {
+        return backend.clone();
+    }
+    let backend = (
+        openvod::config::DatabaseConfig {
+            url: Some(openvod::db::postgres::scratch_database_url().await),
+        },
+        test_bucket(&format!("proc-{}", openvod::id::random_id())),
+    );
+    made.insert(data_dir.to_owned(), backend.clone());
+    backend
+}
+
+/// A plain connection to the metadata database of a server with `database` and `data_dir`, for
+/// tests that look at rows directly: the SQLite file (read-only) or the PostgreSQL database.
+pub async fn raw_db(database: &openvod::config::DatabaseConfig, data_dir: &Path) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = match &database.url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}?mode=ro", data_dir.join("openvod.db").display()),
+    };
+    sqlx::AnyPool::connect(&url)
+        .await
+        .expect("connect to the metadata database")
+}
+
+/// Media under `prefix` of the test S3 server's bucket (`OPENVOD_TEST_S3_ENDPOINT`, credentials
+/// in the AWS_* variables; `scripts/test` starts it). A missing server is a failure, never a skip.
+pub fn test_bucket(prefix: &str) -> openvod::config::StorageConfig {
+    let endpoint = std::env::var("OPENVOD_TEST_S3_ENDPOINT").expect(
+        "OPENVOD_TEST_S3_ENDPOINT names the test S3 server (scripts/test starts one); \
+         a missing server is a failure, never a skip",
+    );
+    openvod::config::StorageConfig {
+        url: Some(format!("s3://openvod-test/{prefix}")),
+        endpoint: Some(endpoint),
+        region: Some("us-east-1".into()),
+        path_style: true,
+        ..Default::default()
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         TestApp::spawn_with(0, |_| {}).await
@@ -57,6 +142,10 @@ impl TestApp {
             ..Config::default()
         };
         config.outbound.allow_private_addresses = true;
+        if scale_out() {
+            config.database.url = Some(openvod::db::postgres::scratch_database_url().await);
+            config.storage = test_bucket(&format!("app-{}", openvod::id::random_id()));
+        }
         adjust(&mut config);
         let app = App::build(config.clone()).await.expect("app builds");
         let base_url = app
@@ -175,7 +264,28 @@ impl TestApp {
         response.bytes().await.unwrap().to_vec()
     }
 
+    /// The bytes stored under `key` in this server's media store (folder or bucket), if any.
+    pub async fn stored(&self, key: &str) -> Option<Vec<u8>> {
+        let store = openvod::app::open_store(&self.config).await.unwrap();
+        let key = openvod::storage::StoreKey::parse(key).unwrap();
+        match store.local_file(&key).await {
+            Ok(local) => Some(std::fs::read(local.path()).unwrap()),
+            Err(openvod::storage::StorageError::NotFound(_)) => None,
+            Err(e) => panic!("reading {key:?} from the store: {e}"),
+        }
+    }
+
+    /// The environment that points an `openvod` command at this server's database and store.
+    pub fn cli_env(&self) -> Vec<(&'static str, String)> {
+        backend_env(&self.config.database, &self.config.storage)
+    }
+
+    /// The local media folder; a server with media in a bucket has none (see `scale_out`).
     pub fn media_dir(&self) -> PathBuf {
+        assert!(
+            self.config.storage.url.is_none(),
+            "this server keeps media in a bucket"
+        );
         self.config.media_dir()
     }
 }

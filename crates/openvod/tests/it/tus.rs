@@ -193,7 +193,8 @@ async fn creation_with_upload_termination_and_errors() {
 
 #[tokio::test]
 async fn an_upload_whose_finalization_failed_is_finished_by_the_next_head() {
-    let app = TestApp::spawn().await;
+    // The fault is a file in the way in the media folder, which only the embedded setup has.
+    let app = TestApp::spawn_with(0, |c| (c.database, c.storage) = Default::default()).await;
     let data = clip_bytes();
     let r = create(&app, data.len(), "").await;
     let location = r.headers()["location"].to_str().unwrap().to_owned();

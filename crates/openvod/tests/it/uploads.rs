@@ -403,7 +403,12 @@ async fn chunks_alternating_between_two_servers_on_one_data_folder_arrive_exact(
         move |c| c.data_dir = d
     })
     .await;
-    let b = TestApp::spawn_with(0, move |c| c.data_dir = data_dir).await;
+    let (database, storage) = (a.config.database.clone(), a.config.storage.clone());
+    let b = TestApp::spawn_with(0, move |c| {
+        c.data_dir = data_dir;
+        (c.database, c.storage) = (database, storage);
+    })
+    .await;
     let upload = a
         .create_upload(json!({"new_asset_settings": {"playback_policy": ["public"]}}))
         .await;

@@ -1,11 +1,10 @@
-//! The BigBlueButton migration's state on SQLite.
+// The BigBlueButton migration's state.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::events::emit_asset;
-use super::{insert_asset, insert_job, SqliteDb};
+use super::{dialect, insert_asset, insert_job, query, query_scalar, DbRow, SqlDb};
 use crate::assets::model::Asset;
 use crate::db::{BbbRepo, DbError};
 use crate::jobs::Job;
@@ -13,7 +12,7 @@ use crate::migration::model::{
     Action, BbbRecording, Claim, ExternalRecording, MigrationEntry, Mode, Owner, OwnerOrigin,
 };
 
-fn action_from_row(row: &SqliteRow) -> Result<Action, DbError> {
+fn action_from_row(row: &DbRow) -> Result<Action, DbError> {
     let mode: String = row.try_get("mode")?;
     Ok(Action {
         record_id: row.try_get("record_id")?,
@@ -27,7 +26,7 @@ fn action_from_row(row: &SqliteRow) -> Result<Action, DbError> {
     })
 }
 
-fn external_from_row(row: &SqliteRow) -> Result<ExternalRecording, DbError> {
+fn external_from_row(row: &DbRow) -> Result<ExternalRecording, DbError> {
     Ok(ExternalRecording {
         id: row.try_get("id")?,
         record_id: row.try_get("record_id")?,
@@ -43,7 +42,7 @@ fn external_from_row(row: &SqliteRow) -> Result<ExternalRecording, DbError> {
 
 /// Inserts the asset, its job and its `video.asset.created` event in `tx`.
 async fn insert_asset_with_job(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, super::Engine>,
     asset: &Asset,
     job: &Job,
     now: i64,
@@ -54,7 +53,7 @@ async fn insert_asset_with_job(
 }
 
 #[async_trait]
-impl BbbRepo for SqliteDb {
+impl BbbRepo for SqlDb {
     async fn save_bbb_recording(
         &self,
         rec: &BbbRecording,
@@ -62,7 +61,7 @@ impl BbbRepo for SqliteDb {
         now: i64,
     ) -> Result<(), DbError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query(
+        query(
             "INSERT INTO bbb_recordings (record_id, meeting_id, name, start_time_ms, origin_server,
                 source_url, raw_xml, first_listed_at, listed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
@@ -82,12 +81,12 @@ impl BbbRepo for SqliteDb {
         .execute(&mut *tx)
         .await?;
         // Owners found by this listing replace those of the previous one; claims stay.
-        sqlx::query("DELETE FROM bbb_owners WHERE record_id = ? AND origin != 'claim'")
+        query("DELETE FROM bbb_owners WHERE record_id = ? AND origin != 'claim'")
             .bind(&rec.record_id)
             .execute(&mut *tx)
             .await?;
         for owner in owners {
-            sqlx::query(
+            query(
                 "INSERT INTO bbb_owners (record_id, username, full_name, email, origin)
                  VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             )
@@ -104,7 +103,7 @@ impl BbbRepo for SqliteDb {
     }
 
     async fn get_bbb_action(&self, record_id: &str, mode: Mode) -> Result<Option<Action>, DbError> {
-        let row = sqlx::query("SELECT * FROM bbb_actions WHERE record_id = ? AND mode = ?")
+        let row = query("SELECT * FROM bbb_actions WHERE record_id = ? AND mode = ?")
             .bind(record_id)
             .bind(mode.as_str())
             .fetch_optional(&self.reader)
@@ -113,10 +112,11 @@ impl BbbRepo for SqliteDb {
     }
 
     async fn list_bbb_owners(&self, record_id: &str) -> Result<Vec<Owner>, DbError> {
-        let rows = sqlx::query("SELECT * FROM bbb_owners WHERE record_id = ? ORDER BY rowid")
-            .bind(record_id)
-            .fetch_all(&self.reader)
-            .await?;
+        let sql = format!(
+            "SELECT * FROM bbb_owners WHERE record_id = ? ORDER BY {}",
+            dialect::INSERTION_ORDER
+        );
+        let rows = query(&sql).bind(record_id).fetch_all(&self.reader).await?;
         rows.iter()
             .map(|row| {
                 let origin: String = row.try_get("origin")?;
@@ -140,7 +140,10 @@ impl BbbRepo for SqliteDb {
         now: i64,
     ) -> Result<(String, bool), DbError> {
         let mut tx = self.writer.begin().await?;
-        let existing: Option<String> = sqlx::query_scalar(
+        // One claim per recording even with many servers: the check below and the insert are one
+        // critical section per record id.
+        dialect::lock(&mut tx, &format!("bbb-claim:{record_id}")).await?;
+        let existing: Option<String> = query_scalar(
             "SELECT asset_id FROM bbb_actions
              WHERE record_id = ? AND mode = 'manual_claim' AND asset_id IS NOT NULL",
         )
@@ -151,7 +154,7 @@ impl BbbRepo for SqliteDb {
             return Ok((id, false));
         }
         insert_asset_with_job(&mut tx, asset, job, now).await?;
-        sqlx::query(
+        query(
             "INSERT INTO bbb_actions (record_id, mode, state, asset_id, detail, updated_at)
              VALUES (?, 'manual_claim', 'done', ?, ?, ?)
              ON CONFLICT (record_id, mode) DO UPDATE SET state = 'done',
@@ -178,7 +181,7 @@ impl BbbRepo for SqliteDb {
         now: i64,
     ) -> Result<(), DbError> {
         // A failure never hides what an earlier run did.
-        sqlx::query(
+        query(
             "INSERT INTO bbb_actions (record_id, mode, state, error, updated_at)
              VALUES (?, ?, 'failed', ?, ?)
              ON CONFLICT (record_id, mode) DO UPDATE SET error = excluded.error,
@@ -204,7 +207,7 @@ impl BbbRepo for SqliteDb {
         let mut tx = self.writer.begin().await?;
         let mut created = 0;
         for rec in recordings {
-            let done = sqlx::query(
+            let done = query(
                 "INSERT INTO external_recordings (id, record_id, owner, name, start_at_ms,
                     source_url, kind, created_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, owner) DO NOTHING",
@@ -221,7 +224,7 @@ impl BbbRepo for SqliteDb {
             .await?;
             created += done.rows_affected() as usize;
         }
-        sqlx::query(
+        query(
             "INSERT INTO bbb_actions (record_id, mode, state, detail, updated_at)
              VALUES (?, 'import_video', 'done', ?, ?)
              ON CONFLICT (record_id, mode) DO UPDATE SET state = 'done', error = NULL,
@@ -240,7 +243,7 @@ impl BbbRepo for SqliteDb {
         &self,
         owner: Option<&str>,
     ) -> Result<Vec<ExternalRecording>, DbError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT * FROM external_recordings WHERE (?1 IS NULL OR owner = ?1)
              ORDER BY start_at_ms DESC, id",
         )
@@ -251,7 +254,7 @@ impl BbbRepo for SqliteDb {
     }
 
     async fn get_external_recording(&self, id: &str) -> Result<Option<ExternalRecording>, DbError> {
-        let row = sqlx::query("SELECT * FROM external_recordings WHERE id = ?")
+        let row = query("SELECT * FROM external_recordings WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.reader)
             .await?;
@@ -266,18 +269,19 @@ impl BbbRepo for SqliteDb {
         now: i64,
     ) -> Result<Option<(String, bool)>, DbError> {
         let mut tx = self.writer.begin().await?;
+        let sql = format!(
+            "SELECT asset_id FROM external_recordings WHERE id = ?{}",
+            dialect::FOR_UPDATE
+        );
         let existing: Option<Option<String>> =
-            sqlx::query_scalar("SELECT asset_id FROM external_recordings WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            query_scalar(&sql).bind(id).fetch_optional(&mut *tx).await?;
         match existing {
             None => return Ok(None),
             Some(Some(asset_id)) => return Ok(Some((asset_id, false))),
             Some(None) => {}
         }
         insert_asset_with_job(&mut tx, asset, job, now).await?;
-        sqlx::query("UPDATE external_recordings SET asset_id = ? WHERE id = ?")
+        query("UPDATE external_recordings SET asset_id = ? WHERE id = ?")
             .bind(&asset.id)
             .bind(id)
             .execute(&mut *tx)
@@ -289,17 +293,16 @@ impl BbbRepo for SqliteDb {
     }
 
     async fn list_bbb_claims(&self) -> Result<Vec<Claim>, DbError> {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT a.asset_id, r.record_id, r.name, r.start_time_ms, r.origin_server
              FROM bbb_actions a
              JOIN bbb_recordings r ON r.record_id = a.record_id
              JOIN assets s ON s.id = a.asset_id
-             WHERE a.mode = 'manual_claim'
-               AND json_extract(s.settings, '$.meta.creator_id') IS NULL
+             WHERE a.mode = 'manual_claim' AND {} IS NULL
              ORDER BY r.start_time_ms DESC, r.record_id",
-        )
-        .fetch_all(&self.reader)
-        .await?;
+            dialect::json_text("s.settings", "meta.creator_id")
+        );
+        let rows = query(&sql).fetch_all(&self.reader).await?;
         rows.iter()
             .map(|row| {
                 Ok(Claim {
@@ -314,7 +317,7 @@ impl BbbRepo for SqliteDb {
     }
 
     async fn bbb_record_of_asset(&self, asset_id: &str) -> Result<Option<String>, DbError> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT record_id FROM bbb_actions WHERE asset_id = ? AND mode = 'manual_claim'",
         )
         .bind(asset_id)
@@ -323,7 +326,7 @@ impl BbbRepo for SqliteDb {
     }
 
     async fn add_bbb_owner(&self, record_id: &str, owner: &Owner) -> Result<(), DbError> {
-        sqlx::query(
+        query(
             "INSERT INTO bbb_owners (record_id, username, full_name, email, origin)
              VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (record_id, username) DO UPDATE SET origin = excluded.origin",
@@ -343,28 +346,27 @@ impl BbbRepo for SqliteDb {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<MigrationEntry>, i64), DbError> {
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bbb_recordings")
+        let total: i64 = query_scalar("SELECT COUNT(*) FROM bbb_recordings")
             .fetch_one(&self.reader)
             .await?;
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT record_id, name, start_time_ms, origin_server, listed_at FROM bbb_recordings
              ORDER BY start_time_ms DESC, record_id LIMIT ? OFFSET ?",
         )
-        .bind(limit)
-        .bind(offset)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
         .fetch_all(&self.reader)
         .await?;
         let mut entries = Vec::with_capacity(rows.len());
         for row in &rows {
             let record_id: String = row.try_get("record_id")?;
-            let actions =
-                sqlx::query("SELECT * FROM bbb_actions WHERE record_id = ? ORDER BY mode")
-                    .bind(&record_id)
-                    .fetch_all(&self.reader)
-                    .await?
-                    .iter()
-                    .map(action_from_row)
-                    .collect::<Result<Vec<_>, _>>()?;
+            let actions = query("SELECT * FROM bbb_actions WHERE record_id = ? ORDER BY mode")
+                .bind(&record_id)
+                .fetch_all(&self.reader)
+                .await?
+                .iter()
+                .map(action_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
             entries.push(MigrationEntry {
                 owners: self.list_bbb_owners(&record_id).await?,
                 actions,

@@ -1,11 +1,13 @@
-//! The event log, webhook endpoints and delivery outbox on SQLite, plus the helpers other repos use to
-//! write events inside their own transactions.
+// The event log, webhook endpoints and delivery outbox, plus the helpers other repos use to
+// write events inside their own transactions.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
-use super::{asset_from_row, corrupt, playback_id_from_row, to_json, upload_from_row, SqliteDb};
+use super::{
+    asset_from_row, corrupt, dialect, query, query_as, query_scalar, to_json, upload_from_row,
+    DbConn, DbRow, Engine, SqlDb,
+};
 use crate::assets::model::Asset;
 use crate::db::{DbError, EventRepo};
 use crate::events::model::{
@@ -15,48 +17,47 @@ use crate::events::model::{
 use crate::id::{now_unix_ms, random_id, uuid_v4};
 use crate::ingest::model::Upload;
 
-pub(super) async fn read_upload(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<Option<Upload>, DbError> {
-    let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
+pub(super) async fn read_upload(conn: &mut DbConn, id: &str) -> Result<Option<Upload>, DbError> {
+    let row = query("SELECT * FROM uploads WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
     row.map(|r| upload_from_row(&r)).transpose()
 }
 
-pub(super) async fn read_asset(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<Option<Asset>, DbError> {
-    let Some(row) = sqlx::query("SELECT * FROM assets WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
+pub(super) async fn read_asset(conn: &mut DbConn, id: &str) -> Result<Option<Asset>, DbError> {
+    let sql = format!("SELECT * FROM assets WHERE id = ?{}", dialect::FOR_UPDATE);
+    let Some(row) = query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
-    let pids = sqlx::query(
-        "SELECT id, policy FROM playback_ids WHERE asset_id = ? ORDER BY created_at, rowid",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(playback_id_from_row)
-    .collect::<Result<Vec<_>, _>>()?;
+    let pids = super::playback_ids(&mut *conn, id).await?;
     asset_from_row(&row, pids).map(Some)
+}
+
+/// SQL tests that endpoint `w` wants events of type `kind` (both SQL expressions): its format
+/// takes that family (Tencent's `vod.*`, Mux's `video.*`), and its `events` list, if any, names it.
+fn endpoint_wants(w: &str, kind: &str) -> (String, String) {
+    let family = format!(
+        "(CASE {w}.format WHEN 'tencent-v3' THEN {kind} LIKE 'vod.%' ELSE {kind} LIKE 'video.%' END)"
+    );
+    let listed = format!(
+        "({w}.events IS NULL OR {})",
+        dialect::json_array_has(&format!("{w}.events"), kind)
+    );
+    (family, listed)
 }
 
 /// Appends an event and, for every enabled endpoint that wants its type, a pending delivery.
 pub(super) async fn emit(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConn,
     kind: &str,
     snapshot: &Snapshot,
 ) -> Result<(), DbError> {
+    // Event writers take turns until they commit, so `seq` grows in commit order and a reader
+    // paging by `seq` never skips an event that commits later with a lower number.
+    dialect::lock(conn, "event-log").await?;
     let now_ms = now_unix_ms();
-    let seq: i64 = sqlx::query_scalar(
+    let seq: i64 = query_scalar(
         "INSERT INTO events (id, type, object_type, object_id, created_at_ms, snapshot)
          VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
     )
@@ -68,45 +69,37 @@ pub(super) async fn emit(
     .bind(to_json(snapshot))
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(
+    let (family, listed) = endpoint_wants("webhook_endpoints", "?4");
+    let sql = format!(
         "INSERT INTO deliveries (event_seq, endpoint_id, object_id, next_attempt_at_ms, created_at_ms)
          SELECT ?1, id, ?2, ?3, ?3 FROM webhook_endpoints
-         WHERE enabled = 1
-           AND (events IS NULL OR EXISTS (SELECT 1 FROM json_each(webhook_endpoints.events) WHERE value = ?4))
-           AND CASE format WHEN 'tencent-v3' THEN ?4 LIKE 'vod.%' ELSE ?4 LIKE 'video.%' END",
-    )
-    .bind(seq)
-    .bind(snapshot.object_id())
-    .bind(now_ms)
-    .bind(kind)
-    .execute(&mut *conn)
-    .await?;
+         WHERE enabled = TRUE AND {family} AND {listed}"
+    );
+    query(&sql)
+        .bind(seq)
+        .bind(snapshot.object_id())
+        .bind(now_ms)
+        .bind(kind)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-pub(super) async fn emit_upload(
-    conn: &mut SqliteConnection,
-    kind: &str,
-    id: &str,
-) -> Result<(), DbError> {
+pub(super) async fn emit_upload(conn: &mut DbConn, kind: &str, id: &str) -> Result<(), DbError> {
     if let Some(upload) = read_upload(conn, id).await? {
         emit(conn, kind, &Snapshot::Upload(Box::new(upload))).await?;
     }
     Ok(())
 }
 
-pub(super) async fn emit_asset(
-    conn: &mut SqliteConnection,
-    kind: &str,
-    id: &str,
-) -> Result<(), DbError> {
+pub(super) async fn emit_asset(conn: &mut DbConn, kind: &str, id: &str) -> Result<(), DbError> {
     if let Some(asset) = read_asset(conn, id).await? {
         emit(conn, kind, &Snapshot::Asset(Box::new(asset))).await?;
     }
     Ok(())
 }
 
-fn event_from_row(row: &SqliteRow) -> Result<Event, DbError> {
+fn event_from_row(row: &DbRow) -> Result<Event, DbError> {
     let snapshot: String = row.try_get("snapshot")?;
     Ok(Event {
         seq: row.try_get("seq")?,
@@ -118,7 +111,7 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, DbError> {
     })
 }
 
-fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint, DbError> {
+fn endpoint_from_row(row: &DbRow) -> Result<WebhookEndpoint, DbError> {
     let format: String = row.try_get("format")?;
     let events: Option<String> = row.try_get("events")?;
     Ok(WebhookEndpoint {
@@ -141,7 +134,7 @@ fn endpoint_from_row(row: &SqliteRow) -> Result<WebhookEndpoint, DbError> {
     })
 }
 
-fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, DbError> {
+fn attempt_from_row(row: &DbRow) -> Result<Attempt, DbError> {
     Ok(Attempt {
         delivery_id: row.try_get("delivery_id")?,
         event_id: row.try_get("event_id")?,
@@ -157,7 +150,7 @@ fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, DbError> {
 }
 
 #[async_trait]
-impl EventRepo for SqliteDb {
+impl EventRepo for SqlDb {
     async fn list_events(
         &self,
         after_seq: i64,
@@ -165,21 +158,21 @@ impl EventRepo for SqliteDb {
         kind: Option<&str>,
         object_id: Option<&str>,
     ) -> Result<Vec<Event>, DbError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT * FROM events WHERE seq > ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR object_id = ?3)
              ORDER BY seq LIMIT ?4",
         )
         .bind(after_seq)
         .bind(kind)
         .bind(object_id)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(event_from_row).collect()
     }
 
     async fn get_event(&self, id: &str) -> Result<Option<Event>, DbError> {
-        let row = sqlx::query("SELECT * FROM events WHERE id = ?")
+        let row = query("SELECT * FROM events WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.reader)
             .await?;
@@ -199,7 +192,7 @@ impl EventRepo for SqliteDb {
     }
 
     async fn get_endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, DbError> {
-        let row = sqlx::query("SELECT * FROM webhook_endpoints WHERE id = ?")
+        let row = query("SELECT * FROM webhook_endpoints WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.reader)
             .await?;
@@ -207,14 +200,14 @@ impl EventRepo for SqliteDb {
     }
 
     async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, DbError> {
-        let rows = sqlx::query("SELECT * FROM webhook_endpoints ORDER BY created_at, id")
+        let rows = query("SELECT * FROM webhook_endpoints ORDER BY created_at, id")
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(endpoint_from_row).collect()
     }
 
     async fn update_endpoint(&self, e: &WebhookEndpoint) -> Result<bool, DbError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE webhook_endpoints SET url = ?, format = ?, events = ?, enabled = ?, updated_at = ?,
                 failing_since_ms = ?, disabled_reason = ?, secret = ? WHERE id = ?",
         )
@@ -233,7 +226,7 @@ impl EventRepo for SqliteDb {
     }
 
     async fn delete_endpoint(&self, id: &str) -> Result<bool, DbError> {
-        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?")
+        let done = query("DELETE FROM webhook_endpoints WHERE id = ?")
             .bind(id)
             .execute(&self.writer)
             .await?;
@@ -248,32 +241,34 @@ impl EventRepo for SqliteDb {
     ) -> Result<Vec<ClaimedDelivery>, DbError> {
         let lease_token = random_id();
         let mut tx = self.writer.begin().await?;
-        let claimed: Vec<(i64, i64, i64)> = sqlx::query_as(
+        let sql = format!(
             "UPDATE deliveries SET lease_token = ?1, lease_until_ms = ?2 + ?3
              WHERE id IN (
                 SELECT d.id FROM deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
-                WHERE d.state = 'pending' AND d.next_attempt_at_ms <= ?2 AND w.enabled = 1 AND w.url != ''
+                WHERE d.state = 'pending' AND d.next_attempt_at_ms <= ?2 AND w.enabled = TRUE AND w.url != ''
                   AND (d.lease_until_ms IS NULL OR d.lease_until_ms < ?2)
                   AND NOT EXISTS (
                     SELECT 1 FROM deliveries e
                     WHERE e.endpoint_id = d.endpoint_id AND e.object_id = d.object_id AND e.id < d.id
                       AND e.state = 'pending' AND (e.attempts = 0 OR e.lease_until_ms >= ?2))
-                ORDER BY d.next_attempt_at_ms, d.id LIMIT ?4)
+                ORDER BY d.next_attempt_at_ms, d.id LIMIT ?4{})
              RETURNING id, event_seq, attempts",
-        )
-        .bind(&lease_token)
-        .bind(now_ms)
-        .bind(lease_ms)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+            dialect::skip_locked("d")
+        );
+        let claimed: Vec<(i64, i64, i64)> = query_as(&sql)
+            .bind(&lease_token)
+            .bind(now_ms)
+            .bind(lease_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
         let mut deliveries = Vec::with_capacity(claimed.len());
         for (id, event_seq, attempts) in claimed {
-            let event_row = sqlx::query("SELECT * FROM events WHERE seq = ?")
+            let event_row = query("SELECT * FROM events WHERE seq = ?")
                 .bind(event_seq)
                 .fetch_one(&mut *tx)
                 .await?;
-            let endpoint_row = sqlx::query(
+            let endpoint_row = query(
                 "SELECT w.* FROM webhook_endpoints w JOIN deliveries d ON d.endpoint_id = w.id WHERE d.id = ?",
             )
             .bind(id)
@@ -309,7 +304,7 @@ impl EventRepo for SqliteDb {
                 DeliveryOutcome::RetryAt(at) => ("pending", Some(at), None),
                 DeliveryOutcome::GaveUp => ("failed", None, None),
             };
-            let done = sqlx::query(
+            let done = query(
                 "UPDATE deliveries SET state = ?, attempts = attempts + 1,
                     next_attempt_at_ms = COALESCE(?, next_attempt_at_ms), delivered_at_ms = ?,
                     last_status = ?, last_error = ?, lease_token = NULL, lease_until_ms = NULL
@@ -328,7 +323,7 @@ impl EventRepo for SqliteDb {
                 continue; // The lease was lost: another dispatcher owns this delivery now.
             }
             let a = &r.attempt;
-            sqlx::query(
+            query(
                 "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, attempted_at_ms, latency_ms, status_code, error, success)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
@@ -343,22 +338,22 @@ impl EventRepo for SqliteDb {
             .execute(&mut *tx)
             .await?;
             if a.success {
-                sqlx::query("UPDATE webhook_endpoints SET failing_since_ms = NULL WHERE id = ?")
+                query("UPDATE webhook_endpoints SET failing_since_ms = NULL WHERE id = ?")
                     .bind(&a.endpoint_id)
                     .execute(&mut *tx)
                     .await?;
             } else {
-                sqlx::query(
+                query(
                     "UPDATE webhook_endpoints SET failing_since_ms = COALESCE(failing_since_ms, ?1) WHERE id = ?2",
                 )
                 .bind(a.attempted_at_ms)
                 .bind(&a.endpoint_id)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "UPDATE webhook_endpoints SET enabled = 0,
+                query(
+                    "UPDATE webhook_endpoints SET enabled = FALSE,
                         disabled_reason = 'every delivery failed since ' || failing_since_ms || ' (Unix ms)'
-                     WHERE id = ?1 AND enabled = 1 AND failing_since_ms <= ?2",
+                     WHERE id = ?1 AND enabled = TRUE AND failing_since_ms <= ?2",
                 )
                 .bind(&a.endpoint_id)
                 .bind(now_ms - disable_after_ms)
@@ -376,13 +371,13 @@ impl EventRepo for SqliteDb {
         endpoint_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Attempt>, DbError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT * FROM delivery_attempts WHERE (?1 IS NULL OR event_id = ?1) AND (?2 IS NULL OR endpoint_id = ?2)
              ORDER BY id DESC LIMIT ?3",
         )
         .bind(event_id)
         .bind(endpoint_id)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(attempt_from_row).collect()
@@ -394,18 +389,20 @@ impl EventRepo for SqliteDb {
         endpoint_id: Option<&str>,
         now_ms: i64,
     ) -> Result<u64, DbError> {
-        let done = sqlx::query(
+        // Named endpoints get the event even if their list leaves it out (an operator's resend).
+        let (family, listed) = endpoint_wants("w", "e.type");
+        let sql = format!(
             "INSERT INTO deliveries (event_seq, endpoint_id, object_id, next_attempt_at_ms, created_at_ms)
              SELECT e.seq, w.id, e.object_id, ?1, ?1 FROM events e, webhook_endpoints w
-             WHERE e.id = ?2 AND w.enabled = 1 AND (?3 IS NULL OR w.id = ?3)
-               AND CASE w.format WHEN 'tencent-v3' THEN e.type LIKE 'vod.%' ELSE e.type LIKE 'video.%' END
-               AND (?3 IS NOT NULL OR w.events IS NULL OR EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type))",
-        )
-        .bind(now_ms)
-        .bind(event_id)
-        .bind(endpoint_id)
-        .execute(&self.writer)
-        .await?;
+             WHERE e.id = ?2 AND w.enabled = TRUE AND (?3 IS NULL OR w.id = ?3)
+               AND {family} AND (?3 IS NOT NULL OR {listed})"
+        );
+        let done = query(&sql)
+            .bind(now_ms)
+            .bind(event_id)
+            .bind(endpoint_id)
+            .execute(&self.writer)
+            .await?;
         self.events_written.notify_waiters();
         Ok(done.rows_affected())
     }
@@ -419,22 +416,24 @@ impl EventRepo for SqliteDb {
     ) -> Result<Vec<(i64, String, Event)>, DbError> {
         let token = random_id();
         let mut tx = self.writer.begin().await?;
-        let claimed: Vec<(i64, i64)> = sqlx::query_as(
+        let sql = format!(
             "UPDATE deliveries SET lease_token = ?1, lease_until_ms = ?2 + ?3, attempts = attempts + 1
              WHERE id IN (SELECT id FROM deliveries WHERE endpoint_id = ?4 AND state = 'pending'
-                          AND (lease_until_ms IS NULL OR lease_until_ms < ?2) ORDER BY id LIMIT ?5)
+                          AND (lease_until_ms IS NULL OR lease_until_ms < ?2) ORDER BY id LIMIT ?5{})
              RETURNING id, event_seq",
-        )
-        .bind(&token)
-        .bind(now_ms)
-        .bind(visibility_ms)
-        .bind(endpoint_id)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+            dialect::skip_locked("deliveries")
+        );
+        let claimed: Vec<(i64, i64)> = query_as(&sql)
+            .bind(&token)
+            .bind(now_ms)
+            .bind(visibility_ms)
+            .bind(endpoint_id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
         let mut out = Vec::with_capacity(claimed.len());
         for (id, seq) in claimed {
-            let row = sqlx::query("SELECT * FROM events WHERE seq = ?")
+            let row = query("SELECT * FROM events WHERE seq = ?")
                 .bind(seq)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -446,7 +445,7 @@ impl EventRepo for SqliteDb {
     }
 
     async fn count_pullable(&self, endpoint_id: &str, now_ms: i64) -> Result<u64, DbError> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = query_scalar(
             "SELECT COUNT(*) FROM deliveries WHERE endpoint_id = ? AND state = 'pending'
              AND (lease_until_ms IS NULL OR lease_until_ms < ?)",
         )
@@ -465,7 +464,7 @@ impl EventRepo for SqliteDb {
         let mut tx = self.writer.begin().await?;
         let mut confirmed = 0;
         for (id, token) in handles {
-            confirmed += sqlx::query(
+            confirmed += query(
                 "UPDATE deliveries SET state = 'delivered', delivered_at_ms = ?, lease_token = NULL, lease_until_ms = NULL
                  WHERE id = ? AND lease_token = ? AND state = 'pending'",
             )
@@ -486,26 +485,26 @@ impl EventRepo for SqliteDb {
         after_seq: i64,
         now_ms: i64,
     ) -> Result<u64, DbError> {
-        let done = sqlx::query(
+        let (family, listed) = endpoint_wants("w", "e.type");
+        let sql = format!(
             "INSERT INTO deliveries (event_seq, endpoint_id, object_id, next_attempt_at_ms, created_at_ms)
              SELECT e.seq, w.id, e.object_id, ?1, ?1 FROM events e, webhook_endpoints w
-             WHERE w.id = ?2 AND e.seq > ?3
-               AND CASE w.format WHEN 'tencent-v3' THEN e.type LIKE 'vod.%' ELSE e.type LIKE 'video.%' END
-               AND (w.events IS NULL OR EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = e.type))
-             ORDER BY e.seq",
-        )
-        .bind(now_ms)
-        .bind(endpoint_id)
-        .bind(after_seq)
-        .execute(&self.writer)
-        .await?;
+             WHERE w.id = ?2 AND e.seq > ?3 AND {family} AND {listed}
+             ORDER BY e.seq"
+        );
+        let done = query(&sql)
+            .bind(now_ms)
+            .bind(endpoint_id)
+            .bind(after_seq)
+            .execute(&self.writer)
+            .await?;
         self.events_written.notify_waiters();
         Ok(done.rows_affected())
     }
 }
 
 async fn insert_endpoint(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::Pool<Engine>,
     e: &WebhookEndpoint,
     upsert: bool,
 ) -> Result<(), DbError> {
@@ -515,7 +514,7 @@ async fn insert_endpoint(
     } else {
         ""
     };
-    sqlx::query(&format!(
+    query(&format!(
         "INSERT INTO webhook_endpoints (id, url, format, events, enabled, secret, source, created_at, updated_at,
             failing_since_ms, disabled_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}"
     ))

@@ -1,15 +1,14 @@
-//! Console accounts and sessions on SQLite.
+// Console accounts and sessions.
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 
-use super::SqliteDb;
+use super::{query, query_scalar, DbConn, DbRow, SqlDb};
 use crate::accounts::model::{Invite, Role, Session, User};
 use crate::accounts::repo::AccountRepo;
 use crate::db::DbError;
 
-fn user_from_row(row: &SqliteRow) -> Result<User, DbError> {
+fn user_from_row(row: &DbRow) -> Result<User, DbError> {
     let role: String = row.try_get("role")?;
     Ok(User {
         username: row.try_get("username")?,
@@ -21,7 +20,7 @@ fn user_from_row(row: &SqliteRow) -> Result<User, DbError> {
     })
 }
 
-fn session_from_row(row: &SqliteRow) -> Result<Session, DbError> {
+fn session_from_row(row: &DbRow) -> Result<Session, DbError> {
     Ok(Session {
         id_sha256: row.try_get("id_sha256")?,
         username: row.try_get("username")?,
@@ -32,7 +31,7 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, DbError> {
     })
 }
 
-fn invite_from_row(row: &SqliteRow) -> Result<Invite, DbError> {
+fn invite_from_row(row: &DbRow) -> Result<Invite, DbError> {
     Ok(Invite {
         token_sha256: row.try_get("token_sha256")?,
         username: row.try_get("username")?,
@@ -44,12 +43,8 @@ fn invite_from_row(row: &SqliteRow) -> Result<Invite, DbError> {
 }
 
 /// Sets the password and unlocks the account; `false` if no such user.
-async fn set_password_in(
-    conn: &mut SqliteConnection,
-    username: &str,
-    hash: &str,
-) -> Result<bool, DbError> {
-    let done = sqlx::query(
+async fn set_password_in(conn: &mut DbConn, username: &str, hash: &str) -> Result<bool, DbError> {
+    let done = query(
         "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL
          WHERE username = ?",
     )
@@ -60,12 +55,8 @@ async fn set_password_in(
     Ok(done.rows_affected() == 1)
 }
 
-async fn revoke_sessions_in(
-    conn: &mut SqliteConnection,
-    username: &str,
-    now: i64,
-) -> Result<u64, DbError> {
-    let done = sqlx::query(
+async fn revoke_sessions_in(conn: &mut DbConn, username: &str, now: i64) -> Result<u64, DbError> {
+    let done = query(
         "UPDATE sessions SET revoked_at = ?
          WHERE username = ? AND revoked_at IS NULL AND expires_at > ?",
     )
@@ -78,9 +69,9 @@ async fn revoke_sessions_in(
 }
 
 #[async_trait]
-impl AccountRepo for SqliteDb {
+impl AccountRepo for SqlDb {
     async fn create_user(&self, user: &User) -> Result<bool, DbError> {
-        let done = sqlx::query(
+        let done = query(
             "INSERT INTO users (username, role, password_hash, created_at) VALUES (?, ?, ?, ?)
              ON CONFLICT DO NOTHING",
         )
@@ -94,7 +85,7 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<User>, DbError> {
-        sqlx::query("SELECT * FROM users WHERE username = ?")
+        query("SELECT * FROM users WHERE username = ?")
             .bind(username)
             .fetch_optional(&self.reader)
             .await?
@@ -103,7 +94,7 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn list_users(&self) -> Result<Vec<User>, DbError> {
-        sqlx::query("SELECT * FROM users ORDER BY username")
+        query("SELECT * FROM users ORDER BY username")
             .fetch_all(&self.reader)
             .await?
             .iter()
@@ -116,7 +107,7 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn set_role(&self, username: &str, role: Role) -> Result<bool, DbError> {
-        let done = sqlx::query("UPDATE users SET role = ? WHERE username = ?")
+        let done = query("UPDATE users SET role = ? WHERE username = ?")
             .bind(role.as_str())
             .bind(username)
             .execute(&self.writer)
@@ -125,7 +116,7 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn record_failed_login(&self, username: &str) -> Result<Option<i64>, DbError> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "UPDATE users SET failed_logins = failed_logins + 1 WHERE username = ?
              RETURNING failed_logins",
         )
@@ -135,7 +126,7 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn lock_user(&self, username: &str, until: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE users SET locked_until = ? WHERE username = ?")
+        query("UPDATE users SET locked_until = ? WHERE username = ?")
             .bind(until)
             .bind(username)
             .execute(&self.writer)
@@ -145,11 +136,11 @@ impl AccountRepo for SqliteDb {
 
     async fn start_session(&self, session: &Session) -> Result<(), DbError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?")
+        query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?")
             .bind(&session.username)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        query(
             "INSERT INTO sessions (id_sha256, username, csrf_token, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?)",
         )
@@ -165,7 +156,7 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn get_session(&self, id_sha256: &[u8]) -> Result<Option<Session>, DbError> {
-        sqlx::query("SELECT * FROM sessions WHERE id_sha256 = ?")
+        query("SELECT * FROM sessions WHERE id_sha256 = ?")
             .bind(id_sha256)
             .fetch_optional(&self.reader)
             .await?
@@ -174,13 +165,12 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn revoke_session(&self, id_sha256: &[u8], now: i64) -> Result<bool, DbError> {
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id_sha256)
-        .execute(&self.writer)
-        .await?;
+        let done =
+            query("UPDATE sessions SET revoked_at = ? WHERE id_sha256 = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id_sha256)
+                .execute(&self.writer)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -189,7 +179,7 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn create_invite(&self, invite: &Invite) -> Result<(), DbError> {
-        sqlx::query(
+        query(
             "INSERT INTO invites (token_sha256, username, created_by, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?)",
         )
@@ -204,7 +194,7 @@ impl AccountRepo for SqliteDb {
     }
 
     async fn get_invite(&self, token_sha256: &[u8]) -> Result<Option<Invite>, DbError> {
-        sqlx::query("SELECT * FROM invites WHERE token_sha256 = ?")
+        query("SELECT * FROM invites WHERE token_sha256 = ?")
             .bind(token_sha256)
             .fetch_optional(&self.reader)
             .await?
@@ -219,7 +209,7 @@ impl AccountRepo for SqliteDb {
         now: i64,
     ) -> Result<Option<String>, DbError> {
         let mut tx = self.writer.begin().await?;
-        let username: Option<String> = sqlx::query_scalar(
+        let username: Option<String> = query_scalar(
             "UPDATE invites SET used_at = ?
              WHERE token_sha256 = ? AND used_at IS NULL AND expires_at > ?
              RETURNING username",

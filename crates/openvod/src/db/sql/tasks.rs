@@ -1,9 +1,9 @@
-//! Processing tasks on SQLite.
+// Processing tasks.
 
 use async_trait::async_trait;
 
 use super::events::{emit, read_asset};
-use super::{insert_job, to_json, SqliteDb};
+use super::{insert_job, query, query_scalar, to_json, SqlDb};
 use crate::db::{DbError, TaskRepo};
 use crate::events::model::{Snapshot, TaskSnapshot};
 use crate::jobs::Job;
@@ -15,10 +15,10 @@ fn task_from_json(text: &str) -> Result<ProcessingTask, DbError> {
 
 /// Inserts a task and its job in `tx`; `false` (nothing written) when its session id is taken.
 pub(super) async fn insert_task(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, super::Engine>,
     task: &ProcessingTask,
 ) -> Result<bool, DbError> {
-    let inserted = sqlx::query(
+    let inserted = query(
         "INSERT INTO processing_tasks (id, asset_id, status, task, session_id, created_at_ms)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     )
@@ -41,7 +41,7 @@ pub(super) async fn insert_task(
 }
 
 #[async_trait]
-impl TaskRepo for SqliteDb {
+impl TaskRepo for SqlDb {
     async fn create_task(&self, task: &ProcessingTask) -> Result<bool, DbError> {
         let mut tx = self.writer.begin().await?;
         if !insert_task(&mut tx, task).await? {
@@ -53,16 +53,15 @@ impl TaskRepo for SqliteDb {
     }
 
     async fn get_task(&self, id: &str) -> Result<Option<ProcessingTask>, DbError> {
-        let text: Option<String> =
-            sqlx::query_scalar("SELECT task FROM processing_tasks WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.reader)
-                .await?;
+        let text: Option<String> = query_scalar("SELECT task FROM processing_tasks WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
         text.as_deref().map(task_from_json).transpose()
     }
 
     async fn save_task(&self, task: &ProcessingTask) -> Result<(), DbError> {
-        sqlx::query("UPDATE processing_tasks SET status = ?, task = ? WHERE id = ?")
+        query("UPDATE processing_tasks SET status = ?, task = ? WHERE id = ?")
             .bind(task.status.as_str())
             .bind(to_json(task))
             .bind(&task.id)
@@ -73,7 +72,7 @@ impl TaskRepo for SqliteDb {
 
     async fn save_task_with_event(&self, task: &ProcessingTask) -> Result<(), DbError> {
         let mut tx = self.writer.begin().await?;
-        sqlx::query("UPDATE processing_tasks SET status = ?, task = ? WHERE id = ?")
+        query("UPDATE processing_tasks SET status = ?, task = ? WHERE id = ?")
             .bind(task.status.as_str())
             .bind(to_json(task))
             .bind(&task.id)
@@ -92,7 +91,7 @@ impl TaskRepo for SqliteDb {
     }
 
     async fn list_tasks_for_asset(&self, asset_id: &str) -> Result<Vec<ProcessingTask>, DbError> {
-        let texts: Vec<String> = sqlx::query_scalar(
+        let texts: Vec<String> = query_scalar(
             "SELECT task FROM processing_tasks WHERE asset_id = ? ORDER BY created_at_ms, id",
         )
         .bind(asset_id)

@@ -1,0 +1,291 @@
+//! PostgreSQL engine (`[database] url = "postgres://…"`): many `openvod serve` and `openvod worker`
+//! processes on many machines share one database.
+//!
+//! The repositories are the SQLite engine's (`sql/repos.rs`), compiled a second time against
+//! `sqlx::Postgres`. What SQLite gets from its single writer connection, PostgreSQL gets from row
+//! locks: claims take rows `FOR UPDATE SKIP LOCKED` (two workers never claim one job or delivery),
+//! read-then-write transactions lock what they read (`FOR UPDATE`), and the few critical sections
+//! with no row to lock use transaction-scoped advisory locks (the event log's order, one BBB claim
+//! per recording). Triggers (migration 0001) `NOTIFY` at commit when jobs or events are written;
+//! a listener turns that into the same in-process wake-ups SQLite gives, across processes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::Notify;
+
+type Engine = sqlx::Postgres;
+type DbRow = sqlx::postgres::PgRow;
+type DbConn = sqlx::PgConnection;
+type SqlDb = PgDb;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The channels the triggers of migration 0001 notify.
+const JOBS_CHANNEL: &str = "openvod_jobs";
+const EVENTS_CHANNEL: &str = "openvod_events";
+
+pub struct PgDb {
+    /// One pool; `writer` and `reader` are the same (the shared code names both, for SQLite).
+    writer: PgPool,
+    reader: PgPool,
+    jobs_queued: Arc<Notify>,
+    events_written: Arc<Notify>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PgDb {
+    /// Connects, applies pending migrations (sqlx holds an advisory lock meanwhile, so servers
+    /// starting together migrate once) and starts listening for other processes' wake-ups.
+    pub async fn open(url: &str) -> Result<PgDb, DbError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let jobs_queued = Arc::new(Notify::new());
+        let events_written = Arc::new(Notify::new());
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen_all([JOBS_CHANNEL, EVENTS_CHANNEL]).await?;
+        let listener = tokio::spawn(relay_notifications(
+            listener,
+            jobs_queued.clone(),
+            events_written.clone(),
+        ));
+        Ok(PgDb {
+            writer: pool.clone(),
+            reader: pool,
+            jobs_queued,
+            events_written,
+            listener,
+        })
+    }
+}
+
+/// Wakes this process's workers and dispatchers when any process commits a job or an event.
+async fn relay_notifications(mut listener: PgListener, jobs: Arc<Notify>, events: Arc<Notify>) {
+    loop {
+        match listener.recv().await {
+            Ok(n) if n.channel() == JOBS_CHANNEL => jobs.notify_waiters(),
+            Ok(_) => events.notify_waiters(),
+            Err(e) => {
+                // `recv` reconnects on the next call; what was notified meanwhile is lost, so
+                // everyone looks for work once.
+                tracing::warn!(error = %e, "PostgreSQL notifications interrupted; reconnecting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                jobs.notify_waiters();
+                events.notify_waiters();
+            }
+        }
+    }
+}
+
+/// `KeyedLocks`' cross-process layer for processes on many machines: PostgreSQL session advisory
+/// locks, each held on its own connection of a separate pool (so that waiting for a lock never
+/// takes a connection the lock holders need for their work). A process that dies loses its
+/// connections, hence its locks.
+pub struct AdvisoryLocks {
+    pool: PgPool,
+}
+
+impl AdvisoryLocks {
+    /// Connections are opened as locks are taken, up to `max` at once.
+    pub fn connect(url: &str, max: u32) -> Result<AdvisoryLocks, DbError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max)
+            .min_connections(0)
+            .connect_lazy(url)?;
+        Ok(AdvisoryLocks { pool })
+    }
+}
+
+#[async_trait]
+impl crate::keyed_lock::SharedLocks for AdvisoryLocks {
+    async fn lock(&self, key: &str) -> std::io::Result<Box<dyn Send + Sync>> {
+        let (pool, key) = (self.pool.clone(), key.to_owned());
+        // Taken in a task of its own: if the caller gives up while waiting, the lock is still
+        // taken and then released whole, never left on a pooled connection.
+        let taken = tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 1))")
+                .bind(&key)
+                .execute(&mut *conn)
+                .await?;
+            Ok::<_, sqlx::Error>(AdvisoryGuard(Some(conn)))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+        Ok(Box::new(taken))
+    }
+}
+
+struct AdvisoryGuard(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+
+impl Drop for AdvisoryGuard {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.0.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let unlocked = sqlx::query("SELECT pg_advisory_unlock_all()")
+                        .execute(&mut *conn)
+                        .await;
+                    if unlocked.is_err() {
+                        // Closing the session is the other way to let go.
+                        conn.close_on_drop();
+                    }
+                });
+            }
+            Err(_) => conn.close_on_drop(),
+        }
+    }
+}
+
+/// PostgreSQL's spellings of what the two engines say differently.
+mod dialect {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+
+    use super::{DbConn, DbError};
+
+    /// The SQL with SQLite's `?N` and `?` placeholders turned into `$N` (a bare `?` takes the
+    /// number after the largest one so far, as in SQLite). Each distinct statement is translated
+    /// once and kept: the statements are the program's own, so the cache is bounded.
+    pub fn sql(sql: &str) -> &'static str {
+        static TRANSLATED: LazyLock<Mutex<HashMap<String, &'static str>>> =
+            LazyLock::new(Default::default);
+        let mut cache = TRANSLATED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(done) = cache.get(sql) {
+            return done;
+        }
+        let done: &'static str = Box::leak(placeholders(sql).into_boxed_str());
+        cache.insert(sql.to_owned(), done);
+        done
+    }
+
+    pub(super) fn placeholders(sql: &str) -> String {
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut largest = 0u32;
+        let mut in_string = false;
+        let mut chars = sql.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                in_string = !in_string;
+            }
+            if c != '?' || in_string {
+                out.push(c);
+                continue;
+            }
+            let mut digits = String::new();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(*d);
+                chars.next();
+            }
+            let n = match digits.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => largest + 1,
+            };
+            largest = largest.max(n);
+            out.push_str(&format!("${n}"));
+        }
+        out
+    }
+
+    /// The text at a dotted `path` inside the JSON text column `col`.
+    pub fn json_text(col: &str, path: &str) -> String {
+        format!("({col}::jsonb #>> '{{{}}}')", path.replace('.', ","))
+    }
+
+    /// The integer at `path` in the JSON text column `col`.
+    pub fn json_int(col: &str, path: &str) -> String {
+        format!("{}::bigint", json_text(col, path))
+    }
+
+    /// Whether the JSON array in the text column `array` holds the text `value`.
+    pub fn json_array_has(array: &str, value: &str) -> String {
+        format!(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements_text({array}::jsonb) AS j(value) WHERE j.value = {value})"
+        )
+    }
+
+    /// Whether the text `haystack` contains `needle` (both SQL expressions).
+    pub fn contains(haystack: &str, needle: &str) -> String {
+        format!("strpos({haystack}, {needle}) > 0")
+    }
+
+    /// Orders rows as they were inserted (an identity column where SQLite has `rowid`).
+    pub const INSERTION_ORDER: &str = "seq";
+
+    /// Locks the rows a `SELECT` in a write transaction reads, so that what it decides on cannot
+    /// change before it commits.
+    pub const FOR_UPDATE: &str = " FOR UPDATE";
+
+    /// Claims skip rows another transaction holds instead of waiting for them.
+    pub fn skip_locked(of: &str) -> String {
+        format!(" FOR UPDATE OF {of} SKIP LOCKED")
+    }
+
+    /// A critical section named `key`, across every process, until the transaction ends.
+    pub async fn lock(conn: &mut DbConn, key: &str) -> Result<(), DbError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+include!("sql/repos.rs");
+
+/// A fresh database on the PostgreSQL server of `OPENVOD_TEST_POSTGRES_URL` (which `scripts/test`
+/// starts), for tests: its URL. A missing URL is a panic, never a skip.
+pub async fn scratch_database_url() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("OPENVOD_TEST_POSTGRES_URL").expect(
+        "OPENVOD_TEST_POSTGRES_URL names a PostgreSQL server for tests (scripts/test starts one)",
+    );
+    let name = format!("openvod_{}", crate::id::random_id().to_ascii_lowercase());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create a scratch database");
+    let mut url = url::Url::parse(&admin).expect("OPENVOD_TEST_POSTGRES_URL is a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+#[cfg(test)]
+async fn scratch_db() -> (PgDb, ()) {
+    (PgDb::open(&scratch_database_url().await).await.unwrap(), ())
+}
+
+#[cfg(test)]
+mod postgres_tests {
+    use super::dialect::placeholders;
+
+    #[test]
+    fn placeholders_become_numbered_outside_strings() {
+        assert_eq!(
+            placeholders("SELECT ?, ?3, ? FROM t WHERE a = '?' AND b = ?1"),
+            "SELECT $1, $3, $4 FROM t WHERE a = '?' AND b = $1"
+        );
+        assert_eq!(
+            placeholders("json_extract(s, '$.meta.x') = ?"),
+            "json_extract(s, '$.meta.x') = $1"
+        );
+    }
+}
