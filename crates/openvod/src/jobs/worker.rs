@@ -85,10 +85,20 @@ impl Worker {
                 async move { assets.run_job(&job).await }.instrument(span),
             ))
         };
+        let started = std::time::Instant::now();
         let outcome = run.await;
         drop(heartbeat);
         let result = match outcome {
-            Ok(Ok(())) => JobResult::Done,
+            Ok(Ok(())) => {
+                tracing::info!(
+                    job_id = id,
+                    kind = job.kind(),
+                    attempts,
+                    secs = started.elapsed().as_secs_f64(),
+                    "job done"
+                );
+                JobResult::Done
+            }
             Ok(Err(e)) if e.is_retryable() && attempts < MAX_ATTEMPTS => {
                 tracing::warn!(job_id = id, error = %e, "job failed; will retry");
                 JobResult::Retry {

@@ -211,7 +211,7 @@ async fn create_token(data_dir: &std::path::Path) -> (String, String) {
 }
 
 /// Processes whose command line mentions `needle` (the ffmpeg children of a server).
-fn processes_mentioning(needle: &str) -> usize {
+pub fn processes_mentioning(needle: &str) -> usize {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())

@@ -14,6 +14,7 @@ mod pipeline;
 mod playback;
 mod python_clients;
 mod s3;
+mod scale_out;
 mod support;
 mod tencent;
 mod tencent_upload;

@@ -62,7 +62,10 @@ pub fn backend_env(
         ("OPENVOD_STORAGE__URL", storage.url.clone()),
         ("OPENVOD_STORAGE__ENDPOINT", storage.endpoint.clone()),
         ("OPENVOD_STORAGE__REGION", storage.region.clone()),
-        ("OPENVOD_STORAGE__PATH_STYLE", Some(storage.path_style.to_string())),
+        (
+            "OPENVOD_STORAGE__PATH_STYLE",
+            Some(storage.path_style.to_string()),
+        ),
     ]
     .into_iter()
     .filter_map(|(name, value)| Some((name, value?)))
@@ -74,10 +77,16 @@ pub fn backend_env(
 /// their own, the same for every process started on that folder.
 pub async fn backend_for(
     data_dir: &Path,
-) -> (openvod::config::DatabaseConfig, openvod::config::StorageConfig) {
+) -> (
+    openvod::config::DatabaseConfig,
+    openvod::config::StorageConfig,
+) {
     use std::collections::HashMap;
     use std::sync::LazyLock;
-    type Backend = (openvod::config::DatabaseConfig, openvod::config::StorageConfig);
+    type Backend = (
+        openvod::config::DatabaseConfig,
+        openvod::config::StorageConfig,
+    );
     static MADE: LazyLock<tokio::sync::Mutex<HashMap<PathBuf, Backend>>> =
         LazyLock::new(Default::default);
     if !scale_out() {

@@ -353,8 +353,8 @@ impl BbbRepo for SqlDb {
             "SELECT record_id, name, start_time_ms, origin_server, listed_at FROM bbb_recordings
              ORDER BY start_time_ms DESC, record_id LIMIT ? OFFSET ?",
         )
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
+        .bind(limit)
+        .bind(offset)
         .fetch_all(&self.reader)
         .await?;
         let mut entries = Vec::with_capacity(rows.len());
