@@ -150,6 +150,7 @@ impl App {
         ));
         let pipeline = Arc::new(Pipeline::new(
             db.clone(),
+            db.clone(),
             store.clone(),
             config.media.clone(),
             scratch_dir.clone(),

@@ -244,6 +244,11 @@ pub struct MediaConfig {
     /// Memory for recently served segments (immutable once published), served without touching
     /// the disk; 0 turns the cache off.
     pub segment_cache_mib: u64,
+    /// Inputs at least this long (seconds) are encoded in pieces that any worker may take, so
+    /// several workers share one long video; 0 turns this off.
+    pub parallel_min_secs: u64,
+    /// Length of one piece in seconds (rounded down to whole segments, at least one).
+    pub piece_secs: u64,
 }
 
 impl Default for Config {
@@ -299,6 +304,8 @@ impl Default for MediaConfig {
             max_frames: 12 * 3600 * 60,
             segment_wait_secs: 20,
             segment_cache_mib: 64,
+            parallel_min_secs: 600,
+            piece_secs: 120,
         }
     }
 }

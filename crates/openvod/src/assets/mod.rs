@@ -641,6 +641,14 @@ impl AssetService {
             Job::FetchInput { asset_id } => self.fetch_input(asset_id).await,
             Job::RenderBbb { asset_id } => self.render_bbb(asset_id).await,
             Job::Transcode { asset_id } => Ok(self.pipeline.transcode(asset_id).await?),
+            Job::TranscodePiece {
+                asset_id,
+                first,
+                count,
+            } => Ok(self
+                .pipeline
+                .transcode_piece(asset_id, *first, *count)
+                .await?),
             Job::Process { task_id } => Ok(self.tasks.run(task_id).await?),
             Job::PurgeAssetMedia {
                 asset_id,
@@ -663,7 +671,8 @@ impl AssetService {
             Job::ProbeAsset { asset_id }
             | Job::FetchInput { asset_id }
             | Job::RenderBbb { asset_id }
-            | Job::Transcode { asset_id } => asset_id,
+            | Job::Transcode { asset_id }
+            | Job::TranscodePiece { asset_id, .. } => asset_id,
             Job::PurgeAssetMedia { .. } => return Ok(()),
             Job::Process { task_id } => {
                 self.tasks.give_up(task_id, &error.to_string()).await?;

@@ -323,4 +323,9 @@ impl Asset {
     pub fn static_key(asset_id: &str, file: &str) -> String {
         format!("assets/{asset_id}/static/{file}")
     }
+
+    /// Intermediate files shared by the workers of a split transcode (removed when it ends).
+    pub fn work_key(asset_id: &str, file: &str) -> String {
+        format!("assets/{asset_id}/work/{file}")
+    }
 }

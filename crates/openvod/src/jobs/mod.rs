@@ -21,6 +21,13 @@ pub enum Job {
     FetchInput { asset_id: String },
     /// Encode and publish an asset's renditions.
     Transcode { asset_id: String },
+    /// Encode segments `first..first + count` of every rung a split transcode left pending (a
+    /// long input is encoded in pieces by many workers); the last piece to finish publishes.
+    TranscodePiece {
+        asset_id: String,
+        first: usize,
+        count: usize,
+    },
     /// Run a processing task (ProcessMedia).
     Process { task_id: String },
     /// Render a BigBlueButton recording (the asset's input URL) into the asset's original.
@@ -38,6 +45,7 @@ impl Job {
             Job::ProbeAsset { .. } => "probe_asset",
             Job::FetchInput { .. } => "fetch_input",
             Job::Transcode { .. } => "transcode",
+            Job::TranscodePiece { .. } => "transcode_piece",
             Job::Process { .. } => "process",
             Job::RenderBbb { .. } => "render_bbb",
             Job::PurgeAssetMedia { .. } => "purge_asset_media",

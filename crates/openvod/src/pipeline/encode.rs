@@ -16,7 +16,9 @@ fn audio_args(args: &mut Vec<OsString>, plan: &Plan) {
 /// Name of the audio-only rendition of an asset without video.
 pub const AUDIO_RENDITION: &str = "audio";
 
-fn hls_output(args: &mut Vec<OsString>, out: &Path, var_stream_map: &str) {
+fn hls_output(args: &mut Vec<OsString>, out: &Path, var_stream_map: &str, start_number: usize) {
+    args.push("-start_number".into());
+    args.push(start_number.to_string().into());
     for a in [
         "-f",
         "hls",
@@ -44,6 +46,15 @@ fn push_all(args: &mut Vec<OsString>, items: &[&str]) {
     args.extend(items.iter().map(OsString::from));
 }
 
+/// Where a pass takes its audio from.
+#[derive(Clone, Copy, PartialEq)]
+enum Audio {
+    /// Encoded from the input's first audio stream.
+    Encode,
+    /// Copied from the second input, already encoded (a piece of a split encode).
+    Copy,
+}
+
 /// Encodes `rungs` (a subset of the plan's) in one pass.
 pub fn ladder_args(
     input: &Path,
@@ -56,9 +67,101 @@ pub fn ladder_args(
     if rungs.is_empty() {
         push_all(&mut args, &["-map", "0:a:0", "-vn"]);
         audio_args(&mut args, plan);
-        hls_output(&mut args, out, &format!("a:0,name:{AUDIO_RENDITION}"));
+        hls_output(&mut args, out, &format!("a:0,name:{AUDIO_RENDITION}"), 0);
         return args;
     }
+    ladder_output(&mut args, plan, rungs, preset, Audio::Encode, &[], out, 0);
+    args
+}
+
+/// The input's audio encoded once, as the ladder would (AAC in ADTS frames, which
+/// `adts::frames_of_piece` cuts exactly), for the pieces of a split encode to copy.
+pub fn audio_once_args(input: &Path, plan: &Plan, target: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-i".into(), input.into()];
+    push_all(&mut args, &["-map", "0:a:0", "-vn"]);
+    audio_args(&mut args, plan);
+    push_all(&mut args, &["-f", "adts"]);
+    args.push(target.into());
+    args
+}
+
+/// One piece of a split encode: segments `first..first + count` of `rungs`, cut exactly as the
+/// one-pass encode cuts them (same frames, keyframes and timestamps), with `audio`, the piece's
+/// frames of the audio encoded once, starting `audio_start` seconds after the piece (negative
+/// for the encoder's priming frame). The segment files are numbered from `first`.
+#[allow(clippy::too_many_arguments)]
+pub fn piece_args(
+    input: &Path,
+    audio: Option<&Path>,
+    audio_start: f64,
+    plan: &Plan,
+    rungs: &[Rung],
+    (first, count): (usize, usize),
+    preset: &str,
+    out: &Path,
+) -> Vec<OsString> {
+    let gop = u64::from(plan.gop);
+    let start_frame = first as u64 * gop;
+    let mut piece = plan.clone();
+    piece.frames = (count as u64 * gop).min(plan.frames.saturating_sub(start_frame));
+    let fps = f64::from(plan.fps.max(1));
+    let start = start_frame as f64 / fps;
+    // Read a little past the piece: `trim` ends it on its exact frame count.
+    let mut args: Vec<OsString> = vec![
+        "-ss".into(),
+        format!("{start:.6}").into(),
+        "-t".into(),
+        format!("{:.6}", piece.frames as f64 / fps + 0.5).into(),
+        "-i".into(),
+        input.into(),
+    ];
+    let mode = match audio {
+        Some(audio) => {
+            args.push("-itsoffset".into());
+            args.push(format!("{audio_start:.6}").into());
+            args.push("-i".into());
+            args.push(audio.into());
+            Audio::Copy
+        }
+        None => {
+            piece.has_audio = false;
+            Audio::Encode
+        }
+    };
+    // The one-pass encode's timeline: its AAC encoder's priming frame shifts everything by one
+    // frame's duration, which the piece's copied audio does not do by itself.
+    let priming = if piece.has_audio {
+        AAC_PRIMING_SECS
+    } else {
+        0.0
+    };
+    let timeline: Vec<OsString> = vec![
+        "-output_ts_offset".into(),
+        format!("{:.6}", start + priming).into(),
+        "-avoid_negative_ts".into(),
+        "disabled".into(),
+    ];
+    ladder_output(
+        &mut args, &piece, rungs, preset, mode, &timeline, out, first,
+    );
+    args
+}
+
+/// Samples ffmpeg's AAC encoder puts before the first real one, as seconds at 48 kHz.
+pub const AAC_PRIMING_SECS: f64 = 1024.0 / 48_000.0;
+
+/// Everything after the inputs of a ladder pass.
+#[allow(clippy::too_many_arguments)]
+fn ladder_output(
+    args: &mut Vec<OsString>,
+    plan: &Plan,
+    rungs: &[Rung],
+    preset: &str,
+    audio: Audio,
+    output_options: &[OsString],
+    out: &Path,
+    start_number: usize,
+) {
     let n = rungs.len();
     // A constant frame rate from time 0, and exactly `plan.frames` frames (the last one repeated
     // if the picture ends early): the segments are then exactly the ones the plan lists.
@@ -89,12 +192,16 @@ pub fn ladder_args(
     }
     args.push("-filter_complex".into());
     args.push(graph.into());
+    let audio_stream = match audio {
+        Audio::Encode => "0:a:0",
+        Audio::Copy => "1:a:0",
+    };
     let mut stream_map = Vec::new();
     for (i, rung) in rungs.iter().enumerate() {
         args.push("-map".into());
         args.push(format!("[v{i}]").into());
         if plan.has_audio {
-            push_all(&mut args, &["-map", "0:a:0"]);
+            push_all(args, &["-map", audio_stream]);
             stream_map.push(format!("v:{i},a:{i},name:{}", rung.name));
         } else {
             stream_map.push(format!("v:{i},name:{}", rung.name));
@@ -102,7 +209,7 @@ pub fn ladder_args(
     }
     let gop = plan.gop.to_string();
     push_all(
-        &mut args,
+        args,
         &[
             "-c:v",
             "libx264",
@@ -123,18 +230,21 @@ pub fn ladder_args(
         args.push(format!("{}.{}", rung.level / 10, rung.level % 10).into());
     }
     push_all(
-        &mut args,
+        args,
         &["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"],
     );
     // Keyframes exactly at segment boundaries on every rung, whatever the input's timestamps.
     args.push("-force_key_frames".into());
     args.push(format!("expr:gte(t,n_forced*{SEGMENT_SECS})").into());
     if plan.has_audio {
-        audio_args(&mut args, plan);
+        match audio {
+            Audio::Encode => audio_args(args, plan),
+            Audio::Copy => push_all(args, &["-c:a", "copy"]),
+        }
     }
-    push_all(&mut args, &["-max_muxing_queue_size", "1024"]);
-    hls_output(&mut args, out, &stream_map.join(" "));
-    args
+    push_all(args, &["-max_muxing_queue_size", "1024"]);
+    args.extend(output_options.iter().cloned());
+    hls_output(args, out, &stream_map.join(" "), start_number);
 }
 
 /// Encodes only the first segment of `rung`, exactly as the full pass would cut it: the quick pass
@@ -174,7 +284,7 @@ pub fn remux_args(input: &Path, has_audio: bool, name: &str, out: &Path) -> Vec<
     } else {
         format!("v:0,name:{name}")
     };
-    hls_output(&mut args, out, &map);
+    hls_output(&mut args, out, &map, 0);
     args
 }
 

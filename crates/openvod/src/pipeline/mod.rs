@@ -6,6 +6,7 @@
 //! A streamable source is published first by remuxing, making the asset playable within about a
 //! second; the encoded lower rungs are added to it afterwards.
 
+mod adts;
 pub mod encode;
 pub mod plan;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::assets::model::{Asset, Rendition, StaticFile};
+use crate::assets::model::{Asset, Rendition, StaticFile, StoredOriginal};
 use crate::config::MediaConfig;
 use crate::error::DbError;
 use crate::media::ffmpeg::Priority;
@@ -67,6 +68,8 @@ impl PipelineError {
 
 pub struct Pipeline {
     db: std::sync::Arc<dyn crate::assets::repo::AssetRepo>,
+    /// Where a split encode queues its pieces.
+    jobs: std::sync::Arc<dyn crate::jobs::repo::JobRepo>,
     store: ArcStore,
     media: MediaConfig,
     scratch_dir: PathBuf,
@@ -92,12 +95,14 @@ impl Drop for RunningGuard<'_> {
 impl Pipeline {
     pub fn new(
         db: std::sync::Arc<dyn crate::assets::repo::AssetRepo>,
+        jobs: std::sync::Arc<dyn crate::jobs::repo::JobRepo>,
         store: ArcStore,
         media: MediaConfig,
         scratch_dir: PathBuf,
     ) -> Pipeline {
         Pipeline {
             db,
+            jobs,
             store,
             media,
             scratch_dir,
@@ -162,9 +167,13 @@ impl Pipeline {
         }
     }
 
-    async fn transcode_inner(&self, asset_id: &str) -> Result<(), PipelineError> {
+    /// The asset with what its probe found, its original and its plan; `None` if it is gone.
+    async fn probed(
+        &self,
+        asset_id: &str,
+    ) -> Result<Option<(Asset, MediaInfo, StoredOriginal, Plan)>, PipelineError> {
         let Some(asset) = self.db.get_asset(asset_id).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let (Some(info), Some(original)) = (asset.source.clone(), asset.original.clone()) else {
             return Err(PipelineError::MissingOutput(format!(
@@ -172,6 +181,13 @@ impl Pipeline {
             )));
         };
         let plan = self.plan(&asset, &info)?;
+        Ok(Some((asset, info, original, plan)))
+    }
+
+    async fn transcode_inner(&self, asset_id: &str) -> Result<(), PipelineError> {
+        let Some((asset, info, original, plan)) = self.probed(asset_id).await? else {
+            return Ok(());
+        };
         let input = self
             .store
             .local_file(&StoreKey::parse(&original.key)?)
@@ -213,6 +229,8 @@ impl Pipeline {
             .filter(|r| !renditions.iter().any(|done| done.name == r.name))
             .collect();
 
+        // The rungs this run encodes, measured once they are all stored.
+        let mut encoded = Vec::new();
         if plan.rungs.is_empty() {
             // Audio only: one quick encode, published whole.
             if renditions.is_empty() {
@@ -249,6 +267,17 @@ impl Pipeline {
                 return self.abandon(asset_id).await;
             }
             let segments = plan.segment_durations();
+            let pieces = self.pieces(&plan, &info);
+            if pieces.len() > 1 && !self.stored(asset_id, &remaining, 0..segments.len()).await? {
+                let work = Work {
+                    asset: &asset,
+                    plan: &plan,
+                    info: &info,
+                    input: input.path(),
+                    scratch: scratch.path(),
+                };
+                return self.split(&work, &remaining, &listed, &pieces).await;
+            }
             // The full pass encodes every rung in lockstep, so its lowest rung's first segment
             // comes only after seconds of 1080p: a quick pass of that one segment alone makes the
             // asset playable first. It runs beside the full pass, which runs in the background
@@ -256,10 +285,7 @@ impl Pipeline {
             // the quick pass used. The quick pass owns that segment: the full pass never stores
             // its own copy (published bytes never change).
             let quick = !ready_now && remaining.len() > 1 && segments.len() > 1;
-            if !self
-                .all_stored(asset_id, &remaining, segments.len())
-                .await?
-            {
+            if !self.stored(asset_id, &remaining, 0..segments.len()).await? {
                 let first = async {
                     if !quick {
                         return Ok(false);
@@ -328,10 +354,7 @@ impl Pipeline {
                 if deleted_first || deleted_ladder {
                     return self.abandon(asset_id).await;
                 }
-                if !self
-                    .all_stored(asset_id, &remaining, segments.len())
-                    .await?
-                {
+                if !self.stored(asset_id, &remaining, 0..segments.len()).await? {
                     // The plan promised segments the encoder did not make: never leave a
                     // playlist listing them.
                     return Err(PipelineError::MissingOutput(format!(
@@ -344,26 +367,42 @@ impl Pipeline {
                     )));
                 }
             }
-            let names: Vec<(String, f64)> = segments
-                .iter()
-                .enumerate()
-                .map(|(i, d)| (plan::segment_name(i), *d))
-                .collect();
-            for rung in &remaining {
-                // Size, codecs and rate are the plan's (forced); only the bit rates are measured.
-                let (peak, average) = self.bit_rates(asset_id, &rung.name, &names).await?;
-                renditions.push(Rendition {
-                    bandwidth: peak.max(average),
-                    average_bandwidth: average,
-                    pending: false,
-                    ..planned_rendition(&plan, rung)
-                });
-            }
+            encoded = remaining;
+        }
+        self.finish(&asset, &plan, &info, &encoded, renditions, scratch.path())
+            .await
+    }
+
+    /// Measures the rungs just `encoded` (added to `renditions`), packages the static files and
+    /// publishes everything: the asset's outputs are complete.
+    async fn finish(
+        &self,
+        asset: &Asset,
+        plan: &Plan,
+        info: &MediaInfo,
+        encoded: &[Rung],
+        mut renditions: Vec<Rendition>,
+        scratch: &Path,
+    ) -> Result<(), PipelineError> {
+        let asset_id = asset.id.as_str();
+        let names: Vec<(String, f64)> = plan
+            .segment_durations()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (plan::segment_name(i), *d))
+            .collect();
+        for rung in encoded {
+            // Size, codecs and rate are the plan's (forced); only the bit rates are measured.
+            let (peak, average) = self.bit_rates(asset_id, &rung.name, &names).await?;
+            renditions.push(Rendition {
+                bandwidth: peak.max(average),
+                average_bandwidth: average,
+                pending: false,
+                ..planned_rendition(plan, rung)
+            });
         }
         sort_renditions(&mut renditions);
-        let static_files = self
-            .static_files(&asset, &renditions, scratch.path(), &info)
-            .await?;
+        let static_files = self.static_files(asset, &renditions, scratch, info).await?;
         if !self
             .db
             .publish_outputs(asset_id, &renditions, &static_files, true)
@@ -372,6 +411,186 @@ impl Pipeline {
             return self.abandon(asset_id).await;
         }
         Ok(())
+    }
+
+    /// The pieces to split the encode of a long input into; none for a short one.
+    fn pieces(&self, plan: &Plan, info: &MediaInfo) -> Vec<(usize, usize)> {
+        let min = self.media.parallel_min_secs;
+        if min == 0 || info.duration.unwrap_or(0.0) < min as f64 {
+            return Vec::new();
+        }
+        plan.pieces(self.media.piece_secs)
+    }
+
+    /// Splits the encode of `rungs` into pieces that any worker may take (`transcode_piece`):
+    /// makes the asset playable first (the quick pass), encodes the audio once for every piece to
+    /// copy, and queues the pieces. The last piece to be stored publishes the outputs.
+    async fn split(
+        &self,
+        work: &Work<'_>,
+        rungs: &[Rung],
+        listed: &[Rendition],
+        pieces: &[(usize, usize)],
+    ) -> Result<(), PipelineError> {
+        let asset_id = work.asset.id.as_str();
+        self.first_segment(
+            asset_id,
+            work.input,
+            work.info,
+            work.plan,
+            rungs,
+            work.scratch,
+        )
+        .await?;
+        if !self
+            .db
+            .publish_outputs(asset_id, listed, &work.asset.static_files, false)
+            .await?
+        {
+            return self.abandon(asset_id).await;
+        }
+        if work.plan.has_audio {
+            let key = StoreKey::parse(&Asset::work_key(asset_id, AUDIO_ONCE))?;
+            if self.store.size(&key).await?.is_none() {
+                let target = work.scratch.join(AUDIO_ONCE);
+                let args = encode::audio_once_args(work.input, work.plan, &target);
+                self.ffmpeg(args, work.info, asset_id, "audio", Priority::Background)
+                    .await?;
+                self.store.put_file(&key, &target).await?;
+            }
+        }
+        let now = crate::id::now_unix();
+        for &(first, count) in pieces {
+            if !self.stored(asset_id, rungs, first..first + count).await? {
+                let piece = crate::jobs::Job::TranscodePiece {
+                    asset_id: asset_id.to_owned(),
+                    first,
+                    count,
+                };
+                self.jobs.enqueue_job(&piece, now).await?;
+            }
+        }
+        tracing::info!(asset_id, pieces = pieces.len(), "encode split into pieces");
+        Ok(())
+    }
+
+    /// Encodes one piece of a split encode (`split`), and publishes the outputs if it was the
+    /// last one to be stored.
+    pub async fn transcode_piece(
+        &self,
+        asset_id: &str,
+        first: usize,
+        count: usize,
+    ) -> Result<(), PipelineError> {
+        let Some((asset, info, original, plan)) = self.probed(asset_id).await? else {
+            return Ok(());
+        };
+        // The rungs the split left pending; none once the outputs are published.
+        let rungs: Vec<Rung> = plan
+            .rungs
+            .iter()
+            .filter(|r| {
+                asset
+                    .renditions
+                    .iter()
+                    .any(|done| done.pending && done.name == r.name)
+            })
+            .cloned()
+            .collect();
+        if rungs.is_empty() {
+            return Ok(());
+        }
+        let segments = plan.segment_durations().len();
+        if count == 0 || first + count > segments {
+            return Err(PipelineError::MissingOutput(format!(
+                "piece {first}+{count} of {segments} segments"
+            )));
+        }
+        let scratch = tempfile::Builder::new()
+            .prefix("piece-")
+            .tempdir_in(&self.scratch_dir)?;
+        if !self.stored(asset_id, &rungs, first..first + count).await? {
+            let input = self
+                .store
+                .local_file(&StoreKey::parse(&original.key)?)
+                .await?;
+            let audio = match plan.has_audio {
+                true => Some(
+                    self.piece_audio(asset_id, (first, count), segments, scratch.path())
+                        .await?,
+                ),
+                false => None,
+            };
+            let out = scratch.path().join("ladder");
+            let args = encode::piece_args(
+                input.path(),
+                audio.as_ref().map(|(path, _)| path.as_path()),
+                audio.as_ref().map_or(0.0, |(_, start)| *start),
+                &plan,
+                &rungs,
+                (first, count),
+                &self.media.x264_preset,
+                &out,
+            );
+            self.ffmpeg(args, &info, asset_id, "piece", Priority::Background)
+                .await?;
+            let pass = LadderPass {
+                out: &out,
+                rungs: &rungs,
+                planned: count,
+                skip_first_of_lowest: first == 0,
+            };
+            self.move_finished_segments(asset_id, &pass, &mut HashMap::new())
+                .await?;
+            if !self.stored(asset_id, &rungs, first..first + count).await? {
+                return Err(PipelineError::MissingOutput(format!(
+                    "segments {first}..{} of a piece",
+                    first + count
+                )));
+            }
+            if self.db.get_asset(asset_id).await?.is_none() {
+                // Deleted while this piece was encoded, perhaps after its media were purged.
+                return self.abandon(asset_id).await;
+            }
+        }
+        if !self.stored(asset_id, &rungs, 0..segments).await? {
+            return Ok(()); // Another piece is still being encoded; the last one publishes.
+        }
+        let renditions = asset
+            .renditions
+            .iter()
+            .filter(|r| !r.pending)
+            .cloned()
+            .collect();
+        self.finish(&asset, &plan, &info, &rungs, renditions, scratch.path())
+            .await?;
+        self.store
+            .delete(&StoreKey::parse(&Asset::work_key(asset_id, ""))?)
+            .await?;
+        Ok(())
+    }
+
+    /// The piece's share of the audio encoded once (`split`), written into `dir`, and when it
+    /// starts relative to the piece.
+    async fn piece_audio(
+        &self,
+        asset_id: &str,
+        (first, count): (usize, usize),
+        segments: usize,
+        dir: &Path,
+    ) -> Result<(PathBuf, f64), PipelineError> {
+        let whole = self
+            .store
+            .local_file(&StoreKey::parse(&Asset::work_key(asset_id, AUDIO_ONCE))?)
+            .await?;
+        let data = tokio::fs::read(whole.path()).await?;
+        let last = first + count == segments;
+        let (audio, start) = adts::piece(&data, (first, count), last).ok_or_else(|| {
+            PipelineError::MissingOutput("the audio encoded once (not ADTS)".to_owned())
+        })?;
+        let path = dir.join("piece.aac");
+        tokio::fs::write(&path, audio).await?;
+        Ok((path, start))
     }
 
     /// Encodes and stores the first segment of the lowest of `rungs` on its own (see
@@ -386,7 +605,7 @@ impl Pipeline {
         scratch: &Path,
     ) -> Result<(), PipelineError> {
         let lowest = std::slice::from_ref(rungs.last().expect("rungs are not empty"));
-        if self.all_stored(asset_id, lowest, 1).await? {
+        if self.stored(asset_id, lowest, 0..1).await? {
             return Ok(());
         }
         let out = scratch.join("first");
@@ -402,7 +621,7 @@ impl Pipeline {
         };
         self.move_finished_segments(asset_id, &pass, &mut HashMap::new())
             .await?;
-        if !self.all_stored(asset_id, lowest, 1).await? {
+        if !self.stored(asset_id, lowest, 0..1).await? {
             return Err(PipelineError::MissingOutput(format!(
                 "first segment of {}",
                 lowest[0].name
@@ -411,15 +630,15 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Whether every planned segment of `rungs` is in the store.
-    async fn all_stored(
+    /// Whether the planned segments `segments` of every one of `rungs` are in the store.
+    async fn stored(
         &self,
         asset_id: &str,
         rungs: &[Rung],
-        segments: usize,
+        segments: std::ops::Range<usize>,
     ) -> Result<bool, PipelineError> {
         for rung in rungs {
-            for i in 0..segments {
+            for i in segments.clone() {
                 let key = StoreKey::parse(&Asset::hls_key(
                     asset_id,
                     &rung.name,
@@ -749,6 +968,18 @@ impl Pipeline {
 }
 
 /// One encode of pending rungs: where ffmpeg writes them, and how many segments each will have.
+/// The audio of a split encode, encoded once (`Asset::work_key`).
+const AUDIO_ONCE: &str = "audio.aac";
+
+/// What a transcode works from.
+struct Work<'a> {
+    asset: &'a Asset,
+    plan: &'a Plan,
+    info: &'a MediaInfo,
+    input: &'a Path,
+    scratch: &'a Path,
+}
+
 struct LadderPass<'a> {
     out: &'a Path,
     rungs: &'a [Rung],

@@ -71,6 +71,17 @@ impl Plan {
         durations
     }
 
+    /// The pieces of a split encode, `(first segment, segment count)`, each `piece_secs` long
+    /// (whole segments, at least one) but the last, which takes the rest.
+    pub fn pieces(&self, piece_secs: u64) -> Vec<(usize, usize)> {
+        let segments = self.segment_durations().len();
+        let per_piece = (piece_secs / u64::from(SEGMENT_SECS)).max(1) as usize;
+        (0..segments)
+            .step_by(per_piece)
+            .map(|first| (first, per_piece.min(segments - first)))
+            .collect()
+    }
+
     /// The VOD media playlist of an encoded rung, listing every segment the encode will produce.
     /// It is published before the segments and never changes.
     pub fn media_playlist(&self) -> String {

@@ -758,3 +758,105 @@ async fn a_segment_not_yet_encoded_is_waited_for_then_503_with_retry_after() {
     let bytes = bytes.expect("the segment arrives once encoded");
     assert!(bytes.len() > 1000 && bytes[0] == 0x47, "an MPEG-TS segment");
 }
+
+/// The packets of an MPEG-TS segment, as `(stream type, pts)`: what a player gets from it.
+fn packets(bytes: &[u8]) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("segment.ts");
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "packet=codec_type,pts_time"])
+        .args(["-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(','))
+        .map(|(kind, pts)| (kind.to_owned(), pts.to_owned()))
+        .collect()
+}
+
+/// A long input is encoded in pieces that the workers share (two here), its audio encoded once;
+/// what players get is what a one-pass encode gives: the same playlists, and segment by segment
+/// the same video frames at the same times and the same audio packets at the same times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_inputs_are_encoded_in_pieces_that_play_like_one_pass() {
+    let input = crate::support::mpeg4_clip("480x270", 25, 30);
+    let split = TestApp::spawn_with(2, |c| {
+        c.media.parallel_min_secs = 20;
+        c.media.piece_secs = 8;
+        c.media.x264_preset = "ultrafast".into();
+    })
+    .await;
+    let whole = TestApp::spawn_with(1, |c| {
+        c.media.parallel_min_secs = 0;
+        c.media.x264_preset = "ultrafast".into();
+    })
+    .await;
+    let mut played = Vec::new();
+    for app in [&split, &whole] {
+        let id = app
+            .upload_file(&input, json!({"playback_policy": "public"}))
+            .await;
+        let db = crate::support::raw_db(&app.config.database, &app.config.data_dir).await;
+        eventually("every job is done", || async {
+            let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state <> 'done'")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            let asset = app.get_asset(&id).await;
+            assert_ne!(asset["status"], "errored", "{asset}");
+            open == 0 && asset["status"] == "ready"
+        })
+        .await;
+        let pieces: Vec<String> = sqlx::query_scalar(
+            "SELECT payload FROM jobs WHERE kind = 'transcode_piece' ORDER BY id",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        let work = openvod::assets::model::Asset::work_key(&id, "audio.aac");
+        assert!(
+            app.stored(&work).await.is_none(),
+            "the split's work files go"
+        );
+        played.push((
+            pieces,
+            play_everything_at_ready(app, &app.get_asset(&id).await, 30.0).await,
+        ));
+    }
+    let (pieces, (split_master, split_segments)) = &played[0];
+    let (none, (whole_master, whole_segments)) = &played[1];
+    assert_eq!(pieces.len(), 4, "30 s in pieces of 8 s: {pieces:?}");
+    assert!(none.is_empty());
+    assert_eq!(split_master.variants.len(), whole_master.variants.len());
+    assert_eq!(split_segments.len(), whole_segments.len());
+    let mut audio_packets = 0;
+    for ((_, path, split_bytes), (_, _, whole_bytes)) in split_segments.iter().zip(whole_segments) {
+        let (split, whole) = (packets(split_bytes), packets(whole_bytes));
+        let kinds = |p: &[(String, String)], kind: &str| -> Vec<String> {
+            p.iter()
+                .filter(|(k, _)| k == kind)
+                .map(|(_, pts)| pts.clone())
+                .collect()
+        };
+        let (split_video, whole_video) = (kinds(&split, "video"), kinds(&whole, "video"));
+        assert_eq!(split_video.len(), whole_video.len(), "{path}: frames");
+        let mut split_sorted = split_video.clone();
+        let mut whole_sorted = whole_video.clone();
+        split_sorted.sort();
+        whole_sorted.sort();
+        assert_eq!(split_sorted, whole_sorted, "{path}: frame times");
+        assert_eq!(
+            kinds(&split, "audio"),
+            kinds(&whole, "audio"),
+            "{path}: audio packets"
+        );
+        audio_packets += kinds(&split, "audio").len();
+    }
+    // 30 s of 48 kHz AAC: 1407 frames and the priming one, each in exactly one segment.
+    assert!(audio_packets >= 1400, "{audio_packets}");
+}

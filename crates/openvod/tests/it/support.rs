@@ -494,17 +494,24 @@ pub async fn spawn_announcing(mut command: tokio::process::Command, prefix: &str
 
 /// A 12 s 960x540 MPEG-4 Part 2 clip: not streamable, so the whole ladder is encoded (a few seconds).
 pub fn slow_clip() -> PathBuf {
+    mpeg4_clip("960x540", 30, 12)
+}
+
+/// An MPEG-4 Part 2 clip with a tone (not streamable: every rung is encoded), made once.
+pub fn mpeg4_clip(size: &str, rate: u32, secs: u32) -> PathBuf {
+    let video = format!("testsrc2=size={size}:rate={rate}:duration={secs}");
+    let audio = format!("sine=frequency=200:duration={secs}");
     generate(
-        "slow.mp4",
+        &format!("mpeg4-{size}-{rate}-{secs}.mp4"),
         &[
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=960x540:rate=30:duration=12",
+            &video,
             "-f",
             "lavfi",
             "-i",
-            "sine=frequency=200:duration=12",
+            &audio,
             "-c:v",
             "mpeg4",
             "-q:v",
