@@ -148,7 +148,7 @@ impl App {
             config.uploads.clone(),
             public_url.clone(),
         ));
-        let pipeline = Arc::new(Pipeline::new(
+        let pipeline: Arc<Pipeline> = Arc::new(Pipeline::new(
             db.clone(),
             db.clone(),
             store.clone(),
@@ -166,7 +166,7 @@ impl App {
                 outbound.clone(),
                 config.outbound.clone(),
                 scratch_dir.clone(),
-                pipeline,
+                pipeline.clone(),
                 Arc::new(TaskRunner::new(
                     db.clone(),
                     store.clone(),
@@ -184,11 +184,11 @@ impl App {
         let playback = Arc::new(
             PlaybackService::new(
                 db.clone(),
-                store,
+                store.clone(),
                 signer,
                 public_url.clone(),
                 config.media.clone(),
-                scratch_dir,
+                scratch_dir.clone(),
                 recent_playback_ids,
             )
             // An image is rendered once, whichever process is asked for it.
@@ -200,7 +200,16 @@ impl App {
             events.render.clone(),
             &config.webhooks,
         ));
+        let remote = Arc::new(crate::remote::RemoteJobs::new(
+            db.clone(),
+            pipeline,
+            assets.clone(),
+            store,
+            scratch_dir,
+            config.jobs.lease_secs,
+        ));
         let state = AppState {
+            remote,
             ingest,
             assets,
             playback,
@@ -262,6 +271,7 @@ impl App {
             self.state.assets.clone(),
             self.config.jobs.lease_secs,
         )
+        .leaving(&self.config.jobs.remote_only)
     }
 
     /// Serves until `shutdown` is cancelled, with `workers` in-process job workers.
@@ -322,7 +332,7 @@ impl App {
 
 /// Makes this process's scratch folder `<tmp>/<pid>` and removes those of processes that are gone
 /// (killed mid-job): scratch files are never referenced across restarts.
-fn prepare_scratch_dir(tmp: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+pub fn prepare_scratch_dir(tmp: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(tmp)?;
     for entry in std::fs::read_dir(tmp)? {
         let entry = entry?;

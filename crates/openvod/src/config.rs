@@ -192,11 +192,17 @@ pub struct JobsConfig {
     /// A claimed job's lease, renewed by a heartbeat every third of it. After a crash, its jobs are
     /// taken over once the lease runs out.
     pub lease_secs: u64,
+    /// Job kinds this process's workers (and `openvod worker` on the database) leave to remote
+    /// workers (`openvod worker --server`); only `transcode_piece` can be.
+    pub remote_only: Vec<String>,
 }
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        JobsConfig { lease_secs: 60 }
+        JobsConfig {
+            lease_secs: 60,
+            remote_only: Vec::new(),
+        }
     }
 }
 
@@ -336,6 +342,8 @@ pub enum ConfigError {
     /// Names only the scheme: the URL may hold a password.
     #[error("database.url must be a postgres:// URL, not {0:?} (leave it out for the SQLite file in data_dir)")]
     DatabaseUrl(String),
+    #[error("jobs.remote_only: {0:?} is not a job a remote worker runs (only transcode_piece is)")]
+    RemoteKind(String),
 }
 
 impl Config {
@@ -352,9 +360,10 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let env = Env::prefixed("OPENVOD_").split("__").filter(|key| {
-            // Variables that are not config keys: the config path, the log filter, test switches.
+            // Variables that are not config keys: the config path, the log filter, a remote
+            // worker's token (a flag's value), test switches.
             let key = key.as_str().to_ascii_lowercase();
-            key != "config" && key != "log" && !key.starts_with("test")
+            key != "config" && key != "log" && key != "worker_token" && !key.starts_with("test")
         });
         figment = figment
             .merge(env)
@@ -375,6 +384,14 @@ impl Config {
             .find(|d| crate::id::parse_duration(d).is_none())
         {
             return Err(ConfigError::RetrySchedule(bad.clone()));
+        }
+        if let Some(kind) = self
+            .jobs
+            .remote_only
+            .iter()
+            .find(|k| !crate::jobs::REMOTE_KINDS.contains(&k.as_str()))
+        {
+            return Err(ConfigError::RemoteKind(kind.clone()));
         }
         if let Some(url) = &self.database.url {
             if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {

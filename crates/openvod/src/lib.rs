@@ -35,5 +35,6 @@ pub mod outbound;
 pub mod pipeline;
 pub mod playback;
 pub mod processing;
+pub mod remote;
 pub mod storage;
 pub mod tokens;

@@ -53,12 +53,19 @@ enum Command {
         #[arg(long)]
         workers: Option<usize>,
     },
-    /// Run job workers only, against the same database and media store.
+    /// Run job workers only: against the same database and media store, or, with --server, as a
+    /// remote worker that takes jobs from a server over HTTP (no database or store needed).
     Worker {
         #[command(flatten)]
         common: Common,
         #[arg(long)]
         workers: Option<usize>,
+        /// The server's URL: work as a remote worker for it.
+        #[arg(long)]
+        server: Option<String>,
+        /// The remote worker's access token, as ID:SECRET (`openvod tokens create` on the server).
+        #[arg(long, env = "OPENVOD_WORKER_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Manage API access tokens.
     Tokens {
@@ -289,6 +296,40 @@ fn shutdown_token() -> CancellationToken {
     token
 }
 
+/// `openvod worker --server`: `workers` loops taking jobs from the server over HTTP.
+async fn run_remote_worker(
+    config: &openvod::config::Config,
+    server: &str,
+    token: Option<&str>,
+    workers: usize,
+) -> anyhow::Result<()> {
+    let url = url::Url::parse(server)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .with_context(|| format!("--server {server:?} is not an http(s) URL"))?;
+    let token =
+        token.context("a remote worker needs --token ID:SECRET (or OPENVOD_WORKER_TOKEN)")?;
+    let scratch = openvod::app::prepare_scratch_dir(&config.data_dir.join("tmp"))
+        .with_context(|| format!("preparing {}", config.data_dir.join("tmp").display()))?;
+    let worker = openvod::remote::client::RemoteWorker::new(
+        url,
+        token,
+        config.media.ffmpeg_path.clone(),
+        scratch,
+    )
+    .context("--token is ID:SECRET")?;
+    eprintln!("openvod remote worker for {server}, {workers} at once");
+    let shutdown = shutdown_token();
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        handles.push(tokio::spawn(worker.clone().run(shutdown.child_token())));
+    }
+    for handle in handles {
+        handle.await.context("worker task failed")?;
+    }
+    Ok(())
+}
+
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
@@ -334,7 +375,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             drop(out);
             app.run(shutdown_token(), workers).await?;
         }
-        Command::Worker { common, workers } => {
+        Command::Worker {
+            common,
+            workers,
+            server,
+            token,
+        } => {
             init_tracing();
             let config = load(
                 &common,
@@ -346,6 +392,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let workers = config.workers.unwrap_or_else(default_workers);
             if workers == 0 {
                 bail!("--workers must be at least 1");
+            }
+            if let Some(server) = server {
+                return run_remote_worker(&config, &server, token.as_deref(), workers).await;
             }
             if config.public_url.is_none() {
                 bail!("`openvod worker` needs public_url (in the config file or OPENVOD_PUBLIC_URL): the URLs it puts in events must point at the server");

@@ -134,7 +134,8 @@ domain_error!(
     crate::events::EventsError,
     crate::processing::ProcessingError,
     crate::tokens::TokenError,
-    crate::migration::MigrationError
+    crate::migration::MigrationError,
+    crate::remote::RemoteError
 );
 
 impl From<crate::accounts::AccountError> for ApiError {

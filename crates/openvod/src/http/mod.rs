@@ -39,6 +39,8 @@ pub struct AppState {
     pub vod_uploads: Arc<crate::compat::tencent::upload::VodUploads>,
     /// Tencent VOD's Key Hotlink Protection key for `/vod/...` URLs, when it is on.
     pub vod_hotlink_key: Option<Arc<str>>,
+    /// Jobs leased to remote workers over HTTP.
+    pub remote: Arc<crate::remote::RemoteJobs>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::compat::tencent::ugc::routes())
         .merge(crate::playback::http::routes())
         .merge(crate::accounts::http::routes())
+        .merge(crate::remote::http::routes())
         .merge(crate::console::routes())
         .merge(crate::tokens::http::routes())
         .fallback(

@@ -7,7 +7,7 @@ pub mod repo;
 
 mod worker;
 
-pub use worker::{Outcome, Worker};
+pub use worker::{backoff_secs, Outcome, Worker, MAX_ATTEMPTS};
 
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +52,19 @@ impl Job {
         }
     }
 }
+
+/// The job kinds a worker takes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Kinds {
+    #[default]
+    All,
+    Only(Vec<String>),
+    Except(Vec<String>),
+}
+
+/// Kinds a remote worker (`openvod worker --server`) can run: work on files alone, whose inputs
+/// and results travel over HTTP.
+pub const REMOTE_KINDS: &[&str] = &["transcode_piece"];
 
 /// A job handed to one worker until `lease_until`.
 #[derive(Debug, Clone)]

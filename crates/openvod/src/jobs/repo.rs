@@ -3,13 +3,20 @@
 use async_trait::async_trait;
 
 use crate::error::DbError;
-use crate::jobs::{ClaimedJob, Job, JobResult};
+use crate::jobs::{ClaimedJob, Job, JobResult, Kinds};
 
 #[async_trait]
 pub trait JobRepo: Send + Sync {
     async fn enqueue_job(&self, job: &Job, run_at: i64) -> Result<i64, DbError>;
-    /// Claims the oldest runnable job for `lease_secs`, or `None` when nothing is due.
-    async fn claim_job(&self, now: i64, lease_secs: i64) -> Result<Option<ClaimedJob>, DbError>;
+    /// Claims the oldest runnable job of `kinds` for `lease_secs`, or `None` when nothing is due.
+    async fn claim_job(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        kinds: &Kinds,
+    ) -> Result<Option<ClaimedJob>, DbError>;
+    /// The job `id` if `lease_token` still holds it (it is running under that lease).
+    async fn running_job(&self, id: i64, lease_token: &str) -> Result<Option<ClaimedJob>, DbError>;
     /// Extends a lease; `false` when the lease was lost (reclaimed by someone else).
     async fn heartbeat_job(&self, id: i64, lease_token: &str, until: i64) -> Result<bool, DbError>;
     /// Records the result; refused (`false`) when `lease_token` no longer holds the job.

@@ -29,10 +29,12 @@ pub struct Worker {
     assets: Arc<AssetService>,
     /// Lease length; a heartbeat renews it every third of this while the job runs.
     lease_secs: i64,
+    /// What this worker takes (the rest is left to remote workers).
+    kinds: super::Kinds,
 }
 
 /// Seconds to wait before attempt `attempts + 1`: 5 s, 25 s, 2 min, 10 min, ...
-fn backoff_secs(attempts: u32) -> i64 {
+pub fn backoff_secs(attempts: u32) -> i64 {
     5i64.saturating_pow(attempts.clamp(1, 6))
 }
 
@@ -46,14 +48,27 @@ impl Worker {
             db,
             assets,
             lease_secs: lease_secs.max(3) as i64,
+            kinds: super::Kinds::All,
         }
+    }
+
+    /// Leaves `kinds` to remote workers.
+    pub fn leaving(mut self, kinds: &[String]) -> Worker {
+        if !kinds.is_empty() {
+            self.kinds = super::Kinds::Except(kinds.to_vec());
+        }
+        self
     }
 
     /// Claims the next due job and runs it to the end. The job runs in its own task, which is the
     /// panic boundary; dropping this future aborts the job, and its lease then lets another worker
     /// take it over.
     pub async fn run_one(&self) -> Result<Outcome, DbError> {
-        let Some(claimed) = self.db.claim_job(now_unix(), self.lease_secs).await? else {
+        let Some(claimed) = self
+            .db
+            .claim_job(now_unix(), self.lease_secs, &self.kinds)
+            .await?
+        else {
             return Ok(Outcome::Idle);
         };
         let ClaimedJob {

@@ -482,8 +482,63 @@ impl Pipeline {
         first: usize,
         count: usize,
     ) -> Result<(), PipelineError> {
-        let Some((asset, info, original, plan)) = self.probed(asset_id).await? else {
+        let Some(spec) = self.piece_spec(asset_id, first, count).await? else {
             return Ok(());
+        };
+        let range = first..first + count;
+        if !self.stored(asset_id, &spec.rungs, range).await? {
+            let scratch = tempfile::Builder::new()
+                .prefix("piece-")
+                .tempdir_in(&self.scratch_dir)?;
+            let input = self
+                .store
+                .local_file(&StoreKey::parse(&spec.input_key)?)
+                .await?;
+            let audio = match spec.plan.has_audio {
+                true => {
+                    let (audio, start) = self.piece_audio(asset_id, &spec).await?;
+                    let path = scratch.path().join("piece.aac");
+                    tokio::fs::write(&path, audio).await?;
+                    Some((path, start))
+                }
+                false => None,
+            };
+            let out = scratch.path().join("ladder");
+            let args = spec.ffmpeg_args(
+                input.path(),
+                audio.as_ref().map(|(path, start)| (path.as_path(), *start)),
+                &out,
+            );
+            crate::media::ffmpeg::run_with_priority(
+                &self.media.ffmpeg_path,
+                args,
+                Duration::from_secs(spec.timeout_secs),
+                Priority::Background,
+                |_| {},
+            )
+            .await?;
+            let pass = LadderPass {
+                out: &out,
+                rungs: &spec.rungs,
+                planned: count,
+                skip_first_of_lowest: first == 0,
+            };
+            self.move_finished_segments(asset_id, &pass, &mut HashMap::new())
+                .await?;
+        }
+        self.piece_done(asset_id, &spec).await
+    }
+
+    /// What encoding segments `first..first + count` of a split encode takes, wherever it runs;
+    /// `None` once there is nothing left to do (the asset is gone or its outputs published).
+    pub async fn piece_spec(
+        &self,
+        asset_id: &str,
+        first: usize,
+        count: usize,
+    ) -> Result<Option<PieceSpec>, PipelineError> {
+        let Some((asset, info, original, plan)) = self.probed(asset_id).await? else {
+            return Ok(None);
         };
         // The rungs the split left pending; none once the outputs are published.
         let rungs: Vec<Rung> = plan
@@ -498,7 +553,7 @@ impl Pipeline {
             .cloned()
             .collect();
         if rungs.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let segments = plan.segment_durations().len();
         if count == 0 || first + count > segments {
@@ -506,54 +561,57 @@ impl Pipeline {
                 "piece {first}+{count} of {segments} segments"
             )));
         }
-        let scratch = tempfile::Builder::new()
-            .prefix("piece-")
-            .tempdir_in(&self.scratch_dir)?;
-        if !self.stored(asset_id, &rungs, first..first + count).await? {
-            let input = self
-                .store
-                .local_file(&StoreKey::parse(&original.key)?)
-                .await?;
-            let audio = match plan.has_audio {
-                true => Some(
-                    self.piece_audio(asset_id, (first, count), segments, scratch.path())
-                        .await?,
-                ),
-                false => None,
-            };
-            let out = scratch.path().join("ladder");
-            let args = encode::piece_args(
-                input.path(),
-                audio.as_ref().map(|(path, _)| path.as_path()),
-                audio.as_ref().map_or(0.0, |(_, start)| *start),
-                &plan,
-                &rungs,
-                (first, count),
-                &self.media.x264_preset,
-                &out,
-            );
-            self.ffmpeg(args, &info, asset_id, "piece", Priority::Background)
-                .await?;
-            let pass = LadderPass {
-                out: &out,
-                rungs: &rungs,
-                planned: count,
-                skip_first_of_lowest: first == 0,
-            };
-            self.move_finished_segments(asset_id, &pass, &mut HashMap::new())
-                .await?;
-            if !self.stored(asset_id, &rungs, first..first + count).await? {
-                return Err(PipelineError::MissingOutput(format!(
-                    "segments {first}..{} of a piece",
-                    first + count
-                )));
-            }
-            if self.db.get_asset(asset_id).await?.is_none() {
-                // Deleted while this piece was encoded, perhaps after its media were purged.
-                return self.abandon(asset_id).await;
-            }
+        Ok(Some(PieceSpec {
+            timeout_secs: self.timeout(&info).as_secs(),
+            preset: self.media.x264_preset.clone(),
+            input_key: original.key,
+            segments,
+            plan,
+            rungs,
+            first,
+            count,
+        }))
+    }
+
+    /// Stores a segment a worker made for the piece `spec` (a file the plan lists in the
+    /// piece's range for one of its rungs, nothing else); a segment already stored is kept.
+    pub async fn store_piece_file(
+        &self,
+        asset_id: &str,
+        spec: &PieceSpec,
+        rendition: &str,
+        file: &str,
+        local: &Path,
+    ) -> Result<(), PipelineError> {
+        let planned = spec.rungs.iter().any(|r| r.name == rendition)
+            && (spec.first..spec.first + spec.count).any(|i| plan::segment_name(i) == file);
+        if !planned {
+            return Err(PipelineError::MissingOutput(format!(
+                "{rendition}/{file} is not a segment of this piece"
+            )));
         }
-        if !self.stored(asset_id, &rungs, 0..segments).await? {
+        let key = StoreKey::parse(&Asset::hls_key(asset_id, rendition, file))?;
+        if self.store.size(&key).await?.is_none() {
+            self.store.put_file(&key, local).await?;
+        }
+        Ok(())
+    }
+
+    /// After a piece's segments were stored: checks they all are, and publishes the outputs if
+    /// every piece is done.
+    pub async fn piece_done(&self, asset_id: &str, spec: &PieceSpec) -> Result<(), PipelineError> {
+        let range = spec.first..spec.first + spec.count;
+        if !self.stored(asset_id, &spec.rungs, range.clone()).await? {
+            return Err(PipelineError::MissingOutput(format!(
+                "segments {}..{} of a piece",
+                range.start, range.end
+            )));
+        }
+        let Some((asset, info, _, plan)) = self.probed(asset_id).await? else {
+            // Deleted while this piece was encoded, perhaps after its media were purged.
+            return self.abandon(asset_id).await;
+        };
+        if !self.stored(asset_id, &spec.rungs, 0..spec.segments).await? {
             return Ok(()); // Another piece is still being encoded; the last one publishes.
         }
         let renditions = asset
@@ -562,35 +620,40 @@ impl Pipeline {
             .filter(|r| !r.pending)
             .cloned()
             .collect();
-        self.finish(&asset, &plan, &info, &rungs, renditions, scratch.path())
-            .await?;
+        let scratch = tempfile::Builder::new()
+            .prefix("finish-")
+            .tempdir_in(&self.scratch_dir)?;
+        self.finish(
+            &asset,
+            &plan,
+            &info,
+            &spec.rungs,
+            renditions,
+            scratch.path(),
+        )
+        .await?;
         self.store
             .delete(&StoreKey::parse(&Asset::work_key(asset_id, ""))?)
             .await?;
         Ok(())
     }
 
-    /// The piece's share of the audio encoded once (`split`), written into `dir`, and when it
-    /// starts relative to the piece.
-    async fn piece_audio(
+    /// The piece's share of the audio encoded once (`split`), and when it starts relative to
+    /// the piece.
+    pub async fn piece_audio(
         &self,
         asset_id: &str,
-        (first, count): (usize, usize),
-        segments: usize,
-        dir: &Path,
-    ) -> Result<(PathBuf, f64), PipelineError> {
+        spec: &PieceSpec,
+    ) -> Result<(Vec<u8>, f64), PipelineError> {
         let whole = self
             .store
             .local_file(&StoreKey::parse(&Asset::work_key(asset_id, AUDIO_ONCE))?)
             .await?;
         let data = tokio::fs::read(whole.path()).await?;
-        let last = first + count == segments;
-        let (audio, start) = adts::piece(&data, (first, count), last).ok_or_else(|| {
+        let last = spec.first + spec.count == spec.segments;
+        adts::piece(&data, (spec.first, spec.count), last).ok_or_else(|| {
             PipelineError::MissingOutput("the audio encoded once (not ADTS)".to_owned())
-        })?;
-        let path = dir.join("piece.aac");
-        tokio::fs::write(&path, audio).await?;
-        Ok((path, start))
+        })
     }
 
     /// Encodes and stores the first segment of the lowest of `rungs` on its own (see
@@ -967,7 +1030,44 @@ impl Pipeline {
     }
 }
 
-/// One encode of pending rungs: where ffmpeg writes them, and how many segments each will have.
+/// What a worker needs to encode one piece of a split encode (`Pipeline::piece_spec`); remote
+/// workers get it as JSON.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PieceSpec {
+    pub plan: Plan,
+    /// The rungs to encode.
+    pub rungs: Vec<Rung>,
+    pub first: usize,
+    pub count: usize,
+    /// Segments in the whole encode.
+    pub segments: usize,
+    pub preset: String,
+    pub timeout_secs: u64,
+    /// Where the input is in the store (for workers that reach the store).
+    pub input_key: String,
+}
+
+impl PieceSpec {
+    /// The ffmpeg run, given the input and the piece's audio (and when it starts) as local files.
+    pub fn ffmpeg_args(
+        &self,
+        input: &Path,
+        audio: Option<(&Path, f64)>,
+        out: &Path,
+    ) -> Vec<std::ffi::OsString> {
+        encode::piece_args(
+            input,
+            audio.map(|(path, _)| path),
+            audio.map_or(0.0, |(_, start)| start),
+            &self.plan,
+            &self.rungs,
+            (self.first, self.count),
+            &self.preset,
+            out,
+        )
+    }
+}
+
 /// The audio of a split encode, encoded once (`Asset::work_key`).
 const AUDIO_ONCE: &str = "audio.aac";
 
@@ -980,6 +1080,7 @@ struct Work<'a> {
     scratch: &'a Path,
 }
 
+/// One encode of pending rungs: where ffmpeg writes them, and how many segments each will have.
 struct LadderPass<'a> {
     out: &'a Path,
     rungs: &'a [Rung],

@@ -17,7 +17,7 @@ const LADDER: &[(u32, u32)] = &[
     (270, 400),
 ];
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rung {
     /// `720p` etc.; also the folder name of the rung's files.
     pub name: String,
@@ -28,7 +28,7 @@ pub struct Rung {
     pub level: u8,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// Highest first. Empty for audio-only inputs.
     pub rungs: Vec<Rung>,

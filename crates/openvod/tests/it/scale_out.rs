@@ -9,6 +9,29 @@ use openvod::config::DatabaseConfig;
 use crate::crash::processes_mentioning;
 use crate::support::{backend_env, clip, eventually, raw_db, slow_clip, test_bucket, TestApp};
 
+/// Starts `command` with its log (stderr) collected line by line.
+fn spawn_logged(
+    command: &mut tokio::process::Command,
+) -> (tokio::process::Child, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command
+        .env("OPENVOD_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, log)
+}
+
 /// An `openvod worker` process with a data folder of its own, its log lines collected.
 struct Worker {
     child: tokio::process::Child,
@@ -18,29 +41,16 @@ struct Worker {
 
 impl Worker {
     async fn start(app: &TestApp) -> Worker {
-        use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir().unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
-            .env_remove("OPENVOD_CONFIG")
-            .envs(backend_env(&app.config.database, &app.config.storage))
-            .env("OPENVOD_PUBLIC_URL", &app.base_url)
-            .env("OPENVOD_JOBS__LEASE_SECS", "3")
-            .env("OPENVOD_LOG", "info")
-            .env("NO_COLOR", "1")
-            .args(["worker", "--workers", "1", "--data-dir"])
-            .arg(dir.path())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let sink = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let (child, log) = spawn_logged(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+                .env_remove("OPENVOD_CONFIG")
+                .envs(backend_env(&app.config.database, &app.config.storage))
+                .env("OPENVOD_PUBLIC_URL", &app.base_url)
+                .env("OPENVOD_JOBS__LEASE_SECS", "3")
+                .args(["worker", "--workers", "1", "--data-dir"])
+                .arg(dir.path()),
+        );
         Worker { child, dir, log }
     }
 
@@ -132,4 +142,163 @@ async fn two_workers_without_a_shared_folder_share_jobs_and_survive_a_kill_9() {
         survivor.jobs_done() > done[1 - victim],
         "the survivor finished it"
     );
+}
+
+/// An `openvod worker --server URL --token ID:SECRET`: no database, no store, only HTTP.
+fn remote_worker(
+    app: &TestApp,
+    dir: &std::path::Path,
+) -> (tokio::process::Child, Arc<Mutex<Vec<String>>>) {
+    spawn_logged(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+            .env_remove("OPENVOD_CONFIG")
+            .env(
+                "OPENVOD_WORKER_TOKEN",
+                format!("{}:{}", app.token_id, app.token_secret),
+            )
+            .args([
+                "worker",
+                "--workers",
+                "1",
+                "--server",
+                &app.base_url,
+                "--data-dir",
+            ])
+            .arg(dir),
+    )
+}
+
+/// Waits up to `secs` for `check`.
+async fn within<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..secs * 10 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The pieces of a long input go to two remote workers over HTTP (the server's own worker
+/// leaves them); the asset plays. One remote worker killed with -9 mid-piece loses only its
+/// lease: the other takes the piece over, and a late call with the lost lease is refused (409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_workers_take_pieces_over_http_and_a_killed_one_loses_only_its_lease() {
+    let app = TestApp::spawn_with(1, |c| {
+        c.media.parallel_min_secs = 20;
+        c.media.piece_secs = 8;
+        c.media.x264_preset = "ultrafast".into();
+        c.jobs.remote_only = vec!["transcode_piece".into()];
+        c.jobs.lease_secs = 3;
+    })
+    .await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut workers: Vec<_> = dirs.iter().map(|d| remote_worker(&app, d.path())).collect();
+    let db = raw_db(&app.config.database, &app.config.data_dir).await;
+    let pieces_done = |asset: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT state, attempts FROM jobs WHERE kind = 'transcode_piece' AND payload LIKE $1 ORDER BY id",
+            )
+            .bind(format!("%{asset}%"))
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        }
+    };
+
+    let input = crate::support::mpeg4_clip("480x270", 25, 30);
+    let first = app
+        .upload_file(&input, serde_json::json!({"playback_policy": "public"}))
+        .await;
+    within(120, "the pieces are done", || async {
+        let jobs = pieces_done(first.clone()).await;
+        jobs.len() == 4 && jobs.iter().all(|(state, _)| state == "done")
+    })
+    .await;
+    let done: Vec<usize> = workers
+        .iter()
+        .map(|(_, log)| {
+            log.lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains("remote job done"))
+                .count()
+        })
+        .collect();
+    assert_eq!(
+        done.iter().sum::<usize>(),
+        4,
+        "every piece ran remotely: {done:?}"
+    );
+    assert!(
+        done.iter().all(|&n| n > 0),
+        "both workers took pieces: {done:?}"
+    );
+    let asset = app.get_asset(&first).await;
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+    let master_url = url::Url::parse(&format!("{}/{pid}.m3u8", app.base_url)).unwrap();
+    let master = app.fetch(master_url.as_str()).await.text().await.unwrap();
+    let child = master_url
+        .join(master.lines().find(|l| l.ends_with(".m3u8")).unwrap())
+        .unwrap();
+    let playlist = app.fetch(child.as_str()).await.text().await.unwrap();
+    let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".ts")).collect();
+    assert_eq!(segments.len(), 8, "{playlist}");
+    for segment in segments {
+        let url = child.join(segment).unwrap();
+        assert_eq!(app.fetch(url.as_str()).await.status(), 200, "{url}");
+    }
+
+    // Kill -9 a remote worker in the middle of a piece (a larger picture: pieces take longer).
+    let input = crate::support::mpeg4_clip("960x540", 25, 30);
+    let second = app
+        .upload_file(
+            &input,
+            serde_json::json!({"playback_policy": "public", "passthrough": "2"}),
+        )
+        .await;
+    let encoding =
+        |i: usize| processes_mentioning(&format!("{}/tmp/", dirs[i].path().display())) > 0;
+    within(60, "a remote worker encodes a piece", || async {
+        encoding(0) || encoding(1)
+    })
+    .await;
+    let victim = if encoding(0) { 0 } else { 1 };
+    workers[victim].0.start_kill().unwrap();
+    workers[victim].0.wait().await.unwrap();
+    within(120, "the other worker finishes every piece", || async {
+        let jobs = pieces_done(second.clone()).await;
+        jobs.len() == 4 && jobs.iter().all(|(state, _)| state == "done")
+    })
+    .await;
+    let jobs = pieces_done(second.clone()).await;
+    assert!(
+        jobs.iter().any(|(_, attempts)| *attempts == 2),
+        "the killed piece was taken over: {jobs:?}"
+    );
+    // A late call with a lease that is gone is fenced off.
+    let (id,): (i64,) =
+        sqlx::query_as("SELECT id FROM jobs WHERE kind = 'transcode_piece' ORDER BY id LIMIT 1")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let late = app
+        .client
+        .put(format!(
+            "{}/openvod/v1/worker-jobs/{id}/files/270p/seg_00000.ts",
+            app.base_url
+        ))
+        .basic_auth(&app.token_id, Some(&app.token_secret))
+        .header("x-openvod-lease", "a-lease-long-gone")
+        .body("not a segment")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 409);
 }

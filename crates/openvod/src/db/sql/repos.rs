@@ -17,7 +17,7 @@ use crate::assets::model::{
 };
 use crate::events::model::Snapshot;
 use crate::ingest::model::{Upload, UploadStatus};
-use crate::jobs::{ClaimedJob, Job, JobResult};
+use crate::jobs::{ClaimedJob, Job, JobResult, Kinds};
 use crate::media::probe::MediaInfo;
 use crate::playback::keys::SigningKey;
 use crate::processing::ProcessingTask;
@@ -819,30 +819,50 @@ impl JobRepo for SqlDb {
         Ok(id)
     }
 
-    async fn claim_job(&self, now: i64, lease_secs: i64) -> Result<Option<ClaimedJob>, DbError> {
+    async fn claim_job(
+        &self,
+        now: i64,
+        lease_secs: i64,
+        kinds: &Kinds,
+    ) -> Result<Option<ClaimedJob>, DbError> {
         let lease_token = crate::id::random_id();
+        let (filter, names) = match kinds {
+            Kinds::All => (String::new(), &[][..]),
+            Kinds::Only(names) => (format!(" AND kind IN ({})", marks(names.len())), &names[..]),
+            Kinds::Except(names) => (
+                format!(" AND kind NOT IN ({})", marks(names.len())),
+                &names[..],
+            ),
+        };
         let sql = format!(
             "UPDATE jobs SET state = 'running', lease_token = ?1, lease_until = ?2, attempts = attempts + 1
-             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?3 ORDER BY run_at, id LIMIT 1{})
+             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?3{filter}
+                         ORDER BY run_at, id LIMIT 1{})
              RETURNING id, payload, attempts",
             dialect::skip_locked("jobs")
         );
-        let row = query(&sql)
+        let mut claim = query(&sql)
             .bind(&lease_token)
             .bind(now + lease_secs)
-            .bind(now)
-            .fetch_optional(&self.writer)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let payload: String = row.try_get("payload")?;
-        let job: Job = serde_json::from_str(&payload)
-            .map_err(|e| DbError::Corrupt(format!("job payload {payload:?}: {e}")))?;
-        Ok(Some(ClaimedJob {
-            id: row.try_get("id")?,
-            job,
-            attempts: row.try_get::<i64, _>("attempts")? as u32,
-            lease_token,
-        }))
+            .bind(now);
+        for name in names {
+            claim = claim.bind(name);
+        }
+        let row = claim.fetch_optional(&self.writer).await?;
+        row.map(|row| claimed_from_row(&row, lease_token))
+            .transpose()
+    }
+
+    async fn running_job(&self, id: i64, lease_token: &str) -> Result<Option<ClaimedJob>, DbError> {
+        let row = query(
+            "SELECT id, payload, attempts FROM jobs WHERE id = ? AND lease_token = ? AND state = 'running'",
+        )
+        .bind(id)
+        .bind(lease_token)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| claimed_from_row(&row, lease_token.to_owned()))
+            .transpose()
     }
 
     async fn heartbeat_job(&self, id: i64, lease_token: &str, until: i64) -> Result<bool, DbError> {
@@ -909,6 +929,26 @@ impl JobRepo for SqlDb {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// `n` placeholders for an `IN (...)` list, numbered after the `?1`..`?3` before them.
+fn marks(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("?{}", i + 4))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn claimed_from_row(row: &DbRow, lease_token: String) -> Result<ClaimedJob, DbError> {
+    let payload: String = row.try_get("payload")?;
+    let job: Job = serde_json::from_str(&payload)
+        .map_err(|e| DbError::Corrupt(format!("job payload {payload:?}: {e}")))?;
+    Ok(ClaimedJob {
+        id: row.try_get("id")?,
+        job,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        lease_token,
+    })
 }
 
 fn signing_key_from_row(row: &DbRow) -> Result<SigningKey, DbError> {
@@ -1113,17 +1153,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn workers_claim_only_their_kinds_and_leases_are_checked() {
+        let (db, _scratch) = scratch_db().await;
+        let piece = Job::TranscodePiece {
+            asset_id: "a".into(),
+            first: 2,
+            count: 3,
+        };
+        let probe = Job::ProbeAsset {
+            asset_id: "b".into(),
+        };
+        db.enqueue_job(&piece, 100).await.unwrap();
+        db.enqueue_job(&probe, 100).await.unwrap();
+        let local = Kinds::Except(vec!["transcode_piece".into()]);
+        let remote = Kinds::Only(vec!["transcode_piece".into()]);
+        let got = db.claim_job(100, 10, &local).await.unwrap().unwrap();
+        assert_eq!(got.job, probe);
+        assert!(db.claim_job(100, 10, &local).await.unwrap().is_none());
+        let got = db.claim_job(100, 10, &remote).await.unwrap().unwrap();
+        assert_eq!(got.job, piece);
+        let held = db.running_job(got.id, &got.lease_token).await.unwrap();
+        assert_eq!(held.map(|j| j.job), Some(piece));
+        assert!(db
+            .running_job(got.id, "not-the-lease")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(db
+            .finish_job(got.id, &got.lease_token, &JobResult::Done, 101)
+            .await
+            .unwrap());
+        assert!(db
+            .running_job(got.id, &got.lease_token)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
     async fn leases_fence_late_completions_and_stale_jobs_are_reclaimed() {
         let (db, _scratch) = scratch_db().await;
         let job = Job::ProbeAsset {
             asset_id: "a".into(),
         };
         db.enqueue_job(&job, 100).await.unwrap();
-        assert!(db.claim_job(99, 10).await.unwrap().is_none(), "not due yet");
-        let first = db.claim_job(100, 10).await.unwrap().expect("claimed");
+        assert!(
+            db.claim_job(99, 10, &Kinds::All).await.unwrap().is_none(),
+            "not due yet"
+        );
+        let first = db
+            .claim_job(100, 10, &Kinds::All)
+            .await
+            .unwrap()
+            .expect("claimed");
         assert_eq!((first.job.clone(), first.attempts), (job.clone(), 1));
         assert!(
-            db.claim_job(100, 10).await.unwrap().is_none(),
+            db.claim_job(100, 10, &Kinds::All).await.unwrap().is_none(),
             "a claimed job is not handed out twice"
         );
         assert!(db
@@ -1136,7 +1221,11 @@ mod tests {
             "the heartbeat extended the lease"
         );
         assert_eq!(db.requeue_stale_jobs(120).await.unwrap(), 1);
-        let second = db.claim_job(120, 10).await.unwrap().expect("reclaimed");
+        let second = db
+            .claim_job(120, 10, &Kinds::All)
+            .await
+            .unwrap()
+            .expect("reclaimed");
         assert_eq!(second.attempts, 2);
         // The first worker wakes up late: its completion, retry and heartbeat are all refused.
         assert!(!db
@@ -1156,10 +1245,14 @@ mod tests {
             .await
             .unwrap());
         assert!(
-            db.claim_job(125, 10).await.unwrap().is_none(),
+            db.claim_job(125, 10, &Kinds::All).await.unwrap().is_none(),
             "backoff respected"
         );
-        let third = db.claim_job(130, 10).await.unwrap().expect("retried");
+        let third = db
+            .claim_job(130, 10, &Kinds::All)
+            .await
+            .unwrap()
+            .expect("retried");
         assert!(db
             .finish_job(
                 third.id,
@@ -1172,7 +1265,10 @@ mod tests {
             .await
             .unwrap());
         assert!(
-            db.claim_job(10_000, 10).await.unwrap().is_none(),
+            db.claim_job(10_000, 10, &Kinds::All)
+                .await
+                .unwrap()
+                .is_none(),
             "failed is terminal"
         );
     }
