@@ -6,6 +6,8 @@ pub enum ErrorKind {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// The route exists, not with this method: 405 (with `Allow`).
+    MethodNotAllowed,
     Conflict,
     /// The resource existed but can no longer be used (cancelled or timed-out upload).
     Gone,

@@ -60,6 +60,14 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::remote::http::routes())
         .merge(crate::console::routes())
         .merge(crate::tokens::http::routes())
+        // A route with another method: Mux's error shape too, never an empty 405 the SDKs
+        // cannot read (axum still adds `Allow`).
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: Uri| async move {
+            ApiError::new(
+                crate::error::ErrorKind::MethodNotAllowed,
+                format!("{method} is not supported on {}", uri.path()),
+            )
+        })
         .fallback(
             |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },
         )

@@ -588,3 +588,41 @@ async fn bad_meta_is_refused_naming_the_field() {
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["data"]["meta"]["title"], title);
 }
+
+/// Whatever the mistake, the answer is Mux's JSON error shape with the status the SDKs expect:
+/// an unknown route 404, a known route with another method 405 (and `Allow`), never an empty body.
+#[tokio::test]
+async fn wrong_routes_and_methods_answer_json() {
+    let app = TestApp::spawn().await;
+    for (method, path, status, kind) in [
+        (Method::GET, "/video/v1/no-such-thing", 404, "not_found"),
+        (Method::PUT, "/video/v1/assets", 405, "method_not_allowed"),
+        (
+            Method::PATCH,
+            "/video/v1/uploads",
+            405,
+            "method_not_allowed",
+        ),
+        (
+            Method::DELETE,
+            "/system/v1/signing-keys",
+            405,
+            "method_not_allowed",
+        ),
+    ] {
+        let r = app.api(method.clone(), path).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{method} {path}");
+        if status == 405 {
+            let allow = r.headers().get("allow").expect("Allow is listed");
+            assert!(allow.to_str().unwrap().contains("GET"), "{allow:?}");
+        }
+        let body: serde_json::Value = r.json().await.expect("a JSON body");
+        assert_eq!(body["error"]["type"], kind, "{method} {path}: {body}");
+        assert!(
+            body["error"]["messages"][0]
+                .as_str()
+                .is_some_and(|m| m.contains(path.rsplit('/').next().unwrap())),
+            "{body}"
+        );
+    }
+}
