@@ -84,6 +84,13 @@ check(mp4.status_code == 200 and int(sr.files[0].filesize) == len(mp4.content), 
 check(abs(a.duration - 2.0) < 0.1, f"duration {a.duration}")
 check(a.playback_ids[0].policy == "public", "playback id")
 check({t.type for t in a.tracks} == {"video", "audio"}, f"tracks {a.tracks}")
+info = assets.get_asset_input_info(asset_id).data
+check(len(info) == 1 and info[0].file.container_format.startswith("mov,mp4"), f"input-info {info}")
+video = [t for t in info[0].file.tracks if t.type == "video"]
+audio = [t for t in info[0].file.tracks if t.type == "audio"]
+check(video and video[0].encoding == "h264" and (video[0].width, video[0].height) == (160, 120)
+      and abs(video[0].frame_rate - 15) < 0.01, f"input video track {video}")
+check(audio and audio[0].encoding == "aac" and audio[0].channels >= 1 and audio[0].sample_rate, f"input audio track {audio}")
 
 listed = assets.list_assets(limit=25, page=1)
 check(listed is not None and any(x.id == asset_id for x in listed.data), "list_assets has it")

@@ -626,3 +626,32 @@ async fn wrong_routes_and_methods_answer_json() {
         );
     }
 }
+
+/// Input info lists the input once it is probed: nothing before (the SDK test checks the tracks
+/// of a probed one); another caller's or a missing asset is a JSON 404.
+#[tokio::test]
+async fn input_info_is_empty_until_probed() {
+    let app = TestApp::spawn().await;
+    let (status, created) = app
+        .api_json(
+            Method::POST,
+            "/video/v1/assets",
+            Some(json!({"input": [{"url": "https://example.com/clip.mp4"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["data"]["id"].as_str().unwrap();
+    let (status, info) = app
+        .api_json(
+            Method::GET,
+            &format!("/video/v1/assets/{id}/input-info"),
+            None,
+        )
+        .await;
+    assert_eq!((status, info), (200, json!({"data": []})));
+    let (status, body) = app
+        .api_json(Method::GET, "/video/v1/assets/nope/input-info", None)
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["type"], "not_found");
+}

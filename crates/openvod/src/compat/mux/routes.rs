@@ -10,8 +10,9 @@ use axum::{Json, Router};
 
 use super::wire::{
     check_passthrough, parse_policy, AssetList, AssetResponse, CreateAssetRequest,
-    CreatePlaybackIdRequest, CreateSigningKeyRequest, CreateUploadRequest, PlaybackIdResponse,
-    SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest, UploadResponse,
+    CreatePlaybackIdRequest, CreateSigningKeyRequest, CreateUploadRequest, InputInfo,
+    PlaybackIdResponse, SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest,
+    UploadResponse,
 };
 use crate::assets::model::{AssetFilter, AssetStatus};
 use crate::assets::AssetError;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<AppState> {
             "/video/v1/assets/{id}/master-access",
             put(update_master_access),
         )
+        .route("/video/v1/assets/{id}/input-info", get(get_input_info))
         .route("/video/v1/playback-ids/{pid}", get(get_playback_id_owner))
         .route(
             "/system/v1/signing-keys",
@@ -265,6 +267,17 @@ async fn get_asset(
 ) -> Result<Response, ApiError> {
     let asset = visible_asset(&state, &caller, &id).await?;
     Ok(ok(asset_response(&state, &asset)))
+}
+
+/// Mux lists one entry per input; an asset has one, once probed (none before).
+async fn get_input_info(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let asset = visible_asset(&state, &caller, &id).await?;
+    let info = InputInfo::of(asset.input_url.as_deref(), asset.source.as_ref());
+    Ok(ok(info.into_iter().collect::<Vec<_>>()))
 }
 
 async fn delete_asset(

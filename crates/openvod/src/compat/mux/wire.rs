@@ -729,3 +729,85 @@ pub struct AssetList {
     pub data: Vec<AssetResponse>,
     pub next_cursor: Option<String>,
 }
+
+/// `GET /video/v1/assets/{id}/input-info`: what the asset was made from, as probed.
+#[derive(Debug, Serialize)]
+pub struct InputInfo {
+    pub settings: InputInfoSettings,
+    pub file: InputFile,
+}
+
+/// The input's settings as given (its URL, for assets made from one).
+#[derive(Debug, Serialize)]
+pub struct InputInfoSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InputFile {
+    /// ffprobe's format name, as Mux gives it (`mov,mp4,m4a,3gp,3g2,mj2`).
+    pub container_format: String,
+    pub tracks: Vec<InputTrack>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InputTrack {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    pub encoding: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u32>,
+}
+
+impl InputInfo {
+    /// The asset's input, once it has been probed (`None` before).
+    pub fn of(input_url: Option<&str>, source: Option<&MediaInfo>) -> Option<InputInfo> {
+        let source = source?;
+        let mut tracks = Vec::new();
+        if let Some(v) = &source.video {
+            let (width, height) = v.display_size();
+            tracks.push(InputTrack {
+                kind: "video",
+                duration: v.duration.or(source.duration),
+                encoding: v.codec.clone(),
+                width: Some(width),
+                height: Some(height),
+                frame_rate: v.frame_rate,
+                sample_rate: None,
+                channels: None,
+            });
+        }
+        for a in &source.audio {
+            tracks.push(InputTrack {
+                kind: "audio",
+                duration: a.duration.or(source.duration),
+                encoding: a.codec.clone(),
+                width: None,
+                height: None,
+                frame_rate: None,
+                sample_rate: a.sample_rate,
+                channels: Some(a.channels),
+            });
+        }
+        Some(InputInfo {
+            settings: InputInfoSettings {
+                url: input_url.map(str::to_owned),
+            },
+            file: InputFile {
+                container_format: source.format_name.clone(),
+                tracks,
+            },
+        })
+    }
+}
