@@ -106,6 +106,30 @@ try:
 except NotFoundException:
     pass
 
+# Playback restrictions: every route, through the SDK's own models.
+restrictions = mux_python.PlaybackRestrictionsApi(client)
+made = restrictions.create_playback_restriction(mux_python.CreatePlaybackRestrictionRequest(
+    referrer=mux_python.ReferrerDomainRestriction(allowed_domains=["*.example.com"], allow_no_referrer=False),
+    user_agent=mux_python.UserAgentRestrictionRequest(allow_no_user_agent=False, allow_high_risk_user_agent=False)))
+rid = made.data.id
+check(made.data.referrer.allowed_domains == ["*.example.com"] and made.data.user_agent.allow_no_user_agent is False,
+      f"create_playback_restriction: {made}")
+check(restrictions.get_playback_restriction(rid).data.id == rid, "get_playback_restriction")
+check(any(r.id == rid for r in restrictions.list_playback_restrictions(page=1, limit=10).data), "list_playback_restrictions")
+ref = restrictions.update_referrer_domain_restriction(rid, mux_python.UpdateReferrerDomainRestrictionRequest(
+    allowed_domains=["example.org"], allow_no_referrer=True))
+check(ref.data.referrer.allowed_domains == ["example.org"] and ref.data.referrer.allow_no_referrer, f"referrer update {ref}")
+ua = restrictions.update_user_agent_restriction(rid, mux_python.UpdateUserAgentRestrictionRequest(
+    allow_no_user_agent=True, allow_high_risk_user_agent=True))
+check(ua.data.user_agent.allow_high_risk_user_agent and ua.data.referrer.allowed_domains == ["example.org"],
+      f"user agent update keeps the referrer rule {ua}")
+restrictions.delete_playback_restriction(rid)
+try:
+    restrictions.get_playback_restriction(rid)
+    check(False, "deleted restriction still readable")
+except NotFoundException:
+    pass
+
 bad = mux_python.Configuration(host=base)
 bad.username, bad.password = cfg.username, "wrong"
 try:

@@ -16,7 +16,7 @@ pub use crate::events::repo::EventRepo;
 pub use crate::ingest::repo::{FinalizeOutcome, UploadRepo};
 pub use crate::jobs::repo::JobRepo;
 pub use crate::migration::repo::{BbbRepo, MigrationStore};
-pub use crate::playback::repo::{PlaybackStore, SigningKeyRepo};
+pub use crate::playback::repo::{PlaybackStore, RestrictionRepo, SigningKeyRepo};
 pub use crate::processing::repo::{TaskRepo, TaskRunStore};
 pub use crate::tokens::{ApiToken, SecretRepo, TokenRepo, TokenStore};
 

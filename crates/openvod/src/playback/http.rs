@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::images::ImageFormat;
+use super::restrictions::Viewer;
 use super::{Audience, PlaybackError, Resolved};
 use crate::http::byte_range::parse_range;
 use crate::http::error::ApiError;
@@ -66,6 +67,7 @@ async fn master(
     State(state): State<AppState>,
     Path(file): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     with_cors(
         async {
@@ -75,7 +77,12 @@ async fn master(
             let token = query.get("token").map(String::as_str);
             let auth = state
                 .playback
-                .authorize(playback_id, token, Audience::Video)
+                .authorize(
+                    playback_id,
+                    token,
+                    Audience::Video,
+                    &Viewer::from_headers(&headers),
+                )
                 .await?;
             let param = |name: &str| auth.claims.param(name).or_else(|| query.get(name).cloned());
             let playlist = state.playback.master_playlist(&auth, &param)?;
@@ -224,8 +231,9 @@ async fn resource_inner(
     let token = query.get("token").map(String::as_str);
     let parts: Vec<&str> = rest.split('/').collect();
     if let ["g", grant, rendition, file] = parts.as_slice() {
+        let viewer = Viewer::from_headers(headers);
         let resolved = playback
-            .rendition_file(playback_id, grant, rendition, file)
+            .rendition_file(playback_id, grant, rendition, file, &viewer)
             .await?;
         return send(state, headers, method, resolved).await;
     }
@@ -241,7 +249,14 @@ async fn resource_inner(
         "storyboard" => Audience::Storyboard,
         _ => Audience::Video,
     };
-    let auth = playback.authorize(playback_id, token, audience).await?;
+    let auth = playback
+        .authorize(
+            playback_id,
+            token,
+            audience,
+            &Viewer::from_headers(headers),
+        )
+        .await?;
     let param = |name: &str| auth.claims.param(name).or_else(|| query.get(name).cloned());
     match (stem, ext) {
         ("storyboard", "vtt") => {

@@ -44,6 +44,12 @@ impl Claims {
         }
     }
 
+    /// The playback restriction the token is bound to (`playback_restriction_id`).
+    pub fn restriction_id(&self) -> Option<String> {
+        self.param("playback_restriction_id")
+            .filter(|id| crate::id::is_valid_id(id))
+    }
+
     pub fn exp(&self) -> Option<i64> {
         self.0.get("exp").and_then(Value::as_i64)
     }

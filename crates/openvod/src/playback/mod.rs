@@ -9,6 +9,7 @@ pub mod http;
 pub mod images;
 pub mod keys;
 pub mod repo;
+pub mod restrictions;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +58,8 @@ pub enum PlaybackError {
     KeyGeneration(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("playback refused: {0}")]
+    Restricted(String),
     #[error("rendering failed: {0}")]
     Media(#[from] MediaError),
     #[error(transparent)]
@@ -74,7 +77,7 @@ impl PlaybackError {
             NotFound(_) | FileNotFound(_) | KeyNotFound(_) => ErrorKind::NotFound,
             NotReady(_) => ErrorKind::NotReady,
             SegmentPending(_) => ErrorKind::RetryLater,
-            TokenRequired | TokenRefused(_) | Grant(_) => ErrorKind::Forbidden,
+            TokenRequired | TokenRefused(_) | Grant(_) | Restricted(_) => ErrorKind::Forbidden,
             Invalid(_) => ErrorKind::Invalid,
             KeyGeneration(_) | Media(_) | Db(_) | Storage(_) | Io(_) => ErrorKind::Internal,
         }
@@ -145,6 +148,7 @@ pub struct PlaybackService {
     media: MediaConfig,
     scratch_dir: PathBuf,
     pub keys: SigningKeys,
+    pub restrictions: restrictions::Restrictions,
     image_locks: KeyedLocks,
     /// Bounds concurrent image renders, whatever parameters callers invent.
     image_renders: tokio::sync::Semaphore,
@@ -193,6 +197,7 @@ impl PlaybackService {
         });
         PlaybackService {
             keys: SigningKeys::new(db.clone()),
+            restrictions: restrictions::Restrictions::new(db.clone()),
             db,
             store,
             signer,
@@ -232,6 +237,7 @@ impl PlaybackService {
         playback_id: &str,
         token: Option<&str>,
         audience: Audience,
+        viewer: &restrictions::Viewer,
     ) -> Result<Authorized, PlaybackError> {
         let (policy, asset) = self.lookup(playback_id).await?;
         let claims = match policy {
@@ -245,6 +251,9 @@ impl PlaybackService {
                     .await?
             }
         };
+        if let Some(id) = claims.restriction_id() {
+            self.restrictions.check(&id, viewer).await?;
+        }
         Ok(Authorized {
             playback_id: playback_id.to_owned(),
             policy,
@@ -291,10 +300,23 @@ impl PlaybackService {
                 // The resolution bounds in force are signed into the grant, so child URLs cannot
                 // reach renditions the token excluded.
                 let (lo, hi) = (min.unwrap_or(0), max.unwrap_or(0));
-                let token = self
-                    .signer
-                    .sign(&format!("hls:{lo}:{hi}"), &auth.playback_id, exp);
-                format!("{lo}-{hi}~{token}")
+                // So is the token's playback restriction: every segment request is checked too.
+                match auth.claims.restriction_id() {
+                    None => {
+                        let token =
+                            self.signer
+                                .sign(&format!("hls:{lo}:{hi}"), &auth.playback_id, exp);
+                        format!("{lo}-{hi}~{token}")
+                    }
+                    Some(rid) => {
+                        let token = self.signer.sign(
+                            &format!("hls:{lo}:{hi}:{rid}"),
+                            &auth.playback_id,
+                            exp,
+                        );
+                        format!("{lo}-{hi}-{rid}~{token}")
+                    }
+                }
             }
         };
         let mut renditions: Vec<_> = auth
@@ -347,6 +369,7 @@ impl PlaybackService {
         grant: &str,
         rendition: &str,
         file: &str,
+        viewer: &restrictions::Viewer,
     ) -> Result<Resolved, PlaybackError> {
         let (policy, asset) = match self.recent.get(playback_id, rendition) {
             Some(found) => found,
@@ -360,17 +383,22 @@ impl PlaybackService {
         let mut bounds = (0, 0);
         if policy == PlaybackPolicy::Signed || grant != PUBLIC_GRANT {
             let (range, token) = grant.split_once('~').ok_or(CapabilityError::Malformed)?;
-            let (lo, hi) = range.split_once('-').ok_or(CapabilityError::Malformed)?;
-            bounds = (
-                lo.parse::<u32>().map_err(|_| CapabilityError::Malformed)?,
-                hi.parse::<u32>().map_err(|_| CapabilityError::Malformed)?,
-            );
-            self.signer.verify(
-                &format!("hls:{}:{}", bounds.0, bounds.1),
-                playback_id,
-                Some(token),
-                now_unix(),
-            )?;
+            let mut parts = range.splitn(3, '-');
+            let (lo, hi, rid) = (parts.next(), parts.next(), parts.next());
+            let number = |v: Option<&str>| {
+                v.and_then(|v| v.parse::<u32>().ok())
+                    .ok_or(CapabilityError::Malformed)
+            };
+            bounds = (number(lo)?, number(hi)?);
+            let signed = match rid {
+                None => format!("hls:{}:{}", bounds.0, bounds.1),
+                Some(rid) => format!("hls:{}:{}:{rid}", bounds.0, bounds.1),
+            };
+            self.signer
+                .verify(&signed, playback_id, Some(token), now_unix())?;
+            if let Some(rid) = rid {
+                self.restrictions.check(rid, viewer).await?;
+            }
         }
         let content_type = if file == "index.m3u8" {
             "application/vnd.apple.mpegurl"

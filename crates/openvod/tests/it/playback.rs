@@ -530,3 +530,129 @@ async fn signed_playback_token_matrix() {
         403
     );
 }
+
+/// A token bound to a playback restriction plays only from the allowed sites and clients, on the
+/// master playlist, the segments its grant reaches and the images; updating the restriction takes
+/// effect at once; a token naming a restriction that does not exist plays nowhere.
+#[tokio::test]
+async fn playback_restrictions_refuse_other_sites_and_clients_everywhere() {
+    let app = TestApp::spawn().await;
+    let keys = make_keys(&app).await;
+    let (_, pid) = ready_clip(&app, "signed").await;
+    let (status, created) = app
+        .api_json(
+            Method::POST,
+            "/video/v1/playback-restrictions",
+            Some(json!({
+                "referrer": {"allowed_domains": ["*.example.com"], "allow_no_referrer": false},
+                "user_agent": {"allow_no_user_agent": false, "allow_high_risk_user_agent": false}
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let rid = created["data"]["id"].as_str().unwrap().to_owned();
+    let bound = |aud: &str| {
+        rs(
+            &keys,
+            true,
+            &claims(&pid, aud, 600, json!({"playback_restriction_id": rid})),
+        )
+    };
+    let (v, t) = (bound("v"), bound("t"));
+    let get = |url: String, referer: Option<&'static str>, agent: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut request = app.client.get(format!("{}{url}", app.base_url));
+            if let Some(referer) = referer {
+                request = request.header("referer", referer);
+            }
+            if let Some(agent) = agent {
+                request = request.header("user-agent", agent);
+            }
+            request.send().await.unwrap()
+        }
+    };
+    const SITE: Option<&str> = Some("https://app.example.com/watch");
+    const BROWSER: Option<&str> = Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0");
+
+    let master = get(format!("/{pid}.m3u8?token={v}"), SITE, BROWSER).await;
+    assert_eq!(master.status(), 200);
+    let body = master.text().await.unwrap();
+    let child = body
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_owned();
+    let media = get(format!("/{child}"), SITE, BROWSER).await;
+    assert_eq!(media.status(), 200);
+    let media = media.text().await.unwrap();
+    let segment = media.lines().find(|l| !l.starts_with('#')).unwrap();
+    let segment = format!("/{}", child.replace("index.m3u8", segment));
+    assert_eq!(get(segment.clone(), SITE, BROWSER).await.status(), 200);
+    let thumbnail = format!("/{pid}/thumbnail.jpg?width=40&token={t}");
+    assert_eq!(get(thumbnail.clone(), SITE, BROWSER).await.status(), 200);
+
+    for (what, referer, agent) in [
+        ("another site", Some("https://evil.test/"), BROWSER),
+        (
+            "the bare parent domain",
+            Some("https://example.com/"),
+            BROWSER,
+        ),
+        ("no referrer", None, BROWSER),
+        ("no user agent", SITE, None),
+        ("a download tool", SITE, Some("curl/8.5.0")),
+    ] {
+        for url in [
+            format!("/{pid}.m3u8?token={v}"),
+            segment.clone(),
+            format!("/{child}"),
+            thumbnail.clone(),
+        ] {
+            let r = get(url.clone(), referer, agent).await;
+            assert_eq!(r.status(), 403, "{what}: {url}");
+            let body: Value = r.json().await.unwrap();
+            assert!(
+                body["error"]["messages"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("restriction"),
+                "{what}: {body}"
+            );
+        }
+    }
+
+    // Any site, from now on.
+    let (status, updated) = app
+        .api_json(
+            Method::PUT,
+            &format!("/video/v1/playback-restrictions/{rid}/referrer"),
+            Some(json!({"allowed_domains": ["*"], "allow_no_referrer": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        get(segment.clone(), Some("https://evil.test/"), BROWSER)
+            .await
+            .status(),
+        200
+    );
+    // Bad domains are refused by name; a deleted restriction plays nowhere.
+    let (status, body) = app
+        .api_json(
+            Method::PUT,
+            &format!("/video/v1/playback-restrictions/{rid}/referrer"),
+            Some(json!({"allowed_domains": ["https://not a domain"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = app
+        .api_json(
+            Method::DELETE,
+            &format!("/video/v1/playback-restrictions/{rid}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(get(segment, SITE, BROWSER).await.status(), 403);
+}

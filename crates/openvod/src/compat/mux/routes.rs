@@ -10,9 +10,10 @@ use axum::{Json, Router};
 
 use super::wire::{
     check_passthrough, parse_policy, AssetList, AssetResponse, CreateAssetRequest,
-    CreatePlaybackIdRequest, CreateSigningKeyRequest, CreateUploadRequest, InputInfo,
-    PlaybackIdResponse, SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest,
-    UploadResponse,
+    CreatePlaybackIdRequest, CreateRestrictionRequest, CreateSigningKeyRequest,
+    CreateUploadRequest, InputInfo, PlaybackIdResponse, ReferrerRequest, RestrictionResponse,
+    SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest, UploadResponse,
+    UserAgentRequest,
 };
 use crate::assets::model::{AssetFilter, AssetStatus};
 use crate::assets::AssetError;
@@ -47,6 +48,22 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/video/v1/assets/{id}/input-info", get(get_input_info))
         .route("/video/v1/playback-ids/{pid}", get(get_playback_id_owner))
+        .route(
+            "/video/v1/playback-restrictions",
+            post(create_restriction).get(list_restrictions),
+        )
+        .route(
+            "/video/v1/playback-restrictions/{id}",
+            get(get_restriction).delete(delete_restriction),
+        )
+        .route(
+            "/video/v1/playback-restrictions/{id}/referrer",
+            put(update_restriction_referrer),
+        )
+        .route(
+            "/video/v1/playback-restrictions/{id}/user_agent",
+            put(update_restriction_user_agent),
+        )
         .route(
             "/system/v1/signing-keys",
             post(create_signing_key).get(list_signing_keys),
@@ -412,6 +429,88 @@ async fn create_signing_key(
         &created.key,
         Some(created.private_key),
     )))
+}
+
+async fn create_restriction(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    JsonBody(request): JsonBody<CreateRestrictionRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let created = state
+        .playback
+        .restrictions
+        .create(
+            request.referrer.map(Into::into).unwrap_or_default(),
+            request.user_agent.map(Into::into).unwrap_or_default(),
+        )
+        .await?;
+    Ok(created_response(RestrictionResponse::from(created)))
+}
+
+async fn list_restrictions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let (limit, page) = pagination(&query)?;
+    let offset = limit.saturating_mul(page - 1);
+    let listed = state.playback.restrictions.list(limit, offset).await?;
+    Ok(ok(listed
+        .into_iter()
+        .map(RestrictionResponse::from)
+        .collect::<Vec<_>>()))
+}
+
+async fn get_restriction(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let found = state.playback.restrictions.get(&id).await?;
+    Ok(ok(RestrictionResponse::from(found)))
+}
+
+async fn delete_restriction(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    state.playback.restrictions.delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn update_restriction_referrer(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<ReferrerRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let updated = state
+        .playback
+        .restrictions
+        .update(&id, Some(request.into()), None)
+        .await?;
+    Ok(ok(RestrictionResponse::from(updated)))
+}
+
+async fn update_restriction_user_agent(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<UserAgentRequest>,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let updated = state
+        .playback
+        .restrictions
+        .update(&id, None, Some(request.into()))
+        .await?;
+    Ok(ok(RestrictionResponse::from(updated)))
 }
 
 async fn list_signing_keys(

@@ -811,3 +811,71 @@ impl InputInfo {
         })
     }
 }
+
+/// `POST /video/v1/playback-restrictions`; both rules are optional (Mux's defaults apply).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRestrictionRequest {
+    pub referrer: Option<ReferrerRequest>,
+    pub user_agent: Option<UserAgentRequest>,
+}
+
+/// `PUT .../referrer`, and the `referrer` of a creation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferrerRequest {
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    #[serde(default)]
+    pub allow_no_referrer: bool,
+}
+
+/// `PUT .../user_agent`, and the `user_agent` of a creation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserAgentRequest {
+    pub allow_no_user_agent: Option<bool>,
+    pub allow_high_risk_user_agent: Option<bool>,
+}
+
+impl From<ReferrerRequest> for crate::playback::restrictions::ReferrerRule {
+    fn from(r: ReferrerRequest) -> Self {
+        crate::playback::restrictions::ReferrerRule {
+            allowed_domains: r.allowed_domains,
+            allow_no_referrer: r.allow_no_referrer,
+        }
+    }
+}
+
+impl From<UserAgentRequest> for crate::playback::restrictions::UserAgentRule {
+    fn from(r: UserAgentRequest) -> Self {
+        let default = crate::playback::restrictions::UserAgentRule::default();
+        crate::playback::restrictions::UserAgentRule {
+            allow_no_user_agent: r.allow_no_user_agent.unwrap_or(default.allow_no_user_agent),
+            allow_high_risk_user_agent: r
+                .allow_high_risk_user_agent
+                .unwrap_or(default.allow_high_risk_user_agent),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestrictionResponse {
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub referrer: crate::playback::restrictions::ReferrerRule,
+    pub user_agent: crate::playback::restrictions::UserAgentRule,
+}
+
+impl From<crate::playback::restrictions::PlaybackRestriction> for RestrictionResponse {
+    fn from(r: crate::playback::restrictions::PlaybackRestriction) -> Self {
+        RestrictionResponse {
+            id: r.id,
+            created_at: r.created_at.to_string(),
+            updated_at: r.updated_at.to_string(),
+            referrer: r.referrer,
+            user_agent: r.user_agent,
+        }
+    }
+}

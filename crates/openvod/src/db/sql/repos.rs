@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use sqlx::{Row, Transaction};
 
 use super::{
-    ApiToken, AssetRepo, DbError, FinalizeOutcome, JobRepo, SecretRepo, SigningKeyRepo, TokenRepo,
-    UploadRepo,
+    ApiToken, AssetRepo, DbError, FinalizeOutcome, JobRepo, RestrictionRepo, SecretRepo,
+    SigningKeyRepo, TokenRepo, UploadRepo,
 };
 use crate::assets::model::{
     Asset, AssetChange, AssetErrors, AssetFilter, AssetSettings, AssetStatus, IngestType,
@@ -20,6 +20,7 @@ use crate::ingest::model::{Upload, UploadStatus};
 use crate::jobs::{ClaimedJob, Job, JobResult, Kinds};
 use crate::media::probe::MediaInfo;
 use crate::playback::keys::SigningKey;
+use crate::playback::restrictions::PlaybackRestriction;
 use crate::processing::ProcessingTask;
 
 type Args<'q> = <Engine as sqlx::Database>::Arguments<'q>;
@@ -992,6 +993,78 @@ impl SigningKeyRepo for SqlDb {
 
     async fn delete_signing_key(&self, id: &str) -> Result<bool, DbError> {
         let done = query("DELETE FROM signing_keys WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+fn restriction_from_row(row: &DbRow) -> Result<PlaybackRestriction, DbError> {
+    Ok(PlaybackRestriction {
+        id: row.try_get("id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        referrer: json_col(row, "referrer")?.unwrap_or_default(),
+        user_agent: json_col(row, "user_agent")?.unwrap_or_default(),
+    })
+}
+
+#[async_trait]
+impl RestrictionRepo for SqlDb {
+    async fn create_restriction(&self, r: &PlaybackRestriction) -> Result<(), DbError> {
+        query(
+            "INSERT INTO playback_restrictions (id, referrer, user_agent, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&r.id)
+        .bind(to_json(&r.referrer))
+        .bind(to_json(&r.user_agent))
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_restriction(&self, id: &str) -> Result<Option<PlaybackRestriction>, DbError> {
+        let row = query("SELECT * FROM playback_restrictions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| restriction_from_row(&r)).transpose()
+    }
+
+    async fn list_restrictions(
+        &self,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<PlaybackRestriction>, DbError> {
+        let rows = query(
+            "SELECT * FROM playback_restrictions ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+        )
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(restriction_from_row).collect()
+    }
+
+    async fn update_restriction(&self, r: &PlaybackRestriction) -> Result<bool, DbError> {
+        let done = query(
+            "UPDATE playback_restrictions SET referrer = ?, user_agent = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(to_json(&r.referrer))
+        .bind(to_json(&r.user_agent))
+        .bind(r.updated_at)
+        .bind(&r.id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_restriction(&self, id: &str) -> Result<bool, DbError> {
+        let done = query("DELETE FROM playback_restrictions WHERE id = ?")
             .bind(id)
             .execute(&self.writer)
             .await?;
