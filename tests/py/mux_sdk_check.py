@@ -92,6 +92,23 @@ check(video and video[0].encoding == "h264" and (video[0].width, video[0].height
       and abs(video[0].frame_rate - 15) < 0.01, f"input video track {video}")
 check(audio and audio[0].encoding == "aac" and audio[0].channels >= 1 and audio[0].sample_rate, f"input audio track {audio}")
 
+# Static renditions after the fact: mp4_support off (its files go), then an audio-only file asked for.
+off = assets.update_asset_mp4_support(asset_id, mux_python.UpdateAssetMP4SupportRequest(mp4_support="none"))
+check(off.data.mp4_support == "none", f"update_asset_mp4_support: {off.data.mp4_support}")
+gone = requests.get(f"{base}/{a.playback_ids[0].id}/high.mp4")
+check(gone.status_code == 404, f"high.mp4 removed with mp4_support none: {gone.status_code}")
+made = assets.create_asset_static_rendition(asset_id, mux_python.CreateStaticRenditionRequest(resolution="audio-only"))
+check(made.data.name == "audio.m4a" and made.data.status in ("preparing", "ready"), f"create_asset_static_rendition: {made}")
+while time.time() < deadline:
+    files = assets.get_asset(asset_id).data.static_renditions.files or []
+    if any(f.name == "audio.m4a" and f.status == "ready" for f in files):
+        break
+    time.sleep(0.2)
+m4a = requests.get(f"{base}/{a.playback_ids[0].id}/audio.m4a")
+check(m4a.status_code == 200 and len(m4a.content) > 1000, f"audio.m4a downloads: {m4a.status_code}")
+assets.delete_asset_static_rendition(asset_id, made.data.id)
+check(requests.get(f"{base}/{a.playback_ids[0].id}/audio.m4a").status_code == 404, "deleted static rendition is gone")
+
 listed = assets.list_assets(limit=25, page=1)
 check(listed is not None and any(x.id == asset_id for x in listed.data), "list_assets has it")
 

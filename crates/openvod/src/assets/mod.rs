@@ -372,6 +372,58 @@ impl AssetService {
         Ok(self.db.update_asset(id, change).await?)
     }
 
+    /// Sets which static files the asset has (Mux's static-renditions API and `mp4-support`):
+    /// files no longer asked for are unpublished and removed from the store; new ones are made
+    /// from the renditions by a queued job, the outputs counting as incomplete meanwhile.
+    pub async fn set_static_files(
+        &self,
+        id: &str,
+        static_renditions: Vec<String>,
+        mp4_support: Option<String>,
+    ) -> Result<Option<Asset>, AssetError> {
+        if !is_valid_id(id) {
+            return Ok(None);
+        }
+        let change = AssetChange {
+            static_renditions: Some(static_renditions),
+            mp4_support: Some(mp4_support),
+            ..AssetChange::default()
+        };
+        let Some(asset) = self.db.update_asset(id, &change).await? else {
+            return Ok(None);
+        };
+        let wanted = crate::pipeline::wanted_static_file_names(&asset);
+        let (kept, dropped): (Vec<_>, Vec<_>) = asset
+            .static_files
+            .iter()
+            .cloned()
+            .partition(|f| wanted.contains(&f.name));
+        let missing = !asset.renditions.is_empty()
+            && wanted.iter().any(|w| !kept.iter().any(|k| &k.name == w));
+        if (!dropped.is_empty() || missing)
+            && !self
+                .db
+                .publish_outputs(
+                    id,
+                    &asset.renditions,
+                    &kept,
+                    asset.outputs_complete && !missing,
+                )
+                .await?
+        {
+            return Ok(None);
+        }
+        for file in &dropped {
+            self.store
+                .delete(&StoreKey::parse(&Asset::static_key(id, &file.name))?)
+                .await?;
+        }
+        if missing {
+            self.pipeline.requeue(id).await?;
+        }
+        Ok(self.db.get_asset(id).await?)
+    }
+
     /// Stores `image` (JPEG, PNG, GIF or WebP, told by its first bytes) as the asset's cover and
     /// applies `change` with it, in one update. `None` when there is no such asset.
     pub async fn set_cover(

@@ -67,6 +67,9 @@ pub struct AssetChange {
     pub cover_key: Option<String>,
     /// `Some(None)` removes the expiry.
     pub expire_at: Option<Option<i64>>,
+    /// The static files asked for (`static_renditions` resolutions, and `mp4_support`).
+    pub static_renditions: Option<Vec<String>>,
+    pub mp4_support: Option<Option<String>>,
 }
 
 impl AssetChange {
@@ -87,6 +90,12 @@ impl AssetChange {
         }
         if let Some(expire_at) = self.expire_at {
             asset.settings.expire_at = expire_at;
+        }
+        if let Some(resolutions) = &self.static_renditions {
+            asset.settings.static_renditions = resolutions.clone();
+        }
+        if let Some(mp4_support) = &self.mp4_support {
+            asset.settings.mp4_support = mp4_support.clone();
         }
     }
 }

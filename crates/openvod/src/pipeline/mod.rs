@@ -413,6 +413,16 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Queues a transcode of `asset_id`, which makes what its settings ask for and it lacks
+    /// (static files asked for after it was ready, say); what it has is kept.
+    pub async fn requeue(&self, asset_id: &str) -> Result<(), PipelineError> {
+        let job = crate::jobs::Job::Transcode {
+            asset_id: asset_id.to_owned(),
+        };
+        self.jobs.enqueue_job(&job, crate::id::now_unix()).await?;
+        Ok(())
+    }
+
     /// The pieces to split the encode of a long input into; none for a short one.
     fn pieces(&self, plan: &Plan, info: &MediaInfo) -> Vec<(usize, usize)> {
         let min = self.media.parallel_min_secs;
@@ -1110,6 +1120,14 @@ fn sort_renditions(renditions: &mut [Rendition]) {
     renditions.sort_by(|a, b| {
         (b.height.min(b.width), b.bandwidth).cmp(&(a.height.min(a.width), a.bandwidth))
     });
+}
+
+/// The names of the static files the asset's settings ask for, given its renditions.
+pub fn wanted_static_file_names(asset: &Asset) -> Vec<String> {
+    wanted_static_files(asset, &asset.renditions)
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .collect()
 }
 
 /// `(file name, rendition to package, audio only)` for every static file the asset asked for.

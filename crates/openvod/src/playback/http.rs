@@ -250,12 +250,7 @@ async fn resource_inner(
         _ => Audience::Video,
     };
     let auth = playback
-        .authorize(
-            playback_id,
-            token,
-            audience,
-            &Viewer::from_headers(headers),
-        )
+        .authorize(playback_id, token, audience, &Viewer::from_headers(headers))
         .await?;
     let param = |name: &str| auth.claims.param(name).or_else(|| query.get(name).cloned());
     match (stem, ext) {

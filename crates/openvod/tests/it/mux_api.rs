@@ -655,3 +655,71 @@ async fn input_info_is_empty_until_probed() {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["type"], "not_found");
 }
+
+/// The static-renditions API refuses what Mux refuses, each by name: an unknown resolution, the
+/// same one twice, one beside mp4_support, deleting one that is not there. (The mux-python SDK
+/// test makes, downloads and deletes one.)
+#[tokio::test]
+async fn static_rendition_requests_are_checked() {
+    let app = TestApp::spawn().await;
+    let (_, created) = app
+        .api_json(
+            Method::POST,
+            "/video/v1/assets",
+            Some(json!({"input": [{"url": "https://example.com/clip.mp4"}]})),
+        )
+        .await;
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let base = format!("/video/v1/assets/{id}");
+    let post = |body: serde_json::Value| {
+        let (app, url) = (&app, format!("{base}/static-renditions"));
+        async move { app.api_json(Method::POST, &url, Some(body)).await }
+    };
+    let (status, body) = post(json!({"resolution": "999p"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["messages"][0]
+        .as_str()
+        .unwrap()
+        .contains("resolution"));
+    let (status, body) = post(json!({"resolution": "highest"})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["data"]["id"].as_str(), body["data"]["status"].as_str()),
+        (Some("highest"), Some("preparing"))
+    );
+    let (status, _) = post(json!({"resolution": "highest"})).await;
+    assert_eq!(status, 409);
+    let (status, listed) = app
+        .api_json(Method::GET, &format!("{base}/static-renditions"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["data"][0]["name"], "highest.mp4");
+    let (status, body) = app
+        .api_json(
+            Method::PUT,
+            &format!("{base}/mp4-support"),
+            Some(json!({"mp4_support": "standard"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = app
+        .api_json(
+            Method::DELETE,
+            &format!("{base}/static-renditions/1080p"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .api_json(
+            Method::DELETE,
+            &format!("{base}/static-renditions/highest"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, listed) = app
+        .api_json(Method::GET, &format!("{base}/static-renditions"), None)
+        .await;
+    assert_eq!(listed["data"], json!([]));
+}

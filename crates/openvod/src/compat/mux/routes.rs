@@ -15,6 +15,9 @@ use super::wire::{
     SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest, UploadResponse,
     UserAgentRequest,
 };
+use super::wire::{
+    static_file_name, static_rendition_files, CreateStaticRenditionRequest, UpdateMp4SupportRequest,
+};
 use crate::assets::model::{AssetFilter, AssetStatus};
 use crate::assets::AssetError;
 use crate::http::auth::ApiCaller;
@@ -47,6 +50,15 @@ pub fn routes() -> Router<AppState> {
             put(update_master_access),
         )
         .route("/video/v1/assets/{id}/input-info", get(get_input_info))
+        .route(
+            "/video/v1/assets/{id}/static-renditions",
+            post(create_static_rendition).get(list_static_renditions),
+        )
+        .route(
+            "/video/v1/assets/{id}/static-renditions/{sid}",
+            axum::routing::delete(delete_static_rendition),
+        )
+        .route("/video/v1/assets/{id}/mp4-support", put(update_mp4_support))
         .route("/video/v1/playback-ids/{pid}", get(get_playback_id_owner))
         .route(
             "/video/v1/playback-restrictions",
@@ -283,6 +295,101 @@ async fn get_asset(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let asset = visible_asset(&state, &caller, &id).await?;
+    Ok(ok(asset_response(&state, &asset)))
+}
+
+async fn create_static_rendition(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<CreateStaticRenditionRequest>,
+) -> Result<Response, ApiError> {
+    let resolution = request.resolution().map_err(ApiError::invalid)?;
+    let asset = visible_asset(&state, &caller, &id).await?;
+    if asset
+        .settings
+        .mp4_support
+        .as_deref()
+        .is_some_and(|m| m != "none")
+    {
+        return Err(ApiError::invalid(
+            "mp4_support and static_renditions cannot both be enabled: set mp4_support to none first",
+        ));
+    }
+    let mut resolutions = asset.settings.static_renditions.clone();
+    if resolutions.contains(&resolution) {
+        return Err(ApiError::new(
+            crate::error::ErrorKind::Conflict,
+            format!("asset {id} already has a {resolution} static rendition"),
+        ));
+    }
+    resolutions.push(resolution.clone());
+    let asset = state
+        .assets
+        .set_static_files(&id, resolutions, asset.settings.mp4_support.clone())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("asset {id} not found")))?;
+    let name = static_file_name(&resolution);
+    let file = static_rendition_files(&asset)
+        .into_iter()
+        .find(|f| f.name == name)
+        .expect("the resolution was just added");
+    Ok(created_response(file))
+}
+
+async fn list_static_renditions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let asset = visible_asset(&state, &caller, &id).await?;
+    Ok(ok(static_rendition_files(&asset)))
+}
+
+async fn delete_static_rendition(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((id, sid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let asset = visible_asset(&state, &caller, &id).await?;
+    let resolutions = asset.settings.static_renditions.clone();
+    let kept: Vec<String> = resolutions
+        .iter()
+        .filter(|r| {
+            static_file_name(r).rsplit_once('.').map(|(stem, _)| stem) != Some(sid.as_str())
+        })
+        .cloned()
+        .collect();
+    if kept.len() == resolutions.len() {
+        return Err(ApiError::not_found(format!(
+            "asset {id} has no static rendition {sid} (files of mp4_support go with PUT mp4-support)"
+        )));
+    }
+    state
+        .assets
+        .set_static_files(&id, kept, asset.settings.mp4_support.clone())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn update_mp4_support(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<UpdateMp4SupportRequest>,
+) -> Result<Response, ApiError> {
+    let mp4_support = request.mp4_support().map_err(ApiError::invalid)?;
+    let asset = visible_asset(&state, &caller, &id).await?;
+    if mp4_support.is_some() && !asset.settings.static_renditions.is_empty() {
+        return Err(ApiError::invalid(
+            "mp4_support and static_renditions cannot both be enabled; use static_renditions",
+        ));
+    }
+    let asset = state
+        .assets
+        .set_static_files(&id, asset.settings.static_renditions.clone(), mp4_support)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("asset {id} not found")))?;
     Ok(ok(asset_response(&state, &asset)))
 }
 

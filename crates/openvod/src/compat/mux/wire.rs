@@ -450,8 +450,11 @@ pub struct MasterResponse {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StaticRenditionFile {
+    /// The file's name without its extension (`highest`, `audio`, `1080p`, `high`): what the
+    /// static-renditions API deletes it by.
+    pub id: String,
     pub name: String,
     pub ext: &'static str,
     pub status: &'static str,
@@ -696,6 +699,7 @@ fn static_renditions(asset: &Asset) -> Option<StaticRenditionsResponse> {
                 _ => None,
             };
             StaticRenditionFile {
+                id: stem.to_owned(),
                 name: f.name.clone(),
                 ext: if ext == "m4a" { "m4a" } else { "mp4" },
                 status: "ready",
@@ -709,6 +713,81 @@ fn static_renditions(asset: &Asset) -> Option<StaticRenditionsResponse> {
         })
         .collect();
     Some(StaticRenditionsResponse { status, files })
+}
+
+/// The file a `static_renditions[].resolution` makes.
+pub fn static_file_name(resolution: &str) -> String {
+    match resolution {
+        "audio-only" => "audio.m4a".to_owned(),
+        other => format!("{other}.mp4"),
+    }
+}
+
+/// The static renditions the asset asked for with the static-renditions API: each made
+/// (`ready`) or still to make (`preparing`, `errored` with the asset).
+pub fn static_rendition_files(asset: &Asset) -> Vec<StaticRenditionFile> {
+    let made = static_renditions(asset)
+        .map(|r| r.files)
+        .unwrap_or_default();
+    asset
+        .settings
+        .static_renditions
+        .iter()
+        .map(|resolution| {
+            let name = static_file_name(resolution);
+            made.iter()
+                .find(|f| f.name == name)
+                .cloned()
+                .unwrap_or_else(|| {
+                    let (stem, ext) = name.rsplit_once('.').unwrap_or((&name, "mp4"));
+                    StaticRenditionFile {
+                        id: stem.to_owned(),
+                        name: name.clone(),
+                        ext: if ext == "m4a" { "m4a" } else { "mp4" },
+                        status: if asset.status == AssetStatus::Errored {
+                            "errored"
+                        } else {
+                            "preparing"
+                        },
+                        resolution: Some(resolution.clone()),
+                        kind: Some("standard"),
+                        width: None,
+                        height: None,
+                        bitrate: 0,
+                        filesize: "0".to_owned(),
+                    }
+                })
+        })
+        .collect()
+}
+
+/// `POST /video/v1/assets/{id}/static-renditions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStaticRenditionRequest {
+    pub resolution: String,
+    /// Accepted and not kept (Mux echoes it back; openvod does not yet).
+    pub passthrough: Option<String>,
+}
+
+impl CreateStaticRenditionRequest {
+    pub fn resolution(&self) -> Result<String, String> {
+        one_of("resolution", self.resolution.clone(), RESOLUTIONS)
+    }
+}
+
+/// `PUT /video/v1/assets/{id}/mp4-support`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMp4SupportRequest {
+    pub mp4_support: String,
+}
+
+impl UpdateMp4SupportRequest {
+    pub fn mp4_support(&self) -> Result<Option<String>, String> {
+        let value = one_of("mp4_support", self.mp4_support.clone(), MP4_SUPPORT)?;
+        Ok((value != "none").then_some(value))
+    }
 }
 
 fn round3(x: f64) -> f64 {
