@@ -210,6 +210,7 @@ impl App {
         ));
         let state = AppState {
             remote,
+            jobs: db.clone(),
             ingest,
             assets,
             playback,

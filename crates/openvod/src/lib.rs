@@ -30,6 +30,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keyed_lock;
 pub mod media;
+pub mod metrics;
 pub mod migration;
 pub mod outbound;
 pub mod pipeline;

@@ -98,6 +98,19 @@ impl Dispatcher {
             .into_iter()
             .flatten()
             .collect();
+        for r in &results {
+            let outcome = match r.outcome {
+                crate::events::model::DeliveryOutcome::Delivered => "delivered",
+                crate::events::model::DeliveryOutcome::RetryAt(_) => "retry",
+                crate::events::model::DeliveryOutcome::GaveUp => "gave_up",
+            };
+            crate::metrics::metrics()
+                .webhook_deliveries
+                .get_or_create(&crate::metrics::OutcomeLabels {
+                    outcome: outcome.to_owned(),
+                })
+                .inc();
+        }
         self.db
             .record_deliveries(
                 &results,

@@ -9,8 +9,9 @@ pub mod json;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tower_http::trace::TraceLayer;
@@ -41,6 +42,27 @@ pub struct AppState {
     pub vod_hotlink_key: Option<Arc<str>>,
     /// Jobs leased to remote workers over HTTP.
     pub remote: Arc<crate::remote::RemoteJobs>,
+    /// The job queue, for the operators' figures (`/metrics`).
+    pub jobs: Arc<dyn crate::jobs::repo::JobRepo>,
+}
+
+/// `GET /metrics`: Prometheus text, for access tokens (a scraper's basic auth) and admins.
+async fn metrics(
+    State(state): State<AppState>,
+    caller: crate::http::auth::ApiCaller,
+) -> Result<axum::response::Response, ApiError> {
+    caller.require_admin()?;
+    let jobs = state
+        .jobs
+        .count_jobs()
+        .await
+        .map_err(|e| ApiError::from_domain(crate::error::ErrorKind::Internal, &e))?;
+    let mut response = crate::metrics::metrics().render(&jobs).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(response)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -58,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::playback::http::routes())
         .merge(crate::accounts::http::routes())
         .merge(crate::remote::http::routes())
+        .route("/metrics", get(metrics))
         .merge(crate::console::routes())
         .merge(crate::tokens::http::routes())
         // A route with another method: Mux's error shape too, never an empty 405 the SDKs
@@ -71,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(
             |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },
         )
+        .layer(axum::middleware::from_fn(crate::metrics::count_requests))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

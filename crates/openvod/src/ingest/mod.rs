@@ -412,6 +412,9 @@ impl IngestService {
             new_offset = committed + appended.written;
             if new_offset > committed {
                 self.db.commit_upload_offset(id, new_offset).await?;
+                crate::metrics::metrics()
+                    .upload_bytes
+                    .inc_by(new_offset - committed);
             }
             interrupted = appended.body_error;
         }
@@ -643,6 +646,7 @@ impl IngestService {
             self.db.set_upload_size(id, size).await?;
         }
         self.db.commit_upload_offset(id, size).await?;
+        crate::metrics::metrics().upload_bytes.inc_by(size);
         let upload = self.get_upload(id).await?;
         self.finalize_with_cover(&upload, size, cover).await?;
         self.objects.remove(id).await?;

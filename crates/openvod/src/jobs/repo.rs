@@ -27,6 +27,8 @@ pub trait JobRepo: Send + Sync {
         result: &JobResult,
         now: i64,
     ) -> Result<bool, DbError>;
+    /// How many jobs there are of each `(kind, state)`.
+    async fn count_jobs(&self) -> Result<Vec<(String, String, i64)>, DbError>;
     /// Notified (`notify_waiters`) whenever this process queues a job.
     fn job_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// Returns running jobs whose lease expired before `now` to the queue; the count requeued.

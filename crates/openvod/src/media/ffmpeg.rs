@@ -89,6 +89,20 @@ fn lower_priority(child: &Child) {
 /// Reads progress until ffmpeg exits (or the timeout kills it) and checks its status.
 async fn finish(
     ffmpeg: &Path,
+    child: Child,
+    timeout: Duration,
+    on_progress: impl FnMut(f64) + Send,
+) -> Result<(), MediaError> {
+    let started = std::time::Instant::now();
+    let result = finish_timed(ffmpeg, child, timeout, on_progress).await;
+    crate::metrics::metrics()
+        .ffmpeg_seconds
+        .inc_by(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn finish_timed(
+    ffmpeg: &Path,
     mut child: Child,
     timeout: Duration,
     mut on_progress: impl FnMut(f64) + Send,

@@ -182,6 +182,9 @@ async fn send(
         HeaderValue::from_static(resolved.content_type),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if method != Method::HEAD {
+        crate::metrics::metrics().playback_bytes.inc_by(end - start);
+    }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(
         header::ETAG,

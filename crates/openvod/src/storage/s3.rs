@@ -4,6 +4,7 @@
 //! prefix is deleted by listing it. A write returns once the store has acknowledged it, which is
 //! S3's durability.
 
+use futures_util::StreamExt;
 use std::path::Path;
 use tokio::io::AsyncWriteExt;
 
@@ -21,6 +22,8 @@ const READ_PIECE: u64 = 8 << 20;
 /// Size of each part of a multipart write (S3's minimum is 5 MiB; 6,400 parts for the default 50 GiB
 /// upload limit, within its 10,000), and the largest single PUT.
 const WRITE_PART: u64 = 8 << 20;
+/// Parts of one object being sent at once.
+const PARTS_IN_FLIGHT: usize = 4;
 
 pub struct S3Store {
     bucket: Box<Bucket>,
@@ -156,19 +159,33 @@ impl Store for S3Store {
                 .await
                 .map_err(|e| io(key, e))?;
             let sent = async {
+                // Parts are read in order and sent `PARTS_IN_FLIGHT` at a time (as S3 clients
+                // do): memory stays bounded and the link stays busy between round trips.
+                let mut in_flight = futures_util::stream::FuturesUnordered::new();
                 let mut parts = Vec::new();
                 for number in 1.. {
+                    if in_flight.len() == PARTS_IN_FLIGHT {
+                        if let Some(part) = in_flight.next().await {
+                            parts.push(part?);
+                        }
+                    }
                     let body = read_part(&mut file).await.map_err(|e| io(key, e))?;
                     if body.is_empty() {
                         break;
                     }
-                    let part = self
-                        .bucket
-                        .put_multipart_chunk(body, &path, number, &upload.upload_id, content_type)
-                        .await
-                        .map_err(|e| io(key, e))?;
-                    parts.push(part);
+                    let (bucket, path, upload_id) =
+                        (self.bucket.clone(), path.clone(), upload.upload_id.clone());
+                    in_flight.push(async move {
+                        bucket
+                            .put_multipart_chunk(body, &path, number, &upload_id, content_type)
+                            .await
+                            .map_err(|e| io(key, e))
+                    });
                 }
+                while let Some(part) = in_flight.next().await {
+                    parts.push(part?);
+                }
+                parts.sort_by_key(|p| p.part_number);
                 self.bucket
                     .complete_multipart_upload(&path, &upload.upload_id, parts)
                     .await

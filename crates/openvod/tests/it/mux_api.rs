@@ -723,3 +723,59 @@ async fn static_rendition_requests_are_checked() {
         .await;
     assert_eq!(listed["data"], json!([]));
 }
+
+/// `/metrics` is Prometheus text for tokens (401 without one), with what happened: requests by
+/// route pattern and status, upload and playback bytes, ffmpeg seconds, jobs by kind and state.
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(format!("{}/metrics", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let asset_id = app
+        .upload_file(crate::support::clip(), json!({"playback_policy": "public"}))
+        .await;
+    app.run_jobs_until_idle().await;
+    let asset = app.get_asset(&asset_id).await;
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+    let thumb = app.fetch(&format!("/{pid}/thumbnail.jpg?width=40")).await;
+    assert_eq!(thumb.status(), 200);
+    let r = app.api(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let clip_len = std::fs::metadata(crate::support::clip()).unwrap().len() as f64;
+    assert!(value("openvod_upload_bytes_total") >= clip_len);
+    assert!(value("openvod_playback_bytes_total") > 0.0);
+    assert!(value("openvod_ffmpeg_seconds_total") > 0.0);
+    // (Counters are the process's: other tests' servers in this process add to them.)
+    assert!(
+        value(
+            r#"openvod_http_requests_total{method="POST",route="/video/v1/uploads",status="201"}"#
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            r#"openvod_http_requests_total{method="GET",route="/video/v1/assets/{id}",status="200"}"#
+        ) >= 1.0
+    );
+    assert_eq!(value(r#"openvod_jobs{kind="transcode",state="done"}"#), 1.0);
+    assert_eq!(value("openvod_queue_depth"), 0.0);
+}

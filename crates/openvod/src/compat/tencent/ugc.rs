@@ -31,7 +31,12 @@ use crate::id::now_unix;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v3/index.php", post(handle))
+        // OPTIONS has a handler so that the CORS layer, which answers preflights, wraps it (the
+        // router's JSON 405 for other methods would not be wrapped).
+        .route(
+            "/v3/index.php",
+            post(handle).options(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .layer(super::cos::cors())
 }
 

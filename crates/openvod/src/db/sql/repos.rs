@@ -854,6 +854,14 @@ impl JobRepo for SqlDb {
             .transpose()
     }
 
+    async fn count_jobs(&self) -> Result<Vec<(String, String, i64)>, DbError> {
+        Ok(query_as(
+            "SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state ORDER BY kind, state",
+        )
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
     async fn running_job(&self, id: i64, lease_token: &str) -> Result<Option<ClaimedJob>, DbError> {
         let row = query(
             "SELECT id, payload, attempts FROM jobs WHERE id = ? AND lease_token = ? AND state = 'running'",
