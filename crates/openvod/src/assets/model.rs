@@ -42,6 +42,9 @@ pub struct AssetSettings {
     pub video_quality: Option<String>,
     pub max_resolution_tier: Option<String>,
     pub test: bool,
+    /// Mux's `normalize_audio`: the audio is brought to EBU R128's −23 LUFS in the encode.
+    #[serde(default)]
+    pub normalize_audio: bool,
     /// Title and the caller's own ids; stored as `$.meta` of the `settings` JSON (list filters and
     /// their indexes read `$.meta.external_id` and `$.meta.creator_id`).
     #[serde(default)]

@@ -6,8 +6,14 @@ use std::path::Path;
 
 use super::plan::{Plan, Rung, AUDIO_KBPS, SEGMENT_SECS};
 
-/// AAC at 48 kHz, keeping the source's channel count up to stereo.
+/// AAC at 48 kHz, keeping the source's channel count up to stereo; loudness-normalized when the
+/// plan says so.
 fn audio_args(args: &mut Vec<OsString>, plan: &Plan) {
+    if plan.normalize_audio {
+        // EBU R128: −23 LUFS integrated, −2 dBTP peaks (one pass, dynamic; `-ar` below resamples
+        // loudnorm's 192 kHz output).
+        push_all(args, &["-af", "loudnorm=I=-23:TP=-2:LRA=7"]);
+    }
     push_all(args, &["-c:a", "aac", "-ac"]);
     args.push(plan.audio_channels.to_string().into());
     push_all(args, &["-ar", "48000", "-b:a"]);

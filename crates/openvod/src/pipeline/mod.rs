@@ -126,7 +126,13 @@ impl Pipeline {
 
     /// Checks the input against the limits and plans its ladder (no ffmpeg run).
     pub fn plan(&self, asset: &Asset, info: &MediaInfo) -> Result<Plan, PlanError> {
-        plan::plan(info, &self.limits(asset))
+        let mut plan = plan::plan(info, &self.limits(asset))?;
+        if asset.settings.normalize_audio && plan.has_audio {
+            plan.normalize_audio = true;
+            // The source's audio cannot be published as it is.
+            plan.source_streamable = false;
+        }
+        Ok(plan)
     }
 
     /// Stops a running transcode of `asset_id` in this process (its ffmpeg is killed).

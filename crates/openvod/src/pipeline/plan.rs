@@ -44,6 +44,9 @@ pub struct Plan {
     /// Video frames every rung has: the input's duration at `fps` (the picture is padded or cut
     /// to it), so segment boundaries and durations are known before a frame is encoded.
     pub frames: u64,
+    /// Bring the audio to −23 LUFS (EBU R128) while encoding it.
+    #[serde(default)]
+    pub normalize_audio: bool,
 }
 
 /// Name of the `index`-th segment of an encoded rung, as ffmpeg writes it.
@@ -180,6 +183,7 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
             audio_channels,
             source_streamable: false,
             frames: 0,
+            normalize_audio: false,
         });
     };
     let (w, h) = video.display_size();
@@ -247,6 +251,7 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
         audio_channels,
         source_streamable,
         frames: ((duration * f64::from(fps)).round() as u64).max(1),
+        normalize_audio: false,
     })
 }
 

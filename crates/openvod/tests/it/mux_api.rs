@@ -779,3 +779,45 @@ async fn metrics_count_what_happened() {
     assert_eq!(value(r#"openvod_jobs{kind="transcode",state="done"}"#), 1.0);
     assert_eq!(value("openvod_queue_depth"), 0.0);
 }
+
+/// A Mux field openvod does not do yet is refused by name when set, never dropped; unset ones
+/// (what SDKs send as defaults) pass.
+#[tokio::test]
+async fn unsupported_fields_are_named_not_ignored() {
+    let app = TestApp::spawn().await;
+    let url = "https://example.com/clip.mp4";
+    for (body, named) in [
+        (
+            json!({"input": [{"url": url, "overlay_settings": {"width": "10%"}}]}),
+            "input[].overlay_settings",
+        ),
+        (
+            json!({"input": [{"url": url, "start_time": 1.5}]}),
+            "input[].start_time",
+        ),
+        (
+            json!({"input": [{"url": url}, {"url": "https://example.com/en.vtt", "type": "text"}]}),
+            "one input only",
+        ),
+        (
+            json!({"input": url, "per_title_encode": true}),
+            "per_title_encode",
+        ),
+    ] {
+        let (status, answer) = app
+            .api_json(Method::POST, "/video/v1/assets", Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        let message = answer["error"]["messages"][0].as_str().unwrap();
+        assert!(message.contains(named), "{body}: {message}");
+    }
+    let (status, answer) = app
+        .api_json(
+            Method::POST,
+            "/video/v1/assets",
+            Some(json!({"input": [{"url": url, "overlay_settings": null}],
+                        "per_title_encode": false, "normalize_audio": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+}

@@ -860,3 +860,73 @@ async fn long_inputs_are_encoded_in_pieces_that_play_like_one_pass() {
     // 30 s of 48 kHz AAC: 1407 frames and the priming one, each in exactly one segment.
     assert!(audio_packets >= 1400, "{audio_packets}");
 }
+
+/// Integrated loudness (EBU R128) of a media file, in LUFS, as ffmpeg's `ebur128` measures it.
+fn loudness(bytes: &[u8]) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.m4a");
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostats", "-i"])
+        .arg(&path)
+        .args(["-af", "ebur128", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let summary = log.rsplit("Integrated loudness:").next().unwrap();
+    summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("I:"))
+        .and_then(|v| v.trim().trim_end_matches("LUFS").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no loudness in {log}"))
+}
+
+/// `normalize_audio` brings a quiet input to −23 LUFS within 1 LU in the encode; without it the
+/// level is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normalize_audio_reaches_ebu_r128() {
+    let input = generate(
+        "quiet.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=8",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=8",
+            "-af",
+            "volume=0.05",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    );
+    let app = TestApp::spawn().await;
+    for (normalize, range) in [(true, -24.0..-22.0), (false, -60.0..-40.0)] {
+        let id = app
+            .upload_file(
+                &input,
+                json!({"playback_policy": "public", "normalize_audio": normalize,
+                       "static_renditions": [{"resolution": "audio-only"}]}),
+            )
+            .await;
+        app.run_jobs_until_idle().await;
+        let asset = app.get_asset(&id).await;
+        let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+        let m4a = app.fetch(&format!("/{pid}/audio.m4a")).await;
+        assert_eq!(m4a.status(), 200, "{asset}");
+        let lufs = loudness(&m4a.bytes().await.unwrap());
+        assert!(
+            range.contains(&lufs),
+            "normalize_audio {normalize}: {lufs} LUFS"
+        );
+    }
+}

@@ -29,6 +29,9 @@ impl StringOrList {
 #[derive(Debug, Deserialize)]
 pub struct InputSettings {
     pub url: Option<String>,
+    /// Clipping, overlays, text and audio tracks...: refused by name when set.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,12 +43,24 @@ pub enum Inputs {
 }
 
 impl Inputs {
-    fn first_url(self) -> Option<String> {
-        match self {
-            Inputs::Url(url) => Some(url),
-            Inputs::One(input) => input.url,
-            Inputs::Many(inputs) => inputs.into_iter().next().and_then(|i| i.url),
-        }
+    /// The one input's URL; more inputs (text and audio tracks) and input settings beyond the
+    /// URL are refused by name.
+    fn first_url(self, prefix: &str) -> Result<Option<String>, String> {
+        let input = match self {
+            Inputs::Url(url) => return Ok(Some(url)),
+            Inputs::One(input) => input,
+            Inputs::Many(inputs) if inputs.len() > 1 => {
+                return Err(format!(
+                    "{prefix}input: one input only; more (text and audio tracks) are not supported by openvod yet"
+                ))
+            }
+            Inputs::Many(inputs) => match inputs.into_iter().next() {
+                Some(input) => input,
+                None => return Ok(None),
+            },
+        };
+        refuse_unsupported(&format!("{prefix}input[]."), &input.other)?;
+        Ok(input.url)
     }
 }
 
@@ -125,6 +140,35 @@ pub struct CreateAssetRequest {
     pub max_resolution_tier: Option<String>,
     pub test: Option<bool>,
     pub meta: Option<MetaRequest>,
+    pub normalize_audio: Option<bool>,
+    /// Everything else: refused by name when set (see `refuse_unsupported`), never dropped.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Fields of Mux's requests openvod does not do yet: a set one is refused by name rather than
+/// dropped; unset ones (`null`, `false`, as SDKs send their defaults) pass.
+fn refuse_unsupported(
+    prefix: &str,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    // Mux's own defaults, which the SDKs send whatever the caller set (mux-python 5:
+    // `copy_overlays: true`, meaningful only for clips).
+    const DEFAULTS: &[(&str, bool)] = &[("copy_overlays", true)];
+    for (name, value) in fields {
+        let unset = matches!(
+            value,
+            serde_json::Value::Null | serde_json::Value::Bool(false)
+        ) || DEFAULTS
+            .iter()
+            .any(|(default, v)| name == default && value.as_bool() == Some(*v));
+        if !unset {
+            return Err(format!(
+                "{prefix}{name} is not supported by openvod yet (see the README's Mux API table)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,7 +338,13 @@ impl CreateAssetRequest {
             .map(|m| m.into_meta(&field("meta.")))
             .transpose()?
             .unwrap_or_default();
-        let input_url = self.inputs.or(self.input).and_then(Inputs::first_url);
+        refuse_unsupported(prefix, &self.other)?;
+        let input_url = self
+            .inputs
+            .or(self.input)
+            .map(|inputs| inputs.first_url(prefix))
+            .transpose()?
+            .flatten();
         Ok((
             AssetSettings {
                 playback_policies,
@@ -304,6 +354,7 @@ impl CreateAssetRequest {
                 video_quality,
                 max_resolution_tier,
                 test: self.test.unwrap_or(false),
+                normalize_audio: self.normalize_audio.unwrap_or(false),
                 meta,
                 ..AssetSettings::default()
             },
