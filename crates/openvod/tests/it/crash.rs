@@ -613,6 +613,18 @@ async fn kill_9_during_a_bbb_render_is_taken_over_and_leaves_no_temp_files() {
     let asset = get_json(&client, &asset_url, &id, &secret).await;
     let duration = asset["data"]["duration"].as_f64().unwrap();
     assert!((duration - 60.0).abs() < 0.2, "{duration}");
+    // The transcode that follows the render may still be using scratch space: wait for the
+    // queue to drain (a loaded machine takes a while), then nothing may be left.
+    for _ in 0..1800 {
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state <> 'done'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     eventually("scratch space is empty", || async {
         walk(&data.join("tmp")).is_empty()
     })

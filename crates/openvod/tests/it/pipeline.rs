@@ -173,30 +173,7 @@ fn clip_720p() -> PathBuf {
 
 /// 6 s of 1280x720 H.264 (x264 ultrafast) with AAC of `channels` channels: streamable.
 fn h264_720p(name: &str, channels: &str) -> PathBuf {
-    generate(
-        name,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30:duration=6",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=300:duration=6",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-ac",
-            channels,
-            "-shortest",
-        ],
-    )
+    crate::support::h264_clip(name, "1280x720", 30, 6, &["-ac", channels])
 }
 
 #[tokio::test]
@@ -885,30 +862,7 @@ fn loudness(bytes: &[u8]) -> f64 {
 /// level is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn normalize_audio_reaches_ebu_r128() {
-    let input = generate(
-        "quiet.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25:duration=8",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=8",
-            "-af",
-            "volume=0.05",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
-    );
+    let input = crate::support::h264_clip("quiet.mp4", "320x240", 25, 8, &["-af", "volume=0.05"]);
     let app = TestApp::spawn().await;
     for (normalize, range) in [(true, -24.0..-22.0), (false, -60.0..-40.0)] {
         let id = app

@@ -351,30 +351,25 @@ fn generate_uncached(name: &str, args: &[&str]) -> PathBuf {
 /// A 2 s 160x120 H.264/AAC MP4 made by ffmpeg once per test process.
 pub fn clip() -> &'static Path {
     static CLIP: OnceLock<PathBuf> = OnceLock::new();
-    CLIP.get_or_init(|| {
-        generate(
-            "clip.mp4",
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=160x120:rate=15:duration=2",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:duration=2",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                "-shortest",
-            ],
-        )
-    })
+    CLIP.get_or_init(|| h264_clip("clip.mp4", "160x120", 15, 2, &[]))
+}
+
+/// An H.264 (x264 ultrafast, 4:2:0: streamable) clip with an AAC tone, made once; `extra`
+/// options go before the output (`-ac 1`, `-af volume=0.05`, ...).
+pub fn h264_clip(name: &str, size: &str, rate: u32, secs: u32, extra: &[&str]) -> PathBuf {
+    let mut args = vec![
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+    ];
+    args.extend_from_slice(extra);
+    lavfi_clip(name, (size, rate, secs), &args)
 }
 
 pub fn clip_bytes() -> Vec<u8> {
@@ -499,26 +494,18 @@ pub fn slow_clip() -> PathBuf {
 
 /// An MPEG-4 Part 2 clip with a tone (not streamable: every rung is encoded), made once.
 pub fn mpeg4_clip(size: &str, rate: u32, secs: u32) -> PathBuf {
-    let video = format!("testsrc2=size={size}:rate={rate}:duration={secs}");
-    let audio = format!("sine=frequency=200:duration={secs}");
-    generate(
+    lavfi_clip(
         &format!("mpeg4-{size}-{rate}-{secs}.mp4"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            &video,
-            "-f",
-            "lavfi",
-            "-i",
-            &audio,
-            "-c:v",
-            "mpeg4",
-            "-q:v",
-            "5",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
+        (size, rate, secs),
+        &["-c:v", "mpeg4", "-q:v", "5", "-c:a", "aac", "-shortest"],
     )
+}
+
+/// A test picture with a tone, `size` at `rate` for `secs`, encoded with `codec_args`.
+fn lavfi_clip(name: &str, (size, rate, secs): (&str, u32, u32), codec_args: &[&str]) -> PathBuf {
+    let video = format!("testsrc2=size={size}:rate={rate}:duration={secs}");
+    let audio = format!("sine=frequency=440:duration={secs}");
+    let mut args = vec!["-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &audio];
+    args.extend_from_slice(codec_args);
+    generate(name, &args)
 }

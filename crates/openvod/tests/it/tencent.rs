@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{eventually, ffprobe, generate, spawn_announcing, Spawned, TestApp};
+use crate::support::{eventually, ffprobe, spawn_announcing, Spawned, TestApp};
 
 async fn start_receiver(config: &std::path::Path, listen: &str) -> Spawned {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
@@ -16,30 +16,7 @@ async fn start_receiver(config: &std::path::Path, listen: &str) -> Spawned {
 
 /// A 3 s 1280x720 H.264/stereo AAC clip (the Tencent tests' upload).
 pub fn clip_720p() -> std::path::PathBuf {
-    generate(
-        "tencent720.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25:duration=3",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=500:duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            "-shortest",
-        ],
-    )
+    crate::support::h264_clip("tencent720.mp4", "1280x720", 25, 3, &["-ac", "2"])
 }
 
 fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
