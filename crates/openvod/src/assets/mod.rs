@@ -108,6 +108,9 @@ pub fn new_file_id() -> String {
 }
 
 /// A new `preparing` asset with one playback id per requested policy.
+/// How long a test asset (`test: true`) lives.
+pub const TEST_ASSET_SECS_TO_LIVE: i64 = 24 * 3600;
+
 pub fn new_asset(
     settings: &AssetSettings,
     ingest_type: IngestType,
@@ -116,6 +119,11 @@ pub fn new_asset(
     original: Option<StoredOriginal>,
     now: i64,
 ) -> Asset {
+    let mut settings = settings.clone();
+    if settings.test && settings.expire_at.is_none() {
+        // Mux's test assets: gone after a day.
+        settings.expire_at = Some(now + TEST_ASSET_SECS_TO_LIVE);
+    }
     Asset {
         id: random_id(),
         file_id: new_file_id(),

@@ -69,7 +69,27 @@ pub fn ladder_args(
     preset: &str,
     out: &Path,
 ) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["-i".into(), input.into()];
+    // A test asset's input is read no further than its length: the audio stops with the picture.
+    let read = plan.test.then_some(f64::from(super::plan::TEST_SECS));
+    ladder_args_reading(input, read, plan, rungs, preset, out)
+}
+
+/// `ladder_args`, reading at most `read` seconds of the input.
+fn ladder_args_reading(
+    input: &Path,
+    read: Option<f64>,
+    plan: &Plan,
+    rungs: &[Rung],
+    preset: &str,
+    out: &Path,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    if let Some(secs) = read {
+        args.push("-t".into());
+        args.push(format!("{secs:.6}").into());
+    }
+    args.push("-i".into());
+    args.push(input.into());
     if rungs.is_empty() {
         push_all(&mut args, &["-map", "0:a:0", "-vn"]);
         audio_args(&mut args, plan);
@@ -175,6 +195,10 @@ fn ladder_output(
         "[0:v:0]fps={}:start_time=0,tpad=stop=-1:stop_mode=clone,trim=end_frame={}",
         plan.fps, plan.frames
     );
+    if plan.test {
+        // A test asset's watermark: a light band across the top of every rung's picture.
+        graph.push_str(",drawbox=x=0:y=0:w=iw:h=ih/8:color=white@0.8:t=fill");
+    }
     if n > 1 {
         // 4:2:0 once, at the source size, for every rung.
         graph.push_str(",format=yuv420p");
@@ -266,15 +290,14 @@ pub fn first_segment_args(
     let mut first = plan.clone();
     first.frames = plan.frames.min(u64::from(plan.gop));
     let seconds = first.frames as f64 / f64::from(plan.fps.max(1));
-    let mut args = vec!["-t".into(), format!("{seconds:.6}").into()];
-    args.extend(ladder_args(
+    ladder_args_reading(
         input,
+        Some(seconds),
         &first,
         std::slice::from_ref(rung),
         preset,
         out,
-    ));
-    args
+    )
 }
 
 /// Publishes the source as it is (`-c copy`) as the rendition `name`.

@@ -132,6 +132,15 @@ impl Pipeline {
             // The source's audio cannot be published as it is.
             plan.source_streamable = false;
         }
+        if asset.settings.test {
+            // Ten seconds, watermarked: never the source as it is.
+            plan.test = true;
+            plan.source_streamable = false;
+            let fps = u64::from(plan.fps);
+            if fps > 0 {
+                plan.frames = plan.frames.min(u64::from(plan::TEST_SECS) * fps);
+            }
+        }
         Ok(plan)
     }
 

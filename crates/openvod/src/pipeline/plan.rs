@@ -47,7 +47,13 @@ pub struct Plan {
     /// Bring the audio to −23 LUFS (EBU R128) while encoding it.
     #[serde(default)]
     pub normalize_audio: bool,
+    /// A test asset's: the input is read for at most `TEST_SECS` and the picture watermarked.
+    #[serde(default)]
+    pub test: bool,
 }
+
+/// How much of a test asset's input is encoded (Mux: 10 seconds).
+pub const TEST_SECS: u32 = 10;
 
 /// Name of the `index`-th segment of an encoded rung, as ffmpeg writes it.
 pub fn segment_name(index: usize) -> String {
@@ -184,6 +190,7 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
             source_streamable: false,
             frames: 0,
             normalize_audio: false,
+            test: false,
         });
     };
     let (w, h) = video.display_size();
@@ -252,6 +259,7 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
         source_streamable,
         frames: ((duration * f64::from(fps)).round() as u64).max(1),
         normalize_audio: false,
+        test: false,
     })
 }
 

@@ -884,3 +884,64 @@ async fn normalize_audio_reaches_ebu_r128() {
         );
     }
 }
+
+/// Mean brightness (0..255) of the top eighth of the first frame of a video file's bytes.
+fn top_band_brightness(bytes: &[u8]) -> u8 {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v");
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&path)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            "crop=iw:ih/10:0:0,scale=1:1",
+            "-pix_fmt",
+            "gray",
+        ])
+        .args(["-f", "rawvideo", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout[0]
+}
+
+/// A test asset (`test: true`) is ten seconds long whatever its input, watermarked (a light band
+/// across the top of the picture), and set to go after a day, as Mux's are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_assets_are_short_watermarked_and_expire() {
+    let input = crate::support::mpeg4_clip("480x270", 25, 30);
+    let app = TestApp::spawn().await;
+    let id = app
+        .upload_file(&input, json!({"playback_policy": "public", "test": true}))
+        .await;
+    app.run_jobs_until_idle().await;
+    let asset = app.get_asset(&id).await;
+    assert_eq!(
+        (asset["status"].as_str(), asset["test"].as_bool()),
+        (Some("ready"), Some(true))
+    );
+    // Every variant's playlist lists ten seconds (checked within a frame).
+    let (_, fetched) = play_everything_at_ready(&app, &asset, 10.0).await;
+    let watermarked = top_band_brightness(&fetched[0].2);
+    let source = top_band_brightness(&std::fs::read(&input).unwrap());
+    assert!(
+        watermarked >= 200 && source < 200,
+        "top band: {watermarked} encoded, {source} in the source"
+    );
+    let db = crate::support::raw_db(&app.config.database, &app.config.data_dir).await;
+    let (created, settings): (i64, String) =
+        sqlx::query_as("SELECT created_at, settings FROM assets WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let settings: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    assert_eq!(settings["expire_at"], created + 24 * 3600);
+}
