@@ -874,6 +874,7 @@ async fn normalize_audio_reaches_ebu_r128() {
             .await;
         app.run_jobs_until_idle().await;
         let asset = app.get_asset(&id).await;
+        assert_eq!(asset["normalize_audio"], normalize);
         let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
         let m4a = app.fetch(&format!("/{pid}/audio.m4a")).await;
         assert_eq!(m4a.status(), 200, "{asset}");

@@ -570,6 +570,8 @@ pub struct AssetResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meta: Option<MetaResponse>,
     pub test: bool,
+    /// Mux's `normalize_audio`, as asked at creation.
+    pub normalize_audio: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<AssetErrorsResponse>,
     pub progress: ProgressResponse,
@@ -713,6 +715,7 @@ impl AssetResponse {
             passthrough: asset.passthrough.clone(),
             meta: MetaResponse::from_meta(&asset.settings.meta),
             test: asset.settings.test,
+            normalize_audio: asset.settings.normalize_audio,
             errors: asset.errors.as_ref().map(|e| AssetErrorsResponse {
                 kind: e.kind.clone(),
                 messages: e.messages.clone(),
