@@ -8,6 +8,7 @@ pub mod http;
 pub mod model;
 pub mod recent;
 pub mod repo;
+pub mod subtitles;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,8 +31,11 @@ use crate::processing::{OutputRequest, ProcessingTask};
 use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
 use model::{
     Asset, AssetChange, AssetErrors, AssetFilter, AssetMeta, AssetSettings, AssetStatus,
-    IngestType, PlaybackId, PlaybackPolicy, StoredOriginal,
+    IngestType, PlaybackId, PlaybackPolicy, StoredOriginal, TextTrack, TextTrackInput, TrackStatus,
 };
+
+/// Most text tracks one asset may have.
+pub const MAX_TEXT_TRACKS: usize = 32;
 
 /// How long a master (original download) URL stays valid once `temporary` access is granted.
 pub const MASTER_ACCESS_SECS: i64 = 24 * 3600;
@@ -42,6 +46,10 @@ pub enum AssetError {
     NotFound(String),
     #[error("playback id {0} not found")]
     PlaybackIdNotFound(String),
+    #[error("track {0} not found")]
+    TrackNotFound(String),
+    #[error("the clip cannot be made: {0}")]
+    ClipSource(String),
     #[error("master access is not enabled for asset {0}, or has expired")]
     MasterNotAvailable(String),
     #[error("master URL refused: {0}")]
@@ -74,10 +82,12 @@ impl AssetError {
     pub fn kind(&self) -> ErrorKind {
         use AssetError::*;
         match self {
-            NotFound(_) | PlaybackIdNotFound(_) | MasterNotAvailable(_) => ErrorKind::NotFound,
+            NotFound(_) | PlaybackIdNotFound(_) | TrackNotFound(_) | MasterNotAvailable(_) => {
+                ErrorKind::NotFound
+            }
             Capability(_) => ErrorKind::Forbidden,
             Bbb(e) => e.kind(),
-            Invalid(_) | Outbound(_) => ErrorKind::Invalid,
+            Invalid(_) | Outbound(_) | ClipSource(_) => ErrorKind::Invalid,
             Download(_) | DownloadPermanent(_) | Media(_) | Pipeline(_) | Task(_) | Db(_)
             | Storage(_) | Io(_) => ErrorKind::Internal,
         }
@@ -124,6 +134,16 @@ pub fn new_asset(
         // Mux's test assets: gone after a day.
         settings.expire_at = Some(now + TEST_ASSET_SECS_TO_LIVE);
     }
+    // The text tracks asked for become the asset's own, each fetched by a job queued with it.
+    let text_tracks = std::mem::take(&mut settings.text_tracks)
+        .into_iter()
+        .map(|input| TextTrack {
+            id: random_id(),
+            input,
+            status: TrackStatus::Preparing,
+            error: None,
+        })
+        .collect();
     Asset {
         id: random_id(),
         file_id: new_file_id(),
@@ -140,6 +160,7 @@ pub fn new_asset(
         master_access_until: None,
         renditions: Vec::new(),
         static_files: Vec::new(),
+        text_tracks,
         outputs_complete: false,
         playback_ids: settings
             .playback_policies
@@ -235,6 +256,143 @@ impl AssetService {
         .await
     }
 
+    /// Creates a clip of another asset (Mux's `mux://assets/{id}` input with `start_time` and
+    /// `end_time`); its original is cut from the source's by a background job.
+    pub async fn create_clip(
+        &self,
+        input_url: &str,
+        settings: &AssetSettings,
+    ) -> Result<Asset, AssetError> {
+        let source_id = input_url
+            .strip_prefix(model::CLIP_URL_PREFIX)
+            .filter(|id| is_valid_id(id))
+            .ok_or_else(|| {
+                AssetError::Invalid(format!(
+                    "input: {input_url:?}: a mux:// input names an asset, as mux://assets/{{asset_id}}"
+                ))
+            })?;
+        let source = match self.get(source_id).await {
+            Err(AssetError::NotFound(_)) => {
+                return Err(AssetError::Invalid(format!(
+                    "input: asset {source_id} does not exist"
+                )))
+            }
+            other => other?,
+        };
+        let duration = match (&source.status, &source.original, &source.source) {
+            (AssetStatus::Errored, _, _) => None,
+            (_, Some(_), Some(info)) => info.duration,
+            _ => None,
+        }
+        .ok_or_else(|| {
+            AssetError::Invalid(format!(
+                "input: asset {source_id} cannot be clipped until it is ready"
+            ))
+        })?;
+        let range = settings.clip.unwrap_or_default();
+        let start = range.start_secs.unwrap_or(0.0);
+        let end = range.end_secs.unwrap_or(duration).min(duration);
+        if !(start >= 0.0 && start < duration) {
+            return Err(AssetError::Invalid(format!(
+                "input[0].start_time: {start} must be at least 0 and before the end of the {duration:.3} s source"
+            )));
+        }
+        if end - start < 0.1 {
+            return Err(AssetError::Invalid(format!(
+                "input[0].end_time: {end} must be at least 0.1 s after start_time ({start})"
+            )));
+        }
+        let mut settings = settings.clone();
+        settings.clip = Some(model::ClipRange {
+            start_secs: Some(start),
+            end_secs: Some(end),
+        });
+        self.check_text_tracks(&settings).await?;
+        let now = now_unix();
+        let asset = new_asset(
+            &settings,
+            IngestType::Clip,
+            None,
+            Some(format!("{}{source_id}", model::CLIP_URL_PREFIX)),
+            None,
+            now,
+        );
+        let job = Job::ClipInput {
+            asset_id: asset.id.clone(),
+        };
+        self.db.create_asset(&asset, Some(&job), now).await?;
+        Ok(asset)
+    }
+
+    /// The clip's job: cuts its range out of the source asset's original (packets copied when the
+    /// cut starts on a keyframe of a streamable source, else encoded from the exact frame), stores
+    /// it as the clip's original and probes it.
+    async fn clip_input(&self, asset_id: &str) -> Result<(), AssetError> {
+        let Some(asset) = self.db.get_asset(asset_id).await? else {
+            return Ok(());
+        };
+        if asset.original.is_none() {
+            let source_id = asset
+                .clip_source()
+                .ok_or_else(|| AssetError::Invalid(format!("asset {asset_id} is not a clip")))?;
+            let gone =
+                || AssetError::ClipSource(format!("the source asset {source_id} was deleted"));
+            let source = self.db.get_asset(source_id).await?.ok_or_else(gone)?;
+            let (original, info) = source
+                .original
+                .as_ref()
+                .zip(source.source.as_ref())
+                .ok_or_else(gone)?;
+            let local = self
+                .store
+                .local_file(&StoreKey::parse(&original.key)?)
+                .await?;
+            let range = asset.settings.clip.unwrap_or_default();
+            let start = range.start_secs.unwrap_or(0.0);
+            let duration = range.end_secs.map(|end| end - start);
+            let probe_timeout = Duration::from_secs(self.media.probe_timeout_secs);
+            let on_keyframe = start == 0.0
+                || crate::media::probe::keyframe_times(
+                    &self.media.ffprobe_path,
+                    local.path(),
+                    probe_timeout,
+                )
+                .await?
+                .iter()
+                .any(|k| (k - start).abs() < 0.001);
+            // Packets an MP4 takes as they are, and that the ladder remuxes or encodes as usual.
+            let copy = on_keyframe
+                && info.video.as_ref().is_some_and(|v| v.codec == "h264")
+                && info.audio.iter().all(|a| a.codec == "aac");
+            let out = tempfile::Builder::new()
+                .suffix(".mp4")
+                .tempfile_in(&self.scratch_dir)?
+                .into_temp_path();
+            let secs = duration.unwrap_or(info.duration.unwrap_or(0.0));
+            let timeout =
+                Duration::from_secs_f64((secs * self.media.transcode_timeout_factor).max(120.0));
+            crate::media::ffmpeg::run(
+                &self.media.ffmpeg_path,
+                crate::pipeline::encode::clip_args(
+                    local.path(),
+                    start,
+                    duration,
+                    copy,
+                    &self.media.x264_preset,
+                    &out,
+                ),
+                timeout,
+                |_| {},
+            )
+            .await?;
+            tracing::info!(asset_id, source_id, start, copy, "clip cut");
+            let size = std::fs::metadata(&out)?.len();
+            let key = StoreKey::parse(&Asset::original_key(asset_id))?;
+            self.store_original(asset_id, &key, &out, size).await?;
+        }
+        self.probe(asset_id).await
+    }
+
     /// Creates an asset rendered from a BigBlueButton recording (`source`: a playback or published
     /// folder URL) by a background job.
     pub async fn create_from_bbb(
@@ -258,6 +416,7 @@ impl AssetService {
         settings: &AssetSettings,
         job: impl FnOnce(String) -> Job,
     ) -> Result<Asset, AssetError> {
+        self.check_text_tracks(settings).await?;
         let now = now_unix();
         let asset = new_asset(
             settings,
@@ -270,6 +429,127 @@ impl AssetService {
         let job = job(asset.id.clone());
         self.db.create_asset(&asset, Some(&job), now).await?;
         Ok(asset)
+    }
+
+    /// Checks the text tracks a new asset asks for (their URLs under the outbound policy), before
+    /// anything is stored.
+    pub async fn check_text_tracks(&self, settings: &AssetSettings) -> Result<(), AssetError> {
+        for (i, track) in settings.text_tracks.iter().enumerate() {
+            track
+                .validate()
+                .map_err(|e| AssetError::Invalid(format!("text track {i}: {e}")))?;
+            self.outbound.check_url(&track.url).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a subtitle track (Mux's `POST /video/v1/assets/{id}/tracks`); its file is fetched,
+    /// checked and converted to WebVTT by a job.
+    pub async fn add_text_track(
+        &self,
+        asset_id: &str,
+        input: TextTrackInput,
+    ) -> Result<TextTrack, AssetError> {
+        input.validate().map_err(AssetError::Invalid)?;
+        self.outbound.check_url(&input.url).await?;
+        let asset = self.get(asset_id).await?;
+        if asset.status == AssetStatus::Errored {
+            return Err(AssetError::Invalid(format!(
+                "asset {asset_id} is errored; tracks cannot be added to it"
+            )));
+        }
+        if asset.text_tracks.len() >= MAX_TEXT_TRACKS {
+            return Err(AssetError::Invalid(format!(
+                "asset {asset_id} already has {MAX_TEXT_TRACKS} text tracks"
+            )));
+        }
+        let track = TextTrack {
+            id: random_id(),
+            input,
+            status: TrackStatus::Preparing,
+            error: None,
+        };
+        self.db
+            .add_text_track(asset_id, &track, now_unix())
+            .await?
+            .ok_or_else(|| AssetError::NotFound(asset_id.to_owned()))?;
+        self.recent.forget_asset(asset_id);
+        Ok(track)
+    }
+
+    /// Removes a text track and its file.
+    pub async fn delete_text_track(
+        &self,
+        asset_id: &str,
+        track_id: &str,
+    ) -> Result<(), AssetError> {
+        if !is_valid_id(asset_id) || !is_valid_id(track_id) {
+            return Err(AssetError::TrackNotFound(track_id.to_owned()));
+        }
+        self.db
+            .delete_text_track(asset_id, track_id)
+            .await?
+            .ok_or_else(|| AssetError::TrackNotFound(track_id.to_owned()))?;
+        self.recent.forget_asset(asset_id);
+        self.store
+            .delete(&StoreKey::parse(&Asset::text_key(asset_id, track_id))?)
+            .await?;
+        Ok(())
+    }
+
+    /// The job of a new text track: downloads its file (bounded), parses it as WebVTT or SRT and
+    /// stores it as WebVTT; a file that is not subtitles errors the track, not the asset.
+    async fn fetch_text_track(&self, asset_id: &str, track_id: &str) -> Result<(), AssetError> {
+        let Some(asset) = self.db.get_asset(asset_id).await? else {
+            return Ok(());
+        };
+        let Some(track) = asset.text_tracks.iter().find(|t| t.id == track_id) else {
+            return Ok(()); // Deleted meanwhile.
+        };
+        if track.status != TrackStatus::Preparing {
+            return Ok(());
+        }
+        let tmp = tempfile::NamedTempFile::new_in(&self.scratch_dir)?.into_temp_path();
+        let deadline = Duration::from_secs(self.fetch.fetch_timeout_secs);
+        tokio::time::timeout(
+            deadline,
+            self.download_limited(
+                &self.outbound,
+                &track.input.url,
+                &tmp,
+                subtitles::MAX_SUBTITLE_BYTES,
+            ),
+        )
+        .await
+        .map_err(|_| AssetError::DownloadPermanent(format!("took longer than {deadline:?}")))??;
+        let bytes = tokio::fs::read(&tmp).await?;
+        let cues = match subtitles::parse(&bytes) {
+            Ok(cues) => cues,
+            Err(e) => {
+                self.db
+                    .finish_text_track(
+                        asset_id,
+                        track_id,
+                        TrackStatus::Errored,
+                        Some(&e.to_string()),
+                    )
+                    .await?;
+                self.recent.forget_asset(asset_id);
+                return Ok(());
+            }
+        };
+        tokio::fs::write(&tmp, subtitles::to_vtt(&cues)).await?;
+        self.store
+            .put_file(
+                &StoreKey::parse(&Asset::text_key(asset_id, track_id))?,
+                &tmp,
+            )
+            .await?;
+        self.db
+            .finish_text_track(asset_id, track_id, TrackStatus::Ready, None)
+            .await?;
+        self.recent.forget_asset(asset_id);
+        Ok(())
     }
 
     pub async fn get(&self, id: &str) -> Result<Asset, AssetError> {
@@ -710,6 +990,10 @@ impl AssetService {
                 .transcode_piece(asset_id, *first, *count)
                 .await?),
             Job::Process { task_id } => Ok(self.tasks.run(task_id).await?),
+            Job::FetchTextTrack { asset_id, track_id } => {
+                self.fetch_text_track(asset_id, track_id).await
+            }
+            Job::ClipInput { asset_id } => self.clip_input(asset_id).await,
             Job::PurgeAssetMedia {
                 asset_id,
                 original_key,
@@ -731,9 +1015,25 @@ impl AssetService {
             Job::ProbeAsset { asset_id }
             | Job::FetchInput { asset_id }
             | Job::RenderBbb { asset_id }
+            | Job::ClipInput { asset_id }
             | Job::Transcode { asset_id }
             | Job::TranscodePiece { asset_id, .. } => asset_id,
             Job::PurgeAssetMedia { .. } => return Ok(()),
+            // A track that cannot be fetched errors, not its asset.
+            Job::FetchTextTrack { asset_id, track_id } => {
+                self.db
+                    .finish_text_track(
+                        asset_id,
+                        track_id,
+                        TrackStatus::Errored,
+                        Some(&format!(
+                            "The subtitle file could not be downloaded: {error}"
+                        )),
+                    )
+                    .await?;
+                self.recent.forget_asset(asset_id);
+                return Ok(());
+            }
             Job::Process { task_id } => {
                 self.tasks.give_up(task_id, &error.to_string()).await?;
                 return Ok(());
@@ -745,6 +1045,10 @@ impl AssetService {
                 messages: vec![format!(
                     "The input file is not a media file that can be processed: {reason}"
                 )],
+            },
+            AssetError::ClipSource(_) => AssetErrors {
+                kind: "invalid_input".to_owned(),
+                messages: vec![error.to_string()],
             },
             AssetError::Pipeline(e) if e.is_input_error() => AssetErrors {
                 kind: "invalid_input".to_owned(),
@@ -933,6 +1237,18 @@ impl AssetService {
         url: &str,
         target: &std::path::Path,
     ) -> Result<u64, AssetError> {
+        self.download_limited(outbound, url, target, self.fetch.fetch_max_bytes)
+            .await
+    }
+
+    /// Downloads `url` into `target`, refusing more than `max` bytes.
+    async fn download_limited(
+        &self,
+        outbound: &Outbound,
+        url: &str,
+        target: &std::path::Path,
+        max: u64,
+    ) -> Result<u64, AssetError> {
         outbound.check_url(url).await?;
         let response = outbound
             .client()
@@ -949,7 +1265,6 @@ impl AssetService {
                 AssetError::DownloadPermanent(message)
             });
         }
-        let max = self.fetch.fetch_max_bytes;
         if response.content_length().is_some_and(|len| len > max) {
             return Err(AssetError::DownloadPermanent(format!(
                 "input is larger than the {max}-byte limit"

@@ -59,6 +59,104 @@ pub struct AssetSettings {
     /// Unix time at which the asset is deleted (Tencent VOD's media `ExpireTime`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_at: Option<i64>,
+    /// The part of the source asset a clip (`mux://assets/{id}` input) takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<ClipRange>,
+    /// Text tracks to add when the asset is created (Mux's `input[]` entries of `type: text`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_tracks: Vec<TextTrackInput>,
+}
+
+/// Inputs naming another asset: Mux's clips.
+pub const CLIP_URL_PREFIX: &str = "mux://assets/";
+
+/// Mux's `start_time`/`end_time` of a clip, in seconds of the source asset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClipRange {
+    pub start_secs: Option<f64>,
+    pub end_secs: Option<f64>,
+}
+
+/// A text track asked for: a subtitle file (WebVTT or SRT) at `url`, fetched by a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextTrackInput {
+    pub url: String,
+    /// BCP 47 language tag (`en`, `fr-CA`).
+    pub language_code: String,
+    /// Shown in players' menus; defaults to the language code.
+    pub name: String,
+    /// Captions for the deaf and hard of hearing (sounds described), not only dialogue.
+    pub closed_captions: bool,
+    pub passthrough: Option<String>,
+}
+
+impl TextTrackInput {
+    pub const MAX_NAME_LEN: usize = 256;
+    pub const MAX_PASSTHROUGH_LEN: usize = 255;
+
+    /// Checks the fields; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let lang = &self.language_code;
+        // BCP 47's shape: letters, digits and hyphens, a 2-8 letter primary subtag.
+        let primary = lang.split('-').next().unwrap_or_default();
+        if !(2..=8).contains(&primary.len())
+            || !primary.bytes().all(|b| b.is_ascii_alphabetic())
+            || lang.len() > 35
+            || !lang.split('-').all(|t| {
+                !t.is_empty() && t.len() <= 8 && t.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+        {
+            return Err(format!(
+                "language_code: {lang:?} is not a BCP 47 language tag such as \"en\" or \"fr-CA\""
+            ));
+        }
+        if self.name.chars().count() > Self::MAX_NAME_LEN || self.name.contains(['"', '\n', '\r']) {
+            return Err(format!(
+                "name: must be at most {} characters, without quotes or line breaks",
+                Self::MAX_NAME_LEN
+            ));
+        }
+        if self
+            .passthrough
+            .as_ref()
+            .is_some_and(|p| p.chars().count() > Self::MAX_PASSTHROUGH_LEN)
+        {
+            return Err(format!(
+                "passthrough: must be at most {} characters",
+                Self::MAX_PASSTHROUGH_LEN
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackStatus {
+    Preparing,
+    Ready,
+    Errored,
+}
+
+impl TrackStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackStatus::Preparing => "preparing",
+            TrackStatus::Ready => "ready",
+            TrackStatus::Errored => "errored",
+        }
+    }
+}
+
+/// A subtitle track of an asset, stored normalized as WebVTT at `Asset::text_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextTrack {
+    pub id: String,
+    pub input: TextTrackInput,
+    pub status: TrackStatus,
+    /// Why the file was refused, when `errored`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A change to an asset's editable fields; `None` keeps a field.
@@ -221,6 +319,8 @@ impl AssetStatus {
 pub enum IngestType {
     DirectUpload,
     Url,
+    /// Cut from another asset (`mux://assets/{id}`).
+    Clip,
 }
 
 impl IngestType {
@@ -228,6 +328,7 @@ impl IngestType {
         match self {
             IngestType::DirectUpload => "direct_upload",
             IngestType::Url => "url",
+            IngestType::Clip => "clip",
         }
     }
 
@@ -235,6 +336,7 @@ impl IngestType {
         match s {
             "direct_upload" => Some(IngestType::DirectUpload),
             "url" => Some(IngestType::Url),
+            "clip" => Some(IngestType::Clip),
             _ => None,
         }
     }
@@ -280,6 +382,9 @@ pub struct Asset {
     pub renditions: Vec<Rendition>,
     /// Published static MP4/M4A files.
     pub static_files: Vec<StaticFile>,
+    /// Subtitle tracks, in the order they were added.
+    #[serde(default)]
+    pub text_tracks: Vec<TextTrack>,
     /// The pipeline has published everything it will produce for this asset.
     pub outputs_complete: bool,
 }
@@ -320,6 +425,14 @@ pub struct StoredOriginal {
 }
 
 impl Asset {
+    /// The asset a clip was cut from (its input is `mux://assets/{id}`).
+    pub fn clip_source(&self) -> Option<&str> {
+        self.input_url
+            .as_deref()
+            .and_then(|u| u.strip_prefix(CLIP_URL_PREFIX))
+            .filter(|_| self.ingest_type == IngestType::Clip)
+    }
+
     pub fn original_key(asset_id: &str) -> String {
         format!("assets/{asset_id}/original")
     }
@@ -334,6 +447,11 @@ impl Asset {
 
     pub fn static_key(asset_id: &str, file: &str) -> String {
         format!("assets/{asset_id}/static/{file}")
+    }
+
+    /// A text track's subtitles, normalized to WebVTT.
+    pub fn text_key(asset_id: &str, track_id: &str) -> String {
+        format!("assets/{asset_id}/text/{track_id}.vtt")
     }
 
     /// Intermediate files shared by the workers of a split transcode (removed when it ends).

@@ -41,6 +41,14 @@ pub enum Snapshot {
     Upload(Box<Upload>),
     Asset(Box<Asset>),
     Task(Box<TaskSnapshot>),
+    /// A text track, with its asset as it was.
+    Track(Box<TrackSnapshot>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrackSnapshot {
+    pub asset: crate::assets::model::Asset,
+    pub track: crate::assets::model::TextTrack,
 }
 
 impl Snapshot {
@@ -49,6 +57,7 @@ impl Snapshot {
             Snapshot::Upload(_) => "upload",
             Snapshot::Asset(_) => "asset",
             Snapshot::Task(_) => "task",
+            Snapshot::Track(_) => "track",
         }
     }
 
@@ -58,6 +67,8 @@ impl Snapshot {
             Snapshot::Asset(a) => &a.id,
             // Per-asset ordering covers a task's events together with its asset's.
             Snapshot::Task(t) => &t.asset.id,
+            // Per-asset ordering too: a track's events follow its asset's.
+            Snapshot::Track(t) => &t.asset.id,
         }
     }
 }

@@ -32,6 +32,10 @@ pub enum Job {
     Process { task_id: String },
     /// Render a BigBlueButton recording (the asset's input URL) into the asset's original.
     RenderBbb { asset_id: String },
+    /// Cut a clip's original from its source asset's, then probe it.
+    ClipInput { asset_id: String },
+    /// Fetch a text track's subtitle file, check it and store it as WebVTT.
+    FetchTextTrack { asset_id: String, track_id: String },
     /// Remove everything stored for a deleted asset.
     PurgeAssetMedia {
         asset_id: String,
@@ -49,6 +53,8 @@ impl Job {
             Job::Process { .. } => "process",
             Job::RenderBbb { .. } => "render_bbb",
             Job::PurgeAssetMedia { .. } => "purge_asset_media",
+            Job::FetchTextTrack { .. } => "fetch_text_track",
+            Job::ClipInput { .. } => "clip_input",
         }
     }
 }

@@ -96,6 +96,36 @@ pub async fn probe(
     })
 }
 
+/// The times (seconds) of the first video stream's keyframes, from the container's packet flags
+/// (nothing is decoded).
+pub async fn keyframe_times(
+    ffprobe: &Path,
+    path: &Path,
+    timeout: Duration,
+) -> Result<Vec<f64>, MediaError> {
+    let args = [
+        "-v".as_ref(),
+        "error".as_ref(),
+        "-select_streams".as_ref(),
+        "v:0".as_ref(),
+        "-show_entries".as_ref(),
+        "packet=pts_time,flags".as_ref(),
+        "-of".as_ref(),
+        "csv=p=0".as_ref(),
+        path.as_os_str(),
+    ];
+    let stdout = run_to_completion(ffprobe, args, timeout).await?;
+    let mut times: Vec<f64> = String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(|line| {
+            let (time, flags) = line.split_once(',')?;
+            flags.contains('K').then(|| time.parse::<f64>().ok())?
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
 #[derive(Debug, PartialEq)]
 pub(crate) enum ParseError {
     Json(String),

@@ -300,6 +300,49 @@ pub fn first_segment_args(
     )
 }
 
+/// Cuts `[start, start + duration)` of `input` into an MP4 as the original of a clip. `copy`: the
+/// cut starts on a keyframe of a streamable source, so its packets are taken as they are;
+/// otherwise the clip is encoded (near-losslessly: the ladder encodes it again) from the exact
+/// frame.
+pub fn clip_args(
+    input: &Path,
+    start: f64,
+    duration: Option<f64>,
+    copy: bool,
+    preset: &str,
+    out: &Path,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-ss".into(), format!("{start:.6}").into()];
+    if let Some(duration) = duration {
+        args.push("-t".into());
+        args.push(format!("{duration:.6}").into());
+    }
+    args.push("-i".into());
+    args.push(input.into());
+    push_all(
+        &mut args,
+        &["-map", "0:v:0?", "-map", "0:a:0?", "-dn", "-sn"],
+    );
+    if copy {
+        push_all(
+            &mut args,
+            &["-c", "copy", "-avoid_negative_ts", "make_zero"],
+        );
+    } else {
+        push_all(
+            &mut args,
+            &[
+                "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", "-preset",
+            ],
+        );
+        args.push(preset.into());
+        push_all(&mut args, &["-c:a", "aac", "-b:a", "256k"]);
+    }
+    push_all(&mut args, &["-movflags", "+faststart", "-f", "mp4"]);
+    args.push(out.into());
+    args
+}
+
 /// Publishes the source as it is (`-c copy`) as the rendition `name`.
 pub fn remux_args(input: &Path, has_audio: bool, name: &str, out: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["-i".into(), input.into()];

@@ -233,6 +233,36 @@ async fn resource_inner(
     let playback = &state.playback;
     let token = query.get("token").map(String::as_str);
     let parts: Vec<&str> = rest.split('/').collect();
+    if let ["g", grant, "text", file] = parts.as_slice() {
+        let viewer = Viewer::from_headers(headers);
+        let (content_type, body) = playback
+            .text_file(playback_id, grant, file, &viewer)
+            .await?;
+        let mut response = body.into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=300"),
+        );
+        return Ok(response);
+    }
+    if let ["text", file] = parts.as_slice() {
+        let track_id = file
+            .strip_suffix(".vtt")
+            .ok_or_else(|| PlaybackError::FileNotFound(rest.to_owned()))?;
+        let auth = playback
+            .authorize(
+                playback_id,
+                token,
+                Audience::Video,
+                &Viewer::from_headers(headers),
+            )
+            .await?;
+        let resolved = playback.text_track_vtt(&auth, track_id).await?;
+        return send(state, headers, method, resolved).await;
+    }
     if let ["g", grant, rendition, file] = parts.as_slice() {
         let viewer = Viewer::from_headers(headers);
         let resolved = playback

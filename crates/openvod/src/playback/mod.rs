@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use sha2::Digest;
 
-use crate::assets::model::{Asset, AssetStatus, PlaybackPolicy};
+use crate::assets::model::{Asset, AssetStatus, PlaybackPolicy, TrackStatus};
 use crate::assets::recent::RecentPlaybackIds;
+use crate::assets::subtitles;
 use crate::config::MediaConfig;
 use crate::error::DbError;
 use crate::error::ErrorKind;
@@ -343,6 +344,27 @@ impl PlaybackService {
             }
         }
         let mut m3u8 = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        // Subtitles: one group of every ready text track (names and language tags were checked
+        // when the track was added: no quotes or line breaks).
+        let texts: Vec<_> = auth
+            .asset
+            .text_tracks
+            .iter()
+            .filter(|t| t.status == TrackStatus::Ready)
+            .collect();
+        for t in &texts {
+            m3u8.push_str(&format!(
+                "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"{}\",LANGUAGE=\"{}\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO",
+                t.input.name, t.input.language_code
+            ));
+            if t.input.closed_captions {
+                m3u8.push_str(",CHARACTERISTICS=\"public.accessibility.transcribes-spoken-dialog,public.accessibility.describes-music-and-sound\"");
+            }
+            m3u8.push_str(&format!(
+                ",URI=\"{}/g/{grant}/text/{}.m3u8\"\n",
+                auth.playback_id, t.id
+            ));
+        }
         for r in renditions {
             m3u8.push_str(&format!(
                 "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"",
@@ -354,6 +376,9 @@ impl PlaybackService {
             if let Some(fps) = r.frame_rate {
                 m3u8.push_str(&format!(",FRAME-RATE={fps:.3}"));
             }
+            if !texts.is_empty() {
+                m3u8.push_str(",SUBTITLES=\"subs\"");
+            }
             m3u8.push_str(&format!(
                 ",CLOSED-CAPTIONS=NONE\n{}/g/{grant}/{}/index.m3u8\n",
                 auth.playback_id, r.name
@@ -362,15 +387,15 @@ impl PlaybackService {
         Ok(m3u8)
     }
 
-    /// A rendition playlist or segment, for a holder of the grant from the master playlist.
-    pub async fn rendition_file(
+    /// The asset behind a playback id and the resolution bounds of a grant from its master
+    /// playlist, once the grant (and the playback restriction signed into it) is checked.
+    async fn granted(
         &self,
         playback_id: &str,
         grant: &str,
         rendition: &str,
-        file: &str,
         viewer: &restrictions::Viewer,
-    ) -> Result<Resolved, PlaybackError> {
+    ) -> Result<(PlaybackPolicy, Arc<Asset>, (u32, u32)), PlaybackError> {
         let (policy, asset) = match self.recent.get(playback_id, rendition) {
             Some(found) => found,
             None => {
@@ -400,6 +425,111 @@ impl PlaybackService {
                 self.restrictions.check(rid, viewer).await?;
             }
         }
+        Ok((policy, asset, bounds))
+    }
+
+    /// A text track's HLS media playlist (`{track}.m3u8`) or one of its WebVTT segments
+    /// (`{track}-{n}.vtt`), for a holder of the grant from the master playlist; made from the
+    /// stored WebVTT file.
+    pub async fn text_file(
+        &self,
+        playback_id: &str,
+        grant: &str,
+        file: &str,
+        viewer: &restrictions::Viewer,
+    ) -> Result<(&'static str, String), PlaybackError> {
+        let not_found = || PlaybackError::FileNotFound(file.to_owned());
+        let (_, asset, _) = self.granted(playback_id, grant, "text", viewer).await?;
+        let (track_id, segment) = if let Some(stem) = file.strip_suffix(".m3u8") {
+            (stem, None)
+        } else {
+            let (stem, n) = file
+                .strip_suffix(".vtt")
+                .and_then(|f| f.rsplit_once('-'))
+                .ok_or_else(not_found)?;
+            (stem, Some(n.parse::<u64>().map_err(|_| not_found())?))
+        };
+        let track = Self::ready_text_track(&asset, track_id)?;
+        let duration_ms = Self::text_duration_ms(&asset);
+        match segment {
+            None => Ok((
+                "application/vnd.apple.mpegurl",
+                subtitles::media_playlist(&track.id, duration_ms),
+            )),
+            Some(n) if n < subtitles::segment_count(duration_ms) => {
+                let cues = self.text_cues(&asset, &track.id).await?;
+                Ok(("text/vtt", subtitles::segment(&cues, n)))
+            }
+            Some(_) => Err(not_found()),
+        }
+    }
+
+    /// A text track's whole WebVTT file (Mux's `/{playback_id}/text/{track_id}.vtt`).
+    pub async fn text_track_vtt(
+        &self,
+        auth: &Authorized,
+        track_id: &str,
+    ) -> Result<Resolved, PlaybackError> {
+        let track = Self::ready_text_track(&auth.asset, track_id)?;
+        Ok(Resolved {
+            key: StoreKey::parse(&Asset::text_key(&auth.asset.id, &track.id))?,
+            content_type: "text/vtt",
+            public: auth.policy == PlaybackPolicy::Public,
+            pending_segment: false,
+        })
+    }
+
+    fn ready_text_track<'a>(
+        asset: &'a Asset,
+        track_id: &str,
+    ) -> Result<&'a crate::assets::model::TextTrack, PlaybackError> {
+        asset
+            .text_tracks
+            .iter()
+            .find(|t| t.id == track_id && t.status == TrackStatus::Ready)
+            .ok_or_else(|| PlaybackError::FileNotFound(format!("text track {track_id}")))
+    }
+
+    /// How long a text track's playlist runs: the media's duration.
+    fn text_duration_ms(asset: &Asset) -> u64 {
+        let secs = asset
+            .source
+            .as_ref()
+            .and_then(|s| s.duration)
+            .unwrap_or(0.0);
+        (secs.max(0.0) * 1000.0).round() as u64
+    }
+
+    async fn text_cues(
+        &self,
+        asset: &Asset,
+        track_id: &str,
+    ) -> Result<Vec<subtitles::Cue>, PlaybackError> {
+        let key = StoreKey::parse(&Asset::text_key(&asset.id, track_id))?;
+        let bytes = match self.store.get(&key, 0, None).await {
+            Ok(object) => object.into_bytes().await?,
+            Err(StorageError::NotFound(_)) => {
+                return Err(PlaybackError::FileNotFound(format!(
+                    "text track {track_id}"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Stored by the track's job as WebVTT it wrote itself: a parse failure is corruption.
+        subtitles::parse(&bytes)
+            .map_err(|e| PlaybackError::Invalid(format!("stored subtitles: {e}")))
+    }
+
+    /// A rendition playlist or segment, for a holder of the grant from the master playlist.
+    pub async fn rendition_file(
+        &self,
+        playback_id: &str,
+        grant: &str,
+        rendition: &str,
+        file: &str,
+        viewer: &restrictions::Viewer,
+    ) -> Result<Resolved, PlaybackError> {
+        let (policy, asset, bounds) = self.granted(playback_id, grant, rendition, viewer).await?;
         let content_type = if file == "index.m3u8" {
             "application/vnd.apple.mpegurl"
         } else if file.starts_with("seg_") && file.ends_with(".ts") {

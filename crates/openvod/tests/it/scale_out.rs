@@ -216,21 +216,29 @@ async fn remote_workers_take_pieces_over_http_and_a_killed_one_loses_only_its_le
     let first = app
         .upload_file(&input, serde_json::json!({"playback_policy": "public"}))
         .await;
+    let done_per_worker = |workers: &[(tokio::process::Child, Arc<Mutex<Vec<String>>>)]| {
+        workers
+            .iter()
+            .map(|(_, log)| {
+                log.lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|l| l.contains("remote job done"))
+                    .count()
+            })
+            .collect::<Vec<usize>>()
+    };
     within(120, "the pieces are done", || async {
         let jobs = pieces_done(first.clone()).await;
         jobs.len() == 4 && jobs.iter().all(|(state, _)| state == "done")
     })
     .await;
-    let done: Vec<usize> = workers
-        .iter()
-        .map(|(_, log)| {
-            log.lock()
-                .unwrap()
-                .iter()
-                .filter(|l| l.contains("remote job done"))
-                .count()
-        })
-        .collect();
+    // A worker logs a job once the server has recorded it done: wait for the last line too.
+    within(10, "the workers log their pieces", || async {
+        done_per_worker(&workers).iter().sum::<usize>() >= 4
+    })
+    .await;
+    let done = done_per_worker(&workers);
     assert_eq!(
         done.iter().sum::<usize>(),
         4,

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::wire::{AssetResponse, UploadResponse};
+use super::wire::{AssetResponse, TrackResponse, UploadResponse};
 use crate::events::model::{Event, Snapshot};
 use crate::id::iso8601_micros;
 
@@ -20,13 +20,23 @@ pub fn envelope(event: &Event) -> Value {
         }
         // Tasks belong to the VOD family, which Mux-format endpoints never carry.
         Snapshot::Task(t) => Ok(json!({"task_id": t.task.id, "asset_id": t.asset.id})),
+        Snapshot::Track(t) => {
+            let mut track = TrackResponse::from_text_track(&t.track);
+            track.asset_id = Some(t.asset.id.clone());
+            serde_json::to_value(track)
+        }
     }
     .expect("wire types serialize");
+    // Ordering is by asset, but Mux names the track itself as the object of a track event.
+    let object_id = match &event.snapshot {
+        Snapshot::Track(t) => t.track.id.as_str(),
+        other => other.object_id(),
+    };
     json!({
         "type": event.kind,
         "id": event.id,
         "created_at": iso8601_micros(event.created_at_ms),
-        "object": {"type": event.snapshot.object_type(), "id": event.snapshot.object_id()},
+        "object": {"type": event.snapshot.object_type(), "id": object_id},
         "environment": {"name": "openvod", "id": "default"},
         "data": data,
         "attempts": [],

@@ -11,9 +11,9 @@ use axum::{Json, Router};
 use super::wire::{
     check_passthrough, parse_policy, AssetList, AssetResponse, CreateAssetRequest,
     CreatePlaybackIdRequest, CreateRestrictionRequest, CreateSigningKeyRequest,
-    CreateUploadRequest, InputInfo, PlaybackIdResponse, ReferrerRequest, RestrictionResponse,
-    SigningKeyResponse, UpdateAssetRequest, UpdateMasterAccessRequest, UploadResponse,
-    UserAgentRequest,
+    CreateUploadRequest, InputInfo, InputSettings, PlaybackIdResponse, ReferrerRequest,
+    RestrictionResponse, SigningKeyResponse, TrackResponse, UpdateAssetRequest,
+    UpdateMasterAccessRequest, UploadResponse, UserAgentRequest,
 };
 use super::wire::{
     static_file_name, static_rendition_files, CreateStaticRenditionRequest, UpdateMp4SupportRequest,
@@ -59,6 +59,11 @@ pub fn routes() -> Router<AppState> {
             axum::routing::delete(delete_static_rendition),
         )
         .route("/video/v1/assets/{id}/mp4-support", put(update_mp4_support))
+        .route("/video/v1/assets/{id}/tracks", post(create_track))
+        .route(
+            "/video/v1/assets/{id}/tracks/{tid}",
+            axum::routing::delete(delete_track),
+        )
         .route("/video/v1/playback-ids/{pid}", get(get_playback_id_owner))
         .route(
             "/video/v1/playback-restrictions",
@@ -133,6 +138,7 @@ async fn create_upload(
         ));
     }
     caller.own(&mut settings.meta)?;
+    state.assets.check_text_tracks(&settings).await?;
     let upload = state
         .ingest
         .create_upload(NewUpload {
@@ -224,7 +230,11 @@ async fn create_asset(
             "input: an input URL is required (inputs[0].url); use direct uploads for local files",
         )
     })?;
-    let asset = state.assets.create_from_url(&input_url, &settings).await?;
+    let asset = if input_url.starts_with("mux://") {
+        state.assets.create_clip(&input_url, &settings).await?
+    } else {
+        state.assets.create_from_url(&input_url, &settings).await?
+    };
     Ok(created_response(asset_response(&state, &asset)))
 }
 
@@ -344,6 +354,29 @@ async fn list_static_renditions(
 ) -> Result<Response, ApiError> {
     let asset = visible_asset(&state, &caller, &id).await?;
     Ok(ok(static_rendition_files(&asset)))
+}
+
+/// `POST /video/v1/assets/{id}/tracks`: a subtitle track from a WebVTT or SRT file at `url`.
+async fn create_track(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<InputSettings>,
+) -> Result<Response, ApiError> {
+    let input = request.into_text_track("").map_err(ApiError::invalid)?;
+    visible_asset(&state, &caller, &id).await?;
+    let track = state.assets.add_text_track(&id, input).await?;
+    Ok(created_response(TrackResponse::from_text_track(&track)))
+}
+
+async fn delete_track(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((id, tid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    visible_asset(&state, &caller, &id).await?;
+    state.assets.delete_text_track(&id, &tid).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn delete_static_rendition(

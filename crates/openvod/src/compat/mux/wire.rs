@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assets::model::{
     Asset, AssetMeta, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
+    TextTrack, TextTrackInput,
 };
 use crate::ingest::model::Upload;
 use crate::media::probe::MediaInfo;
@@ -26,12 +27,76 @@ impl StringOrList {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// One entry of Mux's `input[]`, also the body of `POST /video/v1/assets/{id}/tracks`.
+#[derive(Debug, Default, Deserialize)]
 pub struct InputSettings {
     pub url: Option<String>,
-    /// Clipping, overlays, text and audio tracks...: refused by name when set.
+    /// `video` (the main input, the default for the first entry), `text` or `audio`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub text_type: Option<String>,
+    pub language_code: Option<String>,
+    pub name: Option<String>,
+    pub closed_captions: Option<bool>,
+    pub passthrough: Option<String>,
+    /// Clipping (`mux://assets/{id}` inputs only), in seconds of the source.
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+    /// Overlays...: refused by name when set.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl InputSettings {
+    /// A `type: text` entry as a text track to fetch; `prefix` names the entry in errors.
+    pub fn into_text_track(self, prefix: &str) -> Result<TextTrackInput, String> {
+        refuse_unsupported(prefix, &self.other)?;
+        if self.start_time.is_some() || self.end_time.is_some() {
+            return Err(format!(
+                "{prefix}start_time: only the first input (an asset to clip) takes start_time and end_time"
+            ));
+        }
+        match self.kind.as_deref() {
+            Some("text") => {}
+            Some("audio") => {
+                return Err(format!(
+                    "{prefix}type: audio tracks are not supported by openvod yet; only text"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "{prefix}type: must be \"text\" for a track (got {other:?})"
+                ))
+            }
+        }
+        match self.text_type.as_deref() {
+            None | Some("subtitles") => {}
+            Some(other) => {
+                return Err(format!(
+                    "{prefix}text_type: must be \"subtitles\" (got {other:?})"
+                ))
+            }
+        }
+        let url = self
+            .url
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| format!("{prefix}url: the URL of a WebVTT or SRT file is required"))?;
+        let language_code = self.language_code.ok_or_else(|| {
+            format!("{prefix}language_code: required for a text track (e.g. \"en\")")
+        })?;
+        let input = TextTrackInput {
+            url,
+            name: self
+                .name
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| language_code.clone()),
+            language_code,
+            closed_captions: self.closed_captions.unwrap_or(false),
+            passthrough: self.passthrough,
+        };
+        input.validate().map_err(|e| format!("{prefix}{e}"))?;
+        Ok(input)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,25 +108,69 @@ pub enum Inputs {
 }
 
 impl Inputs {
-    /// The one input's URL; more inputs (text and audio tracks) and input settings beyond the
-    /// URL are refused by name.
-    fn first_url(self, prefix: &str) -> Result<Option<String>, String> {
-        let input = match self {
-            Inputs::Url(url) => return Ok(Some(url)),
-            Inputs::One(input) => input,
-            Inputs::Many(inputs) if inputs.len() > 1 => {
-                return Err(format!(
-                    "{prefix}input: one input only; more (text and audio tracks) are not supported by openvod yet"
-                ))
+    /// The main input's URL (the first entry, unless it is a track: an upload's settings may list
+    /// only tracks) and the text tracks the other entries ask for.
+    fn parse(self, prefix: &str) -> Result<ParsedInputs, String> {
+        let inputs = match self {
+            Inputs::Url(url) => {
+                return Ok(ParsedInputs {
+                    url: Some(url),
+                    ..ParsedInputs::default()
+                })
             }
-            Inputs::Many(inputs) => match inputs.into_iter().next() {
-                Some(input) => input,
-                None => return Ok(None),
-            },
+            Inputs::One(input) => vec![input],
+            Inputs::Many(inputs) => inputs,
         };
-        refuse_unsupported(&format!("{prefix}input[]."), &input.other)?;
-        Ok(input.url)
+        let mut parsed = ParsedInputs::default();
+        for (i, input) in inputs.into_iter().enumerate() {
+            let at = format!("{prefix}input[{i}].");
+            match input.kind.as_deref() {
+                None | Some("video") if i == 0 => {
+                    refuse_unsupported(&at, &input.other)?;
+                    for (name, set) in [
+                        ("text_type", input.text_type.is_some()),
+                        ("language_code", input.language_code.is_some()),
+                        ("closed_captions", input.closed_captions.is_some()),
+                    ] {
+                        if set {
+                            return Err(format!("{at}{name}: only for inputs of type \"text\""));
+                        }
+                    }
+                    if input.start_time.is_some() || input.end_time.is_some() {
+                        if !input
+                            .url
+                            .as_deref()
+                            .is_some_and(|u| u.starts_with(crate::assets::model::CLIP_URL_PREFIX))
+                        {
+                            return Err(format!(
+                                "{at}start_time: clipping takes an asset as input: mux://assets/{{asset_id}}"
+                            ));
+                        }
+                        parsed.clip = Some(crate::assets::model::ClipRange {
+                            start_secs: input.start_time,
+                            end_secs: input.end_time,
+                        });
+                    }
+                    parsed.url = input.url;
+                }
+                None | Some("video") => {
+                    return Err(format!(
+                        "{at}type: only the first input is the video; others are \"text\" tracks"
+                    ))
+                }
+                _ => parsed.text_tracks.push(input.into_text_track(&at)?),
+            }
+        }
+        Ok(parsed)
     }
+}
+
+/// What `input[]` asks for: the main input, the part of it a clip takes, and text tracks.
+#[derive(Debug, Default)]
+struct ParsedInputs {
+    url: Option<String>,
+    clip: Option<crate::assets::model::ClipRange>,
+    text_tracks: Vec<TextTrackInput>,
 }
 
 /// Mux's `meta` (`AssetMetadata`) in a request. Unlike the rest of a request, unknown keys are refused:
@@ -339,12 +448,12 @@ impl CreateAssetRequest {
             .transpose()?
             .unwrap_or_default();
         refuse_unsupported(prefix, &self.other)?;
-        let input_url = self
+        let inputs = self
             .inputs
             .or(self.input)
-            .map(|inputs| inputs.first_url(prefix))
+            .map(|inputs| inputs.parse(prefix))
             .transpose()?
-            .flatten();
+            .unwrap_or_default();
         Ok((
             AssetSettings {
                 playback_policies,
@@ -356,9 +465,11 @@ impl CreateAssetRequest {
                 test: self.test.unwrap_or(false),
                 normalize_audio: self.normalize_audio.unwrap_or(false),
                 meta,
+                text_tracks: inputs.text_tracks,
+                clip: inputs.clip,
                 ..AssetSettings::default()
             },
-            input_url,
+            inputs.url,
         ))
     }
 }
@@ -485,6 +596,64 @@ pub struct TrackResponse {
     pub primary: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_captions: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passthrough: Option<String>,
+    /// Set in webhook bodies of track events, as Mux does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset_id: Option<String>,
+    /// openvod extension: why an `errored` track's file was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl TrackResponse {
+    fn empty(id: String, kind: &'static str) -> TrackResponse {
+        TrackResponse {
+            id,
+            kind,
+            duration: None,
+            max_width: None,
+            max_height: None,
+            max_frame_rate: None,
+            max_channels: None,
+            max_channel_layout: None,
+            primary: None,
+            status: None,
+            text_type: None,
+            text_source: None,
+            language_code: None,
+            name: None,
+            closed_captions: None,
+            passthrough: None,
+            asset_id: None,
+            error: None,
+        }
+    }
+
+    /// A subtitle track in Mux's shape.
+    pub fn from_text_track(track: &TextTrack) -> TrackResponse {
+        TrackResponse {
+            status: Some(track.status.as_str()),
+            text_type: Some("subtitles"),
+            text_source: Some("uploaded"),
+            language_code: Some(track.input.language_code.clone()),
+            name: Some(track.input.name.clone()),
+            closed_captions: Some(track.input.closed_captions),
+            passthrough: track.input.passthrough.clone(),
+            error: track.error.clone(),
+            ..TrackResponse::empty(track.id.clone(), "text")
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -565,6 +734,9 @@ pub struct AssetResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
     pub ingest_type: &'static str,
+    /// The asset a clip was cut from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_asset_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passthrough: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -626,26 +798,16 @@ impl AssetResponse {
         if let Some(v) = video {
             let (w, h) = v.display_size();
             tracks.push(TrackResponse {
-                id: track_id(&asset.id, "video"),
-                kind: "video",
                 duration: v.duration.or(source.and_then(|s| s.duration)),
                 max_width: Some(w),
                 max_height: Some(h),
                 max_frame_rate: Some(v.frame_rate.map_or(-1.0, round3)),
-                max_channels: None,
-                max_channel_layout: None,
-                primary: None,
-                status: None,
+                ..TrackResponse::empty(track_id(&asset.id, "video"), "video")
             });
         }
         if let Some(a) = source.and_then(|s| s.audio.first()) {
             tracks.push(TrackResponse {
-                id: track_id(&asset.id, "audio"),
-                kind: "audio",
                 duration: a.duration.or(source.and_then(|s| s.duration)),
-                max_width: None,
-                max_height: None,
-                max_frame_rate: None,
                 max_channels: Some(a.channels.clamp(1, 2)),
                 max_channel_layout: Some(channel_layout(
                     a.channels.min(2),
@@ -653,8 +815,10 @@ impl AssetResponse {
                 )),
                 primary: Some(true),
                 status: Some("ready"),
+                ..TrackResponse::empty(track_id(&asset.id, "audio"), "audio")
             });
         }
+        tracks.extend(asset.text_tracks.iter().map(TrackResponse::from_text_track));
         let labels = source.map(resolution_labels);
         let (progress_state, progress) = match (asset.status, source) {
             (AssetStatus::Ready, _) => ("completed", 100.0),
@@ -711,7 +875,9 @@ impl AssetResponse {
             ingest_type: match asset.ingest_type {
                 IngestType::DirectUpload => "on_demand_direct_upload",
                 IngestType::Url => "on_demand_url",
+                IngestType::Clip => "on_demand_clip",
             },
+            source_asset_id: asset.clip_source().map(str::to_owned),
             passthrough: asset.passthrough.clone(),
             meta: MetaResponse::from_meta(&asset.settings.meta),
             test: asset.settings.test,

@@ -3,8 +3,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::events::emit_asset;
-use super::{dialect, insert_asset, insert_job, query, query_scalar, DbRow, SqlDb};
+use super::{dialect, insert_new_asset, query, query_scalar, DbRow, SqlDb};
 use crate::assets::model::Asset;
 use crate::db::{BbbRepo, DbError};
 use crate::jobs::Job;
@@ -47,9 +46,7 @@ async fn insert_asset_with_job(
     job: &Job,
     now: i64,
 ) -> Result<(), DbError> {
-    insert_asset(tx, asset, now).await?;
-    insert_job(tx, job, now).await?;
-    emit_asset(tx, "video.asset.created", &asset.id).await
+    insert_new_asset(tx, asset, Some(job), now).await
 }
 
 #[async_trait]

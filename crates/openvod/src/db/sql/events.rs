@@ -8,11 +8,11 @@ use super::{
     asset_from_row, corrupt, dialect, query, query_as, query_scalar, to_json, upload_from_row,
     DbConn, DbRow, Engine, SqlDb,
 };
-use crate::assets::model::Asset;
+use crate::assets::model::{Asset, TextTrack};
 use crate::db::{DbError, EventRepo};
 use crate::events::model::{
-    Attempt, ClaimedDelivery, DeliveryOutcome, DeliveryResult, Event, Snapshot, WebhookEndpoint,
-    WebhookFormat,
+    Attempt, ClaimedDelivery, DeliveryOutcome, DeliveryResult, Event, Snapshot, TrackSnapshot,
+    WebhookEndpoint, WebhookFormat,
 };
 use crate::id::{now_unix_ms, random_id, uuid_v4};
 use crate::ingest::model::Upload;
@@ -97,6 +97,20 @@ pub(super) async fn emit_asset(conn: &mut DbConn, kind: &str, id: &str) -> Resul
         emit(conn, kind, &Snapshot::Asset(Box::new(asset))).await?;
     }
     Ok(())
+}
+
+/// A text track event: the track as it is, with the asset it belongs to.
+pub(super) async fn emit_track(
+    conn: &mut DbConn,
+    kind: &str,
+    asset: &Asset,
+    track: &TextTrack,
+) -> Result<(), DbError> {
+    let snapshot = Snapshot::Track(Box::new(TrackSnapshot {
+        asset: asset.clone(),
+        track: track.clone(),
+    }));
+    emit(conn, kind, &snapshot).await
 }
 
 fn event_from_row(row: &DbRow) -> Result<Event, DbError> {

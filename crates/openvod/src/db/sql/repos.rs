@@ -13,7 +13,7 @@ use super::{
 };
 use crate::assets::model::{
     Asset, AssetChange, AssetErrors, AssetFilter, AssetSettings, AssetStatus, IngestType,
-    PlaybackId, PlaybackPolicy, Rendition, StaticFile, StoredOriginal,
+    PlaybackId, PlaybackPolicy, Rendition, StaticFile, StoredOriginal, TextTrack, TrackStatus,
 };
 use crate::events::model::Snapshot;
 use crate::ingest::model::{Upload, UploadStatus};
@@ -56,7 +56,7 @@ mod events {
 mod tasks {
     include!("tasks.rs");
 }
-use events::{emit, emit_asset, emit_upload, read_asset};
+use events::{emit, emit_asset, emit_track, emit_upload, read_asset};
 
 /// `SELECT * FROM assets` with one `AND` term per filter field that is set, then the cursor or
 /// offset; placeholders are bound in that order by `list_assets`.
@@ -161,6 +161,7 @@ fn asset_from_row(row: &DbRow, playback_ids: Vec<PlaybackId>) -> Result<Asset, D
         playback_ids,
         renditions: json_col(row, "renditions")?.unwrap_or_default(),
         static_files: json_col(row, "static_files")?.unwrap_or_default(),
+        text_tracks: json_col(row, "text_tracks")?.unwrap_or_default(),
         outputs_complete: row.try_get("outputs_complete")?,
     })
 }
@@ -197,8 +198,9 @@ async fn insert_asset(
 ) -> Result<(), DbError> {
     query(
         "INSERT INTO assets (id, status, created_at, upload_id, passthrough, settings, ingest_type,
-            input_url, source, errors, original_key, original_size, master_access_until, file_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            input_url, source, errors, original_key, original_size, master_access_until, file_id,
+            text_tracks)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&asset.id)
     .bind(asset.status.as_str())
@@ -214,6 +216,7 @@ async fn insert_asset(
     .bind(asset.original.as_ref().map(|o| o.size as i64))
     .bind(asset.master_access_until)
     .bind(&asset.file_id)
+    .bind(to_json(&asset.text_tracks))
     .execute(&mut **tx)
     .await?;
     for pid in &asset.playback_ids {
@@ -226,6 +229,52 @@ async fn insert_asset(
             .await?;
     }
     Ok(())
+}
+
+/// Inserts a new asset with `job` (what fills it in), writes `video.asset.created`, and queues the
+/// fetch of each text track it was created with (`video.asset.track.created`).
+async fn insert_new_asset(
+    tx: &mut Transaction<'_, Engine>,
+    asset: &Asset,
+    job: Option<&Job>,
+    now: i64,
+) -> Result<(), DbError> {
+    insert_asset(tx, asset, now).await?;
+    if let Some(job) = job {
+        insert_job(tx, job, now).await?;
+    }
+    emit_asset(tx, "video.asset.created", &asset.id).await?;
+    for track in &asset.text_tracks {
+        queue_text_track(tx, asset, track, now).await?;
+    }
+    Ok(())
+}
+
+async fn write_text_tracks(
+    tx: &mut Transaction<'_, Engine>,
+    asset: &Asset,
+) -> Result<(), DbError> {
+    query("UPDATE assets SET text_tracks = ? WHERE id = ?")
+        .bind(to_json(&asset.text_tracks))
+        .bind(&asset.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Queues the fetch of a new text track and writes `video.asset.track.created`.
+async fn queue_text_track(
+    tx: &mut Transaction<'_, Engine>,
+    asset: &Asset,
+    track: &TextTrack,
+    now: i64,
+) -> Result<(), DbError> {
+    let job = Job::FetchTextTrack {
+        asset_id: asset.id.clone(),
+        track_id: track.id.clone(),
+    };
+    insert_job(tx, &job, now).await?;
+    emit_track(tx, "video.asset.track.created", asset, track).await
 }
 
 /// An asset's playback ids in the order they were created.
@@ -423,10 +472,8 @@ impl UploadRepo for SqlDb {
                 .await?;
             return Ok(FinalizeOutcome::NotWaiting(upload_from_row(&row)?.status));
         }
-        insert_asset(&mut tx, asset, now).await?;
-        insert_job(&mut tx, job, now).await?;
         emit_upload(&mut tx, "video.upload.asset_created", upload_id).await?;
-        emit_asset(&mut tx, "video.asset.created", &asset.id).await?;
+        insert_new_asset(&mut tx, asset, Some(job), now).await?;
         tx.commit().await?;
         self.jobs_queued.notify_waiters();
         self.events_written.notify_waiters();
@@ -500,11 +547,7 @@ impl AssetRepo for SqlDb {
         now: i64,
     ) -> Result<(), DbError> {
         let mut tx = self.writer.begin().await?;
-        insert_asset(&mut tx, asset, now).await?;
-        if let Some(job) = job {
-            insert_job(&mut tx, job, now).await?;
-        }
-        emit_asset(&mut tx, "video.asset.created", &asset.id).await?;
+        insert_new_asset(&mut tx, asset, job, now).await?;
         tx.commit().await?;
         self.jobs_queued.notify_waiters();
         self.events_written.notify_waiters();
@@ -593,6 +636,76 @@ impl AssetRepo for SqlDb {
         tx.commit().await?;
         self.events_written.notify_waiters();
         Ok(Some(asset))
+    }
+
+    async fn add_text_track(
+        &self,
+        asset_id: &str,
+        track: &TextTrack,
+        now: i64,
+    ) -> Result<Option<Asset>, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(mut asset) = read_asset(&mut tx, asset_id).await? else {
+            return Ok(None);
+        };
+        asset.text_tracks.push(track.clone());
+        write_text_tracks(&mut tx, &asset).await?;
+        queue_text_track(&mut tx, &asset, track, now).await?;
+        tx.commit().await?;
+        self.jobs_queued.notify_waiters();
+        self.events_written.notify_waiters();
+        Ok(Some(asset))
+    }
+
+    async fn finish_text_track(
+        &self,
+        asset_id: &str,
+        track_id: &str,
+        status: TrackStatus,
+        error: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(mut asset) = read_asset(&mut tx, asset_id).await? else {
+            return Ok(false);
+        };
+        let Some(track) = asset.text_tracks.iter_mut().find(|t| t.id == track_id) else {
+            return Ok(false);
+        };
+        if track.status != TrackStatus::Preparing {
+            return Ok(true); // A rerun after a crash: already recorded.
+        }
+        track.status = status;
+        track.error = error.map(str::to_owned);
+        let track = track.clone();
+        write_text_tracks(&mut tx, &asset).await?;
+        let kind = match status {
+            TrackStatus::Errored => "video.asset.track.errored",
+            _ => "video.asset.track.ready",
+        };
+        emit_track(&mut tx, kind, &asset, &track).await?;
+        tx.commit().await?;
+        self.events_written.notify_waiters();
+        Ok(true)
+    }
+
+    async fn delete_text_track(
+        &self,
+        asset_id: &str,
+        track_id: &str,
+    ) -> Result<Option<TextTrack>, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(mut asset) = read_asset(&mut tx, asset_id).await? else {
+            return Ok(None);
+        };
+        let Some(at) = asset.text_tracks.iter().position(|t| t.id == track_id) else {
+            return Ok(None);
+        };
+        let track = asset.text_tracks.remove(at);
+        write_text_tracks(&mut tx, &asset).await?;
+        emit_track(&mut tx, "video.asset.track.deleted", &asset, &track).await?;
+        tx.commit().await?;
+        self.events_written.notify_waiters();
+        Ok(Some(track))
     }
 
     async fn list_expired_assets(&self, now: i64) -> Result<Vec<String>, DbError> {

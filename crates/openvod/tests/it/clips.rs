@@ -1,0 +1,127 @@
+//! Clips (Mux's `input: [{"url": "mux://assets/{id}", "start_time", "end_time"}]`): a new asset
+//! cut from an existing one, exactly where asked, packets copied when the cut starts on a keyframe.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{ffprobe, h264_clip, TestApp};
+
+async fn create(app: &TestApp, input: serde_json::Value) -> (u16, serde_json::Value) {
+    app.api_json(
+        Method::POST,
+        "/video/v1/assets",
+        Some(json!({"input": [input], "playback_policy": ["public"]})),
+    )
+    .await
+}
+
+fn duration_of(bytes: &[u8], name: &str) -> (f64, serde_json::Value) {
+    let path = std::env::temp_dir().join(format!("openvod-{name}-{}.mp4", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let probed = ffprobe(&path);
+    std::fs::remove_file(&path).ok();
+    let duration = probed["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    (duration, probed)
+}
+
+#[tokio::test]
+async fn clips_cut_the_asked_range_and_refuse_bad_ranges() {
+    let app = TestApp::spawn().await;
+    // 12 s, a keyframe every second (x264's -g 25 at 25 fps).
+    let source = h264_clip("clip-source.mp4", "320x180", 25, 12, &["-g", "25"]);
+    let source_id = app
+        .upload_file(&source, json!({"playback_policy": ["public"]}))
+        .await;
+    app.run_jobs_until_idle().await;
+
+    // Between keyframes (encoded from the exact frame) and on one (packets copied).
+    for (start, end, name) in [(2.5, 7.3, "mid-gop"), (4.0, 9.0, "keyframe")] {
+        let (status, json) = create(
+            &app,
+            json!({"url": format!("mux://assets/{source_id}"), "start_time": start, "end_time": end}),
+        )
+        .await;
+        assert_eq!(status, 201, "{json}");
+        assert_eq!(json["data"]["ingest_type"], "on_demand_clip");
+        assert_eq!(json["data"]["source_asset_id"], source_id.as_str());
+        let clip_id = json["data"]["id"].as_str().unwrap().to_owned();
+        app.run_jobs_until_idle().await;
+        let clip = app.get_asset(&clip_id).await;
+        assert_eq!(clip["status"], "ready", "{clip:#}");
+        let (duration, probed) = duration_of(&app.download_master(&clip_id).await, name);
+        assert!(
+            (duration - (end - start)).abs() < 0.1,
+            "{name}: {duration} s, not {} s: {probed:#}",
+            end - start
+        );
+        let streams = probed["streams"].as_array().unwrap();
+        assert!(
+            streams.iter().any(|s| s["codec_type"] == "audio"),
+            "{probed:#}"
+        );
+        let asset_duration = clip["duration"].as_f64().unwrap();
+        assert!((asset_duration - (end - start)).abs() < 0.1, "{clip:#}");
+    }
+
+    // Without end_time: to the end of the source.
+    let (status, json) = create(
+        &app,
+        json!({"url": format!("mux://assets/{source_id}"), "start_time": 10}),
+    )
+    .await;
+    assert_eq!(status, 201, "{json}");
+    let tail_id = json["data"]["id"].as_str().unwrap().to_owned();
+    app.run_jobs_until_idle().await;
+    let tail = app.get_asset(&tail_id).await;
+    assert!(
+        (tail["duration"].as_f64().unwrap() - 2.0).abs() < 0.1,
+        "{tail:#}"
+    );
+
+    for (input, named) in [
+        (
+            json!({"url": format!("mux://assets/{source_id}"), "start_time": 5, "end_time": 4}),
+            "end_time",
+        ),
+        (
+            json!({"url": format!("mux://assets/{source_id}"), "start_time": 30}),
+            "start_time",
+        ),
+        (
+            json!({"url": format!("mux://assets/{source_id}"), "start_time": -1}),
+            "start_time",
+        ),
+        (
+            json!({"url": "mux://assets/doesnotexist", "start_time": 1}),
+            "does not exist",
+        ),
+        (json!({"url": "mux://uploads/x"}), "mux://assets/{asset_id}"),
+        (
+            json!({"url": "http://127.0.0.1:9/x.mp4", "start_time": 1}),
+            "start_time",
+        ),
+    ] {
+        let (status, json) = create(&app, input.clone()).await;
+        assert_eq!(status, 400, "{input}: {json}");
+        let message = json["error"]["messages"][0].as_str().unwrap();
+        assert!(message.contains(named), "{input}: {message}");
+    }
+
+    // A source not probed yet cannot be clipped.
+    let (_, pending) = create(&app, json!({"url": "http://127.0.0.1:9/later.mp4"})).await;
+    let pending_id = pending["data"]["id"].as_str().unwrap();
+    let (status, json) = create(
+        &app,
+        json!({"url": format!("mux://assets/{pending_id}"), "start_time": 1}),
+    )
+    .await;
+    assert_eq!(status, 400, "{json}");
+    assert!(json["error"]["messages"][0]
+        .as_str()
+        .unwrap()
+        .contains("until it is ready"));
+}
