@@ -1,5 +1,7 @@
 // Shared by the browser scripts: Debian's Chromium as this machine can run it, and a record of
 // what went wrong in a page.
+import http from 'node:http';
+import { readFile } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
 
 // Headless Chromium from Debian's package (a downloaded browser cannot be fetched here); the
@@ -20,4 +22,21 @@ export function watchProblems(page, expected = /$^/) {
     if (m.type() === 'error' && !expected.test(m.text())) problems.push(`console: ${m.text()}`);
   });
   return problems;
+}
+
+// An app page on its own origin (another port on loopback, so every call to openvod is
+// cross-origin): `scripts` maps paths to files served as JavaScript, anything else gets `html`.
+// Resolves to { server, origin }.
+export async function serveApp(html, scripts) {
+  const server = http.createServer(async (req, res) => {
+    if (scripts[req.url]) {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      res.end(await readFile(scripts[req.url]));
+    } else {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end(html);
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, origin: `http://127.0.0.1:${server.address().port}` };
 }

@@ -4,10 +4,8 @@
 //
 // Environment: OPENVOD_MASTER (the master playlist URL), OPENVOD_CUE_AT (seconds into the video
 // where a cue shows), CHROMIUM (default /usr/bin/chromium).
-import http from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { launch } from './lib.mjs';
+import { launch, serveApp } from './lib.mjs';
 
 const modules = fileURLToPath(new URL('./node_modules/', import.meta.url));
 const master = process.env.OPENVOD_MASTER;
@@ -15,17 +13,8 @@ const cueAt = Number(process.env.OPENVOD_CUE_AT);
 
 const page_html = `<!doctype html><meta charset="utf-8"><title>player</title>
 <script src="/hls.js"></script><video id="video" muted playsinline></video>`;
-const app = http.createServer(async (req, res) => {
-  if (req.url === '/hls.js') {
-    res.writeHead(200, { 'content-type': 'text/javascript' });
-    res.end(await readFile(modules + 'hls.js/dist/hls.min.js'));
-  } else {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end(page_html);
-  }
-});
-await new Promise((resolve) => app.listen(0, '127.0.0.1', resolve));
-const origin = `http://127.0.0.1:${app.address().port}`;
+const scripts = { '/hls.js': modules + 'hls.js/dist/hls.min.js' };
+const { server: app, origin } = await serveApp(page_html, scripts);
 
 const browser = await launch();
 const report = {};

@@ -5,10 +5,8 @@
 //
 // Environment: OPENVOD_BASE (http://127.0.0.1:PORT), OPENVOD_TOKEN_ID, OPENVOD_TOKEN_SECRET,
 // OPENVOD_CLIP (a video file), CHROMIUM (default /usr/bin/chromium).
-import http from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { launch } from './lib.mjs';
+import { launch, serveApp } from './lib.mjs';
 
 const modules = fileURLToPath(new URL('./node_modules/', import.meta.url));
 const base = process.env.OPENVOD_BASE;
@@ -34,17 +32,7 @@ const scripts = {
 const page_html = `<!doctype html><meta charset="utf-8"><title>app</title>
 <script src="/upchunk.js"></script><script src="/hls.js"></script>
 <input type="file" id="file"><video id="video" muted playsinline></video>`;
-const app = http.createServer(async (req, res) => {
-  if (scripts[req.url]) {
-    res.writeHead(200, { 'content-type': 'text/javascript' });
-    res.end(await readFile(scripts[req.url]));
-  } else {
-    res.writeHead(200, { 'content-type': 'text/html' });
-    res.end(page_html);
-  }
-});
-await new Promise((resolve) => app.listen(0, '127.0.0.1', resolve));
-const origin = `http://127.0.0.1:${app.address().port}`;
+const { server: app, origin } = await serveApp(page_html, scripts);
 
 const browser = await launch();
 const report = { origin };
