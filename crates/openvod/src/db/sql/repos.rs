@@ -250,10 +250,7 @@ async fn insert_new_asset(
     Ok(())
 }
 
-async fn write_text_tracks(
-    tx: &mut Transaction<'_, Engine>,
-    asset: &Asset,
-) -> Result<(), DbError> {
+async fn write_text_tracks(tx: &mut Transaction<'_, Engine>, asset: &Asset) -> Result<(), DbError> {
     query("UPDATE assets SET text_tracks = ? WHERE id = ?")
         .bind(to_json(&asset.text_tracks))
         .bind(&asset.id)
