@@ -34,6 +34,9 @@ use model::{
     IngestType, PlaybackId, PlaybackPolicy, StoredOriginal, TextTrack, TextTrackInput, TrackStatus,
 };
 
+/// Largest watermark image taken.
+const MAX_OVERLAY_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Most text tracks one asset may have.
 pub const MAX_TEXT_TRACKS: usize = 32;
 
@@ -48,8 +51,9 @@ pub enum AssetError {
     PlaybackIdNotFound(String),
     #[error("track {0} not found")]
     TrackNotFound(String),
-    #[error("the clip cannot be made: {0}")]
-    ClipSource(String),
+    /// The input (a clip's source, a watermark) cannot be used: the asset errors as invalid input.
+    #[error("{0}")]
+    InputRefused(String),
     #[error("master access is not enabled for asset {0}, or has expired")]
     MasterNotAvailable(String),
     #[error("master URL refused: {0}")]
@@ -87,7 +91,7 @@ impl AssetError {
             }
             Capability(_) => ErrorKind::Forbidden,
             Bbb(e) => e.kind(),
-            Invalid(_) | Outbound(_) | ClipSource(_) => ErrorKind::Invalid,
+            Invalid(_) | Outbound(_) | InputRefused(_) => ErrorKind::Invalid,
             Download(_) | DownloadPermanent(_) | Media(_) | Pipeline(_) | Task(_) | Db(_)
             | Storage(_) | Io(_) => ErrorKind::Internal,
         }
@@ -336,7 +340,7 @@ impl AssetService {
                 .clip_source()
                 .ok_or_else(|| AssetError::Invalid(format!("asset {asset_id} is not a clip")))?;
             let gone =
-                || AssetError::ClipSource(format!("the source asset {source_id} was deleted"));
+                || AssetError::InputRefused(format!("the source asset {source_id} was deleted"));
             let source = self.db.get_asset(source_id).await?.ok_or_else(gone)?;
             let (original, info) = source
                 .original
@@ -440,6 +444,41 @@ impl AssetService {
                 .map_err(|e| AssetError::Invalid(format!("text track {i}: {e}")))?;
             self.outbound.check_url(&track.url).await?;
         }
+        if let Some(overlay) = &settings.overlay {
+            self.outbound.check_url(&overlay.url).await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches the asset's watermark image into the store (once) and checks that it is a picture.
+    async fn fetch_overlay(&self, asset: &Asset) -> Result<(), AssetError> {
+        let Some(overlay) = &asset.settings.overlay else {
+            return Ok(());
+        };
+        let key = StoreKey::parse(&Asset::overlay_key(&asset.id))?;
+        if self.store.size(&key).await?.is_some() {
+            return Ok(());
+        }
+        let tmp = tempfile::NamedTempFile::new_in(&self.scratch_dir)?.into_temp_path();
+        let deadline = Duration::from_secs(self.fetch.fetch_timeout_secs);
+        tokio::time::timeout(
+            deadline,
+            self.download_limited(&self.outbound, &overlay.url, &tmp, MAX_OVERLAY_BYTES),
+        )
+        .await
+        .map_err(|_| AssetError::DownloadPermanent(format!("took longer than {deadline:?}")))??;
+        let timeout = Duration::from_secs(self.media.probe_timeout_secs);
+        let picture = crate::media::probe::probe(&self.media.ffprobe_path, &tmp, timeout)
+            .await
+            .ok()
+            .and_then(|info| info.video)
+            .filter(|v| v.width > 0 && v.height > 0);
+        if picture.is_none() {
+            return Err(AssetError::InputRefused(
+                "the overlay_settings image is not a picture ffmpeg can read".to_owned(),
+            ));
+        }
+        self.store.put_file(&key, &tmp).await?;
         Ok(())
     }
 
@@ -1046,7 +1085,7 @@ impl AssetService {
                     "The input file is not a media file that can be processed: {reason}"
                 )],
             },
-            AssetError::ClipSource(_) => AssetErrors {
+            AssetError::InputRefused(_) => AssetErrors {
                 kind: "invalid_input".to_owned(),
                 messages: vec![error.to_string()],
             },
@@ -1086,6 +1125,7 @@ impl AssetService {
         let Some(asset) = self.db.get_asset(asset_id).await? else {
             return Ok(()); // Deleted meanwhile.
         };
+        self.fetch_overlay(&asset).await?;
         let Some(original) = asset.original else {
             return Err(AssetError::Invalid(format!(
                 "asset {asset_id} has no stored input"

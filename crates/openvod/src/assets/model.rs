@@ -62,9 +62,58 @@ pub struct AssetSettings {
     /// The part of the source asset a clip (`mux://assets/{id}` input) takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip: Option<ClipRange>,
+    /// A watermark burned into every rendition (Mux's `overlay_settings` input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<Overlay>,
     /// Text tracks to add when the asset is created (Mux's `input[]` entries of `type: text`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub text_tracks: Vec<TextTrackInput>,
+}
+
+/// A length of Mux's overlay settings: a share of the video's size, or pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverlayLength {
+    Percent(f64),
+    Pixels(u32),
+}
+
+impl OverlayLength {
+    /// `"10%"` or `"20px"` (Mux's forms).
+    pub fn parse(s: &str) -> Option<OverlayLength> {
+        if let Some(p) = s.strip_suffix('%') {
+            let p: f64 = p.trim().parse().ok()?;
+            return (0.0..=100.0)
+                .contains(&p)
+                .then_some(OverlayLength::Percent(p));
+        }
+        let px: u32 = s.strip_suffix("px")?.trim().parse().ok()?;
+        (px <= 16_384).then_some(OverlayLength::Pixels(px))
+    }
+
+    /// In pixels of a side `of` pixels long.
+    pub fn pixels(self, of: u32) -> u32 {
+        match self {
+            OverlayLength::Percent(p) => (f64::from(of) * p / 100.0).round() as u32,
+            OverlayLength::Pixels(px) => px,
+        }
+    }
+}
+
+/// Where and how a watermark image (fetched from `url` into `Asset::overlay_key`) is drawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overlay {
+    pub url: String,
+    /// `top`, `middle` or `bottom`.
+    pub vertical_align: String,
+    pub vertical_margin: Option<OverlayLength>,
+    /// `left`, `center` or `right`.
+    pub horizontal_align: String,
+    pub horizontal_margin: Option<OverlayLength>,
+    pub width: Option<OverlayLength>,
+    pub height: Option<OverlayLength>,
+    /// 0 (invisible) to 1 (opaque).
+    pub opacity: f64,
 }
 
 /// Inputs naming another asset: Mux's clips.
@@ -447,6 +496,11 @@ impl Asset {
 
     pub fn static_key(asset_id: &str, file: &str) -> String {
         format!("assets/{asset_id}/static/{file}")
+    }
+
+    /// The watermark image of an asset with an overlay, as fetched.
+    pub fn overlay_key(asset_id: &str) -> String {
+        format!("assets/{asset_id}/overlay")
     }
 
     /// A text track's subtitles, normalized to WebVTT.

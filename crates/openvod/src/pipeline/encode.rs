@@ -90,6 +90,11 @@ fn ladder_args_reading(
     }
     args.push("-i".into());
     args.push(input.into());
+    // The watermark image is the second input (see `overlay_filter`).
+    if let Some(image) = plan.overlay.as_ref().and_then(|o| o.image.as_ref()) {
+        args.push("-i".into());
+        args.push(image.into());
+    }
     if rungs.is_empty() {
         push_all(&mut args, &["-map", "0:a:0", "-vn"]);
         audio_args(&mut args, plan);
@@ -195,6 +200,9 @@ fn ladder_output(
         "[0:v:0]fps={}:start_time=0,tpad=stop=-1:stop_mode=clone,trim=end_frame={}",
         plan.fps, plan.frames
     );
+    if let Some(overlay) = plan.overlay.as_ref().filter(|o| o.image.is_some()) {
+        overlay_filter(&mut graph, overlay);
+    }
     if plan.test {
         // A test asset's watermark: a light band across the top of every rung's picture.
         graph.push_str(",drawbox=x=0:y=0:w=iw:h=ih/8:color=white@0.8:t=fill");
@@ -275,6 +283,21 @@ fn ladder_output(
     push_all(args, &["-max_muxing_queue_size", "1024"]);
     args.extend(output_options.iter().cloned());
     hls_output(args, out, &stream_map.join(" "), start_number);
+}
+
+/// Draws the watermark (the second input) over the picture built so far in `graph`; the chain
+/// goes on after it.
+fn overlay_filter(graph: &mut String, overlay: &super::plan::OverlayPlan) {
+    let scale = match (overlay.width, overlay.height) {
+        (Some(w), Some(h)) => format!("scale={w}:{h},"),
+        (Some(w), None) => format!("scale={w}:-1,"),
+        (None, Some(h)) => format!("scale=-1:{h},"),
+        (None, None) => String::new(),
+    };
+    graph.push_str(&format!(
+        "[main];[1:v:0]{scale}format=rgba,colorchannelmixer=aa={:.3}[mark];[main][mark]overlay=x={}:y={}:eof_action=repeat",
+        overlay.opacity, overlay.x, overlay.y
+    ));
 }
 
 /// Encodes only the first segment of `rung`, exactly as the full pass would cut it: the quick pass

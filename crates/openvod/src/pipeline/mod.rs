@@ -132,6 +132,12 @@ impl Pipeline {
             // The source's audio cannot be published as it is.
             plan.source_streamable = false;
         }
+        if let (Some(overlay), Some(video)) = (&asset.settings.overlay, &info.video) {
+            let (w, h) = video.display_size();
+            plan.overlay = Some(plan::OverlayPlan::new(overlay, w, h));
+            // The watermark is burned in: never the source as it is.
+            plan.source_streamable = false;
+        }
         if asset.settings.test {
             // Ten seconds, watermarked: never the source as it is.
             plan.test = true;
@@ -200,9 +206,21 @@ impl Pipeline {
     }
 
     async fn transcode_inner(&self, asset_id: &str) -> Result<(), PipelineError> {
-        let Some((asset, info, original, plan)) = self.probed(asset_id).await? else {
+        let Some((asset, info, original, mut plan)) = self.probed(asset_id).await? else {
             return Ok(());
         };
+        // The watermark image, fetched into the store when the asset was probed.
+        let overlay_image = match &plan.overlay {
+            Some(_) => Some(
+                self.store
+                    .local_file(&StoreKey::parse(&Asset::overlay_key(asset_id))?)
+                    .await?,
+            ),
+            None => None,
+        };
+        if let (Some(overlay), Some(image)) = (plan.overlay.as_mut(), &overlay_image) {
+            overlay.image = Some(image.path().to_path_buf());
+        }
         let input = self
             .store
             .local_file(&StoreKey::parse(&original.key)?)
@@ -441,7 +459,8 @@ impl Pipeline {
     /// The pieces to split the encode of a long input into; none for a short one.
     fn pieces(&self, plan: &Plan, info: &MediaInfo) -> Vec<(usize, usize)> {
         let min = self.media.parallel_min_secs;
-        if min == 0 || info.duration.unwrap_or(0.0) < min as f64 {
+        // A watermark's image lives on the server, not on remote workers: encoded in one piece.
+        if min == 0 || info.duration.unwrap_or(0.0) < min as f64 || plan.overlay.is_some() {
             return Vec::new();
         }
         plan.pieces(self.media.piece_secs)

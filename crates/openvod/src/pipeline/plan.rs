@@ -50,6 +50,54 @@ pub struct Plan {
     /// A test asset's: the input is read for at most `TEST_SECS` and the picture watermarked.
     #[serde(default)]
     pub test: bool,
+    /// A watermark image drawn over the picture before it is scaled for each rung.
+    #[serde(default)]
+    pub overlay: Option<OverlayPlan>,
+}
+
+/// Where a watermark goes on the source-sized picture, in pixels, and how opaque it is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OverlayPlan {
+    /// The image's size once scaled; `None` keeps that side in proportion (or native when both are).
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// ffmpeg `overlay` expressions (`main_w`, `overlay_w`, ...).
+    pub x: String,
+    pub y: String,
+    pub opacity: f64,
+    /// The image on this machine, set by the run that encodes (never stored with the plan).
+    #[serde(skip)]
+    pub image: Option<std::path::PathBuf>,
+}
+
+impl OverlayPlan {
+    /// Mux's overlay settings on a `width`×`height` picture.
+    pub fn new(o: &crate::assets::model::Overlay, width: u32, height: u32) -> OverlayPlan {
+        let px =
+            |l: Option<crate::assets::model::OverlayLength>, of: u32| l.map_or(0, |l| l.pixels(of));
+        let (mx, my) = (
+            px(o.horizontal_margin, width),
+            px(o.vertical_margin, height),
+        );
+        let x = match o.horizontal_align.as_str() {
+            "center" => "(main_w-overlay_w)/2".to_owned(),
+            "right" => format!("main_w-overlay_w-{mx}"),
+            _ => mx.to_string(),
+        };
+        let y = match o.vertical_align.as_str() {
+            "middle" => "(main_h-overlay_h)/2".to_owned(),
+            "bottom" => format!("main_h-overlay_h-{my}"),
+            _ => my.to_string(),
+        };
+        OverlayPlan {
+            width: o.width.map(|w| w.pixels(width).max(1)),
+            height: o.height.map(|h| h.pixels(height).max(1)),
+            x,
+            y,
+            opacity: o.opacity.clamp(0.0, 1.0),
+            image: None,
+        }
+    }
 }
 
 /// How much of a test asset's input is encoded (Mux: 10 seconds).
@@ -191,6 +239,7 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
             frames: 0,
             normalize_audio: false,
             test: false,
+            overlay: None,
         });
     };
     let (w, h) = video.display_size();
@@ -260,6 +309,7 @@ pub fn plan(info: &MediaInfo, limits: &Limits) -> Result<Plan, PlanError> {
         frames: ((duration * f64::from(fps)).round() as u64).max(1),
         normalize_audio: false,
         test: false,
+        overlay: None,
     })
 }
 
@@ -293,6 +343,49 @@ pub fn aac_codec_string(profile: Option<&str>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlay_geometry_follows_mux_settings() {
+        use crate::assets::model::{Overlay, OverlayLength};
+        assert_eq!(
+            OverlayLength::parse("10%"),
+            Some(OverlayLength::Percent(10.0))
+        );
+        assert_eq!(
+            OverlayLength::parse("20px"),
+            Some(OverlayLength::Pixels(20))
+        );
+        for bad in ["", "10", "101%", "-1%", "px", "1e9px", "%"] {
+            assert_eq!(OverlayLength::parse(bad), None, "{bad:?}");
+        }
+        let overlay = Overlay {
+            url: "http://x/mark.png".into(),
+            vertical_align: "bottom".into(),
+            vertical_margin: Some(OverlayLength::Percent(10.0)),
+            horizontal_align: "right".into(),
+            horizontal_margin: Some(OverlayLength::Pixels(7)),
+            width: Some(OverlayLength::Percent(25.0)),
+            height: None,
+            opacity: 0.5,
+        };
+        let p = OverlayPlan::new(&overlay, 1280, 720);
+        assert_eq!((p.width, p.height), (Some(320), None));
+        assert_eq!(p.x, "main_w-overlay_w-7");
+        assert_eq!(p.y, "main_h-overlay_h-72");
+        let centred = OverlayPlan::new(
+            &Overlay {
+                vertical_align: "middle".into(),
+                horizontal_align: "center".into(),
+                ..overlay
+            },
+            1280,
+            720,
+        );
+        assert_eq!(
+            (centred.x.as_str(), centred.y.as_str()),
+            ("(main_w-overlay_w)/2", "(main_h-overlay_h)/2")
+        );
+    }
     use crate::media::probe::{AudioStream, VideoStream};
 
     fn info(w: u32, h: u32, fps: Option<f64>, rotation: i32, codec: &str) -> MediaInfo {

@@ -11,6 +11,7 @@ mod console;
 mod crash;
 mod moodle_db;
 mod mux_api;
+mod overlays;
 mod pipeline;
 mod playback;
 mod python_clients;

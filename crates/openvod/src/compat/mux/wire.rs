@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::assets::model::{
-    Asset, AssetMeta, AssetSettings, AssetStatus, IngestType, PlaybackId, PlaybackPolicy,
-    TextTrack, TextTrackInput,
+    Asset, AssetMeta, AssetSettings, AssetStatus, IngestType, Overlay, OverlayLength, PlaybackId,
+    PlaybackPolicy, TextTrack, TextTrackInput,
 };
 use crate::ingest::model::Upload;
 use crate::media::probe::MediaInfo;
@@ -42,7 +42,9 @@ pub struct InputSettings {
     /// Clipping (`mux://assets/{id}` inputs only), in seconds of the source.
     pub start_time: Option<f64>,
     pub end_time: Option<f64>,
-    /// Overlays...: refused by name when set.
+    /// A watermark: this entry's `url` is an image drawn over the video.
+    pub overlay_settings: Option<OverlaySettingsRequest>,
+    /// Anything else: refused by name when set.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
@@ -51,6 +53,11 @@ impl InputSettings {
     /// A `type: text` entry as a text track to fetch; `prefix` names the entry in errors.
     pub fn into_text_track(self, prefix: &str) -> Result<TextTrackInput, String> {
         refuse_unsupported(prefix, &self.other)?;
+        if self.overlay_settings.is_some() {
+            return Err(format!(
+                "{prefix}overlay_settings: a watermark is an input of a new asset, not a track"
+            ));
+        }
         if self.start_time.is_some() || self.end_time.is_some() {
             return Err(format!(
                 "{prefix}start_time: only the first input (an asset to clip) takes start_time and end_time"
@@ -99,12 +106,83 @@ impl InputSettings {
     }
 }
 
+/// Mux's `overlay_settings`; lengths as `"10%"` or `"20px"`, opacity as `"90%"`.
+#[derive(Debug, Default, Deserialize)]
+pub struct OverlaySettingsRequest {
+    pub vertical_align: Option<String>,
+    pub vertical_margin: Option<String>,
+    pub horizontal_align: Option<String>,
+    pub horizontal_margin: Option<String>,
+    pub width: Option<String>,
+    pub height: Option<String>,
+    pub opacity: Option<String>,
+    /// Unknown settings: refused by name.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl OverlaySettingsRequest {
+    fn into_overlay(self, url: Option<String>, prefix: &str) -> Result<Overlay, String> {
+        refuse_unsupported(&format!("{prefix}overlay_settings."), &self.other)?;
+        let url = url
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| format!("{prefix}url: the URL of the watermark image is required"))?;
+        let length = |name: &str, v: Option<String>| {
+            v.map(|v| {
+                OverlayLength::parse(&v).ok_or_else(|| {
+                    format!("{prefix}overlay_settings.{name}: {v:?} is not a length like \"10%\" or \"20px\"")
+                })
+            })
+            .transpose()
+        };
+        let align = |name: &str, v: Option<String>, allowed: &[&str]| {
+            let v = v.unwrap_or_else(|| allowed[0].to_owned());
+            if allowed.contains(&v.as_str()) {
+                Ok(v)
+            } else {
+                Err(format!(
+                    "{prefix}overlay_settings.{name}: {v:?} is not one of {allowed:?}"
+                ))
+            }
+        };
+        let opacity = match self.opacity {
+            None => 1.0,
+            Some(v) => match OverlayLength::parse(&v) {
+                Some(OverlayLength::Percent(p)) => p / 100.0,
+                _ => {
+                    return Err(format!(
+                        "{prefix}overlay_settings.opacity: {v:?} is not a percentage like \"90%\""
+                    ))
+                }
+            },
+        };
+        Ok(Overlay {
+            url,
+            vertical_align: align(
+                "vertical_align",
+                self.vertical_align,
+                &["top", "middle", "bottom"],
+            )?,
+            vertical_margin: length("vertical_margin", self.vertical_margin)?,
+            horizontal_align: align(
+                "horizontal_align",
+                self.horizontal_align,
+                &["left", "center", "right"],
+            )?,
+            horizontal_margin: length("horizontal_margin", self.horizontal_margin)?,
+            width: length("width", self.width)?,
+            height: length("height", self.height)?,
+            opacity,
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Inputs {
     Url(String),
     Many(Vec<InputSettings>),
-    One(InputSettings),
+    One(Box<InputSettings>),
 }
 
 impl Inputs {
@@ -118,12 +196,20 @@ impl Inputs {
                     ..ParsedInputs::default()
                 })
             }
-            Inputs::One(input) => vec![input],
+            Inputs::One(input) => vec![*input],
             Inputs::Many(inputs) => inputs,
         };
         let mut parsed = ParsedInputs::default();
-        for (i, input) in inputs.into_iter().enumerate() {
+        for (i, mut input) in inputs.into_iter().enumerate() {
             let at = format!("{prefix}input[{i}].");
+            if let Some(settings) = input.overlay_settings.take() {
+                refuse_unsupported(&at, &input.other)?;
+                if parsed.overlay.is_some() {
+                    return Err(format!("{at}overlay_settings: one watermark per asset"));
+                }
+                parsed.overlay = Some(settings.into_overlay(input.url, &at)?);
+                continue;
+            }
             match input.kind.as_deref() {
                 None | Some("video") if i == 0 => {
                     refuse_unsupported(&at, &input.other)?;
@@ -170,6 +256,7 @@ impl Inputs {
 struct ParsedInputs {
     url: Option<String>,
     clip: Option<crate::assets::model::ClipRange>,
+    overlay: Option<Overlay>,
     text_tracks: Vec<TextTrackInput>,
 }
 
@@ -467,6 +554,7 @@ impl CreateAssetRequest {
                 meta,
                 text_tracks: inputs.text_tracks,
                 clip: inputs.clip,
+                overlay: inputs.overlay,
                 ..AssetSettings::default()
             },
             inputs.url,
