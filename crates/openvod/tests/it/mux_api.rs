@@ -788,16 +788,16 @@ async fn unsupported_fields_are_named_not_ignored() {
     let url = "https://example.com/clip.mp4";
     for (body, named) in [
         (
-            json!({"input": [{"url": url, "overlay_settings": {"width": "10%"}}]}),
-            "input[].overlay_settings",
+            json!({"input": [{"url": url, "generated_subtitles": [{"language_code": "en"}]}]}),
+            "input[0].generated_subtitles",
         ),
         (
             json!({"input": [{"url": url, "start_time": 1.5}]}),
-            "input[].start_time",
+            "input[0].start_time",
         ),
         (
-            json!({"input": [{"url": url}, {"url": "https://example.com/en.vtt", "type": "text"}]}),
-            "one input only",
+            json!({"input": [{"url": url}, {"url": "https://example.com/en.m4a", "type": "audio", "language_code": "en"}]}),
+            "audio tracks are not supported",
         ),
         (
             json!({"input": url, "per_title_encode": true}),
