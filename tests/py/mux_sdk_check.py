@@ -3,8 +3,10 @@
 mux-python returns None (not an error) when a status code differs from Mux's, so every
 call below must give a populated model.
 """
+import http.server
 import os
 import sys
+import threading
 import time
 
 import mux_python
@@ -108,6 +110,52 @@ m4a = requests.get(f"{base}/{a.playback_ids[0].id}/audio.m4a")
 check(m4a.status_code == 200 and len(m4a.content) > 1000, f"audio.m4a downloads: {m4a.status_code}")
 assets.delete_asset_static_rendition(asset_id, made.data.id)
 check(requests.get(f"{base}/{a.playback_ids[0].id}/audio.m4a").status_code == 404, "deleted static rendition is gone")
+
+# Text tracks: a WebVTT file served here, added, ready, deleted through the SDK's models.
+class Subtitles(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"WEBVTT\n\n00:00.200 --> 00:01.500\nHello from the SDK\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+subs_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Subtitles)
+threading.Thread(target=subs_server.serve_forever, daemon=True).start()
+subs_url = f"http://127.0.0.1:{subs_server.server_address[1]}/en.vtt"
+track = assets.create_asset_track(asset_id, mux_python.CreateTrackRequest(
+    url=subs_url, type="text", text_type="subtitles", language_code="en", name="English",
+    closed_captions=False, passthrough="sdk-track"))
+check(track is not None and track.data.type == "text" and track.data.status == "preparing",
+      f"create_asset_track: {track}")
+deadline = time.time() + 30
+while time.time() < deadline:
+    texts = [t for t in assets.get_asset(asset_id).data.tracks if t.type == "text"]
+    if texts and texts[0].status == "ready":
+        break
+    time.sleep(0.2)
+check(texts and texts[0].id == track.data.id and texts[0].status == "ready" and texts[0].text_source == "uploaded"
+      and texts[0].language_code == "en" and texts[0].name == "English", f"the text track is ready: {texts}")
+vtt = requests.get(f"{base}/{a.playback_ids[0].id}/text/{track.data.id}.vtt")
+check(vtt.status_code == 200 and "Hello from the SDK" in vtt.text, f"the track's file: {vtt.status_code} {vtt.text}")
+assets.delete_asset_track(asset_id, track.data.id)
+check(not [t for t in assets.get_asset(asset_id).data.tracks if t.type == "text"], "delete_asset_track")
+
+# A clip of the asset: the SDK's own InputSettings with start_time and end_time.
+clip_asset = assets.create_asset(mux_python.CreateAssetRequest(
+    input=[mux_python.InputSettings(url=f"mux://assets/{asset_id}", start_time=0.5, end_time=1.5)],
+    playback_policy=[mux_python.PlaybackPolicy.PUBLIC])).data
+check(clip_asset.ingest_type == "on_demand_clip", f"create_asset of a clip: {clip_asset}")
+deadline = time.time() + 60
+while time.time() < deadline and clip_asset.status == "preparing":
+    time.sleep(0.2)
+    clip_asset = assets.get_asset(clip_asset.id).data
+check(clip_asset.status == "ready" and abs(clip_asset.duration - 1.0) < 0.1, f"the clip is ready, 1 s long: {clip_asset}")
+assets.delete_asset(clip_asset.id)
 
 listed = assets.list_assets(limit=25, page=1)
 check(listed is not None and any(x.id == asset_id for x in listed.data), "list_assets has it")

@@ -50,6 +50,22 @@ async fn mux_python_sdk_works_unchanged() {
     run_python(&app, "mux_sdk_check.py").await;
 }
 
+/// The same, with the unmodified @mux/mux-node SDK (run by node from `tests/browser/`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mux_node_sdk_works_unchanged() {
+    let app = TestApp::spawn_with(1, |_| {}).await;
+    let report = crate::browser::run_browser_script_with(
+        &app,
+        "mux_node_sdk.mjs",
+        &[("OPENVOD_CLIP", clip().as_os_str())],
+    )
+    .await;
+    assert!(
+        report["checks"].as_array().unwrap().len() >= 20,
+        "{report:#}"
+    );
+}
+
 #[tokio::test]
 async fn tuspy_client_uploads_with_checksums() {
     let app = TestApp::spawn_with(1, |_| {}).await;
