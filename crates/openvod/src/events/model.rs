@@ -43,6 +43,16 @@ pub enum Snapshot {
     Task(Box<TaskSnapshot>),
     /// A text track, with its asset as it was.
     Track(Box<TrackSnapshot>),
+    /// A static (MP4/M4A) file of an asset, with the asset as it was.
+    StaticRendition(Box<StaticRenditionSnapshot>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StaticRenditionSnapshot {
+    pub asset: crate::assets::model::Asset,
+    /// The file, by its name once it exists (`highest.mp4`), else by the resolution asked for.
+    pub name: Option<String>,
+    pub resolution: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +68,7 @@ impl Snapshot {
             Snapshot::Asset(_) => "asset",
             Snapshot::Task(_) => "task",
             Snapshot::Track(_) => "track",
+            Snapshot::StaticRendition(_) => "static_rendition",
         }
     }
 
@@ -69,6 +80,7 @@ impl Snapshot {
             Snapshot::Task(t) => &t.asset.id,
             // Per-asset ordering too: a track's events follow its asset's.
             Snapshot::Track(t) => &t.asset.id,
+            Snapshot::StaticRendition(r) => &r.asset.id,
         }
     }
 }

@@ -821,3 +821,59 @@ async fn unsupported_fields_are_named_not_ignored() {
         .await;
     assert_eq!(status, 201, "{answer}");
 }
+
+/// Each static file has its own events: created when asked for, ready when made, deleted when
+/// dropped, with the file as the object and its asset's id in the data.
+#[tokio::test]
+async fn static_renditions_have_their_own_events() {
+    let app = TestApp::spawn().await;
+    let asset_id = app
+        .upload_file(
+            crate::support::clip(),
+            json!({"playback_policy": ["public"]}),
+        )
+        .await;
+    app.run_jobs_until_idle().await;
+    let base = format!("/video/v1/assets/{asset_id}/static-renditions");
+    let (status, json) = app
+        .api_json(
+            Method::POST,
+            &base,
+            Some(json!({"resolution": "audio-only"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{json}");
+    app.run_jobs_until_idle().await;
+    let (status, _) = app
+        .api_json(Method::DELETE, &format!("{base}/audio"), None)
+        .await;
+    assert_eq!(status, 204);
+    for kind in ["created", "ready", "deleted"] {
+        let (_, events) = app
+            .api_json(
+                Method::GET,
+                &format!(
+                    "/openvod/v1/events?type=video.asset.static_rendition.{kind}&object_id={asset_id}"
+                ),
+                None,
+            )
+            .await;
+        let event = &events["data"][0];
+        assert_eq!(
+            event["object"]["type"], "static_rendition",
+            "{kind}: {events:#}"
+        );
+        assert_eq!(event["object"]["id"], "audio", "{kind}: {event:#}");
+        assert_eq!(event["data"]["name"], "audio.m4a", "{kind}: {event:#}");
+        assert_eq!(
+            event["data"]["asset_id"],
+            asset_id.as_str(),
+            "{kind}: {event:#}"
+        );
+        assert_eq!(
+            events["data"].as_array().unwrap().len(),
+            1,
+            "{kind}: {events:#}"
+        );
+    }
+}

@@ -11,8 +11,8 @@ use super::{
 use crate::assets::model::{Asset, TextTrack};
 use crate::db::{DbError, EventRepo};
 use crate::events::model::{
-    Attempt, ClaimedDelivery, DeliveryOutcome, DeliveryResult, Event, Snapshot, TrackSnapshot,
-    WebhookEndpoint, WebhookFormat,
+    Attempt, ClaimedDelivery, DeliveryOutcome, DeliveryResult, Event, Snapshot,
+    StaticRenditionSnapshot, TrackSnapshot, WebhookEndpoint, WebhookFormat,
 };
 use crate::id::{now_unix_ms, random_id, uuid_v4};
 use crate::ingest::model::Upload;
@@ -109,6 +109,22 @@ pub(super) async fn emit_track(
     let snapshot = Snapshot::Track(Box::new(TrackSnapshot {
         asset: asset.clone(),
         track: track.clone(),
+    }));
+    emit(conn, kind, &snapshot).await
+}
+
+/// A static rendition event: the file (by name, or by the resolution asked for) and its asset.
+pub(super) async fn emit_static_rendition(
+    conn: &mut DbConn,
+    kind: &str,
+    asset: &Asset,
+    name: Option<&str>,
+    resolution: Option<&str>,
+) -> Result<(), DbError> {
+    let snapshot = Snapshot::StaticRendition(Box::new(StaticRenditionSnapshot {
+        asset: asset.clone(),
+        name: name.map(str::to_owned),
+        resolution: resolution.map(str::to_owned),
     }));
     emit(conn, kind, &snapshot).await
 }

@@ -56,7 +56,7 @@ mod events {
 mod tasks {
     include!("tasks.rs");
 }
-use events::{emit, emit_asset, emit_track, emit_upload, read_asset};
+use events::{emit, emit_asset, emit_static_rendition, emit_track, emit_upload, read_asset};
 
 /// `SELECT * FROM assets` with one `AND` term per filter field that is set, then the cursor or
 /// offset; placeholders are bound in that order by `list_assets`.
@@ -617,6 +617,7 @@ impl AssetRepo for SqlDb {
         let Some(mut asset) = read_asset(&mut tx, id).await? else {
             return Ok(None);
         };
+        let asked_before = asset.settings.static_renditions.clone();
         change.apply(&mut asset);
         query("UPDATE assets SET passthrough = ?, settings = ? WHERE id = ?")
             .bind(&asset.passthrough)
@@ -630,6 +631,18 @@ impl AssetRepo for SqlDb {
             &Snapshot::Asset(Box::new(asset.clone())),
         )
         .await?;
+        for resolution in &asset.settings.static_renditions {
+            if !asked_before.contains(resolution) {
+                emit_static_rendition(
+                    &mut tx,
+                    "video.asset.static_rendition.created",
+                    &asset,
+                    None,
+                    Some(resolution),
+                )
+                .await?;
+            }
+        }
         tx.commit().await?;
         self.events_written.notify_waiters();
         Ok(Some(asset))
@@ -793,6 +806,34 @@ impl AssetRepo for SqlDb {
         .await?;
         if before.status == AssetStatus::Preparing {
             emit_asset(&mut tx, "video.asset.ready", id).await?;
+        }
+        // Each static file's own events: ready when it first appears, deleted when it goes.
+        let after = read_asset(&mut tx, id).await?;
+        for file in static_files {
+            if !before.static_files.iter().any(|f| f.name == file.name) {
+                if let Some(after) = &after {
+                    emit_static_rendition(
+                        &mut tx,
+                        "video.asset.static_rendition.ready",
+                        after,
+                        Some(&file.name),
+                        None,
+                    )
+                    .await?;
+                }
+            }
+        }
+        for file in &before.static_files {
+            if !static_files.iter().any(|f| f.name == file.name) {
+                emit_static_rendition(
+                    &mut tx,
+                    "video.asset.static_rendition.deleted",
+                    &before,
+                    Some(&file.name),
+                    None,
+                )
+                .await?;
+            }
         }
         if complete && !before.outputs_complete && !static_files.is_empty() {
             emit_asset(&mut tx, "video.asset.static_renditions.ready", id).await?;
