@@ -877,3 +877,49 @@ async fn static_renditions_have_their_own_events() {
         );
     }
 }
+
+/// Static renditions asked for when the asset is created get their `created` event with the
+/// asset's, then `ready` once made.
+#[tokio::test]
+async fn static_renditions_asked_at_creation_announce_themselves() {
+    let app = TestApp::spawn().await;
+    let asset_id = app
+        .upload_file(
+            crate::support::clip(),
+            json!({"playback_policy": ["public"], "static_renditions": [{"resolution": "highest"}]}),
+        )
+        .await;
+    app.run_jobs_until_idle().await;
+    let (_, events) = app
+        .api_json(
+            Method::GET,
+            &format!("/openvod/v1/events?object_id={asset_id}"),
+            None,
+        )
+        .await;
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        // (Tencent-shaped events of the same asset carry EventType instead.)
+        .filter_map(|e| e["type"].as_str())
+        .filter(|t| t.starts_with("video.asset.static_rendition.") || *t == "video.asset.created")
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "video.asset.created",
+            "video.asset.static_rendition.created",
+            "video.asset.static_rendition.ready"
+        ],
+        "{events:#}"
+    );
+    let created = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "video.asset.static_rendition.created")
+        .unwrap();
+    assert_eq!(created["object"]["id"], "highest", "{created:#}");
+    assert_eq!(created["data"]["status"], "preparing", "{created:#}");
+}

@@ -206,6 +206,11 @@ async fn upload_lifecycle_is_delivered_signed_in_both_formats() {
     );
     assert_eq!(ready["object"], json!({"type": "asset", "id": asset_id}));
     assert!(ready["created_at"].as_str().unwrap().ends_with("000Z"));
+    assert_eq!(
+        of("static_rendition"),
+        ["video.asset.static_rendition.ready"],
+        "the legacy mp4_support file has its own ready event"
+    );
     let upload_created = mux
         .all()
         .into_iter()
@@ -254,7 +259,7 @@ async fn upload_lifecycle_is_delivered_signed_in_both_formats() {
         )
         .await;
     let attempts = attempts["data"].as_array().unwrap();
-    assert_eq!(attempts.len(), 5);
+    assert_eq!(attempts.len(), 6);
     assert!(attempts
         .iter()
         .all(|a| a["success"] == true && a["response_status_code"] == 200));

@@ -231,8 +231,9 @@ async fn insert_asset(
     Ok(())
 }
 
-/// Inserts a new asset with `job` (what fills it in), writes `video.asset.created`, and queues the
-/// fetch of each text track it was created with (`video.asset.track.created`).
+/// Inserts a new asset with `job` (what fills it in), writes `video.asset.created` and a
+/// `video.asset.static_rendition.created` per static file asked for, and queues the fetch of each
+/// text track it was created with (`video.asset.track.created`).
 async fn insert_new_asset(
     tx: &mut Transaction<'_, Engine>,
     asset: &Asset,
@@ -244,6 +245,16 @@ async fn insert_new_asset(
         insert_job(tx, job, now).await?;
     }
     emit_asset(tx, "video.asset.created", &asset.id).await?;
+    for resolution in &asset.settings.static_renditions {
+        emit_static_rendition(
+            tx,
+            "video.asset.static_rendition.created",
+            asset,
+            None,
+            Some(resolution),
+        )
+        .await?;
+    }
     for track in &asset.text_tracks {
         queue_text_track(tx, asset, track, now).await?;
     }
