@@ -96,6 +96,12 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Print the OpenAPI document of the Mux-compatible API (the one `/openapi.json` serves).
+    Openapi {
+        /// Print the README's table of the API instead.
+        #[arg(long)]
+        readme_table: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -667,6 +673,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = load(&common, Overrides::default())?;
             println!("{}", toml_like(&config)?);
+        }
+        Command::Openapi { readme_table } => {
+            let document = openvod::http::openapi::document();
+            if readme_table {
+                print!("{}", openvod::http::openapi::readme_table(&document));
+            } else {
+                println!("{}", document.to_pretty_json()?);
+            }
         }
     }
     Ok(())

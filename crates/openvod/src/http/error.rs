@@ -6,7 +6,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use crate::error::ErrorKind;
 
@@ -93,10 +92,31 @@ impl ApiError {
     }
 }
 
+/// Mux's error body, the answer of every refused API request.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `invalid_parameters`, `not_found`, `unauthorized`, ...
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// What was wrong, naming the field or the object.
+    pub messages: Vec<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"type": self.type_name(), "messages": [self.message]}});
-        let mut response = (self.status(), Json(body)).into_response();
+        let status = self.status();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                kind: self.type_name(),
+                messages: vec![self.message.clone()],
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
         if self.kind == ErrorKind::RetryLater {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -46,9 +46,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-#[derive(serde::Serialize)]
-struct Data<T> {
-    data: T,
+/// The `{"data": ...}` envelope of every JSON answer of the API.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Data<T> {
+    pub data: T,
 }
 
 /// `200` with `{"data": ...}`, the envelope every JSON answer of the API uses.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod byte_range;
 pub mod error;
 pub mod json;
+pub mod openapi;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,12 +67,26 @@ async fn metrics(
 }
 
 pub fn router(state: AppState) -> Router {
+    let (documented, document) = openapi::documented_routes();
+    let document: Arc<str> = document
+        .to_json()
+        .expect("the OpenAPI document serializes")
+        .into();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    document.to_string(),
+                )
+            }),
+        )
+        .merge(documented)
         .merge(crate::ingest::http::routes())
         .merge(crate::ingest::tus::routes())
         .merge(crate::assets::http::routes())
-        .merge(crate::compat::mux::routes())
         .merge(crate::compat::bbb::routes())
         .merge(crate::events::http::routes())
         .merge(crate::compat::tencent::api::routes())

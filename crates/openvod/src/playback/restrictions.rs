@@ -14,7 +14,7 @@ pub struct PlaybackRestriction {
     pub user_agent: UserAgentRule,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReferrerRule {
     /// Hosts allowed to embed: `example.com`, `*.example.com` (its subdomains), or `*` (any).
     pub allowed_domains: Vec<String>,
@@ -31,7 +31,7 @@ impl Default for ReferrerRule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserAgentRule {
     pub allow_no_user_agent: bool,
     pub allow_high_risk_user_agent: bool,

@@ -100,3 +100,11 @@ async fn tencent_sdk_works_unchanged_but_for_the_endpoint() {
     )
     .await;
 }
+
+/// schemathesis (PyPI) generates requests for every operation of `/openapi.json`: no 5xx, and every
+/// answer's status, content type and body as the document says.
+#[tokio::test]
+async fn schemathesis_finds_nothing_against_the_openapi_document() {
+    let app = TestApp::spawn_with(1, |_| {}).await;
+    run_python(&app, "schemathesis_check.py").await;
+}

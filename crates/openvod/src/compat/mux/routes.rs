@@ -5,90 +5,59 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::wire::{
     check_passthrough, parse_policy, AssetList, AssetResponse, CreateAssetRequest,
     CreatePlaybackIdRequest, CreateRestrictionRequest, CreateSigningKeyRequest,
-    CreateUploadRequest, InputInfo, InputSettings, PlaybackIdResponse, ReferrerRequest,
-    RestrictionResponse, SigningKeyResponse, TrackResponse, UpdateAssetRequest,
-    UpdateMasterAccessRequest, UploadResponse, UserAgentRequest,
+    CreateUploadRequest, InputInfo, InputSettings, ObjectRef, PlaybackIdOwnerResponse,
+    PlaybackIdResponse, ReferrerRequest, RestrictionResponse, SigningKeyResponse, TrackResponse,
+    UpdateAssetRequest, UpdateMasterAccessRequest, UploadResponse, UserAgentRequest,
 };
 use super::wire::{
-    static_file_name, static_rendition_files, CreateStaticRenditionRequest, UpdateMp4SupportRequest,
+    static_file_name, static_rendition_files, CreateStaticRenditionRequest, StaticRenditionFile,
+    UpdateMp4SupportRequest,
 };
 use crate::assets::model::{AssetFilter, AssetStatus};
 use crate::assets::AssetError;
 use crate::http::auth::ApiCaller;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::json::Data;
 use crate::http::json::JsonBody;
 use crate::http::AppState;
 use crate::ingest::model::{Upload, UploadStatus};
 use crate::ingest::NewUpload;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/video/v1/uploads", post(create_upload).get(list_uploads))
-        .route("/video/v1/uploads/{id}", get(get_upload))
-        .route("/video/v1/uploads/{id}/cancel", put(cancel_upload))
-        .route("/video/v1/assets", post(create_asset).get(list_assets))
-        .route(
-            "/video/v1/assets/{id}",
-            get(get_asset).delete(delete_asset).patch(update_asset),
-        )
-        .route(
-            "/video/v1/assets/{id}/playback-ids",
-            post(create_playback_id),
-        )
-        .route(
-            "/video/v1/assets/{id}/playback-ids/{pid}",
-            get(get_playback_id).delete(delete_playback_id),
-        )
-        .route(
-            "/video/v1/assets/{id}/master-access",
-            put(update_master_access),
-        )
-        .route("/video/v1/assets/{id}/input-info", get(get_input_info))
-        .route(
-            "/video/v1/assets/{id}/static-renditions",
-            post(create_static_rendition).get(list_static_renditions),
-        )
-        .route(
-            "/video/v1/assets/{id}/static-renditions/{sid}",
-            axum::routing::delete(delete_static_rendition),
-        )
-        .route("/video/v1/assets/{id}/mp4-support", put(update_mp4_support))
-        .route("/video/v1/assets/{id}/tracks", post(create_track))
-        .route(
-            "/video/v1/assets/{id}/tracks/{tid}",
-            axum::routing::delete(delete_track),
-        )
-        .route("/video/v1/playback-ids/{pid}", get(get_playback_id_owner))
-        .route(
-            "/video/v1/playback-restrictions",
-            post(create_restriction).get(list_restrictions),
-        )
-        .route(
-            "/video/v1/playback-restrictions/{id}",
-            get(get_restriction).delete(delete_restriction),
-        )
-        .route(
-            "/video/v1/playback-restrictions/{id}/referrer",
-            put(update_restriction_referrer),
-        )
-        .route(
-            "/video/v1/playback-restrictions/{id}/user_agent",
-            put(update_restriction_user_agent),
-        )
-        .route(
-            "/system/v1/signing-keys",
-            post(create_signing_key).get(list_signing_keys),
-        )
-        .route(
-            "/system/v1/signing-keys/{id}",
-            get(get_signing_key).delete(delete_signing_key),
-        )
+/// The Mux API, documented as it is routed: `routes!` registers each handler and its
+/// `#[utoipa::path]` together, so `/openapi.json` lists exactly the routes that exist.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_upload, list_uploads))
+        .routes(routes!(get_upload))
+        .routes(routes!(cancel_upload))
+        .routes(routes!(create_asset, list_assets))
+        .routes(routes!(get_asset, delete_asset, update_asset))
+        .routes(routes!(create_playback_id))
+        .routes(routes!(get_playback_id, delete_playback_id))
+        .routes(routes!(update_master_access))
+        .routes(routes!(get_input_info))
+        .routes(routes!(create_static_rendition, list_static_renditions))
+        .routes(routes!(delete_static_rendition))
+        .routes(routes!(update_mp4_support))
+        .routes(routes!(create_track))
+        .routes(routes!(delete_track))
+        .routes(routes!(get_playback_id_owner))
+        .routes(routes!(create_restriction, list_restrictions))
+        .routes(routes!(get_restriction, delete_restriction))
+        .routes(routes!(update_restriction_referrer))
+        .routes(routes!(update_restriction_user_agent))
+        .routes(routes!(create_signing_key, list_signing_keys))
+        .routes(routes!(get_signing_key, delete_signing_key))
+        // Mux's older, deprecated place for signing keys: the same handlers, left out of the
+        // document so that each operation is described once.
         .route(
             "/video/v1/signing-keys",
             post(create_signing_key).get(list_signing_keys),
@@ -122,6 +91,14 @@ fn upload_response(state: &AppState, upload: &Upload) -> UploadResponse {
     UploadResponse::from_upload(upload, url)
 }
 
+#[utoipa::path(
+    post,
+    path = "/video/v1/uploads",
+    tag = "uploads",
+    summary = "Create a direct upload URL",
+    request_body = CreateUploadRequest,
+    responses((status = 201, description = "OK", body = Data<UploadResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn create_upload(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -153,6 +130,14 @@ async fn create_upload(
     Ok(created_response(upload_response(&state, &upload)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/video/v1/uploads",
+    tag = "uploads",
+    summary = "List direct uploads",
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 25"), ("page" = Option<u32>, Query, description = "from 1, default 1")),
+    responses((status = 200, description = "OK", body = Data<Vec<UploadResponse>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn list_uploads(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -167,6 +152,14 @@ async fn list_uploads(
         .collect::<Vec<_>>()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/video/v1/uploads/{id}",
+    tag = "uploads",
+    summary = "Get a direct upload",
+    params(("id" = String, Path, description = "the upload")),
+    responses((status = 200, description = "OK", body = Data<UploadResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn get_upload(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -176,6 +169,14 @@ async fn get_upload(
     Ok(ok(upload_response(&state, &upload)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/video/v1/uploads/{id}/cancel",
+    tag = "uploads",
+    summary = "Cancel a waiting direct upload",
+    params(("id" = String, Path, description = "the upload")),
+    responses((status = 200, description = "OK", body = Data<UploadResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn cancel_upload(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -218,6 +219,14 @@ pub(crate) fn asset_response(
     AssetResponse::from_asset(asset, state.assets.master_url(asset))
 }
 
+#[utoipa::path(
+    post,
+    path = "/video/v1/assets",
+    tag = "assets",
+    summary = "Create an asset from a URL, or a clip of an asset (mux://assets/{id})",
+    request_body = CreateAssetRequest,
+    responses((status = 201, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn create_asset(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -238,6 +247,14 @@ async fn create_asset(
     Ok(created_response(asset_response(&state, &asset)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/video/v1/assets",
+    tag = "assets",
+    summary = "List assets",
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 25"), ("page" = Option<u32>, Query, description = "from 1, default 1"), ("cursor" = Option<String>, Query, description = "the next_cursor of the previous page"), ("upload_id" = Option<String>, Query, description = "only the asset of this upload"), ("status" = Option<String>, Query, description = "preparing, ready or errored"), ("external_id" = Option<String>, Query, description = "meta.external_id, exactly"), ("creator_id" = Option<String>, Query, description = "meta.creator_id, exactly"), ("title" = Option<String>, Query, description = "part of meta.title, ASCII case ignored")),
+    responses((status = 200, description = "OK", body = AssetList), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn list_assets(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -299,6 +316,14 @@ fn asset_filter(query: &HashMap<String, String>) -> Result<AssetFilter, ApiError
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/video/v1/assets/{id}",
+    tag = "assets",
+    summary = "Get an asset",
+    params(("id" = String, Path, description = "the asset")),
+    responses((status = 200, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn get_asset(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -308,6 +333,15 @@ async fn get_asset(
     Ok(ok(asset_response(&state, &asset)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/video/v1/assets/{id}/static-renditions",
+    tag = "static-renditions",
+    summary = "Ask for a static MP4/M4A file",
+    params(("id" = String, Path, description = "the asset")),
+    request_body = CreateStaticRenditionRequest,
+    responses((status = 201, description = "OK", body = Data<StaticRenditionFile>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn create_static_rendition(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -347,6 +381,14 @@ async fn create_static_rendition(
     Ok(created_response(file))
 }
 
+#[utoipa::path(
+    get,
+    path = "/video/v1/assets/{id}/static-renditions",
+    tag = "static-renditions",
+    summary = "List the static files of an asset",
+    params(("id" = String, Path, description = "the asset")),
+    responses((status = 200, description = "OK", body = Data<Vec<StaticRenditionFile>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn list_static_renditions(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -357,6 +399,15 @@ async fn list_static_renditions(
 }
 
 /// `POST /video/v1/assets/{id}/tracks`: a subtitle track from a WebVTT or SRT file at `url`.
+#[utoipa::path(
+    post,
+    path = "/video/v1/assets/{id}/tracks",
+    tag = "tracks",
+    summary = "Add a subtitle track from a WebVTT or SRT URL",
+    params(("id" = String, Path, description = "the asset")),
+    request_body = InputSettings,
+    responses((status = 201, description = "OK", body = Data<TrackResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn create_track(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -369,6 +420,14 @@ async fn create_track(
     Ok(created_response(TrackResponse::from_text_track(&track)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/video/v1/assets/{id}/tracks/{tid}",
+    tag = "tracks",
+    summary = "Delete a text track",
+    params(("id" = String, Path, description = "the asset"), ("tid" = String, Path, description = "the track")),
+    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn delete_track(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -379,6 +438,14 @@ async fn delete_track(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/video/v1/assets/{id}/static-renditions/{sid}",
+    tag = "static-renditions",
+    summary = "Delete a static file",
+    params(("id" = String, Path, description = "the asset"), ("sid" = String, Path, description = "the static rendition (highest, audio, 720p, ...)")),
+    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn delete_static_rendition(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -405,6 +472,15 @@ async fn delete_static_rendition(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/video/v1/assets/{id}/mp4-support",
+    tag = "static-renditions",
+    summary = "Set the older mp4_support",
+    params(("id" = String, Path, description = "the asset")),
+    request_body = UpdateMp4SupportRequest,
+    responses((status = 200, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn update_mp4_support(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -427,6 +503,14 @@ async fn update_mp4_support(
 }
 
 /// Mux lists one entry per input; an asset has one, once probed (none before).
+#[utoipa::path(
+    get,
+    path = "/video/v1/assets/{id}/input-info",
+    tag = "assets",
+    summary = "What the asset was made from, as probed",
+    params(("id" = String, Path, description = "the asset")),
+    responses((status = 200, description = "OK", body = Data<Vec<InputInfo>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn get_input_info(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -437,6 +521,14 @@ async fn get_input_info(
     Ok(ok(info.into_iter().collect::<Vec<_>>()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/video/v1/assets/{id}",
+    tag = "assets",
+    summary = "Delete an asset and its files",
+    params(("id" = String, Path, description = "the asset")),
+    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn delete_asset(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -447,6 +539,15 @@ async fn delete_asset(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/video/v1/assets/{id}",
+    tag = "assets",
+    summary = "Update passthrough and meta",
+    params(("id" = String, Path, description = "the asset")),
+    request_body = UpdateAssetRequest,
+    responses((status = 200, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn update_asset(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -486,6 +587,15 @@ async fn update_asset(
     Ok(ok(asset_response(&state, &asset)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/video/v1/assets/{id}/playback-ids",
+    tag = "playback-ids",
+    summary = "Add a playback id",
+    params(("id" = String, Path, description = "the asset")),
+    request_body = CreatePlaybackIdRequest,
+    responses((status = 201, description = "OK", body = Data<PlaybackIdResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn create_playback_id(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -499,6 +609,14 @@ async fn create_playback_id(
     Ok(created_response(PlaybackIdResponse::from(&playback_id)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/video/v1/assets/{id}/playback-ids/{pid}",
+    tag = "playback-ids",
+    summary = "Get a playback id of an asset",
+    params(("id" = String, Path, description = "the asset"), ("pid" = String, Path, description = "the playback id")),
+    responses((status = 200, description = "OK", body = Data<PlaybackIdResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn get_playback_id(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -509,6 +627,14 @@ async fn get_playback_id(
     Ok(ok(PlaybackIdResponse::from(&playback_id)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/video/v1/assets/{id}/playback-ids/{pid}",
+    tag = "playback-ids",
+    summary = "Delete a playback id",
+    params(("id" = String, Path, description = "the asset"), ("pid" = String, Path, description = "the playback id")),
+    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn delete_playback_id(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -519,6 +645,15 @@ async fn delete_playback_id(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/video/v1/assets/{id}/master-access",
+    tag = "assets",
+    summary = "Turn temporary master access on or off",
+    params(("id" = String, Path, description = "the asset")),
+    request_body = UpdateMasterAccessRequest,
+    responses((status = 200, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn update_master_access(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -539,6 +674,14 @@ async fn update_master_access(
     Ok(ok(asset_response(&state, &asset)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/video/v1/playback-ids/{pid}",
+    tag = "playback-ids",
+    summary = "Find the asset of a playback id",
+    params(("pid" = String, Path, description = "the playback id")),
+    responses((status = 200, description = "OK", body = Data<PlaybackIdOwnerResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn get_playback_id_owner(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -550,13 +693,24 @@ async fn get_playback_id_owner(
             .await
             .map_err(|_| AssetError::PlaybackIdNotFound(pid.clone()))?;
     }
-    Ok(ok(serde_json::json!({
-        "id": playback_id.id,
-        "policy": playback_id.policy.as_str(),
-        "object": {"type": "asset", "id": asset_id},
-    })))
+    Ok(ok(PlaybackIdOwnerResponse {
+        id: playback_id.id,
+        policy: playback_id.policy.as_str(),
+        object: ObjectRef {
+            kind: "asset",
+            id: asset_id,
+        },
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/system/v1/signing-keys",
+    tag = "signing-keys",
+    summary = "Create a signing key (the private key is shown once)",
+    request_body = CreateSigningKeyRequest,
+    responses((status = 201, description = "OK", body = Data<SigningKeyResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn create_signing_key(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -571,6 +725,14 @@ async fn create_signing_key(
     )))
 }
 
+#[utoipa::path(
+    post,
+    path = "/video/v1/playback-restrictions",
+    tag = "playback-restrictions",
+    summary = "Create a playback restriction",
+    request_body = CreateRestrictionRequest,
+    responses((status = 201, description = "OK", body = Data<RestrictionResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn create_restriction(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -588,6 +750,14 @@ async fn create_restriction(
     Ok(created_response(RestrictionResponse::from(created)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/video/v1/playback-restrictions",
+    tag = "playback-restrictions",
+    summary = "List playback restrictions",
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 25"), ("page" = Option<u32>, Query, description = "from 1, default 1")),
+    responses((status = 200, description = "OK", body = Data<Vec<RestrictionResponse>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn list_restrictions(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -603,6 +773,14 @@ async fn list_restrictions(
         .collect::<Vec<_>>()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/video/v1/playback-restrictions/{id}",
+    tag = "playback-restrictions",
+    summary = "Get a playback restriction",
+    params(("id" = String, Path, description = "the restriction")),
+    responses((status = 200, description = "OK", body = Data<RestrictionResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn get_restriction(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -613,6 +791,14 @@ async fn get_restriction(
     Ok(ok(RestrictionResponse::from(found)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/video/v1/playback-restrictions/{id}",
+    tag = "playback-restrictions",
+    summary = "Delete a playback restriction",
+    params(("id" = String, Path, description = "the restriction")),
+    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn delete_restriction(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -623,6 +809,15 @@ async fn delete_restriction(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/video/v1/playback-restrictions/{id}/referrer",
+    tag = "playback-restrictions",
+    summary = "Replace the referrer rule",
+    params(("id" = String, Path, description = "the restriction")),
+    request_body = ReferrerRequest,
+    responses((status = 200, description = "OK", body = Data<RestrictionResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn update_restriction_referrer(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -638,6 +833,15 @@ async fn update_restriction_referrer(
     Ok(ok(RestrictionResponse::from(updated)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/video/v1/playback-restrictions/{id}/user_agent",
+    tag = "playback-restrictions",
+    summary = "Replace the user-agent rule",
+    params(("id" = String, Path, description = "the restriction")),
+    request_body = UserAgentRequest,
+    responses((status = 200, description = "OK", body = Data<RestrictionResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn update_restriction_user_agent(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -653,6 +857,13 @@ async fn update_restriction_user_agent(
     Ok(ok(RestrictionResponse::from(updated)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/system/v1/signing-keys",
+    tag = "signing-keys",
+    summary = "List signing keys",
+    responses((status = 200, description = "OK", body = Data<Vec<SigningKeyResponse>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn list_signing_keys(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -665,6 +876,14 @@ async fn list_signing_keys(
         .collect::<Vec<_>>()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/system/v1/signing-keys/{id}",
+    tag = "signing-keys",
+    summary = "Get a signing key",
+    params(("id" = String, Path, description = "the key")),
+    responses((status = 200, description = "OK", body = Data<SigningKeyResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn get_signing_key(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -675,6 +894,14 @@ async fn get_signing_key(
     Ok(ok(SigningKeyResponse::new(&key, None)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/system/v1/signing-keys/{id}",
+    tag = "signing-keys",
+    summary = "Delete a signing key",
+    params(("id" = String, Path, description = "the key")),
+    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+)]
 async fn delete_signing_key(
     State(state): State<AppState>,
     caller: ApiCaller,

@@ -11,7 +11,7 @@ use crate::assets::model::{
 use crate::ingest::model::Upload;
 use crate::media::probe::MediaInfo;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum StringOrList {
     One(String),
@@ -28,7 +28,7 @@ impl StringOrList {
 }
 
 /// One entry of Mux's `input[]`, also the body of `POST /video/v1/assets/{id}/tracks`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct InputSettings {
     pub url: Option<String>,
     /// `video` (the main input, the default for the first entry), `text` or `audio`.
@@ -46,6 +46,7 @@ pub struct InputSettings {
     pub overlay_settings: Option<OverlaySettingsRequest>,
     /// Anything else: refused by name when set.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -107,7 +108,7 @@ impl InputSettings {
 }
 
 /// Mux's `overlay_settings`; lengths as `"10%"` or `"20px"`, opacity as `"90%"`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct OverlaySettingsRequest {
     pub vertical_align: Option<String>,
     pub vertical_margin: Option<String>,
@@ -118,6 +119,7 @@ pub struct OverlaySettingsRequest {
     pub opacity: Option<String>,
     /// Unknown settings: refused by name.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -177,7 +179,7 @@ impl OverlaySettingsRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Inputs {
     Url(String),
@@ -262,7 +264,7 @@ struct ParsedInputs {
 
 /// Mux's `meta` (`AssetMetadata`) in a request. Unlike the rest of a request, unknown keys are refused:
 /// a misspelt key would otherwise be dropped without a word.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "an object with optional string fields title, creator_id, external_id"
@@ -294,7 +296,7 @@ impl MetaRequest {
 }
 
 /// Mux's `meta` in a response: only the fields that are set.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MetaResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -315,14 +317,14 @@ impl MetaResponse {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct StaticRenditionRequest {
     pub resolution: String,
 }
 
 /// `CreateAssetRequest`, also used as an upload's `new_asset_settings`. Unknown fields are ignored
 /// (the SDKs send defaults such as `normalize_audio: false`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateAssetRequest {
     pub input: Option<Inputs>,
     pub inputs: Option<Inputs>,
@@ -339,6 +341,7 @@ pub struct CreateAssetRequest {
     pub normalize_audio: Option<bool>,
     /// Everything else: refused by name when set (see `refuse_unsupported`), never dropped.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -367,7 +370,7 @@ fn refuse_unsupported(
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateUploadRequest {
     pub timeout: Option<u64>,
     pub cors_origin: Option<String>,
@@ -375,25 +378,25 @@ pub struct CreateUploadRequest {
     pub test: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdateAssetRequest {
     pub passthrough: Option<String>,
     /// Replaces the fields it gives; an empty string clears a field, an absent one is kept.
     pub meta: Option<MetaRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreatePlaybackIdRequest {
     pub policy: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateSigningKeyRequest {
     /// openvod extension: `HS256` makes a shared-secret key; Mux's default is `RS256`.
     pub algorithm: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SigningKeyResponse {
     pub id: String,
     pub created_at: String,
@@ -413,7 +416,7 @@ impl SigningKeyResponse {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdateMasterAccessRequest {
     pub master_access: String,
 }
@@ -562,19 +565,19 @@ impl CreateAssetRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UploadError {
     #[serde(rename = "type")]
     pub kind: String,
     pub message: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaticRenditionSetting {
     pub resolution: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NewAssetSettings {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub playback_policies: Vec<&'static str>,
@@ -592,7 +595,7 @@ pub struct NewAssetSettings {
     pub meta: Option<MetaResponse>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UploadResponse {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -648,7 +651,7 @@ impl UploadResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PlaybackIdResponse {
     pub id: String,
     pub policy: &'static str,
@@ -663,7 +666,7 @@ impl From<&PlaybackId> for PlaybackIdResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TrackResponse {
     pub id: String,
     #[serde(rename = "type")]
@@ -744,21 +747,21 @@ impl TrackResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AssetErrorsResponse {
     #[serde(rename = "type")]
     pub kind: String,
     pub messages: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MasterResponse {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StaticRenditionFile {
     /// The file's name without its extension (`highest`, `audio`, `1080p`, `high`): what the
     /// static-renditions API deletes it by.
@@ -780,19 +783,19 @@ pub struct StaticRenditionFile {
     pub filesize: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaticRenditionsResponse {
     pub status: &'static str,
     pub files: Vec<StaticRenditionFile>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProgressResponse {
     pub state: &'static str,
     pub progress: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AssetResponse {
     pub id: String,
     /// openvod extension: the asset's numeric FileId (Tencent VOD API).
@@ -1070,7 +1073,7 @@ pub fn static_rendition_files(asset: &Asset) -> Vec<StaticRenditionFile> {
 }
 
 /// `POST /video/v1/assets/{id}/static-renditions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStaticRenditionRequest {
     pub resolution: String,
@@ -1085,7 +1088,7 @@ impl CreateStaticRenditionRequest {
 }
 
 /// `PUT /video/v1/assets/{id}/mp4-support`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMp4SupportRequest {
     pub mp4_support: String,
@@ -1106,39 +1109,50 @@ fn round6(x: f64) -> f64 {
     (x * 1_000_000.0).round() / 1_000_000.0
 }
 
-#[derive(Debug, Serialize)]
-pub struct Data<T> {
-    pub data: T,
-}
-
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AssetList {
     pub data: Vec<AssetResponse>,
     pub next_cursor: Option<String>,
 }
 
+/// `GET /video/v1/playback-ids/{id}`: a playback id and the object it plays.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PlaybackIdOwnerResponse {
+    pub id: String,
+    pub policy: &'static str,
+    pub object: ObjectRef,
+}
+
+/// The object a playback id belongs to (`{"type": "asset", "id": ...}`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ObjectRef {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+}
+
 /// `GET /video/v1/assets/{id}/input-info`: what the asset was made from, as probed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InputInfo {
     pub settings: InputInfoSettings,
     pub file: InputFile,
 }
 
 /// The input's settings as given (its URL, for assets made from one).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InputInfoSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InputFile {
     /// ffprobe's format name, as Mux gives it (`mov,mp4,m4a,3gp,3g2,mj2`).
     pub container_format: String,
     pub tracks: Vec<InputTrack>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InputTrack {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -1200,7 +1214,7 @@ impl InputInfo {
 }
 
 /// `POST /video/v1/playback-restrictions`; both rules are optional (Mux's defaults apply).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRestrictionRequest {
     pub referrer: Option<ReferrerRequest>,
@@ -1208,7 +1222,7 @@ pub struct CreateRestrictionRequest {
 }
 
 /// `PUT .../referrer`, and the `referrer` of a creation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferrerRequest {
     #[serde(default)]
@@ -1218,7 +1232,7 @@ pub struct ReferrerRequest {
 }
 
 /// `PUT .../user_agent`, and the `user_agent` of a creation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserAgentRequest {
     pub allow_no_user_agent: Option<bool>,
@@ -1246,7 +1260,7 @@ impl From<UserAgentRequest> for crate::playback::restrictions::UserAgentRule {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RestrictionResponse {
     pub id: String,
     pub created_at: String,
