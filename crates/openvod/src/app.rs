@@ -44,8 +44,6 @@ pub enum AppError {
     Db(#[from] DbError),
     #[error("could not listen on {0}: {1}")]
     Bind(SocketAddr, #[source] std::io::Error),
-    #[error("server failed: {0}")]
-    Serve(#[source] std::io::Error),
     #[error(transparent)]
     Tokens(#[from] crate::tokens::TokenError),
     #[error("invalid [tencent] procedure: {0}")]
@@ -232,6 +230,7 @@ impl App {
                 .map_err(AppError::Procedure)?,
             ),
             vod_hotlink_key: config.tencent.hotlink_key.as_deref().map(Arc::from),
+            limits: Arc::new(crate::http::limits::Limits::new(&config.limits)),
         };
         Ok(App {
             config,
@@ -295,6 +294,7 @@ impl App {
             tracker.spawn(async move { Dispatcher::run(&dispatcher, cancel).await });
         }
         tracker.spawn(maintenance(
+            self.state.limits.clone(),
             self.state.ingest.clone(),
             self.state.assets.clone(),
             self.db.clone(),
@@ -309,16 +309,14 @@ impl App {
             shutdown.child_token(),
         ));
         let router = crate::http::router(self.state.clone());
-        let service = tower::ServiceBuilder::new()
-            .map_request(crate::http::normalize_path)
-            .service(router);
-        let result = axum::serve(
+        crate::http::server::serve(
             self.listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
+            router,
+            &self.config.limits,
+            shutdown.clone(),
+            EXIT_DEADLINE,
         )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .map_err(AppError::Serve);
+        .await;
         shutdown.cancel();
         tracker.close();
         if tokio::time::timeout(EXIT_DEADLINE, tracker.wait())
@@ -327,7 +325,7 @@ impl App {
         {
             tracing::warn!("background tasks did not stop within {EXIT_DEADLINE:?}; leaving them to their leases");
         }
-        result
+        Ok(())
     }
 }
 
@@ -358,9 +356,10 @@ pub fn prepare_scratch_dir(tmp: &std::path::Path) -> std::io::Result<std::path::
     Ok(mine)
 }
 
-/// Periodic upkeep: expire idle uploads, delete media past their expire time, and return jobs with
+/// Periodic upkeep: forget idle rate-limit buckets, expire idle uploads, delete media past their expire time, and return jobs with
 /// expired leases to the queue.
 async fn maintenance(
+    limits: Arc<crate::http::limits::Limits>,
     ingest: Arc<IngestService>,
     assets: Arc<AssetService>,
     db: ArcDb,
@@ -382,6 +381,7 @@ async fn maintenance(
         if let Err(e) = db.requeue_stale_jobs(now).await {
             tracing::warn!(error = %e, "job lease reclaim failed");
         }
+        limits.forget_idle();
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(every) => {}

@@ -21,6 +21,7 @@ pub struct Config {
     /// In-process job workers run by `serve`; `None` means one per core.
     pub workers: Option<usize>,
     pub uploads: UploadsConfig,
+    pub limits: LimitsConfig,
     pub outbound: OutboundConfig,
     pub media: MediaConfig,
     pub jobs: JobsConfig,
@@ -265,6 +266,7 @@ impl Default for Config {
             public_url: None,
             workers: None,
             uploads: UploadsConfig::default(),
+            limits: LimitsConfig::default(),
             outbound: OutboundConfig::default(),
             media: MediaConfig::default(),
             jobs: JobsConfig::default(),
@@ -283,6 +285,39 @@ impl Default for UploadsConfig {
             max_size_bytes: 50 * 1024 * 1024 * 1024,
             default_timeout_secs: 3600,
             sweep_interval_secs: 60,
+        }
+    }
+}
+
+/// What one server takes on at once (over a limit: 429 with `Retry-After`), and how long it
+/// waits for a slow client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Upload requests carrying bytes (chunks, tus PATCHes, COS parts) in flight at once; 0: no limit.
+    pub concurrent_uploads: usize,
+    /// Sustained API requests per second per access token (or Tencent SecretId); 0: no limit.
+    pub requests_per_second_per_token: u32,
+    /// Requests a token may make at once above that rate (at least the rate).
+    pub request_burst_per_token: u32,
+    /// Largest JSON request body, in bytes (upload bodies are limited by `uploads.max_size_bytes`).
+    pub max_json_body_bytes: usize,
+    /// Seconds a client may take to send a request's headers (slow-loris clients are cut off).
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may go without a byte before the request is abandoned (a stalled
+    /// client never holds an upload's lock or a slot for longer).
+    pub body_idle_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            concurrent_uploads: 512,
+            requests_per_second_per_token: 0,
+            request_burst_per_token: 0,
+            max_json_body_bytes: 1024 * 1024,
+            header_timeout_secs: 20,
+            body_idle_timeout_secs: 60,
         }
     }
 }
@@ -344,6 +379,8 @@ pub enum ConfigError {
     DatabaseUrl(String),
     #[error("jobs.remote_only: {0:?} is not a job a remote worker runs (only transcode_piece is)")]
     RemoteKind(String),
+    #[error("limits.{0} must be at least 1")]
+    ZeroLimit(&'static str),
 }
 
 impl Config {
@@ -392,6 +429,18 @@ impl Config {
             .find(|k| !crate::jobs::REMOTE_KINDS.contains(&k.as_str()))
         {
             return Err(ConfigError::RemoteKind(kind.clone()));
+        }
+        for (name, value) in [
+            ("header_timeout_secs", self.limits.header_timeout_secs),
+            ("body_idle_timeout_secs", self.limits.body_idle_timeout_secs),
+            (
+                "max_json_body_bytes",
+                self.limits.max_json_body_bytes as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
         }
         if let Some(url) = &self.database.url {
             if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {

@@ -24,6 +24,8 @@ pub mod console;
 pub mod db;
 pub mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod http;
 pub mod id;
 pub mod ingest;

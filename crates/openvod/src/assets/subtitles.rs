@@ -165,9 +165,6 @@ fn parse_time(s: &str, is_vtt: bool) -> Result<u64, String> {
 /// `-->`, which would end the cue early.
 fn clean_payload_line(line: &str, is_vtt: bool) -> String {
     let mut line = line.to_owned();
-    while line.contains("-->") {
-        line = line.replace("-->", "->");
-    }
     if !is_vtt {
         for tag in ["<font", "</font"] {
             while let Some(at) = line.to_ascii_lowercase().find(tag) {
@@ -184,6 +181,10 @@ fn clean_payload_line(line: &str, is_vtt: bool) -> String {
             }
             line.replace_range(a..=b, "");
         }
+    }
+    // Last: dropping a tag can join a `-->` (`-<font>->`).
+    while line.contains("-->") {
+        line = line.replace("-->", "->");
     }
     line
 }
@@ -281,6 +282,17 @@ mod tests {
         assert_eq!(cues[0].settings, "align:start line:0");
         assert_eq!((cues[1].start_ms, cues[1].end_ms), (3_600_000, 3_601_500));
         assert_eq!(parse(to_vtt(&cues).as_bytes()).unwrap(), cues);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/subtitles/): a `-->` left by a dropped tag ended the
+    /// stored cue early, so the stored file read back to other cues.
+    #[test]
+    fn dropped_tags_leave_no_timing_arrow() {
+        for srt in ["0:1,0-->0:2,5\n-<font>->", "0:1,0-->0:2,5\n-{\\an8}->"] {
+            let cues = parse(srt.as_bytes()).unwrap();
+            assert_eq!(cues[0].text, "->", "{srt:?}");
+            assert_eq!(parse(to_vtt(&cues).as_bytes()).unwrap(), cues);
+        }
     }
 
     #[test]

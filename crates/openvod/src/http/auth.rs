@@ -129,6 +129,7 @@ impl FromRequestParts<AppState> for ApiCaller {
                 unauthorized("malformed Authorization header: expected HTTP Basic")
             })?;
         if state.tokens.verify(&id, &secret).await? {
+            state.limits.check_rate(&id)?;
             Ok(ApiCaller::Token { token_id: id })
         } else {
             Err(unauthorized("invalid access token id or secret"))

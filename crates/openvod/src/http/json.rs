@@ -20,7 +20,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     ErrorKind::TooLarge,
-                    format!("request body exceeds {} bytes", crate::http::MAX_JSON_BODY),
+                    "request body is larger than the server takes for JSON ([limits] max_json_body_bytes)",
                 )
             } else {
                 ApiError::invalid(format!("could not read request body: {rejection}"))

@@ -5,7 +5,9 @@ pub mod auth;
 pub mod byte_range;
 pub mod error;
 pub mod json;
+pub mod limits;
 pub mod openapi;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +23,6 @@ use crate::assets::AssetService;
 use crate::ingest::IngestService;
 use crate::tokens::TokenService;
 use error::ApiError;
-
-/// Largest JSON body accepted by API routes. Upload routes stream their bodies and are not limited here.
-pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -45,6 +44,8 @@ pub struct AppState {
     pub remote: Arc<crate::remote::RemoteJobs>,
     /// The job queue, for the operators' figures (`/metrics`).
     pub jobs: Arc<dyn crate::jobs::repo::JobRepo>,
+    /// Concurrent uploads and request rates (`[limits]`).
+    pub limits: Arc<limits::Limits>,
 }
 
 /// `GET /metrics`: Prometheus text, for access tokens (a scraper's basic auth) and admins.
@@ -110,7 +111,8 @@ pub fn router(state: AppState) -> Router {
             |uri: Uri| async move { ApiError::not_found(format!("no route for {}", uri.path())) },
         )
         .layer(axum::middleware::from_fn(crate::metrics::count_requests))
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        // JSON bodies; upload routes stream theirs and are limited by `uploads.max_size_bytes`.
+        .layer(DefaultBodyLimit::max(state.limits.max_json_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(6 * 3600),

@@ -45,10 +45,15 @@ async fn upload_endpoint(
             Ok(()) => match method {
                 Method::HEAD => super::tus::head(&state, &id).await,
                 Method::DELETE => super::tus::terminate(&state, &id).await,
-                Method::PATCH if is_tus => super::tus::patch(&state, &id, &headers, body).await,
-                Method::PUT | Method::POST | Method::PATCH => {
-                    resumable_chunk(&state, &id, &headers, body).await
-                }
+                Method::PATCH if is_tus => match state.limits.take_upload_slot() {
+                    Ok(_slot) => super::tus::patch(&state, &id, &headers, body).await,
+                    Err(e) => Err(e),
+                },
+                Method::PUT | Method::POST | Method::PATCH => match state.limits.take_upload_slot()
+                {
+                    Ok(_slot) => resumable_chunk(&state, &id, &headers, body).await,
+                    Err(e) => Err(e),
+                },
                 _ => Err(ApiError::new(
                     crate::error::ErrorKind::Invalid,
                     format!("method {method} is not supported on an upload URL"),

@@ -87,7 +87,7 @@ pub fn parse_metadata(header: &str) -> Result<MetadataPairs, String> {
     Ok(pairs)
 }
 
-fn settings_from_metadata(header: Option<&str>) -> Result<AssetSettings, IngestError> {
+pub(crate) fn settings_from_metadata(header: Option<&str>) -> Result<AssetSettings, IngestError> {
     let mut settings = AssetSettings {
         playback_policies: vec![PlaybackPolicy::Public],
         ..AssetSettings::default()
@@ -152,7 +152,7 @@ fn parse_u64_header(headers: &HeaderMap, name: &str) -> Result<Option<u64>, Inge
         .transpose()
 }
 
-fn parse_checksum(
+pub(crate) fn parse_checksum(
     headers: &HeaderMap,
 ) -> Result<Option<(ChecksumAlgorithm, Vec<u8>)>, IngestError> {
     let Some(value) = header_str(headers, "upload-checksum") else {

@@ -36,6 +36,51 @@ const MAX_GRANT_SECS: i64 = 7 * 24 * 3600;
 /// The grant of public playback ids.
 const PUBLIC_GRANT: &str = "public";
 
+/// The grant of a signed playback id's child URLs: `LO-HI[-RID]~TOKEN`, the resolution bounds and
+/// the playback restriction (if any) in force, signed for `playback_id` until `exp`.
+pub(crate) fn sign_grant(
+    signer: &UrlSigner,
+    playback_id: &str,
+    (lo, hi): (u32, u32),
+    rid: Option<&str>,
+    exp: i64,
+) -> String {
+    match rid {
+        None => {
+            let token = signer.sign(&format!("hls:{lo}:{hi}"), playback_id, exp);
+            format!("{lo}-{hi}~{token}")
+        }
+        Some(rid) => {
+            let token = signer.sign(&format!("hls:{lo}:{hi}:{rid}"), playback_id, exp);
+            format!("{lo}-{hi}-{rid}~{token}")
+        }
+    }
+}
+
+/// Checks a grant from a child URL (outside input) made by `sign_grant`: its resolution bounds and
+/// playback restriction id, once its token is verified for `playback_id` at `now`.
+pub(crate) fn check_grant<'g>(
+    signer: &UrlSigner,
+    playback_id: &str,
+    grant: &'g str,
+    now: i64,
+) -> Result<((u32, u32), Option<&'g str>), CapabilityError> {
+    let (range, token) = grant.split_once('~').ok_or(CapabilityError::Malformed)?;
+    let mut parts = range.splitn(3, '-');
+    let (lo, hi, rid) = (parts.next(), parts.next(), parts.next());
+    let number = |v: Option<&str>| {
+        v.and_then(|v| v.parse::<u32>().ok())
+            .ok_or(CapabilityError::Malformed)
+    };
+    let bounds = (number(lo)?, number(hi)?);
+    let signed = match rid {
+        None => format!("hls:{}:{}", bounds.0, bounds.1),
+        Some(rid) => format!("hls:{}:{}:{rid}", bounds.0, bounds.1),
+    };
+    signer.verify(&signed, playback_id, Some(token), now)?;
+    Ok((bounds, rid))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlaybackError {
     #[error("playback id {0} not found")]
@@ -300,24 +345,10 @@ impl PlaybackService {
                     .min(now_unix() + MAX_GRANT_SECS);
                 // The resolution bounds in force are signed into the grant, so child URLs cannot
                 // reach renditions the token excluded.
-                let (lo, hi) = (min.unwrap_or(0), max.unwrap_or(0));
+                let bounds = (min.unwrap_or(0), max.unwrap_or(0));
                 // So is the token's playback restriction: every segment request is checked too.
-                match auth.claims.restriction_id() {
-                    None => {
-                        let token =
-                            self.signer
-                                .sign(&format!("hls:{lo}:{hi}"), &auth.playback_id, exp);
-                        format!("{lo}-{hi}~{token}")
-                    }
-                    Some(rid) => {
-                        let token = self.signer.sign(
-                            &format!("hls:{lo}:{hi}:{rid}"),
-                            &auth.playback_id,
-                            exp,
-                        );
-                        format!("{lo}-{hi}-{rid}~{token}")
-                    }
-                }
+                let rid = auth.claims.restriction_id();
+                sign_grant(&self.signer, &auth.playback_id, bounds, rid.as_deref(), exp)
             }
         };
         let mut renditions: Vec<_> = auth
@@ -407,20 +438,8 @@ impl PlaybackService {
         };
         let mut bounds = (0, 0);
         if policy == PlaybackPolicy::Signed || grant != PUBLIC_GRANT {
-            let (range, token) = grant.split_once('~').ok_or(CapabilityError::Malformed)?;
-            let mut parts = range.splitn(3, '-');
-            let (lo, hi, rid) = (parts.next(), parts.next(), parts.next());
-            let number = |v: Option<&str>| {
-                v.and_then(|v| v.parse::<u32>().ok())
-                    .ok_or(CapabilityError::Malformed)
-            };
-            bounds = (number(lo)?, number(hi)?);
-            let signed = match rid {
-                None => format!("hls:{}:{}", bounds.0, bounds.1),
-                Some(rid) => format!("hls:{}:{}:{rid}", bounds.0, bounds.1),
-            };
-            self.signer
-                .verify(&signed, playback_id, Some(token), now_unix())?;
+            let (checked, rid) = check_grant(&self.signer, playback_id, grant, now_unix())?;
+            bounds = checked;
             if let Some(rid) = rid {
                 self.restrictions.check(rid, viewer).await?;
             }

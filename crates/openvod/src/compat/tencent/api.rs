@@ -332,7 +332,10 @@ async fn authenticate(
                 "the SecretId is not an active openvod API token",
             )
         })?;
-    if (now_unix() - timestamp).abs() > MAX_SKEW_SECS {
+    if now_unix()
+        .checked_sub(timestamp)
+        .is_none_or(|skew| skew.unsigned_abs() > MAX_SKEW_SECS as u64)
+    {
         return Err(err(
             "AuthFailure.SignatureExpire",
             "the request timestamp is more than 300 s away from the server's clock",
@@ -372,6 +375,11 @@ async fn authenticate(
             "the request signature does not match",
         ));
     }
+    // Tencent answers a caller over its rate with this code (and HTTP 200, like every API error).
+    state
+        .limits
+        .check_rate(&auth.secret_id)
+        .map_err(|e| err("RequestLimitExceeded", e.message))?;
     Ok(())
 }
 

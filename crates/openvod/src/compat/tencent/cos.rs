@@ -108,7 +108,7 @@ fn xml_response_with_id(status: StatusCode, body: String, request_id: &str) -> R
 impl IntoResponse for CosError {
     fn into_response(self) -> Response {
         let request_id = uuid_v4();
-        xml_response_with_id(
+        let mut response = xml_response_with_id(
             self.status,
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>\
@@ -118,7 +118,13 @@ impl IntoResponse for CosError {
                 escape(&self.resource),
             ),
             &request_id,
-        )
+        );
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -205,7 +211,7 @@ async fn authorize(
         ));
     }
     let (start, end) = auth.sign_window;
-    if now < start - 300 || now > end {
+    if now < start.saturating_sub(300) || now > end {
         return Err(denied("the signature's q-sign-time does not include now"));
     }
     // The token goes with its credential (the browser SDK sends it without signing it; the
@@ -328,6 +334,15 @@ async fn object_request(
         ));
     }
     state.ingest.waiting(&upload_id).await?;
+    let _slot = match method {
+        Method::PUT => Some(
+            state
+                .limits
+                .take_upload_slot()
+                .map_err(|e| cos_err(StatusCode::TOO_MANY_REQUESTS, "SlowDown", e.message))?,
+        ),
+        _ => None,
+    };
     let objects = state.ingest.objects();
     let max = state.ingest.max_size();
     let multipart = param(&query, "uploadId").map(str::to_owned);
@@ -474,7 +489,7 @@ async fn stored(state: &AppState, upload_id: &str) -> Result<(), CosError> {
 
 /// `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"…"</ETag></Part>…`
 /// (roxmltree: no DTD, so no external entities).
-fn parse_complete(body: &[u8]) -> Result<Vec<(u32, String)>, CosError> {
+pub(crate) fn parse_complete(body: &[u8]) -> Result<Vec<(u32, String)>, CosError> {
     let malformed = |why: &str| {
         cos_err(
             StatusCode::BAD_REQUEST,

@@ -97,7 +97,7 @@ fn strings(params: &Value, name: &str) -> Result<Vec<String>, TcError> {
 
 const FILTERS: &[&str] = &["basicInfo", "metaData", "transcodeInfo"];
 
-fn filters(params: &Value) -> Result<Vec<String>, TcError> {
+pub(crate) fn filters(params: &Value) -> Result<Vec<String>, TcError> {
     let filters = strings(params, "Filters")?;
     if let Some(bad) = filters.iter().find(|f| !FILTERS.contains(&f.as_str())) {
         return Err(err(
@@ -148,7 +148,7 @@ pub(super) fn iso_time(value: &str, name: &str) -> Result<i64, TcError> {
 }
 
 /// A media `ExpireTime`: `None` for Tencent's "never" (9999-12-31T23:59:59Z).
-pub(super) fn expire_time(value: &str) -> Result<Option<i64>, TcError> {
+pub(crate) fn expire_time(value: &str) -> Result<Option<i64>, TcError> {
     const NEVER: i64 = 253_402_214_400;
     let at = iso_time(value, "ExpireTime")?;
     Ok((at < NEVER).then_some(at))

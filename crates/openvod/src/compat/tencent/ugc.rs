@@ -69,14 +69,14 @@ pub struct SignedParams {
 }
 
 /// The parts of an upload signature.
-struct Decoded {
+pub(crate) struct Decoded {
     /// HMAC-SHA1 of `original`: 20 bytes.
     mac: Vec<u8>,
     original: Vec<u8>,
     params: HashMap<String, String>,
 }
 
-fn decode_signature(signature: &str) -> Option<Decoded> {
+pub(crate) fn decode_signature(signature: &str) -> Option<Decoded> {
     let mut mac = STANDARD.decode(signature.trim()).ok()?;
     if mac.len() <= 20 {
         return None;
@@ -193,7 +193,7 @@ async fn handle(
 }
 
 /// The extension of a file name or MIME-ish type (`lecture.mp4`, `mp4`, `video/mp4`).
-fn file_type(value: &str) -> String {
+pub(crate) fn file_type(value: &str) -> String {
     value
         .rsplit(['.', '/'])
         .next()

@@ -114,7 +114,7 @@ impl VodUploads {
 }
 
 /// A file type as ApplyUpload takes it (`mp4`, `jpg`): the object's extension.
-fn file_type(params: &Value, name: &str) -> Result<Option<String>, TcError> {
+pub(crate) fn file_type(params: &Value, name: &str) -> Result<Option<String>, TcError> {
     let Some(value) = string(params, name)? else {
         return Ok(None);
     };
@@ -128,7 +128,7 @@ fn file_type(params: &Value, name: &str) -> Result<Option<String>, TcError> {
     Ok(Some(value))
 }
 
-fn bounded(params: &Value, name: &str, max: usize) -> Result<Option<String>, TcError> {
+pub(crate) fn bounded(params: &Value, name: &str, max: usize) -> Result<Option<String>, TcError> {
     let value = string(params, name)?.filter(|v| !v.is_empty());
     if value.as_ref().is_some_and(|v| v.chars().count() > max) {
         return Err(err(

@@ -1,0 +1,156 @@
+//! A TCP proxy that misbehaves on purpose, put between a client and a server: each new connection
+//! gets the next fault of a fixed list (then, once the list is used up, none), so a test knows
+//! exactly what it survived.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// Passes bytes through untouched.
+    None,
+    /// Holds each read for this long before passing it on (both directions).
+    Delay(Duration),
+    /// Passes this many bytes from the client, then closes both sides (a cut mid-request).
+    TruncateAfter(usize),
+    /// Passes this many bytes from the client, then resets the connection (RST, not FIN).
+    ResetAfter(usize),
+    /// Passes this many bytes from the client, then passes nothing either way while keeping the
+    /// connection open (a stalled network).
+    StallAfter(usize),
+    /// Passes the request, then cuts the connection before the answer reaches the client: the
+    /// server did the work, the client never hears of it.
+    DropResponse,
+}
+
+pub struct FaultProxy {
+    /// `http://127.0.0.1:port`
+    pub url: String,
+    faults: Arc<Mutex<std::collections::VecDeque<Fault>>>,
+}
+
+impl FaultProxy {
+    /// Proxies to `upstream` (`host:port`), faulting connections in the order of `faults`.
+    pub async fn start(upstream: &str, faults: &[Fault]) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let faults: Arc<Mutex<std::collections::VecDeque<Fault>>> =
+            Arc::new(Mutex::new(faults.iter().copied().collect()));
+        let upstream = upstream.to_owned();
+        let queue = Arc::clone(&faults);
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::None);
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    if let Ok(server) = TcpStream::connect(&upstream).await {
+                        relay(client, server, fault).await;
+                    }
+                });
+            }
+        });
+        FaultProxy { url, faults }
+    }
+
+    /// Faults still to be handed out.
+    pub fn pending(&self) -> usize {
+        self.faults.lock().unwrap().len()
+    }
+}
+
+async fn relay(client: TcpStream, server: TcpStream, fault: Fault) {
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    if let Fault::ResetAfter(_) = fault {
+        // Linger 0: closing sends RST instead of a FIN. (Deprecated because a non-zero linger
+        // blocks the thread on drop; zero does not.)
+        #[allow(deprecated)]
+        let _ = (
+            client.set_linger(Some(Duration::ZERO)),
+            server.set_linger(Some(Duration::ZERO)),
+        );
+    }
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let delay = match fault {
+        Fault::Delay(d) => Some(d),
+        _ => None,
+    };
+    let limit = match fault {
+        Fault::TruncateAfter(n) | Fault::ResetAfter(n) | Fault::StallAfter(n) => Some(n),
+        _ => None,
+    };
+    let stall = matches!(fault, Fault::StallAfter(_));
+    // Set once the client has sent `limit` bytes.
+    let cut = std::sync::atomic::AtomicBool::new(false);
+    let upstream = async {
+        let mut passed = 0usize;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if cut.load(std::sync::atomic::Ordering::Relaxed) {
+                continue; // stalled: swallowed
+            }
+            let n = limit.map_or(n, |limit| n.min(limit - passed));
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            passed += n;
+            if limit == Some(passed) {
+                cut.store(true, std::sync::atomic::Ordering::Relaxed);
+                if !stall {
+                    return;
+                }
+            }
+        }
+        let _ = server_write.shutdown().await;
+    };
+    let downstream = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match server_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if fault == Fault::DropResponse {
+                break;
+            }
+            if cut.load(std::sync::atomic::Ordering::Relaxed) {
+                continue; // stalled: swallowed
+            }
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            if client_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        if !stall {
+            let _ = client_write.shutdown().await;
+        }
+    };
+    match fault {
+        // The connection ends as soon as the limit is reached, whatever the other direction does.
+        Fault::TruncateAfter(_) | Fault::ResetAfter(_) => {
+            tokio::select! {
+                () = upstream => {}
+                () = downstream => {}
+            }
+        }
+        _ => {
+            tokio::join!(upstream, downstream);
+        }
+    }
+}

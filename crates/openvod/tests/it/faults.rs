@@ -1,0 +1,254 @@
+//! Bad networks: uploads (UpChunk's protocol and tus) and webhook deliveries through a proxy that
+//! cuts, resets, stalls and delays connections. Each upload ends with exactly its bytes; each
+//! event is delivered at least once, always with the same id; a stalled client holds nothing.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::fault_proxy::{Fault, FaultProxy};
+use crate::support::TestApp;
+use crate::webhooks::Receiver;
+
+/// Every kind of fault, each on its own connection, then healthy connections.
+fn faults() -> Vec<Fault> {
+    vec![
+        Fault::TruncateAfter(3_000),
+        Fault::ResetAfter(40_000),
+        Fault::DropResponse,
+        Fault::StallAfter(2_000),
+        Fault::TruncateAfter(200),
+        Fault::ResetAfter(100),
+        Fault::Delay(Duration::from_millis(5)),
+    ]
+}
+
+/// A client that opens a new connection for every request (so every request meets the next
+/// fault) and gives up on a request after a few seconds, as upload clients do.
+fn fresh_connections() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(4))
+        .build()
+        .unwrap()
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len as u32).map(|i| (i * 13 % 253) as u8).collect()
+}
+
+fn through(proxy: &FaultProxy, app: &TestApp, url: &str) -> String {
+    url.replacen(&app.base_url, &proxy.url, 1)
+}
+
+async fn stored_original(app: &TestApp, upload_id: &str) -> Vec<u8> {
+    app.stored(&format!("uploads/{upload_id}/original"))
+        .await
+        .expect("the finished upload's bytes are stored")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upchunk_uploads_through_a_faulty_network_arrive_exact() {
+    let app = TestApp::spawn_with(0, |c| c.limits.body_idle_timeout_secs = 1).await;
+    let proxy = FaultProxy::start(app.base_url.trim_start_matches("http://"), &faults()).await;
+    let client = fresh_connections();
+    let data = data(300_000);
+    let upload = app.create_upload(json!({})).await;
+    let url = through(&proxy, &app, upload["url"].as_str().unwrap());
+    let chunk = 64 * 1024;
+    let mut start = 0;
+    let mut attempts = 0;
+    // UpChunk's way: a chunk that fails is sent again, whole; the server keeps what it has.
+    while start < data.len() {
+        attempts += 1;
+        assert!(attempts < 60, "the upload never got through");
+        let end = (start + chunk).min(data.len());
+        let sent = client
+            .put(&url)
+            .header(
+                "content-range",
+                format!("bytes {}-{}/{}", start, end - 1, data.len()),
+            )
+            .body(data[start..end].to_vec())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status() == 308 || r.status() == 200 => start = end,
+            Ok(r) => assert!(
+                r.status().is_client_error() && r.status() != 409,
+                "a fault is never answered with {}: {:?}",
+                r.status(),
+                r.text().await
+            ),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(proxy.pending(), 0, "every fault was met");
+    let upload = app.get_upload(upload["id"].as_str().unwrap()).await;
+    assert_eq!(upload["status"], "asset_created", "{upload}");
+    assert_eq!(
+        stored_original(&app, upload["id"].as_str().unwrap()).await,
+        data
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tus_uploads_through_a_faulty_network_resume_from_the_servers_offset_and_arrive_exact() {
+    let app = TestApp::spawn_with(0, |c| c.limits.body_idle_timeout_secs = 1).await;
+    let proxy = FaultProxy::start(app.base_url.trim_start_matches("http://"), &faults()).await;
+    let client = fresh_connections();
+    let data = data(250_000);
+    let upload = app.create_upload(json!({})).await;
+    let url = through(&proxy, &app, upload["url"].as_str().unwrap());
+    let mut offset: Option<u64> = None;
+    let mut attempts = 0;
+    // tus's way: ask the server where it is (HEAD), then PATCH the rest from there.
+    loop {
+        attempts += 1;
+        assert!(attempts < 80, "the upload never got through");
+        let known = match offset {
+            Some(o) => o,
+            None => {
+                let head = client
+                    .head(&url)
+                    .header("tus-resumable", "1.0.0")
+                    .send()
+                    .await;
+                match head {
+                    Ok(r) if r.status() == 200 => r.headers()["upload-offset"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
+                    Ok(r) => panic!("HEAD answered {}", r.status()),
+                    Err(_) => continue,
+                }
+            }
+        };
+        if known == data.len() as u64 {
+            break;
+        }
+        let mut patch = client
+            .patch(&url)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-offset", known.to_string())
+            .header("content-type", "application/offset+octet-stream");
+        if known == 0 {
+            patch = patch.header("upload-length", data.len().to_string());
+        }
+        let end = (known as usize + 80_000).min(data.len());
+        match patch.body(data[known as usize..end].to_vec()).send().await {
+            Ok(r) if r.status() == 204 => {
+                offset = Some(
+                    r.headers()["upload-offset"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
+                );
+            }
+            // A lost answer, a cut body, a stalled one: ask again where the server is.
+            Ok(r) => {
+                assert!(
+                    r.status().is_client_error(),
+                    "a fault is never answered with {}",
+                    r.status()
+                );
+                offset = None;
+            }
+            Err(_) => offset = None,
+        }
+    }
+    assert_eq!(proxy.pending(), 0, "every fault was met");
+    let id = upload["id"].as_str().unwrap();
+    let upload = app.get_upload(id).await;
+    assert_eq!(upload["status"], "asset_created", "{upload}");
+    assert_eq!(stored_original(&app, id).await, data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_through_a_faulty_network_are_each_delivered_at_least_once_with_one_id() {
+    let app = TestApp::spawn_with(0, |c| {
+        c.webhooks.retry_schedule = ["0s", "1s", "1s", "1s", "1s", "1s", "1s", "1s", "1s"]
+            .map(str::to_owned)
+            .to_vec();
+        c.webhooks.timeout_secs = 2;
+        c.webhooks.concurrency = 1;
+    })
+    .await;
+    let receiver = Receiver::start(Vec::new()).await;
+    let upstream = receiver
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/hook")
+        .to_owned();
+    let proxy = FaultProxy::start(
+        &upstream,
+        &[
+            Fault::ResetAfter(50),
+            Fault::DropResponse,
+            Fault::StallAfter(100),
+            Fault::TruncateAfter(20),
+            Fault::DropResponse,
+        ],
+    )
+    .await;
+    let (status, body) = app
+        .api_json(
+            Method::POST,
+            "/openvod/v1/webhook-endpoints",
+            Some(json!({"url": format!("{}/hook", proxy.url), "format": "standard"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut created = Vec::new();
+    for _ in 0..3 {
+        created.push(
+            app.create_upload(json!({})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Every upload's creation event arrives, however many attempts it takes.
+    for _ in 0..150 {
+        app.deliver_webhooks().await;
+        let got: Vec<String> = receiver
+            .all()
+            .iter()
+            .map(|r| r.json()["data"]["id"].as_str().unwrap_or("").to_owned())
+            .collect();
+        if created.iter().all(|id| got.contains(id)) && proxy.pending() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(proxy.pending(), 0, "every fault was met");
+    let all = receiver.all();
+    let mut ids_by_upload: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for r in &all {
+        let event = r.json();
+        if event["type"] == "video.upload.created" {
+            ids_by_upload
+                .entry(event["data"]["id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(r.headers["webhook-id"].clone());
+        }
+    }
+    for id in &created {
+        let ids = ids_by_upload
+            .get(id)
+            .unwrap_or_else(|| panic!("upload {id}'s event never arrived: {all:?}"));
+        assert!(
+            ids.iter().all(|i| i == &ids[0]),
+            "one event, one id, however often it is sent: {ids:?}"
+        );
+    }
+    // A dropped answer means the receiver saw an event twice: at least once, never lost.
+    let repeated = ids_by_upload.values().filter(|ids| ids.len() > 1).count();
+    assert!(
+        repeated >= 1,
+        "the dropped answers made repeats: {ids_by_upload:?}"
+    );
+}
