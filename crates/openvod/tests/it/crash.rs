@@ -6,16 +6,16 @@ use serde_json::json;
 
 use crate::support::{backend_env, backend_for, clip_bytes, eventually, put_chunk, raw_db};
 
-struct Server {
-    child: tokio::process::Child,
-    base_url: String,
+pub(crate) struct Server {
+    pub child: tokio::process::Child,
+    pub base_url: String,
 }
 
-async fn start(data_dir: &std::path::Path) -> Server {
+pub(crate) async fn start(data_dir: &std::path::Path) -> Server {
     start_with(data_dir, &[]).await
 }
 
-async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+pub(crate) async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let (database, storage) = backend_for(data_dir).await;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
     command
@@ -195,7 +195,7 @@ fn tokio_stream_from(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-async fn create_token(data_dir: &std::path::Path) -> (String, String) {
+pub(crate) async fn create_token(data_dir: &std::path::Path) -> (String, String) {
     let (database, storage) = backend_for(data_dir).await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
         .envs(backend_env(&database, &storage))

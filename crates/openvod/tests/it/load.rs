@@ -3,8 +3,8 @@
 //! as UpChunk and tus clients do); never a 5xx or a dropped connection, and every upload's bytes
 //! are exact. Nothing here is timed: the figures it prints are what `bench/load` reports.
 //!
-//! `OPENVOD_LOAD_UPLOADS`, `OPENVOD_LOAD_PLAYERS` and `OPENVOD_LOAD_SECS` set the sizes;
-//! `OPENVOD_LOAD_URL` with `OPENVOD_LOAD_TOKEN=ID:SECRET` points it at a running server instead of
+//! `OPENVOD_TEST_LOAD_UPLOADS`, `OPENVOD_TEST_LOAD_PLAYERS` and `OPENVOD_TEST_LOAD_SECS` set the sizes;
+//! `OPENVOD_TEST_LOAD_URL` with `OPENVOD_TEST_LOAD_TOKEN=ID:SECRET` points it at a running server instead of
 //! an in-process one (how `bench/load` measures a release build's memory).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -230,19 +230,20 @@ async fn play(target: &Target, tally: &Tally, pid: &str, until: Instant) -> u64 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_concurrent_uploads_and_two_hundred_players_get_no_error_beyond_the_limits() {
-    let uploads = env_or("OPENVOD_LOAD_UPLOADS", 1000);
-    let players = env_or("OPENVOD_LOAD_PLAYERS", 200);
-    let secs = env_or("OPENVOD_LOAD_SECS", 3);
-    let size = env_or("OPENVOD_LOAD_UPLOAD_BYTES", 48 * 1024) as usize;
+    let uploads = env_or("OPENVOD_TEST_LOAD_UPLOADS", 1000);
+    let players = env_or("OPENVOD_TEST_LOAD_PLAYERS", 200);
+    let secs = env_or("OPENVOD_TEST_LOAD_SECS", 3);
+    let size = env_or("OPENVOD_TEST_LOAD_UPLOAD_BYTES", 48 * 1024) as usize;
     let chunk = size.div_ceil(3);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .build()
         .unwrap();
     // In process unless pointed at a running server.
-    let (_app, target) = match std::env::var("OPENVOD_LOAD_URL") {
+    let (_app, target) = match std::env::var("OPENVOD_TEST_LOAD_URL") {
         Ok(base) => {
-            let token = std::env::var("OPENVOD_LOAD_TOKEN").expect("OPENVOD_LOAD_TOKEN=ID:SECRET");
+            let token = std::env::var("OPENVOD_TEST_LOAD_TOKEN")
+                .expect("OPENVOD_TEST_LOAD_TOKEN=ID:SECRET");
             let (id, secret) = token.split_once(':').expect("ID:SECRET");
             let target = Target {
                 base: base.trim_end_matches('/').to_owned(),

@@ -21,6 +21,8 @@ mod playback;
 mod python_clients;
 mod s3;
 mod scale_out;
+mod security;
+mod soak;
 mod support;
 mod tencent;
 mod tencent_upload;

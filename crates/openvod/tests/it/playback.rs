@@ -440,6 +440,11 @@ async fn signed_playback_token_matrix() {
             "RS256",
         ),
         ("garbage", "not.a.jwt".to_owned(), "malformed"),
+        (
+            "no kid",
+            encode(&Header::new(Algorithm::RS256), &v, &keys.rs_private).unwrap(),
+            "no kid",
+        ),
     ];
     for (name, token, why) in cases {
         let r = app.fetch(&format!("/{pid}.m3u8?token={token}")).await;
@@ -448,6 +453,47 @@ async fn signed_playback_token_matrix() {
         let message = body["error"]["messages"][0].as_str().unwrap();
         assert!(message.contains(why), "{name}: {message}");
     }
+
+    // A token valid for ten years still gets child URLs whose grant ends within a week, and a grant
+    // whose expiry is moved is refused.
+    let far = rs(
+        &keys,
+        true,
+        &claims(&pid, "v", 10 * 365 * 24 * 3600, json!({})),
+    );
+    let master = app.fetch(&format!("/{pid}.m3u8?token={far}")).await;
+    assert_eq!(master.status(), 200);
+    let body = master.text().await.unwrap();
+    let child = body
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_owned();
+    let grant = child
+        .split("/g/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, signed) = grant.split_once('~').unwrap();
+    let (expires, tag) = signed.split_once('.').unwrap();
+    let expires: i64 = expires.parse().unwrap();
+    let week = 7 * 24 * 3600;
+    assert!(
+        expires <= openvod::id::now_unix() + week + 5,
+        "grant capped at a week: {grant}"
+    );
+    assert_eq!(status(format!("/{child}")).await, 200);
+    let moved = child.replace(
+        &grant,
+        &grant.replace(
+            &format!("~{expires}.{tag}"),
+            &format!("~{}.{tag}", expires + 3600),
+        ),
+    );
+    assert_eq!(status(format!("/{moved}")).await, 403);
 
     // Each resource class needs its own audience; transformation parameters come from the claims.
     let t = rs(&keys, true, &claims(&pid, "t", 600, json!({"width": "40"})));
