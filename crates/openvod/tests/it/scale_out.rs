@@ -149,6 +149,15 @@ fn remote_worker(
     app: &TestApp,
     dir: &std::path::Path,
 ) -> (tokio::process::Child, Arc<Mutex<Vec<String>>>) {
+    remote_worker_of(&app.base_url, app, dir)
+}
+
+/// A remote worker of the server at `server` (which shares `app`'s database and tokens).
+fn remote_worker_of(
+    server: &str,
+    app: &TestApp,
+    dir: &std::path::Path,
+) -> (tokio::process::Child, Arc<Mutex<Vec<String>>>) {
     spawn_logged(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
             .env_remove("OPENVOD_CONFIG")
@@ -156,14 +165,7 @@ fn remote_worker(
                 "OPENVOD_WORKER_TOKEN",
                 format!("{}:{}", app.token_id, app.token_secret),
             )
-            .args([
-                "worker",
-                "--workers",
-                "1",
-                "--server",
-                &app.base_url,
-                "--data-dir",
-            ])
+            .args(["worker", "--workers", "1", "--server", server, "--data-dir"])
             .arg(dir),
     )
 }
@@ -309,4 +311,181 @@ async fn remote_workers_take_pieces_over_http_and_a_killed_one_loses_only_its_le
         .await
         .unwrap();
     assert_eq!(late.status(), 409);
+}
+
+/// A second `openvod serve` process on `app`'s database, store and data folder (so it shares the
+/// staging folder, as API servers behind a load balancer share it over NFS).
+async fn second_server(app: &TestApp) -> crate::support::Spawned {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
+    command
+        .env_remove("OPENVOD_CONFIG")
+        .envs(backend_env(&app.config.database, &app.config.storage))
+        .env("OPENVOD_LOG", "warn")
+        .env("OPENVOD_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true")
+        .env("OPENVOD_MEDIA__X264_PRESET", "ultrafast")
+        .env("OPENVOD_JOBS__LEASE_SECS", "3")
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "0",
+            "--data-dir",
+        ])
+        .arg(&app.config.data_dir);
+    crate::support::spawn_announcing(command, "openvod listening on ").await
+}
+
+/// Two `openvod serve` processes and two remote workers, one on each, on one database: an upload
+/// whose chunks alternate between the servers arrives exact and its pieces are encoded by both
+/// workers; a server killed with -9 in the middle of a chunk loses nothing acknowledged, and the
+/// upload finishes on the other server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_and_two_remote_workers_share_uploads_and_jobs_and_survive_a_server_kill_9() {
+    let a = TestApp::spawn_with(1, |c| {
+        c.media.parallel_min_secs = 20;
+        c.media.piece_secs = 8;
+        c.media.x264_preset = "ultrafast".into();
+        c.jobs.remote_only = vec!["transcode_piece".into()];
+        c.jobs.lease_secs = 3;
+    })
+    .await;
+    let mut b = second_server(&a).await;
+    let b_url = b.announced.trim_end_matches('/').to_owned();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let _workers = [
+        remote_worker(&a, dirs[0].path()),
+        remote_worker_of(&b_url, &a, dirs[1].path()),
+    ];
+    let bases = [a.base_url.clone(), b_url.clone()];
+
+    // Chunks alternate between the servers.
+    let data = std::fs::read(crate::support::mpeg4_clip("480x270", 25, 30)).unwrap();
+    let upload = a
+        .create_upload(serde_json::json!({"new_asset_settings": {"playback_policy": "public"}}))
+        .await;
+    let path = upload["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&a.base_url)
+        .unwrap()
+        .to_owned();
+    let chunk = data.len().div_ceil(6);
+    for (i, start) in (0..data.len()).step_by(chunk).enumerate() {
+        let end = (start + chunk).min(data.len());
+        let url = format!("{}{path}", bases[i % 2]);
+        let r = crate::support::put_chunk(&a.client, &url, &data, start, end).await;
+        assert_eq!(
+            r.status(),
+            if end == data.len() { 200 } else { 308 },
+            "chunk {i}"
+        );
+    }
+    let upload = a.get_upload(upload["id"].as_str().unwrap()).await;
+    let asset_id = upload["asset_id"].as_str().unwrap().to_owned();
+    assert_eq!(a.download_master(&asset_id).await, data, "exact bytes");
+    let db = raw_db(&a.config.database, &a.config.data_dir).await;
+    within(180, "the pieces are done", || async {
+        let jobs: Vec<(String,)> = sqlx::query_as(
+            "SELECT state FROM jobs WHERE kind = 'transcode_piece' AND payload LIKE $1",
+        )
+        .bind(format!("%{asset_id}%"))
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        jobs.len() == 4 && jobs.iter().all(|(s,)| s == "done")
+    })
+    .await;
+    within(10, "both workers took pieces", || async {
+        _workers.iter().all(|(_, log)| {
+            log.lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("remote job done"))
+        })
+    })
+    .await;
+    within(60, "the asset is ready", || async {
+        a.get_asset(&asset_id).await["status"] == "ready"
+    })
+    .await;
+    // Both servers see it.
+    let r = a
+        .client
+        .get(format!("{b_url}/video/v1/assets/{asset_id}"))
+        .basic_auth(&a.token_id, Some(&a.token_secret))
+        .send()
+        .await
+        .unwrap();
+    let seen: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(seen["data"]["status"], "ready", "{seen}");
+
+    // Server B dies in the middle of a chunk; the upload carries on at A.
+    let data = crate::support::clip_bytes();
+    let upload = a.create_upload(serde_json::json!({})).await;
+    let path = upload["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&a.base_url)
+        .unwrap()
+        .to_owned();
+    let half = data.len() / 2;
+    let r =
+        crate::support::put_chunk(&a.client, &format!("{b_url}{path}"), &data, 0, half / 2).await;
+    assert_eq!(r.status(), 308);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let torn = a
+        .client
+        .put(format!("{b_url}{path}"))
+        .header(
+            "content-range",
+            format!("bytes {}-{}/{}", half / 2, half - 1, data.len()),
+        )
+        .header("content-length", (half - half / 2).to_string())
+        .body(reqwest::Body::wrap_stream(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
+        )))
+        .send();
+    let torn = tokio::spawn(torn);
+    tx.send(Ok(data[half / 2..half / 2 + 100].to_vec()))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    b.child.start_kill().unwrap(); // SIGKILL
+    b.child.wait().await.unwrap();
+    drop(tx);
+    let _ = torn.await;
+    let url = format!("{}{path}", a.base_url);
+    let probe = a
+        .client
+        .put(&url)
+        .header("content-range", format!("bytes */{}", data.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 308);
+    let held = probe.headers().get("range").map_or(0, |r| {
+        r.to_str()
+            .unwrap()
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            + 1
+    });
+    assert!(
+        held >= half / 2,
+        "the acknowledged chunk survived the kill: {held}"
+    );
+    let r = crate::support::put_chunk(&a.client, &url, &data, held, data.len()).await;
+    assert_eq!(r.status(), 200);
+    let upload = a.get_upload(upload["id"].as_str().unwrap()).await;
+    assert_eq!(
+        a.download_master(upload["asset_id"].as_str().unwrap())
+            .await,
+        data,
+        "exact bytes after the other server died"
+    );
 }
