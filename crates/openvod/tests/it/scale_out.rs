@@ -280,6 +280,14 @@ async fn remote_workers_take_pieces_over_http_and_a_killed_one_loses_only_its_le
     })
     .await;
     let victim = if encoding(0) { 0 } else { 1 };
+    // The leases in force at the kill: the victim's is among them.
+    let leases: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, lease_token FROM jobs WHERE kind = 'transcode_piece' AND state = 'running' AND lease_token IS NOT NULL",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert!(!leases.is_empty(), "a piece is leased while it encodes");
     workers[victim].0.start_kill().unwrap();
     workers[victim].0.wait().await.unwrap();
     within(120, "the other worker finishes every piece", || async {
@@ -292,25 +300,46 @@ async fn remote_workers_take_pieces_over_http_and_a_killed_one_loses_only_its_le
         jobs.iter().any(|(_, attempts)| *attempts == 2),
         "the killed piece was taken over: {jobs:?}"
     );
-    // A late call with a lease that is gone is fenced off.
-    let (id,): (i64,) =
-        sqlx::query_as("SELECT id FROM jobs WHERE kind = 'transcode_piece' ORDER BY id LIMIT 1")
-            .fetch_one(&db)
+    // A late call under a lease that was taken over (or whose job is finished) is fenced off,
+    // and stores nothing.
+    for (id, lease) in &leases {
+        let late = app
+            .client
+            .put(format!(
+                "{}/openvod/v1/worker-jobs/{id}/files/270p/seg_00000.ts",
+                app.base_url
+            ))
+            .basic_auth(&app.token_id, Some(&app.token_secret))
+            .header("x-openvod-lease", lease)
+            .body("not a segment")
+            .send()
             .await
             .unwrap();
-    let late = app
-        .client
-        .put(format!(
-            "{}/openvod/v1/worker-jobs/{id}/files/270p/seg_00000.ts",
-            app.base_url
-        ))
-        .basic_auth(&app.token_id, Some(&app.token_secret))
-        .header("x-openvod-lease", "a-lease-long-gone")
-        .body("not a segment")
-        .send()
-        .await
+        assert_eq!(late.status(), 409, "job {id} under its old lease");
+    }
+    within(60, "the second asset is ready", || async {
+        app.get_asset(&second).await["status"] == "ready"
+    })
+    .await;
+    let pid = app.get_asset(&second).await["playback_ids"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let master_url = url::Url::parse(&format!("{}/{pid}.m3u8", app.base_url)).unwrap();
+    let master = app.fetch(master_url.as_str()).await.text().await.unwrap();
+    let child = master_url
+        .join(master.lines().find(|l| l.ends_with(".m3u8")).unwrap())
         .unwrap();
-    assert_eq!(late.status(), 409);
+    let playlist = app.fetch(child.as_str()).await.text().await.unwrap();
+    for segment in playlist.lines().filter(|l| l.ends_with(".ts")) {
+        let body = app
+            .fetch(child.join(segment).unwrap().as_str())
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_ne!(&body[..], b"not a segment", "a fenced write never lands");
+    }
 }
 
 /// A second `openvod serve` process on `app`'s database, store and data folder (so it shares the
