@@ -127,8 +127,22 @@ async fn put(
     body: &'static [u8],
     tamper: bool,
 ) -> (StatusCode, String) {
-    let url = reqwest::Url::parse(&format!("{}{path}", app.base_url)).unwrap();
     let now = openvod::id::now_unix();
+    let window = format!("{};{}", now - 60, now + 600);
+    put_signed_for(app, path, credential, token, body, tamper, &window).await
+}
+
+/// `put` with the signature's `q-sign-time` window given.
+async fn put_signed_for(
+    app: &TestApp,
+    path: &str,
+    credential: &TempCredential,
+    token: &str,
+    body: &'static [u8],
+    tamper: bool,
+    window: &str,
+) -> (StatusCode, String) {
+    let url = reqwest::Url::parse(&format!("{}{path}", app.base_url)).unwrap();
     let headers = vec![
         ("content-length".to_owned(), body.len().to_string()),
         ("host".to_owned(), url.host_str().unwrap().to_owned()),
@@ -141,7 +155,7 @@ async fn put(
         path,
         &[],
         &headers,
-        &format!("{};{}", now - 60, now + 600),
+        window,
     );
     if tamper {
         let last = auth.pop().unwrap();
@@ -246,6 +260,26 @@ async fn cos_requests_are_refused_unless_signed_scoped_and_current() {
     .await;
     assert_eq!(status, 403);
     assert!(body.contains("<Code>InvalidAccessKeyId</Code>"), "{body}");
+    // A signature whose q-sign-time window is over (a replayed request), or absurd.
+    let now = openvod::id::now_unix();
+    for window in [
+        format!("{};{}", now - 7200, now - 3600),
+        format!("{};{}", now + 3600, now + 7200),
+        format!("{};{}", i64::MIN, now - 3600),
+    ] {
+        let (status, body) = put_signed_for(
+            &app,
+            &a.media_path,
+            &a.credential,
+            &a.credential.token,
+            b"xx",
+            false,
+            &window,
+        )
+        .await;
+        assert_eq!(status, 403, "{window}: {body}");
+        assert!(body.contains("<Code>"), "{window}: {body}");
+    }
     assert!(
         !stored(a.upload_id.clone()).await,
         "nothing stored by refused requests"
