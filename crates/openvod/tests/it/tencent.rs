@@ -443,3 +443,107 @@ async fn hls_templates_snapshots_and_change_notifications() {
         2
     );
 }
+
+/// DescribeMediaInfos keeps only the parts its Filters name (and refuses an unknown one);
+/// DescribeEventsState counts the events waiting to be pulled until they are confirmed.
+#[tokio::test]
+async fn media_info_filters_and_the_events_waiting() {
+    let app = TestApp::spawn().await;
+    let mode = tc_call(
+        &app,
+        "ModifyEventConfig",
+        serde_json::json!({"Mode": "PULL", "UploadMediaCompleteEventSwitch": "ON"}),
+    )
+    .await;
+    assert!(mode.get("Error").is_none(), "{mode}");
+    let first = tc_call(&app, "PullEvents", serde_json::json!({})).await;
+    assert_eq!(
+        first["Error"]["Code"], "ResourceNotFound",
+        "nothing yet, as Tencent answers: {first}"
+    );
+    app.upload_file(
+        crate::support::clip(),
+        serde_json::json!({"playback_policy": "public"}),
+    )
+    .await;
+    app.run_jobs_until_idle().await;
+    let found = tc_call(&app, "SearchMedia", serde_json::json!({})).await;
+    let file_id = found["MediaInfoSet"][0]["FileId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{found}"))
+        .to_owned();
+
+    let waiting = tc_call(&app, "DescribeEventsState", serde_json::json!({})).await;
+    let count = waiting["CountOfEventsToPull"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{waiting}"));
+    assert!(
+        count >= 1,
+        "the upload's events wait to be pulled: {waiting}"
+    );
+    let pulled = tc_call(&app, "PullEvents", serde_json::json!({})).await;
+    let handles: Vec<String> = pulled["EventSet"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{pulled}"))
+        .iter()
+        .map(|e| e["EventHandle"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(handles.len() as i64, count, "{pulled}");
+    let confirmed = tc_call(
+        &app,
+        "ConfirmEvents",
+        serde_json::json!({"EventHandles": handles}),
+    )
+    .await;
+    assert!(confirmed.get("Error").is_none(), "{confirmed}");
+    let waiting = tc_call(&app, "DescribeEventsState", serde_json::json!({})).await;
+    assert_eq!(waiting["CountOfEventsToPull"], 0, "{waiting}");
+
+    for (filter, kept, dropped) in [
+        ("basicInfo", "BasicInfo", "MetaData"),
+        ("metaData", "MetaData", "BasicInfo"),
+        ("transcodeInfo", "TranscodeInfo", "MetaData"),
+    ] {
+        let infos = tc_call(
+            &app,
+            "DescribeMediaInfos",
+            serde_json::json!({"FileIds": [file_id], "Filters": [filter]}),
+        )
+        .await;
+        let info = &infos["MediaInfoSet"][0];
+        assert!(info[kept].is_object(), "{filter} keeps {kept}: {infos}");
+        assert!(info[dropped].is_null(), "{filter} drops {dropped}: {infos}");
+    }
+    let infos = tc_call(
+        &app,
+        "DescribeMediaInfos",
+        serde_json::json!({"FileIds": [file_id], "Filters": ["basicInfo", "metaData"]}),
+    )
+    .await;
+    let info = &infos["MediaInfoSet"][0];
+    assert!(
+        info["BasicInfo"].is_object() && info["MetaData"].is_object(),
+        "{infos}"
+    );
+    assert!(
+        info["MetaData"]["Duration"].as_f64().unwrap() > 1.5,
+        "{infos}"
+    );
+    let refused = tc_call(
+        &app,
+        "DescribeMediaInfos",
+        serde_json::json!({"FileIds": [file_id], "Filters": ["everything"]}),
+    )
+    .await;
+    let code = refused["Error"]["Code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{refused}"));
+    assert!(code.starts_with("InvalidParameter"), "{refused}");
+    assert!(
+        refused["Error"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("everything"),
+        "the unknown filter is named: {refused}"
+    );
+}
