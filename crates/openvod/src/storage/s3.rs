@@ -58,8 +58,59 @@ async fn read_part(file: &mut tokio::fs::File) -> std::io::Result<Vec<u8>> {
     Ok(part)
 }
 
+/// Part `number` (from 1) of the file at `source`, read again for a retry.
+async fn read_part_at(source: &Path, number: u32) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncSeekExt;
+    let mut file = tokio::fs::File::open(source).await?;
+    file.seek(std::io::SeekFrom::Start(u64::from(number - 1) * WRITE_PART))
+        .await?;
+    read_part(&mut file).await
+}
+
 fn not_found(e: &S3Error) -> bool {
     matches!(e, S3Error::HttpFailWithBody(404, _))
+}
+
+/// Attempts of one request before its error is returned: a reset connection, a cut or lost
+/// answer, or a busy server is tried again (each request we send is idempotent, see `retrying`).
+const ATTEMPTS: u32 = 5;
+
+/// Whether an error may pass if the same request is sent again: a failure of the network or of
+/// the server, not an answer about the request itself.
+fn transient(e: &S3Error) -> bool {
+    match e {
+        S3Error::HttpFailWithBody(status, _) => matches!(status, 408 | 429 | 500..=599),
+        S3Error::HttpFail
+        | S3Error::Io(_)
+        | S3Error::Reqwest(_)
+        | S3Error::SerdeXml(_)
+        | S3Error::Utf8(_)
+        | S3Error::FromUtf8(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `request` until it succeeds, fails for a reason a retry cannot change, or has been tried
+/// `ATTEMPTS` times, waiting 100 ms, 200 ms, 400 ms, ... between tries. Only requests that give
+/// the same result when repeated go through here: whole-object PUTs, part PUTs, GETs, HEADs,
+/// DELETEs, listings; a repeated initiate leaves at most an unused upload id, and completion is
+/// checked by `complete_multipart` when its answer was lost.
+async fn retrying<T, F, Fut>(mut request: F) -> Result<T, S3Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, S3Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match request().await {
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                tracing::warn!(error = %e, attempt, "object store request failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 << (attempt - 1))).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
 }
 
 impl S3Store {
@@ -114,21 +165,61 @@ impl S3Store {
     /// Creates the bucket if it does not exist (for a fresh test server or a first start).
     pub async fn ensure_bucket(&self) -> Result<(), StorageError> {
         let probe = StoreKey::parse("bucket").expect("a valid key");
-        match self.bucket.exists().await {
+        match retrying(|| self.bucket.exists()).await {
             Ok(true) => Ok(()),
             Ok(false) => {
-                Bucket::create_with_path_style(
-                    &self.bucket.name,
-                    self.bucket.region.clone(),
-                    self.bucket.credentials().await.map_err(|e| io(&probe, e))?,
-                    s3::BucketConfiguration::default(),
-                )
-                .await
-                .map_err(|e| io(&probe, e))?;
-                Ok(())
+                let credentials = self.bucket.credentials().await.map_err(|e| io(&probe, e))?;
+                let created = retrying(|| {
+                    Bucket::create_with_path_style(
+                        &self.bucket.name,
+                        self.bucket.region.clone(),
+                        credentials.clone(),
+                        s3::BucketConfiguration::default(),
+                    )
+                })
+                .await;
+                match created {
+                    Ok(_) => Ok(()),
+                    // A create whose answer was lost, tried again: the bucket is there.
+                    Err(_) if matches!(retrying(|| self.bucket.exists()).await, Ok(true)) => Ok(()),
+                    Err(e) => Err(io(&probe, e)),
+                }
             }
             Err(e) => Err(io(&probe, e)),
         }
+    }
+
+    /// Completes a multipart upload. When the answer to a completion was lost, the upload id is
+    /// gone on the next try (404): the object is then checked to be there at its full size.
+    async fn complete_multipart(
+        &self,
+        key: &StoreKey,
+        path: &str,
+        upload_id: &str,
+        parts: Vec<s3::serde_types::Part>,
+        size: u64,
+    ) -> Result<(), StorageError> {
+        let mut completed_once = false;
+        let done = retrying(|| {
+            let tried_before = std::mem::replace(&mut completed_once, true);
+            let parts = parts.clone();
+            async move {
+                match self
+                    .bucket
+                    .complete_multipart_upload(path, upload_id, parts)
+                    .await
+                {
+                    Err(e) if tried_before && not_found(&e) => Ok(None),
+                    other => other.map(Some),
+                }
+            }
+        })
+        .await
+        .map_err(|e| io(key, e))?;
+        if done.is_none() && self.size(key).await? != Some(size) {
+            return Err(io(key, "the multipart upload vanished before completing"));
+        }
+        Ok(())
     }
 
     fn path(&self, key: &StoreKey) -> String {
@@ -148,14 +239,14 @@ impl Store for S3Store {
         // One part in memory at a time, sent in order: memory stays bounded whatever the size.
         if size <= WRITE_PART {
             let body = read_part(&mut file).await.map_err(|e| io(key, e))?;
-            self.bucket
-                .put_object_with_content_type(&path, &body, content_type)
-                .await
-                .map_err(|e| io(key, e))?;
+            retrying(|| {
+                self.bucket
+                    .put_object_with_content_type(&path, &body, content_type)
+            })
+            .await
+            .map_err(|e| io(key, e))?;
         } else {
-            let upload = self
-                .bucket
-                .initiate_multipart_upload(&path, content_type)
+            let upload = retrying(|| self.bucket.initiate_multipart_upload(&path, content_type))
                 .await
                 .map_err(|e| io(key, e))?;
             let sent = async {
@@ -176,20 +267,38 @@ impl Store for S3Store {
                     let (bucket, path, upload_id) =
                         (self.bucket.clone(), path.clone(), upload.upload_id.clone());
                     in_flight.push(async move {
-                        bucket
-                            .put_multipart_chunk(body, &path, number, &upload_id, content_type)
-                            .await
-                            .map_err(|e| io(key, e))
+                        // The first try sends the part read above; a retry reads it again from
+                        // the file rather than keeping a second copy of every part in memory.
+                        let mut first = Some(body);
+                        retrying(|| {
+                            let (bucket, path, upload_id) = (&bucket, &path, &upload_id);
+                            let body = first.take();
+                            async move {
+                                let body = match body {
+                                    Some(body) => body,
+                                    None => read_part_at(source, number).await?,
+                                };
+                                bucket
+                                    .put_multipart_chunk(
+                                        body,
+                                        path,
+                                        number,
+                                        upload_id,
+                                        content_type,
+                                    )
+                                    .await
+                            }
+                        })
+                        .await
+                        .map_err(|e| io(key, e))
                     });
                 }
                 while let Some(part) = in_flight.next().await {
                     parts.push(part?);
                 }
                 parts.sort_by_key(|p| p.part_number);
-                self.bucket
-                    .complete_multipart_upload(&path, &upload.upload_id, parts)
+                self.complete_multipart(key, &path, &upload.upload_id, parts, size)
                     .await
-                    .map_err(|e| io(key, e))
             }
             .await;
             if let Err(e) = sent {
@@ -206,7 +315,8 @@ impl Store for S3Store {
     }
 
     async fn size(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
-        match self.bucket.head_object(self.path(key)).await {
+        let path = self.path(key);
+        match retrying(|| self.bucket.head_object(&path)).await {
             Ok((head, _)) => Ok(head.content_length.map(|l| l.max(0) as u64)),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(io(key, e)),
@@ -235,8 +345,7 @@ impl Store for S3Store {
                     return Ok(None);
                 }
                 let last = (at + READ_PIECE).min(end) - 1;
-                let data = bucket
-                    .get_object_range(&path, at, Some(last))
+                let data = retrying(|| bucket.get_object_range(&path, at, Some(last)))
                     .await
                     .map_err(|e| std::io::Error::other(format!("{}: {e}", key.as_str())))?;
                 let bytes = Bytes::from(data.to_vec());
@@ -255,16 +364,17 @@ impl Store for S3Store {
 
     async fn local_file(&self, key: &StoreKey) -> Result<LocalFile, StorageError> {
         let tmp = tempfile::NamedTempFile::new().map_err(|e| io(key, e))?;
-        let mut file = tokio::fs::File::create(tmp.path())
-            .await
-            .map_err(|e| io(key, e))?;
-        let got = self
-            .bucket
-            .get_object_to_writer(self.path(key), &mut file)
-            .await;
-        // tokio's File finishes writes in the background: without this, a reader opening the
-        // path right away may see a short file.
-        file.flush().await.map_err(|e| io(key, e))?;
+        let path = self.path(key);
+        let got = retrying(|| async {
+            // Each try starts the file again: a cut answer leaves no partial bytes behind.
+            let mut file = tokio::fs::File::create(tmp.path()).await?;
+            let status = self.bucket.get_object_to_writer(&path, &mut file).await?;
+            // tokio's File finishes writes in the background: without this, a reader opening
+            // the path right away may see a short file.
+            file.flush().await?;
+            Ok(status)
+        })
+        .await;
         match got {
             Ok(200) => Ok(LocalFile::Temporary(tmp.into_temp_path())),
             Ok(404) => Err(StorageError::NotFound(key.as_str().to_owned())),
@@ -292,19 +402,19 @@ impl Store for S3Store {
 
     async fn delete(&self, key: &StoreKey) -> Result<(), StorageError> {
         if !key.as_str().ends_with('/') {
-            return match self.bucket.delete_object(self.path(key)).await {
+            let path = self.path(key);
+            return match retrying(|| self.bucket.delete_object(&path)).await {
                 Err(e) if !not_found(&e) => Err(io(key, e)),
                 _ => Ok(()),
             };
         }
         let prefix = format!("{}{}", self.prefix, key.as_str());
-        let pages = self
-            .bucket
-            .list(prefix, None)
+        let pages = retrying(|| self.bucket.list(prefix.clone(), None))
             .await
             .map_err(|e| io(key, e))?;
         for object in pages.iter().flat_map(|p| &p.contents) {
-            match self.bucket.delete_object(format!("/{}", object.key)).await {
+            let path = format!("/{}", object.key);
+            match retrying(|| self.bucket.delete_object(&path)).await {
                 Err(e) if !not_found(&e) => return Err(io(key, e)),
                 _ => {}
             }

@@ -30,6 +30,8 @@ pub struct FaultProxy {
     /// `http://127.0.0.1:port`
     pub url: String,
     faults: Arc<Mutex<std::collections::VecDeque<Fault>>>,
+    /// Connections being relayed, so that `fault_next` can cut them.
+    open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl FaultProxy {
@@ -41,6 +43,8 @@ impl FaultProxy {
             Arc::new(Mutex::new(faults.iter().copied().collect()));
         let upstream = upstream.to_owned();
         let queue = Arc::clone(&faults);
+        let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let relays = Arc::clone(&open);
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -48,14 +52,26 @@ impl FaultProxy {
                 };
                 let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::None);
                 let upstream = upstream.clone();
-                tokio::spawn(async move {
+                let relay = tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&upstream).await {
                         relay(client, server, fault).await;
                     }
                 });
+                let mut relays = relays.lock().unwrap();
+                relays.retain(|r| !r.is_finished());
+                relays.push(relay.abort_handle());
             }
         });
-        FaultProxy { url, faults }
+        FaultProxy { url, faults, open }
+    }
+
+    /// Cuts every connection open now and faults the next new ones with `faults`: a client
+    /// that keeps connections alive (an S3 client's pool) meets the faults on its next requests.
+    pub fn fault_next(&self, faults: &[Fault]) {
+        self.faults.lock().unwrap().extend(faults.iter().copied());
+        for relay in self.open.lock().unwrap().drain(..) {
+            relay.abort();
+        }
     }
 
     /// Faults still to be handed out.

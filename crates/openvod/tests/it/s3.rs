@@ -203,3 +203,39 @@ async fn large_reads_redirect_to_presigned_bucket_urls_when_asked() {
     assert_eq!(segment.status(), 200);
     assert_eq!(segment.bytes().await.unwrap()[0], 0x47);
 }
+
+/// The bucket behind a network that cuts, resets and loses answers: an upload still ends with
+/// exactly its bytes in the bucket, and the asset is encoded and plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_network_to_the_bucket_loses_no_upload() {
+    use crate::fault_proxy::{Fault, FaultProxy};
+    let mut config = test_bucket(&format!("faults-{}", openvod::id::random_id()));
+    let upstream = config
+        .endpoint
+        .clone()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    // The bucket is made through a clean network; the faults meet the upload's own requests.
+    let proxy = FaultProxy::start(&upstream, &[]).await;
+    config.endpoint = Some(proxy.url.clone());
+    let app = TestApp::spawn_with(1, move |c| c.storage = config).await;
+    let data = crate::support::clip_bytes();
+    proxy.fault_next(&[
+        Fault::ResetAfter(300),
+        Fault::TruncateAfter(1_000),
+        Fault::DropResponse,
+        Fault::ResetAfter(5_000),
+    ]);
+    let asset_id = app
+        .upload_file(clip(), serde_json::json!({"playback_policy": "public"}))
+        .await;
+    eventually("the asset is ready", || async {
+        let status = app.get_asset(&asset_id).await["status"].clone();
+        assert_ne!(status, "errored", "a faulty network errored the asset");
+        status == "ready"
+    })
+    .await;
+    assert_eq!(proxy.pending(), 0, "the faults were not all met");
+    assert_eq!(app.download_master(&asset_id).await, data);
+}
