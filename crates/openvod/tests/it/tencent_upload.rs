@@ -142,35 +142,233 @@ async fn put_signed_for(
     tamper: bool,
     window: &str,
 ) -> (StatusCode, String) {
-    let url = reqwest::Url::parse(&format!("{}{path}", app.base_url)).unwrap();
-    let headers = vec![
-        ("content-length".to_owned(), body.len().to_string()),
+    let auth = |auth: String| {
+        if !tamper {
+            return auth;
+        }
+        let mut auth = auth;
+        let last = auth.pop().unwrap();
+        auth.push(if last == '0' { '1' } else { '0' });
+        auth
+    };
+    cos_request(
+        app,
+        reqwest::Method::PUT,
+        path,
+        &[],
+        credential,
+        token,
+        body,
+        window,
+        auth,
+    )
+    .await
+}
+
+/// A COS request of `method` to `path?query`, signed with `credential` as the COS SDKs sign
+/// (over the query's parameters, `host`, `content-length` and the security token); `auth` may
+/// alter the `Authorization` header made.
+#[allow(clippy::too_many_arguments)]
+async fn cos_request(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    query: &[(&str, &str)],
+    credential: &TempCredential,
+    token: &str,
+    body: &'static [u8],
+    window: &str,
+    auth: impl FnOnce(String) -> String,
+) -> (StatusCode, String) {
+    let mut url = reqwest::Url::parse(&format!("{}{path}", app.base_url)).unwrap();
+    for (name, value) in query {
+        if value.is_empty() {
+            // `?uploads`, as the SDKs send it: a name without `=`.
+            let joined = match url.query() {
+                Some(q) => format!("{q}&{name}"),
+                None => (*name).to_owned(),
+            };
+            url.set_query(Some(&joined));
+        } else {
+            url.query_pairs_mut().append_pair(name, value);
+        }
+    }
+    let mut headers = vec![
         ("host".to_owned(), url.host_str().unwrap().to_owned()),
         ("x-cos-security-token".to_owned(), token.to_owned()),
     ];
-    let mut auth = cos_authorization(
+    // reqwest sends no content-length for an empty body, so none is signed then.
+    if !body.is_empty() {
+        headers.push(("content-length".to_owned(), body.len().to_string()));
+    }
+    let params: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let authorization = auth(cos_authorization(
         &credential.secret_id,
         &credential.secret_key,
-        "PUT",
+        method.as_str(),
         path,
-        &[],
+        &params,
         &headers,
         window,
-    );
-    if tamper {
-        let last = auth.pop().unwrap();
-        auth.push(if last == '0' { '1' } else { '0' });
-    }
+    ));
     let r = app
         .client
-        .put(url)
-        .header("authorization", auth)
+        .request(method, url)
+        .header("authorization", authorization)
         .header("x-cos-security-token", token)
         .body(body)
         .send()
         .await
         .unwrap();
     (r.status(), r.text().await.unwrap())
+}
+
+/// The multipart calls an SDK makes to resume or give up, over HTTP: parts already sent are
+/// listed with their ETags and sizes, the unfinished upload is listed under its key, and an
+/// abort removes it so that neither a listing nor a further part finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_parts_are_listed_for_resume_and_an_abort_removes_them() {
+    let app = TestApp::spawn().await;
+    let a = apply(&app, json!({"MediaType": "mp4"})).await;
+    let (c, token) = (&a.credential, a.credential.token.clone());
+    let now = openvod::id::now_unix();
+    let window = format!("{};{}", now - 60, now + 600);
+    let path = a.media_path.as_str();
+    let keep = |auth: String| auth;
+    let (status, body) = cos_request(
+        &app,
+        reqwest::Method::POST,
+        path,
+        &[("uploads", "")],
+        c,
+        &token,
+        b"",
+        &window,
+        keep,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body
+        .split("<UploadId>")
+        .nth(1)
+        .and_then(|rest| rest.split("</UploadId>").next())
+        .unwrap()
+        .to_owned();
+    let part: &'static [u8] = b"the first part of a resumed upload";
+    let (status, body) = cos_request(
+        &app,
+        reqwest::Method::PUT,
+        path,
+        &[("partNumber", "1"), ("uploadId", &id)],
+        c,
+        &token,
+        part,
+        &window,
+        keep,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let md5 = format!("{:x}", <md5::Md5 as md5::Digest>::digest(part));
+    let (status, listed) = cos_request(
+        &app,
+        reqwest::Method::GET,
+        path,
+        &[("uploadId", &id)],
+        c,
+        &token,
+        b"",
+        &window,
+        keep,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert!(listed.contains("<PartNumber>1</PartNumber>"), "{listed}");
+    assert!(
+        listed.contains(&format!("<ETag>&quot;{md5}&quot;</ETag>")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("<Size>{}</Size>", part.len())),
+        "{listed}"
+    );
+    let prefix = path.trim_start_matches('/');
+    let (status, uploads) = cos_request(
+        &app,
+        reqwest::Method::GET,
+        "/",
+        &[("uploads", ""), ("prefix", prefix)],
+        c,
+        &token,
+        b"",
+        &window,
+        keep,
+    )
+    .await;
+    assert_eq!(status, 200, "{uploads}");
+    assert!(
+        uploads.contains(&format!("<UploadId>{id}</UploadId>")),
+        "{uploads}"
+    );
+
+    let (status, body) = cos_request(
+        &app,
+        reqwest::Method::DELETE,
+        path,
+        &[("uploadId", &id)],
+        c,
+        &token,
+        b"",
+        &window,
+        keep,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = cos_request(
+        &app,
+        reqwest::Method::GET,
+        path,
+        &[("uploadId", &id)],
+        c,
+        &token,
+        b"",
+        &window,
+        keep,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("NoSuchUpload"), "{body}");
+    let (status, body) = cos_request(
+        &app,
+        reqwest::Method::PUT,
+        path,
+        &[("partNumber", "2"), ("uploadId", &id)],
+        c,
+        &token,
+        part,
+        &window,
+        keep,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (_, uploads) = cos_request(
+        &app,
+        reqwest::Method::GET,
+        "/",
+        &[("uploads", ""), ("prefix", prefix)],
+        c,
+        &token,
+        b"",
+        &window,
+        keep,
+    )
+    .await;
+    assert!(
+        !uploads.contains(&id),
+        "an aborted upload is still listed: {uploads}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
