@@ -237,19 +237,23 @@ async fn multipart_parts_are_listed_for_resume_and_an_abort_removes_them() {
     let now = openvod::id::now_unix();
     let window = format!("{};{}", now - 60, now + 600);
     let path = a.media_path.as_str();
-    let keep = |auth: String| auth;
-    let (status, body) = cos_request(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &[("uploads", "")],
-        c,
-        &token,
-        b"",
-        &window,
-        keep,
-    )
-    .await;
+    // Every call here is signed correctly; only what it asks for changes.
+    let send = |method, path: &str, query: &[(&str, &str)], body: &'static [u8]| {
+        let path = path.to_owned();
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let (app, c, token, window) = (&app, c, token.clone(), window.clone());
+        async move {
+            let query: Vec<(&str, &str)> = query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            cos_request(app, method, &path, &query, c, &token, body, &window, |a| a).await
+        }
+    };
+    let (status, body) = send(reqwest::Method::POST, path, &[("uploads", "")], b"").await;
     assert_eq!(status, 200, "{body}");
     let id = body
         .split("<UploadId>")
@@ -258,32 +262,16 @@ async fn multipart_parts_are_listed_for_resume_and_an_abort_removes_them() {
         .unwrap()
         .to_owned();
     let part: &'static [u8] = b"the first part of a resumed upload";
-    let (status, body) = cos_request(
-        &app,
+    let (status, body) = send(
         reqwest::Method::PUT,
         path,
         &[("partNumber", "1"), ("uploadId", &id)],
-        c,
-        &token,
         part,
-        &window,
-        keep,
     )
     .await;
     assert_eq!(status, 200, "{body}");
     let md5 = format!("{:x}", <md5::Md5 as md5::Digest>::digest(part));
-    let (status, listed) = cos_request(
-        &app,
-        reqwest::Method::GET,
-        path,
-        &[("uploadId", &id)],
-        c,
-        &token,
-        b"",
-        &window,
-        keep,
-    )
-    .await;
+    let (status, listed) = send(reqwest::Method::GET, path, &[("uploadId", &id)], b"").await;
     assert_eq!(status, 200, "{listed}");
     assert!(listed.contains("<PartNumber>1</PartNumber>"), "{listed}");
     assert!(
@@ -295,16 +283,11 @@ async fn multipart_parts_are_listed_for_resume_and_an_abort_removes_them() {
         "{listed}"
     );
     let prefix = path.trim_start_matches('/');
-    let (status, uploads) = cos_request(
-        &app,
+    let (status, uploads) = send(
         reqwest::Method::GET,
         "/",
         &[("uploads", ""), ("prefix", prefix)],
-        c,
-        &token,
         b"",
-        &window,
-        keep,
     )
     .await;
     assert_eq!(status, 200, "{uploads}");
@@ -313,56 +296,24 @@ async fn multipart_parts_are_listed_for_resume_and_an_abort_removes_them() {
         "{uploads}"
     );
 
-    let (status, body) = cos_request(
-        &app,
-        reqwest::Method::DELETE,
-        path,
-        &[("uploadId", &id)],
-        c,
-        &token,
-        b"",
-        &window,
-        keep,
-    )
-    .await;
+    let (status, body) = send(reqwest::Method::DELETE, path, &[("uploadId", &id)], b"").await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = cos_request(
-        &app,
-        reqwest::Method::GET,
-        path,
-        &[("uploadId", &id)],
-        c,
-        &token,
-        b"",
-        &window,
-        keep,
-    )
-    .await;
+    let (status, body) = send(reqwest::Method::GET, path, &[("uploadId", &id)], b"").await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("NoSuchUpload"), "{body}");
-    let (status, body) = cos_request(
-        &app,
+    let (status, body) = send(
         reqwest::Method::PUT,
         path,
         &[("partNumber", "2"), ("uploadId", &id)],
-        c,
-        &token,
         part,
-        &window,
-        keep,
     )
     .await;
     assert_eq!(status, 404, "{body}");
-    let (_, uploads) = cos_request(
-        &app,
+    let (_, uploads) = send(
         reqwest::Method::GET,
         "/",
         &[("uploads", ""), ("prefix", prefix)],
-        c,
-        &token,
         b"",
-        &window,
-        keep,
     )
     .await;
     assert!(
