@@ -298,6 +298,7 @@ impl App {
             self.state.ingest.clone(),
             self.state.assets.clone(),
             self.db.clone(),
+            self.config.data_dir.join("tmp"),
             // Often enough that a dead worker's job is taken over soon after its lease runs out.
             Duration::from_secs(
                 self.config
@@ -333,6 +334,16 @@ impl App {
 /// (killed mid-job): scratch files are never referenced across restarts.
 pub fn prepare_scratch_dir(tmp: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(tmp)?;
+    remove_dead_scratch(tmp)?;
+    let mine = tmp.join(std::process::id().to_string());
+    std::fs::create_dir_all(&mine)?;
+    Ok(mine)
+}
+
+/// Removes the scratch folders of processes that no longer run. Called at start and again on every
+/// maintenance round: an ffmpeg child of a process killed with -9 outlives it until its next progress
+/// write fails, and what it writes meanwhile (or while the first removal runs) is caught by the next round.
+fn remove_dead_scratch(tmp: &std::path::Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(tmp)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -344,30 +355,35 @@ pub fn prepare_scratch_dir(tmp: &std::path::Path) -> std::io::Result<std::path::
             });
         if !alive {
             let path = entry.path();
-            let _ = if path.is_dir() {
+            let removed = if path.is_dir() {
                 std::fs::remove_dir_all(&path)
             } else {
                 std::fs::remove_file(&path)
             };
+            if let Err(e) = removed {
+                tracing::debug!(path = %path.display(), error = %e, "dead scratch not removed yet");
+            }
         }
     }
-    let mine = tmp.join(std::process::id().to_string());
-    std::fs::create_dir_all(&mine)?;
-    Ok(mine)
+    Ok(())
 }
 
-/// Periodic upkeep: forget idle rate-limit buckets, expire idle uploads, delete media past their expire time, and return jobs with
+/// Periodic upkeep: remove dead processes' scratch, forget idle rate-limit buckets, expire idle uploads, delete media past their expire time, and return jobs with
 /// expired leases to the queue.
 async fn maintenance(
     limits: Arc<crate::http::limits::Limits>,
     ingest: Arc<IngestService>,
     assets: Arc<AssetService>,
     db: ArcDb,
+    scratch_root: std::path::PathBuf,
     every: Duration,
     cancel: CancellationToken,
 ) {
     loop {
         let now = crate::id::now_unix();
+        if let Err(e) = remove_dead_scratch(&scratch_root) {
+            tracing::warn!(error = %e, "scratch sweep failed");
+        }
         match ingest.expire_uploads(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "timed out idle uploads"),
