@@ -1,9 +1,12 @@
 //! Outbound HTTP under one address policy: URLs given by API callers (asset inputs, later webhook
 //! targets) may not reach loopback, private, link-local or other internal addresses unless
 //! `[outbound] allow_private_addresses = true`. The policy is applied to every DNS answer the HTTP
-//! client uses, so a hostname cannot be re-pointed inward after validation.
+//! client uses, so a hostname cannot be re-pointed inward after validation (DNS rebinding): the
+//! answer checked is the one connected to.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +18,7 @@ use crate::config::OutboundConfig;
 pub enum OutboundError {
     #[error("invalid URL {0:?}: must be an absolute http or https URL")]
     InvalidUrl(String),
-    #[error("URL host {0} resolves to a loopback, private or otherwise internal address, which is not allowed")]
+    #[error("URL host {0} resolves to a loopback, private or otherwise internal address, which is not allowed (see [outbound] allow_private_addresses)")]
     PrivateAddress(String),
     #[error("URL host {0} could not be resolved: {1}")]
     Resolve(String, String),
@@ -60,18 +63,42 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a >= 240)
 }
 
+/// How a host name becomes addresses: the system resolver, or (in tests) one that answers
+/// differently from one call to the next, as a rebinding DNS server does.
+type Lookup = Arc<
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>
+        + Send
+        + Sync,
+>;
+
+fn system_lookup() -> Lookup {
+    Arc::new(|host: String| {
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|a| a.ip())
+                .collect())
+        })
+    })
+}
+
 struct PolicyResolver {
     allow_private: bool,
+    lookup: Lookup,
 }
 
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_private = self.allow_private;
+        let lookup = self.lookup.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            // The answer checked here is the one connected to: nothing can change in between.
+            let addrs: Vec<SocketAddr> = lookup(host.clone())
                 .await?
-                .filter(|a| allow_private || is_public(a.ip()))
+                .into_iter()
+                .filter(|ip| allow_private || is_public(*ip))
+                .map(|ip| SocketAddr::new(ip, 0))
                 .collect();
             if addrs.is_empty() {
                 return Err(Box::new(OutboundError::PrivateAddress(host)) as _);
@@ -83,12 +110,13 @@ impl Resolve for PolicyResolver {
 
 pub struct Outbound {
     allow_private: bool,
+    lookup: Lookup,
     client: reqwest::Client,
 }
 
 impl Outbound {
     pub fn new(config: &OutboundConfig) -> Outbound {
-        Outbound::build(config.allow_private_addresses, false)
+        Outbound::build(config.allow_private_addresses, false, system_lookup())
     }
 
     /// The same policy with a cookie jar of its own, for sites that grant access by cookie:
@@ -96,10 +124,10 @@ impl Outbound {
     /// every file of the recording is then fetched within that session. The jar lives as long as
     /// the returned value; nothing is shared with other requests.
     pub fn session(&self) -> Outbound {
-        Outbound::build(self.allow_private, true)
+        Outbound::build(self.allow_private, true, self.lookup.clone())
     }
 
-    fn build(allow_private: bool, cookies: bool) -> Outbound {
+    fn build(allow_private: bool, cookies: bool, lookup: Lookup) -> Outbound {
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {
                 return attempt.error("too many redirects");
@@ -115,7 +143,10 @@ impl Outbound {
         let client = reqwest::Client::builder()
             // A system proxy would resolve and reach hosts past the address policy.
             .no_proxy()
-            .dns_resolver(Arc::new(PolicyResolver { allow_private }))
+            .dns_resolver(Arc::new(PolicyResolver {
+                allow_private,
+                lookup: lookup.clone(),
+            }))
             .redirect(redirect)
             .cookie_store(cookies)
             .connect_timeout(Duration::from_secs(15))
@@ -124,6 +155,7 @@ impl Outbound {
             .expect("the HTTP client configuration is valid");
         Outbound {
             allow_private,
+            lookup,
             client,
         }
     }
@@ -138,6 +170,7 @@ impl Outbound {
             .no_proxy()
             .dns_resolver(Arc::new(PolicyResolver {
                 allow_private: self.allow_private,
+                lookup: self.lookup.clone(),
             }))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -170,11 +203,9 @@ impl Outbound {
         }
         let ips: Vec<IpAddr> = match literal_ip(&host) {
             Some(ip) => vec![ip],
-            None => tokio::net::lookup_host((host.as_str(), 0))
+            None => (self.lookup)(host.clone())
                 .await
-                .map_err(|e| OutboundError::Resolve(host.clone(), e.to_string()))?
-                .map(|a| a.ip())
-                .collect(),
+                .map_err(|e| OutboundError::Resolve(host.clone(), e.to_string()))?,
         };
         if ips.is_empty() || ips.iter().any(|ip| !is_public(*ip)) {
             return Err(OutboundError::PrivateAddress(host));
@@ -234,5 +265,76 @@ mod tests {
             ..OutboundConfig::default()
         });
         assert!(allowing.check_url("http://127.0.0.1:9/x").await.is_ok());
+    }
+
+    /// A name that resolves to a public address when the URL is checked and to this machine when
+    /// it is fetched (DNS rebinding) reaches nothing: the fetch's own answer is checked again.
+    #[tokio::test]
+    async fn a_name_rebound_inward_after_the_check_reaches_nothing() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            }
+        });
+        let rebinding = |allow_private: bool| {
+            let calls = Arc::new(AtomicUsize::new(0));
+            let lookup: Lookup = Arc::new(move |_host: String| {
+                let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+                Box::pin(async move {
+                    Ok(vec![if first {
+                        "93.184.216.34".parse().unwrap()
+                    } else {
+                        IpAddr::from([127, 0, 0, 1])
+                    }])
+                })
+            });
+            Outbound::build(allow_private, false, lookup)
+        };
+        let url = format!("http://rebind.example:{port}/x");
+
+        let outbound = rebinding(false);
+        outbound
+            .check_url(&url)
+            .await
+            .expect("the first answer is public");
+        let fetched = outbound.client().get(&url).send().await;
+        let error = fetched.expect_err("the second answer is internal");
+        assert!(
+            format!("{error:?}").contains("PrivateAddress(\"rebind.example\")"),
+            "{error:?}"
+        );
+        let hook = outbound.webhook_client(Duration::from_secs(5));
+        assert!(hook.post(&url).send().await.is_err());
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            0,
+            "nothing reached the listener"
+        );
+
+        // The same resolver with private addresses allowed does reach it: the test can fail.
+        let allowing = rebinding(true);
+        (allowing.lookup)("rebind.example".to_owned())
+            .await
+            .unwrap(); // the check's answer
+        let answer = allowing.client().get(&url).send().await.unwrap();
+        assert_eq!(answer.text().await.unwrap(), "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 }

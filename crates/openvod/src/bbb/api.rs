@@ -343,6 +343,9 @@ pub async fn fetch_listing(
     server: &Server,
     cache: &Path,
 ) -> Result<ResponseSummary, BbbError> {
+    // The server's address is under the same policy as every other URL (the resolver refuses
+    // internal names; a literal IP never reaches it).
+    outbound.check_url(server.base.as_str()).await?;
     let partial = cache.with_extension("partial");
     let page_path = cache.with_extension("page");
     let fetched = fetch_pages(outbound, server, &partial, &page_path).await;
@@ -447,6 +450,7 @@ pub async fn current_playback_url(
     record_id: &str,
     kind: &str,
 ) -> Result<String, BbbError> {
+    outbound.check_url(server.base.as_str()).await?;
     let url = server.call_url("getRecordings", &format!("recordID={record_id}&state=any"));
     let failed = |reason: String| BbbError::DownloadPermanent {
         url: server.base.to_string(),

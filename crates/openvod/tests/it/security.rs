@@ -1,6 +1,7 @@
 //! Hostile input at the API, each refused with a clear 4xx and nothing stored: internal addresses
 //! in every URL a client hands us (inputs, tracks, watermarks, webhooks), names that try to
-//! climb out of the store, tampered capability URLs, and JSON built to exhaust the parser.
+//! climb out of the store, tampered capability URLs, JSON built to exhaust the parser, and BBB
+//! sources (the old server, a recording to render) at internal addresses.
 //! (JWT refusals are in playback.rs, slow clients in edge.rs, parser fuzzing in fuzz/.)
 
 use reqwest::Method;
@@ -205,4 +206,88 @@ async fn json_built_to_exhaust_the_parser_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "the server is still up");
+}
+
+/// The old BBB server and a recording's source, as the migration and `bbb render` take them: an
+/// internal address is refused before anything is fetched, with a message saying why.
+#[tokio::test]
+async fn bbb_sources_at_internal_addresses_are_refused() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // Something does listen there, so a fetch that got through would succeed and be counted.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: Vec<String>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
+        command
+            .args(&args)
+            .env_remove("OPENVOD_CONFIG")
+            .kill_on_drop(true);
+        async move {
+            let out = command.output().await.unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            (out.status.success(), stderr)
+        }
+    };
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("[::ffff:127.0.0.1]:{port}"),
+        format!("localhost:{port}"),
+    ] {
+        let config = dir.path().join("openvod.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[bbb]\nserver_url = \"http://{host}/bigbluebutton/\"\nsecret = \"s3cret\"\n\
+                 cache_file = {:?}\n",
+                dir.path().join("listing.xml")
+            ),
+        )
+        .unwrap();
+        let data = dir.path().join("data");
+        let (ok, stderr) = run(vec![
+            "bbb".into(),
+            "list".into(),
+            "--config".into(),
+            config.display().to_string(),
+            "--data-dir".into(),
+            data.display().to_string(),
+        ])
+        .await;
+        assert!(!ok, "bbb list of http://{host}: {stderr}");
+        assert!(
+            stderr.contains("internal address"),
+            "bbb list of {host}: {stderr}"
+        );
+        let output = dir.path().join("out.mp4");
+        let (ok, stderr) = run(vec![
+            "bbb".into(),
+            "render".into(),
+            format!("http://{host}/presentation/0123456789abcdef0123456789abcdef01234567-1600000000000/"),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "-o".into(),
+            output.display().to_string(),
+        ])
+        .await;
+        assert!(!ok, "bbb render from {host}: {stderr}");
+        assert!(
+            stderr.contains("internal address"),
+            "bbb render from {host}: {stderr}"
+        );
+        assert!(!output.exists(), "nothing written for {host}");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "nothing reached the listener"
+    );
 }
