@@ -1,14 +1,17 @@
 """Uploads with Tencent's own server upload SDK (vod-python-sdk's VodUploadClient, which brings
-cos-python-sdk-v5) against openvod: a file small enough for one PUT, one large enough for the
-multipart path, with a cover, with and without a Procedure. The only change from Tencent's
-example is where the two clients point (see POINT_AT_OPENVOD). Each upload must lead to a
-NewFileUpload event with its FileId, the stored bytes must be the file's, and the named task flow
-must finish with its outputs."""
+cos-python-sdk-v5) against openvod: a file small enough for one PUT and one large enough for the
+multipart path, each with and without a cover, the large one with and without a Procedure. The
+only change from Tencent's example is where the two clients point (see POINT_AT_OPENVOD). Each
+upload must take the COS path its size calls for, lead to a NewFileUpload pushed to a receiver
+(signed with its SignKey) with its FileId, the stored bytes must be the file's, and the named task
+flow must finish with its outputs."""
 import hashlib
 import json
 import os
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import requests
 from tencentcloud.common import credential
@@ -19,6 +22,7 @@ from tencentcloud.vod.v20180717 import models, vod_client
 import qcloud_vod.vod_upload_client as vod_upload
 from qcloud_vod.model import VodUploadRequest
 from qcloud_vod.vod_upload_client import VodUploadClient
+from qcloud_cos import CosS3Client
 
 base = os.environ["OPENVOD_URL"]
 token_id, secret = os.environ["OPENVOD_TOKEN_ID"], os.environ["OPENVOD_TOKEN_SECRET"]
@@ -55,29 +59,52 @@ def call(action, params):
     return getattr(api, action)(request)
 
 
-call("ModifyEventConfig", {"Mode": "PULL", "UploadMediaCompleteEventSwitch": "ON"})
+# A push-mode receiver as Tencent's callback demos write one: it checks Sign = md5(SignKey + T)
+# and that T (the expiry) is still ahead, and answers 403 otherwise.
+SIGN_KEY = "ReceiverKey42"
+pushed = []
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        t = int(body.get("T", 0))
+        signed = body.get("Sign") == hashlib.md5(f"{SIGN_KEY}{t}".encode()).hexdigest() and t > time.time()
+        if signed:
+            pushed.append(body)
+        self.send_response(200 if signed else 403)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+receiver = HTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=receiver.serve_forever, daemon=True).start()
+call("ModifyEventConfig", {"Mode": "PUSH", "NotificationUrl": f"http://127.0.0.1:{receiver.server_port}/callback",
+                           "SignKey": SIGN_KEY, "UploadMediaCompleteEventSwitch": "ON"})
 seen = {}
 
 
 def events_until(done, what, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        try:
-            pulled = call("PullEvents", {})
-        except Exception as e:  # ResourceNotFound: nothing yet
-            if "ResourceNotFound" not in str(e):
-                raise
-            continue
-        handles = []
-        for event in pulled.EventSet:
-            handles.append(event.EventHandle)
-            body = json.loads(event.to_json_string())
+        seen.clear()
+        for body in list(pushed):  # at least once: a retried delivery may come twice
             seen.setdefault(body["EventType"], []).append(body)
-        if handles:
-            call("ConfirmEvents", {"EventHandles": handles})
         if done():
             return
+        time.sleep(0.2)
     check(False, f"timed out waiting for {what}; events seen: {json.dumps(seen)[:2000]}")
+
+
+# Which COS calls the SDK makes, by object key, to tell the single-PUT path from multipart.
+cos_calls = []
+for _method in ("put_object", "create_multipart_upload", "upload_part", "complete_multipart_upload"):
+    def _recording(self, *args, _original=getattr(CosS3Client, _method), _name=_method, **kwargs):
+        cos_calls.append((_name, kwargs.get("Key", args[1] if len(args) > 1 else None)))
+        return _original(self, *args, **kwargs)
+    setattr(CosS3Client, _method, _recording)
 
 
 def sha(path_or_bytes):
@@ -87,11 +114,16 @@ def sha(path_or_bytes):
 
 client = VodUploadClient(token_id, secret)
 results = {}
+small, large, cover_file = os.environ["OPENVOD_SMALL"], os.environ["OPENVOD_LARGE"], os.environ["OPENVOD_COVER"]
+check(os.path.getsize(small) < 1 << 20 < os.path.getsize(large), "one file under the SDK's 1 MB single-PUT limit, one over")
 cases = [
-    ("small", os.environ["OPENVOD_SMALL"], None, None),
-    ("large", os.environ["OPENVOD_LARGE"], os.environ["OPENVOD_COVER"], os.environ["OPENVOD_PROCEDURE"]),
+    ("small", small, None, None),
+    ("small cover", small, cover_file, None),
+    ("large", large, None, None),
+    ("large flow", large, cover_file, os.environ["OPENVOD_PROCEDURE"]),
 ]
 for name, media, cover, procedure in cases:
+    calls_before = len(cos_calls)
     request = VodUploadRequest()
     request.MediaFilePath = media
     request.MediaName = f"{name} upload"
@@ -102,6 +134,15 @@ for name, media, cover, procedure in cases:
         request.SessionContext = f"session of {name}"
     response = client.upload("ap-guangzhou", request)
     check(response.FileId and response.MediaUrl, f"{name}: CommitUpload answer {response}")
+    calls = cos_calls[calls_before:]
+    media_calls = {method for method, key in calls if key and key.rsplit("/", 1)[-1].startswith("media.")}
+    if media is large:
+        check({"create_multipart_upload", "upload_part", "complete_multipart_upload"} <= media_calls
+              and "put_object" not in media_calls, f"{name}: the media went multipart: {calls}")
+    else:
+        check(media_calls == {"put_object"}, f"{name}: the media went in one PUT: {calls}")
+    cover_calls = {method for method, key in calls if key and key.rsplit("/", 1)[-1].startswith("cover.")}
+    check(cover_calls == ({"put_object"} if cover else set()), f"{name}: the cover's calls: {calls}")
     stored = requests.get(response.MediaUrl)
     check(stored.status_code == 200 and sha(stored.content) == sha(media), f"{name}: the stored bytes are the file's")
     if cover:
@@ -110,30 +151,32 @@ for name, media, cover, procedure in cases:
         check(got.status_code == 200 and sha(got.content) == sha(cover), f"{name}: the stored cover is the file's")
     results[name] = response.FileId
 
-events_until(lambda: {e["FileUploadEvent"]["FileId"] for e in seen.get("NewFileUpload", [])} >= set(results.values()), "NewFileUpload of both")
-for name, file_id in results.items():
+events_until(lambda: {e["FileUploadEvent"]["FileId"] for e in seen.get("NewFileUpload", [])} >= set(results.values()), "NewFileUpload of every upload")
+for name, media, cover, _ in cases:
+    file_id = results[name]
     event = next(e for e in seen["NewFileUpload"] if e["FileUploadEvent"]["FileId"] == file_id)
     info = event["FileUploadEvent"]["MediaBasicInfo"]
     check(info["Name"] == f"{name} upload", f"{name}: MediaBasicInfo.Name {info}")
     check(info["MediaUrl"].endswith(".mp4"), f"{name}: MediaBasicInfo.MediaUrl {info}")
     check(event["FileUploadEvent"]["MetaData"]["Duration"] > 0, f"{name}: MetaData {event}")
-check(seen["NewFileUpload"][0]["FileUploadEvent"]["MediaBasicInfo"]["CoverUrl"] or
-      any(e["FileUploadEvent"]["MediaBasicInfo"]["CoverUrl"] for e in seen["NewFileUpload"]), "a CoverUrl in NewFileUpload")
+    if cover:
+        check(info["CoverUrl"], f"{name}: a CoverUrl in NewFileUpload {info}")
 
-# The named task flow ran on the large upload (only), with its SessionContext.
+# The named task flow ran on the upload that named it (only), with its SessionContext.
 def procedure_done():
-    return any(e["ProcedureStateChangeEvent"]["FileId"] == results["large"] and e["ProcedureStateChangeEvent"]["Status"] == "FINISH"
+    return any(e["ProcedureStateChangeEvent"]["FileId"] == results["large flow"] and e["ProcedureStateChangeEvent"]["Status"] == "FINISH"
                for e in seen.get("ProcedureStateChanged", []))
 
 
-events_until(procedure_done, "ProcedureStateChanged of the large upload")
-flow = next(e["ProcedureStateChangeEvent"] for e in seen["ProcedureStateChanged"] if e["ProcedureStateChangeEvent"]["FileId"] == results["large"])
-check(flow["SessionContext"] == "session of large", f"SessionContext {flow}")
+events_until(procedure_done, "ProcedureStateChanged of the large flow upload")
+flow = next(e["ProcedureStateChangeEvent"] for e in seen["ProcedureStateChanged"] if e["ProcedureStateChangeEvent"]["FileId"] == results["large flow"])
+check(flow["SessionContext"] == "session of large flow", f"SessionContext {flow}")
 outputs = [r["TranscodeTask"]["Output"] for r in flow["MediaProcessResultSet"] if r["Type"] == "Transcode"]
 check([o["Definition"] for o in outputs] == [100010], f"the flow's outputs {flow}")
 check(requests.get(outputs[0]["Url"]).status_code == 200, "the flow's output is served")
-check(not any(e["ProcedureStateChangeEvent"]["FileId"] == results["small"] for e in seen.get("ProcedureStateChanged", [])),
-      "no flow for the upload that named none")
+flowless = {results[name] for name in ("small", "small cover", "large")}
+check(not any(e["ProcedureStateChangeEvent"]["FileId"] in flowless for e in seen.get("ProcedureStateChanged", [])),
+      "no flow for the uploads that named none")
 
 # PullUpload: openvod fetches a URL; the pull task is reported, then NewFileUpload.
 pull = call("PullUpload", {"MediaUrl": os.environ["OPENVOD_PULL_URL"], "MediaName": "pulled lecture", "SessionContext": "pull ctx"})
@@ -156,7 +199,7 @@ except Exception as e:
     refused = str(e)
 check(refused and "InvalidParameterValue.MediaUrl" in refused, f"a file: URL is refused: {refused}")
 
-# DescribeEventsState: nothing left to pull once confirmed.
+# DescribeEventsState: in push mode nothing waits to be pulled.
 check(call("DescribeEventsState", {}).CountOfEventsToPull == 0, "no events left to pull")
 
 # ModifyMediaInfo: name, description, expiry and a new cover.
@@ -172,16 +215,17 @@ check(info.BasicInfo.ExpireTime == "2099-01-02T03:04:05Z" and info.BasicInfo.Cov
 check(info.MetaData is None and info.TranscodeInfo is None, f"Filters keep only basicInfo: {info}")
 
 # SearchMedia: text, names, time range, sort, paging.
-found = call("SearchMedia", {"Text": "upload", "Sort": {"Field": "CreateTime", "Order": "Asc"}})
-check(found.TotalCount == 1 and found.MediaInfoSet[0].FileId == results["large"], f"text search {found}")
-everything = call("SearchMedia", {"Sort": {"Field": "CreateTime", "Order": "Asc"}, "Limit": 10})
 # (Creation times have one-second steps, so files made in the same second may come in any order.)
-check(everything.TotalCount == 3 and sorted(m.FileId for m in everything.MediaInfoSet) == sorted([results["small"], results["large"], pulled_id]),
+found = call("SearchMedia", {"Text": "upload", "Sort": {"Field": "CreateTime", "Order": "Asc"}})
+check(found.TotalCount == 3 and sorted(m.FileId for m in found.MediaInfoSet) == sorted(results[n] for n in ("small cover", "large", "large flow")),
+      f"text search (the renamed one no longer matches) {found}")
+everything = call("SearchMedia", {"Sort": {"Field": "CreateTime", "Order": "Asc"}, "Limit": 10})
+check(everything.TotalCount == 5 and sorted(m.FileId for m in everything.MediaInfoSet) == sorted([*results.values(), pulled_id]),
       f"all media {everything}")
-newest_first = call("SearchMedia", {"Sort": {"Field": "CreateTime", "Order": "Desc"}, "Offset": 0, "Limit": 3})
+newest_first = call("SearchMedia", {"Sort": {"Field": "CreateTime", "Order": "Desc"}, "Offset": 0, "Limit": 10})
 check([m.FileId for m in newest_first.MediaInfoSet] == [m.FileId for m in reversed(everything.MediaInfoSet)], "Desc is the reverse of Asc")
 page = call("SearchMedia", {"Sort": {"Field": "CreateTime", "Order": "Asc"}, "Offset": 1, "Limit": 1})
-check(page.TotalCount == 3 and [m.FileId for m in page.MediaInfoSet] == [everything.MediaInfoSet[1].FileId], f"paging {page}")
+check(page.TotalCount == 5 and [m.FileId for m in page.MediaInfoSet] == [everything.MediaInfoSet[1].FileId], f"paging {page}")
 named = call("SearchMedia", {"Names": ["RENAMED", "pulled"]})
 check(sorted(m.FileId for m in named.MediaInfoSet) == sorted([results["small"], pulled_id]), f"names {named}")
 later = call("SearchMedia", {"CreateTime": {"After": "2099-01-01T00:00:00Z"}})
