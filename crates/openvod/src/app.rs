@@ -229,7 +229,8 @@ impl App {
                 )
                 .map_err(AppError::Procedure)?,
             ),
-            vod_hotlink_key: config.tencent.hotlink_key.as_deref().map(Arc::from),
+            vod_hotlink: crate::compat::tencent::hotlink::Protection::from_config(&config.tencent)
+                .map(Arc::new),
             limits: Arc::new(crate::http::limits::Limits::new(&config.limits)),
         };
         Ok(App {

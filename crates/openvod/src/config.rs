@@ -127,6 +127,9 @@ pub struct TencentConfig {
     pub procedures: std::collections::BTreeMap<String, Vec<u32>>,
     /// With a key, `/vod/...` media URLs need Key Hotlink Protection signatures (`t`, `sign`).
     pub hotlink_key: Option<String>,
+    /// A header your reverse proxy sets to the viewer's address (`X-Real-IP`), counted for
+    /// `rlimit`; without it, the connection's peer address is.
+    pub hotlink_viewer_header: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -381,6 +384,8 @@ pub enum ConfigError {
     RemoteKind(String),
     #[error("limits.{0} must be at least 1")]
     ZeroLimit(&'static str),
+    #[error("tencent.hotlink_viewer_header {0:?} is not a header name")]
+    ViewerHeader(String),
 }
 
 impl Config {
@@ -411,6 +416,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(h) = &self.tencent.hotlink_viewer_header {
+            if axum::http::HeaderName::try_from(h.as_str()).is_err() {
+                return Err(ConfigError::ViewerHeader(h.clone()));
+            }
+        }
         if self.webhooks.retry_schedule.is_empty() {
             return Err(ConfigError::RetrySchedule(String::new()));
         }

@@ -196,7 +196,12 @@ pub fn hotlink_query(data: &[u8]) {
         .append_pair("us", query)
         .append_pair("sign", &signature)
         .finish();
-    assert_eq!(check("fuzz-key", path, Some(&signed)), Ok(()), "{input:?}");
+    let grant = check("fuzz-key", path, Some(&signed));
+    assert_eq!(
+        grant.map(|g| g.rlimit),
+        Ok(Some(query.to_owned())),
+        "{input:?}"
+    );
 }
 
 /// The signing keys `jwt_token` verifies with: an HS256 secret and an RS256 public key.

@@ -23,11 +23,14 @@ pub fn routes() -> Router<AppState> {
 async fn vod_file(
     State(state): State<AppState>,
     Path((file_id, name)): Path<(String, String)>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(key) = &state.vod_hotlink_key {
-        crate::compat::tencent::hotlink::check(key, uri.path(), uri.query())
+    if let Some(protection) = &state.vod_hotlink {
+        let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
+        protection
+            .admit(uri.path(), uri.query(), &headers, peer)
             .map_err(|e| ApiError::new(crate::error::ErrorKind::Forbidden, e.to_string()))?;
     }
     if let Some(url) = state.assets.vod_file_location(&file_id, &name).await? {

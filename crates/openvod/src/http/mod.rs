@@ -38,8 +38,8 @@ pub struct AppState {
     pub accounts: Arc<crate::accounts::AccountService>,
     /// Tencent VOD's upload credentials and named task flows.
     pub vod_uploads: Arc<crate::compat::tencent::upload::VodUploads>,
-    /// Tencent VOD's Key Hotlink Protection key for `/vod/...` URLs, when it is on.
-    pub vod_hotlink_key: Option<Arc<str>>,
+    /// Tencent VOD's Key Hotlink Protection for `/vod/...` URLs, when it is on.
+    pub vod_hotlink: Option<Arc<crate::compat::tencent::hotlink::Protection>>,
     /// Jobs leased to remote workers over HTTP.
     pub remote: Arc<crate::remote::RemoteJobs>,
     /// The job queue, for the operators' figures (`/metrics`).

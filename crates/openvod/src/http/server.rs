@@ -41,9 +41,9 @@ pub async fn serve(
     builder.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: the listener stays; back off a little.
                     tracing::warn!(%error, "accepting a connection failed");
@@ -54,9 +54,14 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        // The client's address, for handlers that need it (`rlimit` of Tencent hotlink URLs).
         let service = service
             .clone()
-            .map_request(|r: Request<hyper::body::Incoming>| r.map(Body::new));
+            .map_request(move |r: Request<hyper::body::Incoming>| {
+                let mut r = r.map(Body::new);
+                r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                r
+            });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();

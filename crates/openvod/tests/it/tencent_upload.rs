@@ -580,11 +580,16 @@ async fn commit_is_idempotent_and_makes_one_media_file() {
 }
 
 /// Key Hotlink Protection: with `[tencent] hotlink_key`, media URLs need a current signature over
-/// their directory, as Tencent's `anti_leech_sign` demo computes it.
+/// their directory, as Tencent's `anti_leech_sign` demo computes it, and are played from no more
+/// client addresses than their `rlimit`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hotlink_protected_urls_need_a_current_signature() {
     use openvod::compat::tencent::hotlink::sign;
-    let app = TestApp::spawn_with(0, |c| c.tencent.hotlink_key = Some("s3cret-key".into())).await;
+    let app = TestApp::spawn_with(0, |c| {
+        c.tencent.hotlink_key = Some("s3cret-key".into());
+        c.tencent.hotlink_viewer_header = Some("x-real-ip".into());
+    })
+    .await;
     let a = apply(&app, json!({"MediaType": "mp4"})).await;
     let (status, _) = put(
         &app,
@@ -601,19 +606,44 @@ async fn hotlink_protected_urls_need_a_current_signature() {
         .unwrap();
     let url = reqwest::Url::parse(committed["MediaUrl"].as_str().unwrap()).unwrap();
     let path = url.path().to_owned();
-    let get = |query: String| {
+    let get_from = |query: String, viewer: Option<&'static str>| {
         let mut url = url.clone();
         url.set_query(Some(&query).filter(|q| !q.is_empty()).map(String::as_str));
-        let client = app.client.clone();
+        let mut request = app.client.get(url);
+        if let Some(ip) = viewer {
+            request = request.header("x-real-ip", ip);
+        }
         async move {
-            let r = client.get(url).send().await.unwrap();
+            let r = request.send().await.unwrap();
             (r.status(), r.bytes().await.unwrap())
         }
     };
+    let get = |query: String| get_from(query, None);
     let t = format!("{:x}", openvod::id::now_unix() + 300);
     let good = sign("s3cret-key", &path, &t, "", "2", "r4nd");
-    let (status, body) = get(format!("t={t}&rlimit=2&us=r4nd&sign={good}")).await;
+    let query = format!("t={t}&rlimit=2&us=r4nd&sign={good}");
+    let (status, body) = get(query.clone()).await;
     assert_eq!((status, body.as_ref()), (StatusCode::OK, &b"protected"[..]));
+    // rlimit=2: this machine (the peer address) and one more viewer; then no one new.
+    let (status, _) = get_from(query.clone(), Some("192.0.2.1")).await;
+    assert_eq!(status, 200, "a second viewer");
+    let (status, body) = get_from(query.clone(), Some("192.0.2.2")).await;
+    assert_eq!(status, 403, "a third viewer");
+    assert!(
+        String::from_utf8_lossy(&body).contains("rlimit"),
+        "{body:?}"
+    );
+    let (status, _) = get(query.clone()).await;
+    assert_eq!(status, 200, "a counted viewer comes back");
+    let (status, _) = get_from(query.clone(), Some("198.51.100.7, 192.0.2.1")).await;
+    assert_eq!(status, 200, "the proxy's last entry is the viewer");
+    let other = sign("s3cret-key", &path, &t, "", "2", "other");
+    let (status, _) = get_from(
+        format!("t={t}&rlimit=2&us=other&sign={other}"),
+        Some("192.0.2.2"),
+    )
+    .await;
+    assert_eq!(status, 200, "another signed URL counts its own viewers");
     let (status, body) = get(String::new()).await;
     assert_eq!(status, 403);
     assert!(String::from_utf8_lossy(&body).contains("hotlink-protection signature"));

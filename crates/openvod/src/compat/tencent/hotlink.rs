@@ -1,8 +1,13 @@
 //! Tencent VOD's "Key Hotlink Protection" for `/vod/...` media URLs. With a key configured
 //! (`[tencent] hotlink_key`), a URL must carry `t` (expiry, Unix seconds in hex), optionally
 //! `exper`, `rlimit` and `us`, and `sign = md5(KEY + Dir + t + exper + rlimit + us)`, `Dir` being the
-//! URL's path up to its last `/` — as Tencent's `anti_leech_sign` demo computes it. `exper` (preview
-//! length) and `rlimit` (viewer IP limit) are part of the signature but not enforced here.
+//! URL's path up to its last `/` — as Tencent's `anti_leech_sign` demo computes it. `rlimit` caps
+//! the client addresses one signed URL may be played from ([`Viewers`], counted per server
+//! process); `exper` (a preview length) is signed but not enforced.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
 
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
@@ -19,6 +24,103 @@ pub enum HotlinkError {
     Expired,
     #[error("the URL's signature does not match")]
     BadSignature,
+    #[error("the URL's rlimit is not a whole number of viewers")]
+    BadLimit,
+    #[error("the URL has already been played from {0} addresses, its rlimit")]
+    TooManyViewers(u32),
+}
+
+/// Key Hotlink Protection as configured (`[tencent] hotlink_key`, `hotlink_viewer_header`).
+pub struct Protection {
+    key: String,
+    viewer_header: Option<axum::http::HeaderName>,
+    viewers: Viewers,
+}
+
+impl Protection {
+    /// On when a key is configured (the header name was validated with the config).
+    pub fn from_config(config: &crate::config::TencentConfig) -> Option<Protection> {
+        Some(Protection {
+            key: config.hotlink_key.clone()?,
+            viewer_header: config
+                .hotlink_viewer_header
+                .as_deref()
+                .and_then(|h| axum::http::HeaderName::try_from(h).ok()),
+            viewers: Viewers::default(),
+        })
+    }
+
+    /// Checks a request for `path`: signature, expiry, then `rlimit` against the viewer's address
+    /// (the configured header's, else `peer`; a request with neither counts as one unknown viewer).
+    pub fn admit(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        headers: &axum::http::HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<(), HotlinkError> {
+        let grant = check(&self.key, path, query)?;
+        let from_header = self.viewer_header.as_ref().and_then(|name| {
+            let value = headers.get(name)?.to_str().ok()?;
+            // X-Forwarded-For style lists: the proxy appends the address it saw last.
+            value.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
+        });
+        let viewer = from_header.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        self.viewers.admit(&grant, viewer, now_unix())
+    }
+}
+
+/// What a valid signature grants: until when, and to how many client addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub sign: String,
+    pub expires: i64,
+    /// `rlimit` as signed: not yet parsed, so that [`check`] judges only the signature.
+    pub rlimit: Option<String>,
+}
+
+/// The client addresses each signed URL has been played from, until the URL expires.
+/// Only validly signed URLs make entries, so the table is as large as the URLs in use.
+#[derive(Default)]
+pub struct Viewers {
+    table: Mutex<ViewerTable>,
+}
+
+#[derive(Default)]
+struct ViewerTable {
+    by_sign: HashMap<String, (i64, Vec<IpAddr>)>,
+    pruned_at: i64,
+}
+
+impl Viewers {
+    /// Admits `viewer` under `grant`'s `rlimit` (none: any number). An address already counted
+    /// for the URL is always admitted again, as every segment and range request of a player is.
+    pub fn admit(&self, grant: &Grant, viewer: IpAddr, now: i64) -> Result<(), HotlinkError> {
+        let Some(raw) = grant.rlimit.as_deref().filter(|r| !r.is_empty()) else {
+            return Ok(());
+        };
+        let limit: u32 = raw.parse().map_err(|_| HotlinkError::BadLimit)?;
+        let mut table = self
+            .table
+            .lock()
+            .expect("the viewer table is never poisoned");
+        if now - table.pruned_at >= 60 {
+            table.by_sign.retain(|_, (expires, _)| *expires >= now);
+            table.pruned_at = now;
+        }
+        let (_, seen) = table
+            .by_sign
+            .entry(grant.sign.clone())
+            .or_insert_with(|| (grant.expires, Vec::new()));
+        if seen.contains(&viewer) {
+            return Ok(());
+        }
+        if seen.len() >= limit as usize {
+            return Err(HotlinkError::TooManyViewers(limit));
+        }
+        seen.push(viewer);
+        Ok(())
+    }
 }
 
 /// The signature of a media path (`/vod/<FileId>/<name>`) with the given parameters.
@@ -29,8 +131,8 @@ pub fn sign(key: &str, path: &str, t: &str, exper: &str, rlimit: &str, us: &str)
     ))
 }
 
-/// Checks a request for `path` with the query `query` (raw, as received).
-pub fn check(key: &str, path: &str, query: Option<&str>) -> Result<(), HotlinkError> {
+/// Checks a request for `path` with the query `query` (raw, as received): signature and expiry.
+pub fn check(key: &str, path: &str, query: Option<&str>) -> Result<Grant, HotlinkError> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -63,12 +165,69 @@ pub fn check(key: &str, path: &str, query: Option<&str>) -> Result<(), HotlinkEr
     if now_unix() > expires {
         return Err(HotlinkError::Expired);
     }
-    Ok(())
+    Ok(Grant {
+        sign: expected,
+        expires,
+        rlimit: get("rlimit").map(str::to_owned),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rlimit_caps_the_addresses_one_url_is_played_from() {
+        let viewers = Viewers::default();
+        let grant = |sign: &str, rlimit: Option<&str>, expires: i64| Grant {
+            sign: sign.to_owned(),
+            expires,
+            rlimit: rlimit.map(str::to_owned),
+        };
+        let ip = |last: u8| IpAddr::from([192, 0, 2, last]);
+        let two = grant("a", Some("2"), 1_000);
+        assert_eq!(viewers.admit(&two, ip(1), 100), Ok(()));
+        assert_eq!(viewers.admit(&two, ip(2), 100), Ok(()));
+        assert_eq!(
+            viewers.admit(&two, ip(1), 101),
+            Ok(()),
+            "a counted address again"
+        );
+        assert_eq!(
+            viewers.admit(&two, ip(3), 101),
+            Err(HotlinkError::TooManyViewers(2))
+        );
+        // Each signed URL counts its own viewers; without rlimit there is no cap.
+        assert_eq!(
+            viewers.admit(&grant("b", Some("1"), 1_000), ip(3), 101),
+            Ok(())
+        );
+        for last in 0..50 {
+            assert_eq!(
+                viewers.admit(&grant("c", None, 1_000), ip(last), 101),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            viewers.admit(&grant("d", Some("many"), 1_000), ip(1), 101),
+            Err(HotlinkError::BadLimit)
+        );
+        assert_eq!(
+            viewers.admit(&grant("e", Some("0"), 1_000), ip(1), 101),
+            Err(HotlinkError::TooManyViewers(0))
+        );
+        // Expired URLs are forgotten (they are refused before they get here anyway).
+        assert_eq!(
+            viewers.admit(&grant("f", Some("1"), 150), ip(1), 101),
+            Ok(())
+        );
+        assert_eq!(
+            viewers.admit(&grant("g", Some("1"), 10_000), ip(1), 200),
+            Ok(())
+        );
+        let table = viewers.table.lock().unwrap();
+        assert!(!table.by_sign.contains_key("f") && table.by_sign.contains_key("g"));
+    }
 
     #[test]
     fn arbitrary_queries_do_not_panic() {
@@ -100,14 +259,14 @@ mod tests {
                 "abc"
             )
         );
-        assert_eq!(
-            check(
-                "k3y",
-                path,
-                Some(&format!("t={t}&rlimit=3&us=abc&sign={good}"))
-            ),
-            Ok(())
-        );
+        let grant = check(
+            "k3y",
+            path,
+            Some(&format!("t={t}&rlimit=3&us=abc&sign={good}")),
+        )
+        .unwrap();
+        assert_eq!(grant.rlimit.as_deref(), Some("3"));
+        assert_eq!(grant.sign, good);
         assert_eq!(check("k3y", path, None), Err(HotlinkError::Missing));
         assert_eq!(
             check(
