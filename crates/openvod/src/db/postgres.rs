@@ -276,6 +276,51 @@ async fn scratch_db() -> (PgDb, ()) {
 #[cfg(test)]
 mod postgres_tests {
     use super::dialect::placeholders;
+    use super::{scratch_database_url, PgDb};
+    use crate::db::{AssetRepo, EventRepo, JobRepo};
+
+    /// Two processes on one database: a job or an event committed by one wakes the other's idle
+    /// workers and dispatchers through LISTEN/NOTIFY, not through its own (in-process) signal.
+    #[tokio::test]
+    async fn a_job_or_event_committed_by_one_process_wakes_the_others() {
+        let url = scratch_database_url().await;
+        let (writer, idle) = (
+            PgDb::open(&url).await.unwrap(),
+            PgDb::open(&url).await.unwrap(),
+        );
+        let wait = std::time::Duration::from_secs(30);
+
+        let jobs = idle.job_signal();
+        let woken = jobs.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let job = crate::jobs::Job::ProbeAsset {
+            asset_id: "a".into(),
+        };
+        writer.enqueue_job(&job, 0).await.unwrap();
+        tokio::time::timeout(wait, woken)
+            .await
+            .expect("the other process is woken by the queued job");
+
+        let events = idle.event_signal();
+        let woken = events.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let asset = crate::assets::new_asset(
+            &crate::assets::model::AssetSettings::default(),
+            crate::assets::model::IngestType::Url,
+            None,
+            Some("https://example.com/a.mp4".into()),
+            None,
+            1,
+        );
+        writer.create_asset(&asset, None, 1).await.unwrap();
+        tokio::time::timeout(wait, woken)
+            .await
+            .expect("the other process is woken by the asset's event");
+        // And what it was woken for is there for it to read.
+        assert_eq!(idle.list_events(0, 10, None, None).await.unwrap().len(), 1);
+    }
 
     #[test]
     fn placeholders_become_numbered_outside_strings() {
