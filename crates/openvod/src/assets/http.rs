@@ -27,11 +27,16 @@ async fn vod_file(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let mut name = name;
     if let Some(protection) = &state.vod_hotlink {
         let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
-        protection
+        let preview = protection
             .admit(uri.path(), uri.query(), &headers, peer)
             .map_err(|e| ApiError::new(crate::error::ErrorKind::Forbidden, e.to_string()))?;
+        // `exper`: a URL for a preview plays only its first seconds (MP4 files; images whole).
+        if let Some(secs) = preview.filter(|_| name.ends_with(".mp4")) {
+            name = state.assets.vod_preview(&file_id, &name, secs).await?;
+        }
     }
     if let Some(url) = state.assets.vod_file_location(&file_id, &name).await? {
         return Ok(crate::playback::http::found(&url));

@@ -923,6 +923,52 @@ impl AssetService {
             .map_err(|_| not_found())
     }
 
+    /// The name of the first `secs` seconds of the MP4 `name` of an asset (Tencent's `exper`
+    /// preview), cut without re-encoding the first time it is asked for and kept with the asset's
+    /// outputs (so deleted with it). Two first requests at once both cut; the store keeps one.
+    pub async fn vod_preview(
+        &self,
+        file_id: &str,
+        name: &str,
+        secs: u32,
+    ) -> Result<String, AssetError> {
+        let asset = self.get_by_file_id(file_id).await?;
+        let source = Self::vod_key(&asset, name)?;
+        let preview = format!("preview-{secs}s-{name}");
+        let key = StoreKey::parse(&crate::processing::run::output_key(&asset.id, &preview))
+            .map_err(|_| AssetError::NotFound(format!("{file_id}/{name}")))?;
+        if self.store.size(&key).await?.is_some() {
+            return Ok(preview);
+        }
+        let local = match self.store.local_file(&source).await {
+            Err(StorageError::NotFound(_)) => {
+                return Err(AssetError::NotFound(format!("{file_id}/{name}")))
+            }
+            other => other?,
+        };
+        let out = tempfile::Builder::new()
+            .suffix(".mp4")
+            .tempfile_in(&self.scratch_dir)?
+            .into_temp_path();
+        // From 0, a keyframe: packets are copied as they are.
+        crate::media::ffmpeg::run(
+            &self.media.ffmpeg_path,
+            crate::pipeline::encode::clip_args(
+                local.path(),
+                0.0,
+                Some(f64::from(secs)),
+                true,
+                &self.media.x264_preset,
+                &out,
+            ),
+            Duration::from_secs(120),
+            |_| {},
+        )
+        .await?;
+        self.store.put_file(&key, &out).await?;
+        Ok(preview)
+    }
+
     /// A Tencent-style media file of an asset (see `assets::http`), whole.
     pub async fn open_vod_file(
         &self,

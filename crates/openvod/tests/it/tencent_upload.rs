@@ -970,3 +970,69 @@ async fn browser_preflights_are_answered_and_answers_readable() {
         .to_ascii_lowercase()
         .contains("etag"));
 }
+
+/// Key Hotlink Protection's `exper`: a URL signed for a preview serves only the first that many
+/// seconds of the video (cut once, without re-encoding); the same file's full URL stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotlink_exper_urls_serve_only_the_first_seconds() {
+    use openvod::compat::tencent::hotlink::sign;
+    let app = TestApp::spawn_with(0, |c| c.tencent.hotlink_key = Some("s3cret-key".into())).await;
+    let clip = crate::support::h264_clip("preview-source.mp4", "160x120", 15, 6, &[]);
+    let asset_id = app.upload_file(&clip, json!({})).await;
+    let file_id = app.get_asset(&asset_id).await["file_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/vod/{file_id}/src.mp4");
+    let t = format!("{:x}", openvod::id::now_unix() + 300);
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = |query: String| {
+        let url = format!("{}{path}?{query}", app.base_url);
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status(), r.bytes().await.unwrap())
+        }
+    };
+    let duration = |bytes: &[u8], name: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        crate::support::ffprobe(&file)["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    let whole = sign("s3cret-key", &path, &t, "", "", "");
+    let (status, full) = fetch(format!("t={t}&sign={whole}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(full.as_ref(), std::fs::read(&clip).unwrap().as_slice());
+    assert!(duration(&full, "full.mp4") > 5.5);
+
+    let preview = sign("s3cret-key", &path, &t, "2", "", "");
+    for round in ["cut", "kept"] {
+        let (status, bytes) = fetch(format!("t={t}&exper=2&sign={preview}")).await;
+        assert_eq!(status, 200, "{round}");
+        let secs = duration(&bytes, &format!("{round}.mp4"));
+        assert!(
+            (1.5..=2.5).contains(&secs),
+            "{round}: a 2 s preview lasts {secs} s"
+        );
+        let probed = crate::support::ffprobe(&dir.path().join(format!("{round}.mp4")));
+        assert_eq!(
+            probed["streams"].as_array().unwrap().len(),
+            2,
+            "video and audio"
+        );
+    }
+    let (status, _) = fetch(format!("t={t}&exper=5&sign={preview}")).await;
+    assert_eq!(status, 403, "a longer preview than signed");
+    let bad = sign("s3cret-key", &path, &t, "soon", "", "");
+    let (status, body) = fetch(format!("t={t}&exper=soon&sign={bad}")).await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("exper"), "{body:?}");
+    // exper=0 is the whole file, as without it.
+    let zero = sign("s3cret-key", &path, &t, "0", "", "");
+    let (status, bytes) = fetch(format!("t={t}&exper=0&sign={zero}")).await;
+    assert_eq!((status, bytes.len()), (StatusCode::OK, full.len()));
+}

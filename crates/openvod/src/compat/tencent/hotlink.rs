@@ -3,7 +3,7 @@
 //! `exper`, `rlimit` and `us`, and `sign = md5(KEY + Dir + t + exper + rlimit + us)`, `Dir` being the
 //! URL's path up to its last `/` — as Tencent's `anti_leech_sign` demo computes it. `rlimit` caps
 //! the client addresses one signed URL may be played from ([`Viewers`], counted per server
-//! process); `exper` (a preview length) is signed but not enforced.
+//! process); `exper` makes it a preview: only the first that many seconds are served.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,6 +26,8 @@ pub enum HotlinkError {
     BadSignature,
     #[error("the URL's rlimit is not a whole number of viewers")]
     BadLimit,
+    #[error("the URL's exper is not a whole number of seconds")]
+    BadPreview,
     #[error("the URL has already been played from {0} addresses, its rlimit")]
     TooManyViewers(u32),
 }
@@ -50,23 +52,26 @@ impl Protection {
         })
     }
 
-    /// Checks a request for `path`: signature, expiry, then `rlimit` against the viewer's address
-    /// (the configured header's, else `peer`; a request with neither counts as one unknown viewer).
+    /// Checks a request for `path`: signature, expiry, `exper`, then `rlimit` against the viewer's
+    /// address (the configured header's, else `peer`; a request with neither counts as one
+    /// unknown viewer). Answers the preview length the URL is limited to, if any.
     pub fn admit(
         &self,
         path: &str,
         query: Option<&str>,
         headers: &axum::http::HeaderMap,
         peer: Option<IpAddr>,
-    ) -> Result<(), HotlinkError> {
+    ) -> Result<Option<u32>, HotlinkError> {
         let grant = check(&self.key, path, query)?;
+        let preview = grant.preview_secs()?;
         let from_header = self.viewer_header.as_ref().and_then(|name| {
             let value = headers.get(name)?.to_str().ok()?;
             // X-Forwarded-For style lists: the proxy appends the address it saw last.
             value.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
         });
         let viewer = from_header.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        self.viewers.admit(&grant, viewer, now_unix())
+        self.viewers.admit(&grant, viewer, now_unix())?;
+        Ok(preview)
     }
 }
 
@@ -75,8 +80,23 @@ impl Protection {
 pub struct Grant {
     pub sign: String,
     pub expires: i64,
-    /// `rlimit` as signed: not yet parsed, so that [`check`] judges only the signature.
+    /// `rlimit` and `exper` as signed: not yet parsed, so that [`check`] judges only the signature.
     pub rlimit: Option<String>,
+    pub exper: Option<String>,
+}
+
+impl Grant {
+    /// The preview length `exper` asks for, in seconds (absent, empty or 0: the whole file).
+    pub fn preview_secs(&self) -> Result<Option<u32>, HotlinkError> {
+        match self.exper.as_deref().filter(|e| !e.is_empty()) {
+            None => Ok(None),
+            Some(e) => match e.parse::<u32>() {
+                Ok(0) => Ok(None),
+                Ok(secs) => Ok(Some(secs)),
+                Err(_) => Err(HotlinkError::BadPreview),
+            },
+        }
+    }
 }
 
 /// The client addresses each signed URL has been played from, until the URL expires.
@@ -169,6 +189,7 @@ pub fn check(key: &str, path: &str, query: Option<&str>) -> Result<Grant, Hotlin
         sign: expected,
         expires,
         rlimit: get("rlimit").map(str::to_owned),
+        exper: get("exper").map(str::to_owned),
     })
 }
 
@@ -183,6 +204,7 @@ mod tests {
             sign: sign.to_owned(),
             expires,
             rlimit: rlimit.map(str::to_owned),
+            exper: None,
         };
         let ip = |last: u8| IpAddr::from([192, 0, 2, last]);
         let two = grant("a", Some("2"), 1_000);
