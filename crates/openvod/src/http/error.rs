@@ -98,6 +98,13 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// The refusal every documented operation may answer, for `#[utoipa::path(responses(..., Refused))]`.
+/// Only described, never built: the answers themselves come from `ApiError`.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+#[response(status = "4XX", description = "Refused: the error names the problem")]
+pub struct Refused(ErrorBody);
+
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// `invalid_parameters`, `not_found`, `unauthorized`, ...

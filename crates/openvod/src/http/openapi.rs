@@ -16,6 +16,8 @@ use super::AppState;
         description = "The Mux Video API as openvod serves it: an app written against Mux changes only its base URL. Authenticate with an access token's id and secret as HTTP Basic credentials."
     ),
     modifiers(&BasicAuth),
+    // The body of `Refused`, which every operation names (response types do not register it).
+    components(schemas(crate::http::error::ErrorBody)),
     security(("basic" = [])),
     tags(
         (name = "uploads", description = "Direct uploads: a URL the browser sends the file to"),

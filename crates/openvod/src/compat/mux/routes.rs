@@ -24,7 +24,7 @@ use super::wire::{
 use crate::assets::model::{AssetFilter, AssetStatus};
 use crate::assets::AssetError;
 use crate::http::auth::ApiCaller;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, Refused};
 use crate::http::json::Data;
 use crate::http::json::JsonBody;
 use crate::http::AppState;
@@ -97,7 +97,7 @@ fn upload_response(state: &AppState, upload: &Upload) -> UploadResponse {
     tag = "uploads",
     summary = "Create a direct upload URL",
     request_body = CreateUploadRequest,
-    responses((status = 201, description = "OK", body = Data<UploadResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 201, description = "OK", body = Data<UploadResponse>), Refused)
 )]
 async fn create_upload(
     State(state): State<AppState>,
@@ -136,7 +136,7 @@ async fn create_upload(
     tag = "uploads",
     summary = "List direct uploads",
     params(("limit" = Option<u32>, Query, description = "1 to 100, default 25"), ("page" = Option<u32>, Query, description = "from 1, default 1")),
-    responses((status = 200, description = "OK", body = Data<Vec<UploadResponse>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<Vec<UploadResponse>>), Refused)
 )]
 async fn list_uploads(
     State(state): State<AppState>,
@@ -158,7 +158,7 @@ async fn list_uploads(
     tag = "uploads",
     summary = "Get a direct upload",
     params(("id" = String, Path, description = "the upload")),
-    responses((status = 200, description = "OK", body = Data<UploadResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<UploadResponse>), Refused)
 )]
 async fn get_upload(
     State(state): State<AppState>,
@@ -175,7 +175,7 @@ async fn get_upload(
     tag = "uploads",
     summary = "Cancel a waiting direct upload",
     params(("id" = String, Path, description = "the upload")),
-    responses((status = 200, description = "OK", body = Data<UploadResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<UploadResponse>), Refused)
 )]
 async fn cancel_upload(
     State(state): State<AppState>,
@@ -225,7 +225,7 @@ pub(crate) fn asset_response(
     tag = "assets",
     summary = "Create an asset from a URL, or a clip of an asset (mux://assets/{id})",
     request_body = CreateAssetRequest,
-    responses((status = 201, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 201, description = "OK", body = Data<AssetResponse>), Refused)
 )]
 async fn create_asset(
     State(state): State<AppState>,
@@ -253,7 +253,7 @@ async fn create_asset(
     tag = "assets",
     summary = "List assets",
     params(("limit" = Option<u32>, Query, description = "1 to 100, default 25"), ("page" = Option<u32>, Query, description = "from 1, default 1"), ("cursor" = Option<String>, Query, description = "the next_cursor of the previous page"), ("upload_id" = Option<String>, Query, description = "only the asset of this upload"), ("status" = Option<String>, Query, description = "preparing, ready or errored"), ("external_id" = Option<String>, Query, description = "meta.external_id, exactly"), ("creator_id" = Option<String>, Query, description = "meta.creator_id, exactly"), ("title" = Option<String>, Query, description = "part of meta.title, ASCII case ignored")),
-    responses((status = 200, description = "OK", body = AssetList), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = AssetList), Refused)
 )]
 async fn list_assets(
     State(state): State<AppState>,
@@ -322,7 +322,7 @@ fn asset_filter(query: &HashMap<String, String>) -> Result<AssetFilter, ApiError
     tag = "assets",
     summary = "Get an asset",
     params(("id" = String, Path, description = "the asset")),
-    responses((status = 200, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<AssetResponse>), Refused)
 )]
 async fn get_asset(
     State(state): State<AppState>,
@@ -340,7 +340,7 @@ async fn get_asset(
     summary = "Ask for a static MP4/M4A file",
     params(("id" = String, Path, description = "the asset")),
     request_body = CreateStaticRenditionRequest,
-    responses((status = 201, description = "OK", body = Data<StaticRenditionFile>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 201, description = "OK", body = Data<StaticRenditionFile>), Refused)
 )]
 async fn create_static_rendition(
     State(state): State<AppState>,
@@ -387,7 +387,7 @@ async fn create_static_rendition(
     tag = "static-renditions",
     summary = "List the static files of an asset",
     params(("id" = String, Path, description = "the asset")),
-    responses((status = 200, description = "OK", body = Data<Vec<StaticRenditionFile>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<Vec<StaticRenditionFile>>), Refused)
 )]
 async fn list_static_renditions(
     State(state): State<AppState>,
@@ -406,7 +406,7 @@ async fn list_static_renditions(
     summary = "Add a subtitle track from a WebVTT or SRT URL",
     params(("id" = String, Path, description = "the asset")),
     request_body = InputSettings,
-    responses((status = 201, description = "OK", body = Data<TrackResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 201, description = "OK", body = Data<TrackResponse>), Refused)
 )]
 async fn create_track(
     State(state): State<AppState>,
@@ -426,7 +426,7 @@ async fn create_track(
     tag = "tracks",
     summary = "Delete a text track",
     params(("id" = String, Path, description = "the asset"), ("tid" = String, Path, description = "the track")),
-    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 204, description = "Done; no body"), Refused)
 )]
 async fn delete_track(
     State(state): State<AppState>,
@@ -444,7 +444,7 @@ async fn delete_track(
     tag = "static-renditions",
     summary = "Delete a static file",
     params(("id" = String, Path, description = "the asset"), ("sid" = String, Path, description = "the static rendition (highest, audio, 720p, ...)")),
-    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 204, description = "Done; no body"), Refused)
 )]
 async fn delete_static_rendition(
     State(state): State<AppState>,
@@ -479,7 +479,7 @@ async fn delete_static_rendition(
     summary = "Set the older mp4_support",
     params(("id" = String, Path, description = "the asset")),
     request_body = UpdateMp4SupportRequest,
-    responses((status = 200, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<AssetResponse>), Refused)
 )]
 async fn update_mp4_support(
     State(state): State<AppState>,
@@ -509,7 +509,7 @@ async fn update_mp4_support(
     tag = "assets",
     summary = "What the asset was made from, as probed",
     params(("id" = String, Path, description = "the asset")),
-    responses((status = 200, description = "OK", body = Data<Vec<InputInfo>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<Vec<InputInfo>>), Refused)
 )]
 async fn get_input_info(
     State(state): State<AppState>,
@@ -527,7 +527,7 @@ async fn get_input_info(
     tag = "assets",
     summary = "Delete an asset and its files",
     params(("id" = String, Path, description = "the asset")),
-    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 204, description = "Done; no body"), Refused)
 )]
 async fn delete_asset(
     State(state): State<AppState>,
@@ -546,7 +546,7 @@ async fn delete_asset(
     summary = "Update passthrough and meta",
     params(("id" = String, Path, description = "the asset")),
     request_body = UpdateAssetRequest,
-    responses((status = 200, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<AssetResponse>), Refused)
 )]
 async fn update_asset(
     State(state): State<AppState>,
@@ -594,7 +594,7 @@ async fn update_asset(
     summary = "Add a playback id",
     params(("id" = String, Path, description = "the asset")),
     request_body = CreatePlaybackIdRequest,
-    responses((status = 201, description = "OK", body = Data<PlaybackIdResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 201, description = "OK", body = Data<PlaybackIdResponse>), Refused)
 )]
 async fn create_playback_id(
     State(state): State<AppState>,
@@ -615,7 +615,7 @@ async fn create_playback_id(
     tag = "playback-ids",
     summary = "Get a playback id of an asset",
     params(("id" = String, Path, description = "the asset"), ("pid" = String, Path, description = "the playback id")),
-    responses((status = 200, description = "OK", body = Data<PlaybackIdResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<PlaybackIdResponse>), Refused)
 )]
 async fn get_playback_id(
     State(state): State<AppState>,
@@ -633,7 +633,7 @@ async fn get_playback_id(
     tag = "playback-ids",
     summary = "Delete a playback id",
     params(("id" = String, Path, description = "the asset"), ("pid" = String, Path, description = "the playback id")),
-    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 204, description = "Done; no body"), Refused)
 )]
 async fn delete_playback_id(
     State(state): State<AppState>,
@@ -652,7 +652,7 @@ async fn delete_playback_id(
     summary = "Turn temporary master access on or off",
     params(("id" = String, Path, description = "the asset")),
     request_body = UpdateMasterAccessRequest,
-    responses((status = 200, description = "OK", body = Data<AssetResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<AssetResponse>), Refused)
 )]
 async fn update_master_access(
     State(state): State<AppState>,
@@ -680,7 +680,7 @@ async fn update_master_access(
     tag = "playback-ids",
     summary = "Find the asset of a playback id",
     params(("pid" = String, Path, description = "the playback id")),
-    responses((status = 200, description = "OK", body = Data<PlaybackIdOwnerResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<PlaybackIdOwnerResponse>), Refused)
 )]
 async fn get_playback_id_owner(
     State(state): State<AppState>,
@@ -709,7 +709,7 @@ async fn get_playback_id_owner(
     tag = "signing-keys",
     summary = "Create a signing key (the private key is shown once)",
     request_body = CreateSigningKeyRequest,
-    responses((status = 201, description = "OK", body = Data<SigningKeyResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 201, description = "OK", body = Data<SigningKeyResponse>), Refused)
 )]
 async fn create_signing_key(
     State(state): State<AppState>,
@@ -731,7 +731,7 @@ async fn create_signing_key(
     tag = "playback-restrictions",
     summary = "Create a playback restriction",
     request_body = CreateRestrictionRequest,
-    responses((status = 201, description = "OK", body = Data<RestrictionResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 201, description = "OK", body = Data<RestrictionResponse>), Refused)
 )]
 async fn create_restriction(
     State(state): State<AppState>,
@@ -756,7 +756,7 @@ async fn create_restriction(
     tag = "playback-restrictions",
     summary = "List playback restrictions",
     params(("limit" = Option<u32>, Query, description = "1 to 100, default 25"), ("page" = Option<u32>, Query, description = "from 1, default 1")),
-    responses((status = 200, description = "OK", body = Data<Vec<RestrictionResponse>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<Vec<RestrictionResponse>>), Refused)
 )]
 async fn list_restrictions(
     State(state): State<AppState>,
@@ -779,7 +779,7 @@ async fn list_restrictions(
     tag = "playback-restrictions",
     summary = "Get a playback restriction",
     params(("id" = String, Path, description = "the restriction")),
-    responses((status = 200, description = "OK", body = Data<RestrictionResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<RestrictionResponse>), Refused)
 )]
 async fn get_restriction(
     State(state): State<AppState>,
@@ -797,7 +797,7 @@ async fn get_restriction(
     tag = "playback-restrictions",
     summary = "Delete a playback restriction",
     params(("id" = String, Path, description = "the restriction")),
-    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 204, description = "Done; no body"), Refused)
 )]
 async fn delete_restriction(
     State(state): State<AppState>,
@@ -816,7 +816,7 @@ async fn delete_restriction(
     summary = "Replace the referrer rule",
     params(("id" = String, Path, description = "the restriction")),
     request_body = ReferrerRequest,
-    responses((status = 200, description = "OK", body = Data<RestrictionResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<RestrictionResponse>), Refused)
 )]
 async fn update_restriction_referrer(
     State(state): State<AppState>,
@@ -840,7 +840,7 @@ async fn update_restriction_referrer(
     summary = "Replace the user-agent rule",
     params(("id" = String, Path, description = "the restriction")),
     request_body = UserAgentRequest,
-    responses((status = 200, description = "OK", body = Data<RestrictionResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<RestrictionResponse>), Refused)
 )]
 async fn update_restriction_user_agent(
     State(state): State<AppState>,
@@ -862,7 +862,7 @@ async fn update_restriction_user_agent(
     path = "/system/v1/signing-keys",
     tag = "signing-keys",
     summary = "List signing keys",
-    responses((status = 200, description = "OK", body = Data<Vec<SigningKeyResponse>>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<Vec<SigningKeyResponse>>), Refused)
 )]
 async fn list_signing_keys(
     State(state): State<AppState>,
@@ -882,7 +882,7 @@ async fn list_signing_keys(
     tag = "signing-keys",
     summary = "Get a signing key",
     params(("id" = String, Path, description = "the key")),
-    responses((status = 200, description = "OK", body = Data<SigningKeyResponse>), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 200, description = "OK", body = Data<SigningKeyResponse>), Refused)
 )]
 async fn get_signing_key(
     State(state): State<AppState>,
@@ -900,7 +900,7 @@ async fn get_signing_key(
     tag = "signing-keys",
     summary = "Delete a signing key",
     params(("id" = String, Path, description = "the key")),
-    responses((status = 204, description = "Done; no body"), (status = "4XX", description = "Refused: the error names the problem", body = ErrorBody))
+    responses((status = 204, description = "Done; no body"), Refused)
 )]
 async fn delete_signing_key(
     State(state): State<AppState>,
