@@ -26,7 +26,7 @@ pub enum ErrorKind {
     Internal,
 }
 
-/// What a repository (storage engine) call can fail with; every domain maps it to `Internal`.
+/// What a repository (storage engine) call can fail with; every domain maps it through `kind`.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database error: {0}")]
@@ -35,4 +35,31 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl DbError {
+    /// `Unavailable` (503, try again) when the same call may pass in a moment: the connection to
+    /// the database broke or none was free, or the engine asked for a retry (serialization
+    /// failure, deadlock, lock timeout, shutting down, SQLite busy); `Internal` otherwise.
+    pub fn kind(&self) -> ErrorKind {
+        let transient = match self {
+            DbError::Sqlx(
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            DbError::Sqlx(sqlx::Error::Database(e)) => matches!(
+                e.code().as_deref(),
+                Some("40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03" | "53300")
+                    | Some("5" | "6" | "261" | "262" | "517" | "773")
+            ),
+            _ => false,
+        };
+        if transient {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Internal
+        }
+    }
 }

@@ -27,7 +27,7 @@ impl TokenError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             TokenError::InvalidName => ErrorKind::Invalid,
-            TokenError::Db(_) => ErrorKind::Internal,
+            TokenError::Db(e) => e.kind(),
         }
     }
 }

@@ -65,7 +65,7 @@ impl AccountError {
             AccountError::BadCredentials | AccountError::NoSession => ErrorKind::Unauthorized,
             AccountError::LockedOut(_) => ErrorKind::TooManyRequests,
             AccountError::Csrf => ErrorKind::Forbidden,
-            AccountError::Db(_) => ErrorKind::Internal,
+            AccountError::Db(e) => e.kind(),
         }
     }
 }

@@ -92,8 +92,11 @@ impl AssetError {
             Capability(_) => ErrorKind::Forbidden,
             Bbb(e) => e.kind(),
             Invalid(_) | Outbound(_) | InputRefused(_) => ErrorKind::Invalid,
-            Download(_) | DownloadPermanent(_) | Media(_) | Pipeline(_) | Task(_) | Db(_)
-            | Storage(_) | Io(_) => ErrorKind::Internal,
+            Db(e) => e.kind(),
+            Storage(e) => e.kind(),
+            Download(_) | DownloadPermanent(_) | Media(_) | Pipeline(_) | Task(_) | Io(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 

@@ -56,7 +56,7 @@ impl EventsError {
         match self {
             EventsError::EndpointNotFound(_) | EventsError::EventNotFound(_) => ErrorKind::NotFound,
             EventsError::Invalid(_) | EventsError::Url(_) => ErrorKind::Invalid,
-            EventsError::Db(_) => ErrorKind::Internal,
+            EventsError::Db(e) => e.kind(),
         }
     }
 }

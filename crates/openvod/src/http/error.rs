@@ -41,9 +41,18 @@ impl ApiError {
     /// Wraps a domain error: its kind picks the status; internal failures are logged here and
     /// reported to the client without details.
     pub fn from_domain(kind: ErrorKind, error: &dyn std::error::Error) -> ApiError {
-        if kind == ErrorKind::Internal || kind == ErrorKind::Unavailable {
+        if kind == ErrorKind::Internal {
             tracing::error!(error = %error, source = ?error.source(), "request failed");
             return ApiError::new(kind, "internal error; the server log has details");
+        }
+        if kind == ErrorKind::Unavailable {
+            tracing::warn!(error = %error, source = ?error.source(), "request failed for now");
+            let mut api = ApiError::new(
+                kind,
+                "temporarily unavailable (the database or object store did not answer); try again",
+            );
+            api.retry_after = Some(1);
+            return api;
         }
         ApiError::new(kind, error.to_string())
     }

@@ -103,7 +103,9 @@ impl IngestError {
             | InvalidRequest(_) => ErrorKind::Invalid,
             ChecksumMismatch => ErrorKind::ChecksumMismatch,
             LengthRequired => ErrorKind::LengthRequired,
-            StagedBytesLost(_) | Db(_) | Storage(_) | Io(_) => ErrorKind::Internal,
+            Db(e) => e.kind(),
+            Storage(e) => e.kind(),
+            StagedBytesLost(_) | Io(_) => ErrorKind::Internal,
             Object(e) => match e {
                 objects::ObjectError::NoSuchUpload(_) => ErrorKind::NotFound,
                 objects::ObjectError::TooLarge(_) => ErrorKind::TooLarge,

@@ -37,7 +37,7 @@ impl MigrationError {
         match self {
             MigrationError::NotFound(_) => ErrorKind::NotFound,
             MigrationError::Invalid(_) => ErrorKind::Invalid,
-            MigrationError::Db(_) => ErrorKind::Internal,
+            MigrationError::Db(e) => e.kind(),
             MigrationError::Asset(e) => e.kind(),
             MigrationError::Account(e) => e.kind(),
         }

@@ -125,7 +125,9 @@ impl PlaybackError {
             SegmentPending(_) => ErrorKind::RetryLater,
             TokenRequired | TokenRefused(_) | Grant(_) | Restricted(_) => ErrorKind::Forbidden,
             Invalid(_) => ErrorKind::Invalid,
-            KeyGeneration(_) | Media(_) | Db(_) | Storage(_) | Io(_) => ErrorKind::Internal,
+            Db(e) => e.kind(),
+            Storage(e) => e.kind(),
+            KeyGeneration(_) | Media(_) | Io(_) => ErrorKind::Internal,
         }
     }
 }

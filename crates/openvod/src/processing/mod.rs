@@ -123,7 +123,7 @@ impl ProcessingError {
         match self {
             ProcessingError::NotFound(_) => ErrorKind::NotFound,
             ProcessingError::DuplicateSession(_) => ErrorKind::Conflict,
-            ProcessingError::Db(_) => ErrorKind::Internal,
+            ProcessingError::Db(e) => e.kind(),
         }
     }
 }

@@ -80,10 +80,9 @@ impl RemoteError {
             RemoteError::Invalid(_) => ErrorKind::Invalid,
             RemoteError::Gone(_) => ErrorKind::Gone,
             RemoteError::Pipeline(PipelineError::MissingOutput(_)) => ErrorKind::Invalid,
-            RemoteError::Pipeline(_)
-            | RemoteError::Db(_)
-            | RemoteError::Storage(_)
-            | RemoteError::Io(_) => ErrorKind::Internal,
+            RemoteError::Db(e) => e.kind(),
+            RemoteError::Storage(e) => e.kind(),
+            RemoteError::Pipeline(_) | RemoteError::Io(_) => ErrorKind::Internal,
         }
     }
 }

@@ -32,6 +32,20 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// The object store did not answer usefully, after retries (network, 5xx): worth trying later.
+    #[error("the object store is unavailable for {key}: {reason}")]
+    Unavailable { key: String, reason: String },
+}
+
+impl StorageError {
+    /// How an API caller sees it: a store that is down for now is 503 (come back), anything else
+    /// is ours to fix. (Domains answer `NotFound` themselves where a missing object means one.)
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            StorageError::Unavailable { .. } => crate::error::ErrorKind::Unavailable,
+            _ => crate::error::ErrorKind::Internal,
+        }
+    }
 }
 
 /// A validated object key: non-empty segments of `[A-Za-z0-9._-]`, no `.`/`..` segments.

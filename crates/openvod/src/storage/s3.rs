@@ -50,6 +50,18 @@ fn io(key: &StoreKey, e: impl std::fmt::Display) -> StorageError {
     }
 }
 
+/// A request's final error: still transient after every retry means the store is unavailable.
+fn s3(key: &StoreKey, e: S3Error) -> StorageError {
+    if transient(&e) {
+        StorageError::Unavailable {
+            key: key.as_str().to_owned(),
+            reason: e.to_string(),
+        }
+    } else {
+        io(key, e)
+    }
+}
+
 /// The next part of a file being written (empty at its end).
 async fn read_part(file: &mut tokio::fs::File) -> std::io::Result<Vec<u8>> {
     use tokio::io::AsyncReadExt;
@@ -182,10 +194,10 @@ impl S3Store {
                     Ok(_) => Ok(()),
                     // A create whose answer was lost, tried again: the bucket is there.
                     Err(_) if matches!(retrying(|| self.bucket.exists()).await, Ok(true)) => Ok(()),
-                    Err(e) => Err(io(&probe, e)),
+                    Err(e) => Err(s3(&probe, e)),
                 }
             }
-            Err(e) => Err(io(&probe, e)),
+            Err(e) => Err(s3(&probe, e)),
         }
     }
 
@@ -215,7 +227,7 @@ impl S3Store {
             }
         })
         .await
-        .map_err(|e| io(key, e))?;
+        .map_err(|e| s3(key, e))?;
         if done.is_none() && self.size(key).await? != Some(size) {
             return Err(io(key, "the multipart upload vanished before completing"));
         }
@@ -244,11 +256,11 @@ impl Store for S3Store {
                     .put_object_with_content_type(&path, &body, content_type)
             })
             .await
-            .map_err(|e| io(key, e))?;
+            .map_err(|e| s3(key, e))?;
         } else {
             let upload = retrying(|| self.bucket.initiate_multipart_upload(&path, content_type))
                 .await
-                .map_err(|e| io(key, e))?;
+                .map_err(|e| s3(key, e))?;
             let sent = async {
                 // Parts are read in order and sent `PARTS_IN_FLIGHT` at a time (as S3 clients
                 // do): memory stays bounded and the link stays busy between round trips.
@@ -290,7 +302,7 @@ impl Store for S3Store {
                             }
                         })
                         .await
-                        .map_err(|e| io(key, e))
+                        .map_err(|e| s3(key, e))
                     });
                 }
                 while let Some(part) = in_flight.next().await {
@@ -319,7 +331,7 @@ impl Store for S3Store {
         match retrying(|| self.bucket.head_object(&path)).await {
             Ok((head, _)) => Ok(head.content_length.map(|l| l.max(0) as u64)),
             Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(io(key, e)),
+            Err(e) => Err(s3(key, e)),
         }
     }
 
@@ -380,7 +392,7 @@ impl Store for S3Store {
             Ok(404) => Err(StorageError::NotFound(key.as_str().to_owned())),
             Ok(status) => Err(io(key, format!("GET answered {status}"))),
             Err(e) if not_found(&e) => Err(StorageError::NotFound(key.as_str().to_owned())),
-            Err(e) => Err(io(key, e)),
+            Err(e) => Err(s3(key, e)),
         }
     }
 
@@ -404,18 +416,18 @@ impl Store for S3Store {
         if !key.as_str().ends_with('/') {
             let path = self.path(key);
             return match retrying(|| self.bucket.delete_object(&path)).await {
-                Err(e) if !not_found(&e) => Err(io(key, e)),
+                Err(e) if !not_found(&e) => Err(s3(key, e)),
                 _ => Ok(()),
             };
         }
         let prefix = format!("{}{}", self.prefix, key.as_str());
         let pages = retrying(|| self.bucket.list(prefix.clone(), None))
             .await
-            .map_err(|e| io(key, e))?;
+            .map_err(|e| s3(key, e))?;
         for object in pages.iter().flat_map(|p| &p.contents) {
             let path = format!("/{}", object.key);
             match retrying(|| self.bucket.delete_object(&path)).await {
-                Err(e) if !not_found(&e) => return Err(io(key, e)),
+                Err(e) if !not_found(&e) => return Err(s3(key, e)),
                 _ => {}
             }
         }

@@ -74,6 +74,11 @@ impl FaultProxy {
         }
     }
 
+    /// Forgets the faults not yet handed out: the network is healthy again.
+    pub fn clear(&self) {
+        self.faults.lock().unwrap().clear();
+    }
+
     /// Faults still to be handed out.
     pub fn pending(&self) -> usize {
         self.faults.lock().unwrap().len()

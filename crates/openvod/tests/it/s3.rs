@@ -239,3 +239,67 @@ async fn a_faulty_network_to_the_bucket_loses_no_upload() {
     assert_eq!(proxy.pending(), 0, "the faults were not all met");
     assert_eq!(app.download_master(&asset_id).await, data);
 }
+
+/// A bucket that stays unreachable past every retry: the uploader is told to come back (503 with
+/// `Retry-After`, in Mux's error shape), not that the server failed; sent again once the bucket
+/// answers, as UpChunk and tus clients do, the upload completes with exact bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_down_past_every_retry_gets_503_and_the_resent_upload_is_exact() {
+    use crate::fault_proxy::{Fault, FaultProxy};
+    let mut config = test_bucket(&format!("down-{}", openvod::id::random_id()));
+    let upstream = config
+        .endpoint
+        .clone()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    let proxy = FaultProxy::start(&upstream, &[]).await;
+    config.endpoint = Some(proxy.url.clone());
+    let app = TestApp::spawn_with(1, move |c| c.storage = config).await;
+    let upload = app
+        .create_upload(serde_json::json!({"new_asset_settings": {"playback_policy": "public"}}))
+        .await;
+    let url = upload["url"].as_str().unwrap().to_owned();
+    let data = crate::support::clip_bytes();
+    // More resets than the store's retries (and the S3 client's own) can use up.
+    proxy.fault_next(&[Fault::ResetAfter(0); 40]);
+    let r = app
+        .client
+        .put(&url)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "unavailable", "{body}");
+    assert!(
+        body["error"]["messages"][0]
+            .as_str()
+            .unwrap()
+            .contains("temporarily unavailable"),
+        "{body}"
+    );
+    assert!(proxy.pending() < 40, "the faults were met");
+    proxy.clear();
+    let r = app
+        .client
+        .put(&url)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let asset_id = app.get_upload(upload["id"].as_str().unwrap()).await["asset_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("the asset is ready", || async {
+        let status = app.get_asset(&asset_id).await["status"].clone();
+        assert_ne!(status, "errored");
+        status == "ready"
+    })
+    .await;
+    assert_eq!(app.download_master(&asset_id).await, data);
+}
