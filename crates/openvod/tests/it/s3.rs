@@ -204,22 +204,28 @@ async fn large_reads_redirect_to_presigned_bucket_urls_when_asked() {
     assert_eq!(segment.bytes().await.unwrap()[0], 0x47);
 }
 
-/// The bucket behind a network that cuts, resets and loses answers: an upload still ends with
-/// exactly its bytes in the bucket, and the asset is encoded and plays.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_faulty_network_to_the_bucket_loses_no_upload() {
-    use crate::fault_proxy::{Fault, FaultProxy};
-    let mut config = test_bucket(&format!("faults-{}", openvod::id::random_id()));
+/// A server whose bucket (a fresh one, made through a clean network) is reached through a fault
+/// proxy: the faults a test asks for meet the server's own requests.
+async fn app_behind_fault_proxy(name: &str) -> (TestApp, crate::fault_proxy::FaultProxy) {
+    let mut config = test_bucket(&format!("{name}-{}", openvod::id::random_id()));
     let upstream = config
         .endpoint
         .clone()
         .unwrap()
         .trim_start_matches("http://")
         .to_owned();
-    // The bucket is made through a clean network; the faults meet the upload's own requests.
-    let proxy = FaultProxy::start(&upstream, &[]).await;
+    let proxy = crate::fault_proxy::FaultProxy::start(&upstream, &[]).await;
     config.endpoint = Some(proxy.url.clone());
     let app = TestApp::spawn_with(1, move |c| c.storage = config).await;
+    (app, proxy)
+}
+
+/// The bucket behind a network that cuts, resets and loses answers: an upload still ends with
+/// exactly its bytes in the bucket, and the asset is encoded and plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_network_to_the_bucket_loses_no_upload() {
+    use crate::fault_proxy::Fault;
+    let (app, proxy) = app_behind_fault_proxy("faults").await;
     let data = crate::support::clip_bytes();
     proxy.fault_next(&[
         Fault::ResetAfter(300),
@@ -245,17 +251,8 @@ async fn a_faulty_network_to_the_bucket_loses_no_upload() {
 /// answers, as UpChunk and tus clients do, the upload completes with exact bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bucket_down_past_every_retry_gets_503_and_the_resent_upload_is_exact() {
-    use crate::fault_proxy::{Fault, FaultProxy};
-    let mut config = test_bucket(&format!("down-{}", openvod::id::random_id()));
-    let upstream = config
-        .endpoint
-        .clone()
-        .unwrap()
-        .trim_start_matches("http://")
-        .to_owned();
-    let proxy = FaultProxy::start(&upstream, &[]).await;
-    config.endpoint = Some(proxy.url.clone());
-    let app = TestApp::spawn_with(1, move |c| c.storage = config).await;
+    use crate::fault_proxy::Fault;
+    let (app, proxy) = app_behind_fault_proxy("down").await;
     let upload = app
         .create_upload(serde_json::json!({"new_asset_settings": {"playback_policy": "public"}}))
         .await;
