@@ -382,8 +382,11 @@ async fn maintenance(
 ) {
     loop {
         let now = crate::id::now_unix();
-        if let Err(e) = remove_dead_scratch(&scratch_root) {
-            tracing::warn!(error = %e, "scratch sweep failed");
+        let root = scratch_root.clone();
+        match tokio::task::spawn_blocking(move || remove_dead_scratch(&root)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "scratch sweep failed"),
+            Err(e) => tracing::warn!(error = %e, "scratch sweep did not run"),
         }
         match ingest.expire_uploads(now).await {
             Ok(0) => {}

@@ -258,15 +258,10 @@ async fn a_bucket_down_past_every_retry_gets_503_and_the_resent_upload_is_exact(
         .await;
     let url = upload["url"].as_str().unwrap().to_owned();
     let data = crate::support::clip_bytes();
+    let send = || app.client.put(&url).body(data.clone()).send();
     // More resets than the store's retries (and the S3 client's own) can use up.
     proxy.fault_next(&[Fault::ResetAfter(0); 40]);
-    let r = app
-        .client
-        .put(&url)
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = send().await.unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["retry-after"], "1");
     let body: serde_json::Value = r.json().await.unwrap();
@@ -280,13 +275,7 @@ async fn a_bucket_down_past_every_retry_gets_503_and_the_resent_upload_is_exact(
     );
     assert!(proxy.pending() < 40, "the faults were met");
     proxy.clear();
-    let r = app
-        .client
-        .put(&url)
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let asset_id = app.get_upload(upload["id"].as_str().unwrap()).await["asset_id"]
         .as_str()

@@ -208,6 +208,23 @@ async fn json_built_to_exhaust_the_parser_is_refused() {
     assert_eq!(r.status(), 200, "the server is still up");
 }
 
+/// Runs `openvod ARGS`, which must fail saying the address is internal.
+async fn refused_as_internal(args: &[&str]) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"))
+        .args(args)
+        .env_remove("OPENVOD_CONFIG")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "openvod {args:?}: {stderr}");
+    assert!(
+        stderr.contains("internal address"),
+        "openvod {args:?}: {stderr}"
+    );
+}
+
 /// The old BBB server and a recording's source, as the migration and `bbb render` take them: an
 /// internal address is refused before anything is fetched, with a message saying why.
 #[tokio::test]
@@ -225,18 +242,6 @@ async fn bbb_sources_at_internal_addresses_are_refused() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: Vec<String>| {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
-        command
-            .args(&args)
-            .env_remove("OPENVOD_CONFIG")
-            .kill_on_drop(true);
-        async move {
-            let out = command.output().await.unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            (out.status.success(), stderr)
-        }
-    };
     for host in [
         format!("127.0.0.1:{port}"),
         format!("[::ffff:127.0.0.1]:{port}"),
@@ -253,36 +258,27 @@ async fn bbb_sources_at_internal_addresses_are_refused() {
         )
         .unwrap();
         let data = dir.path().join("data");
-        let (ok, stderr) = run(vec![
-            "bbb".into(),
-            "list".into(),
-            "--config".into(),
-            config.display().to_string(),
-            "--data-dir".into(),
-            data.display().to_string(),
+        let data = data.display().to_string();
+        refused_as_internal(&[
+            "bbb",
+            "list",
+            "--config",
+            &config.display().to_string(),
+            "--data-dir",
+            &data,
         ])
         .await;
-        assert!(!ok, "bbb list of http://{host}: {stderr}");
-        assert!(
-            stderr.contains("internal address"),
-            "bbb list of {host}: {stderr}"
-        );
         let output = dir.path().join("out.mp4");
-        let (ok, stderr) = run(vec![
-            "bbb".into(),
-            "render".into(),
-            format!("http://{host}/presentation/0123456789abcdef0123456789abcdef01234567-1600000000000/"),
-            "--data-dir".into(),
-            data.display().to_string(),
-            "-o".into(),
-            output.display().to_string(),
+        refused_as_internal(&[
+            "bbb",
+            "render",
+            &format!("http://{host}/presentation/0123456789abcdef0123456789abcdef01234567-1600000000000/"),
+            "--data-dir",
+            &data,
+            "-o",
+            &output.display().to_string(),
         ])
         .await;
-        assert!(!ok, "bbb render from {host}: {stderr}");
-        assert!(
-            stderr.contains("internal address"),
-            "bbb render from {host}: {stderr}"
-        );
         assert!(!output.exists(), "nothing written for {host}");
     }
     assert_eq!(
