@@ -63,18 +63,25 @@ pub struct Server {
 }
 
 impl Server {
+    /// `base` may be the server's root or, as `bbb-conf --secret` prints it, its
+    /// `…/bigbluebutton/` or `…/bigbluebutton/api` URL: the API path is added once.
     pub fn new(base: &str, secret: &str, checksum: Checksum) -> Result<Server, BbbError> {
-        let with_slash = if base.ends_with('/') {
-            base.to_owned()
-        } else {
-            format!("{base}/")
-        };
-        let base = url::Url::parse(&with_slash)
+        let mut url = url::Url::parse(base)
             .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| {
                 BbbError::InvalidSource(format!("[bbb] server_url {base:?} is not an http(s) URL"))
             })?;
+        url.set_query(None);
+        url.set_fragment(None);
+        let path = url.path().trim_end_matches('/');
+        let root = path
+            .strip_suffix("/bigbluebutton/api")
+            .or_else(|| path.strip_suffix("/bigbluebutton"))
+            .unwrap_or(path);
+        let root = format!("{root}/");
+        url.set_path(&root);
+        let base = url;
         Ok(Server {
             base,
             secret: secret.to_owned(),
@@ -574,6 +581,28 @@ mod tests {
             url.as_str(),
             format!("https://bbb.example/bigbluebutton/api/getRecordings?state=any&offset=0&limit=100&checksum={expected}")
         );
+        for same in [
+            "https://bbb.example",
+            "https://bbb.example/bigbluebutton/",
+            "https://bbb.example/bigbluebutton",
+            "https://bbb.example/bigbluebutton/api",
+            "https://bbb.example/bigbluebutton/api/",
+        ] {
+            let server = Server::new(same, "secret", Checksum::Sha1).unwrap();
+            assert_eq!(server.base.as_str(), "https://bbb.example/", "{same}");
+        }
+        // A server under a path of its own keeps it; an `api` folder elsewhere is not BBB's.
+        let nested = Server::new(
+            "https://h.example/scalelite/bigbluebutton/",
+            "s",
+            Checksum::Sha1,
+        )
+        .unwrap();
+        assert_eq!(nested.base.as_str(), "https://h.example/scalelite/");
+        let other = Server::new("https://h.example/api", "s", Checksum::Sha1).unwrap();
+        assert_eq!(other.base.as_str(), "https://h.example/api/");
+        assert!(Server::new("ftp://h.example/", "s", Checksum::Sha1).is_err());
+        assert!(Server::new("not a url", "s", Checksum::Sha1).is_err());
         assert_eq!(Checksum::Sha256.sign("a", "", "b").len(), 64);
         assert_eq!(Checksum::Sha384.sign("a", "", "b").len(), 96);
         assert_eq!(Checksum::Sha512.sign("a", "", "b").len(), 128);
