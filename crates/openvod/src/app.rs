@@ -66,11 +66,13 @@ pub struct App {
 /// Opens (creating and migrating) the metadata database named by the config.
 pub async fn open_db(config: &Config) -> Result<ArcDb, AppError> {
     Ok(match &config.database.url {
-        Some(url) => Arc::new(PgDb::open(url).await?),
+        Some(url) => Arc::new(PgDb::open(url, config.database.acquire_timeout()).await?),
         None => {
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|e| AppError::DataDir(config.data_dir.clone(), e))?;
-            Arc::new(SqliteDb::open(&config.database_path()).await?)
+            Arc::new(
+                SqliteDb::open(&config.database_path(), config.database.acquire_timeout()).await?,
+            )
         }
     })
 }
@@ -130,7 +132,11 @@ impl App {
         // Who else takes turns on an upload or an image: the processes sharing this data folder,
         // or with PostgreSQL every process on the database, whatever machine it runs on.
         let shared_locks: Option<Arc<dyn SharedLocks>> = match &config.database.url {
-            Some(url) => Some(Arc::new(AdvisoryLocks::connect(url, 64)?)),
+            Some(url) => Some(Arc::new(AdvisoryLocks::connect(
+                url,
+                64,
+                config.database.acquire_timeout(),
+            )?)),
             None => None,
         };
         let locks = |dir: std::path::PathBuf| match &shared_locks {
@@ -177,7 +183,8 @@ impl App {
                     .map_err(AppError::Procedure)?,
             )
             .with_bbb_server(bbb_server(&config.bbb))
-            .with_recent_playback_ids(recent_playback_ids.clone()),
+            .with_recent_playback_ids(recent_playback_ids.clone())
+            .with_preview_locks(locks(config.data_dir.join("locks"))),
         );
         let playback = Arc::new(
             PlaybackService::new(

@@ -34,11 +34,30 @@ pub struct Config {
 
 /// Where metadata and the job queue live: a SQLite file in `data_dir` (the default), or a
 /// PostgreSQL database that many `openvod` processes share.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `postgres://user:password@host/db`; absent: `<data_dir>/openvod.db`.
     pub url: Option<String>,
+    /// How long work waits for the database (a PostgreSQL connection while the server cannot be
+    /// reached; SQLite's write lock while another process holds it) before it gives up: a
+    /// request then gets 503 with `Retry-After`, a job is retried.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> DatabaseConfig {
+        DatabaseConfig {
+            url: None,
+            acquire_timeout_secs: 10,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn acquire_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.acquire_timeout_secs.max(1))
+    }
 }
 
 /// Where media live: the local media folder (the default), or an S3-compatible bucket.
@@ -332,6 +351,13 @@ impl Default for OutboundConfig {
             fetch_max_bytes: 50 * 1024 * 1024 * 1024,
             fetch_timeout_secs: 6 * 3600,
         }
+    }
+}
+
+impl MediaConfig {
+    /// How long an ffmpeg run over `secs` of media may take.
+    pub fn encode_timeout(&self, secs: f64) -> std::time::Duration {
+        std::time::Duration::from_secs_f64((secs * self.transcode_timeout_factor).max(120.0))
     }
 }
 

@@ -327,7 +327,7 @@ pub fn mux_bodies(data: &[u8]) {
         }
     }
     if let Some(request) = mux_json::<InputSettings>(data) {
-        let _ = request.into_text_track("");
+        let _ = request.into_track("");
     }
     if let Some(request) = mux_json::<UpdateAssetRequest>(data) {
         let _ = check_passthrough(request.passthrough.as_deref());

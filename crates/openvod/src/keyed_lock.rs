@@ -15,7 +15,26 @@ use async_trait::async_trait;
 /// it is dropped; a process that dies lets go of its locks.
 #[async_trait]
 pub trait SharedLocks: Send + Sync {
-    async fn lock(&self, key: &str) -> std::io::Result<Box<dyn Send + Sync>>;
+    async fn lock(&self, key: &str) -> Result<Box<dyn Send + Sync>, LockError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The lock service cannot be reached for now (the database is down): try again later.
+    #[error("the lock service is temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// The lock folder failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl LockError {
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            LockError::Unavailable(_) => crate::error::ErrorKind::Unavailable,
+            LockError::Io(_) => crate::error::ErrorKind::Internal,
+        }
+    }
 }
 
 enum Shared {
@@ -55,7 +74,7 @@ impl KeyedLocks {
 
     /// Waits for the key: within this process first (an async mutex, no thread waits), then
     /// across processes.
-    pub async fn lock(&self, key: &str) -> std::io::Result<KeyedGuard> {
+    pub async fn lock(&self, key: &str) -> Result<KeyedGuard, LockError> {
         let local = self.get(key).lock_owned().await;
         let dir = match &self.shared {
             None => None,

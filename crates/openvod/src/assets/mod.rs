@@ -23,6 +23,7 @@ use crate::error::ErrorKind;
 use crate::id::{is_valid_id, now_unix, random_id};
 use crate::ingest::capability::{CapabilityError, UrlSigner};
 use crate::jobs::Job;
+use crate::keyed_lock::KeyedLocks;
 use crate::media::MediaError;
 use crate::outbound::{Outbound, OutboundError};
 use crate::pipeline::{Pipeline, PipelineError};
@@ -31,14 +32,15 @@ use crate::processing::{OutputRequest, ProcessingTask};
 use crate::storage::{ArcStore, StorageError, StoreKey, StoredObject};
 use model::{
     Asset, AssetChange, AssetErrors, AssetFilter, AssetMeta, AssetSettings, AssetStatus,
-    IngestType, PlaybackId, PlaybackPolicy, StoredOriginal, TextTrack, TextTrackInput, TrackStatus,
+    IngestType, PlaybackId, PlaybackPolicy, StoredOriginal, Track, TrackInput, TrackKind,
+    TrackStatus,
 };
 
 /// Largest watermark image taken.
 const MAX_OVERLAY_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Most text tracks one asset may have.
-pub const MAX_TEXT_TRACKS: usize = 32;
+pub const MAX_TRACKS_PER_KIND: usize = 32;
 
 /// How long a master (original download) URL stays valid once `temporary` access is granted.
 pub const MASTER_ACCESS_SECS: i64 = 24 * 3600;
@@ -80,6 +82,8 @@ pub enum AssetError {
     Storage(#[from] StorageError),
     #[error("I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Lock(#[from] crate::keyed_lock::LockError),
 }
 
 impl AssetError {
@@ -94,6 +98,7 @@ impl AssetError {
             Invalid(_) | Outbound(_) | InputRefused(_) => ErrorKind::Invalid,
             Db(e) => e.kind(),
             Storage(e) => e.kind(),
+            Lock(e) => e.kind(),
             Download(_) | DownloadPermanent(_) | Media(_) | Pipeline(_) | Task(_) | Io(_) => {
                 ErrorKind::Internal
             }
@@ -110,6 +115,7 @@ impl AssetError {
             AssetError::Download(_)
             | AssetError::Db(_)
             | AssetError::Storage(_)
+            | AssetError::Lock(_)
             | AssetError::Io(_) => true,
             _ => false,
         }
@@ -142,9 +148,9 @@ pub fn new_asset(
         settings.expire_at = Some(now + TEST_ASSET_SECS_TO_LIVE);
     }
     // The text tracks asked for become the asset's own, each fetched by a job queued with it.
-    let text_tracks = std::mem::take(&mut settings.text_tracks)
+    let tracks = std::mem::take(&mut settings.tracks)
         .into_iter()
-        .map(|input| TextTrack {
+        .map(|input| Track {
             id: random_id(),
             input,
             status: TrackStatus::Preparing,
@@ -167,7 +173,7 @@ pub fn new_asset(
         master_access_until: None,
         renditions: Vec::new(),
         static_files: Vec::new(),
-        text_tracks,
+        tracks,
         outputs_complete: false,
         playback_ids: settings
             .playback_policies
@@ -196,6 +202,8 @@ pub struct AssetService {
     /// The old BigBlueButton server (`[bbb]`), asked for fresh token URLs of protected recordings.
     bbb_server: Option<crate::bbb::api::Server>,
     recent: Arc<recent::RecentPlaybackIds>,
+    /// One cut per Tencent `exper` preview, across the processes these locks reach.
+    preview_locks: KeyedLocks,
 }
 
 impl AssetService {
@@ -226,7 +234,13 @@ impl AssetService {
             procedure: Vec::new(),
             bbb_server: None,
             recent: Arc::default(),
+            preview_locks: KeyedLocks::default(),
         }
+    }
+
+    pub fn with_preview_locks(mut self, locks: KeyedLocks) -> AssetService {
+        self.preview_locks = locks;
+        self
     }
 
     /// The playback lookups to forget when an asset or playback id is deleted.
@@ -314,7 +328,7 @@ impl AssetService {
             start_secs: Some(start),
             end_secs: Some(end),
         });
-        self.check_text_tracks(&settings).await?;
+        self.check_tracks(&settings).await?;
         let now = now_unix();
         let asset = new_asset(
             &settings,
@@ -376,8 +390,7 @@ impl AssetService {
                 .tempfile_in(&self.scratch_dir)?
                 .into_temp_path();
             let secs = duration.unwrap_or(info.duration.unwrap_or(0.0));
-            let timeout =
-                Duration::from_secs_f64((secs * self.media.transcode_timeout_factor).max(120.0));
+            let timeout = self.media.encode_timeout(secs);
             crate::media::ffmpeg::run(
                 &self.media.ffmpeg_path,
                 crate::pipeline::encode::clip_args(
@@ -423,7 +436,7 @@ impl AssetService {
         settings: &AssetSettings,
         job: impl FnOnce(String) -> Job,
     ) -> Result<Asset, AssetError> {
-        self.check_text_tracks(settings).await?;
+        self.check_tracks(settings).await?;
         let now = now_unix();
         let asset = new_asset(
             settings,
@@ -438,14 +451,22 @@ impl AssetService {
         Ok(asset)
     }
 
-    /// Checks the text tracks a new asset asks for (their URLs under the outbound policy), before
+    /// Checks the tracks a new asset asks for (their URLs under the outbound policy), before
     /// anything is stored.
-    pub async fn check_text_tracks(&self, settings: &AssetSettings) -> Result<(), AssetError> {
-        for (i, track) in settings.text_tracks.iter().enumerate() {
-            track
-                .validate()
-                .map_err(|e| AssetError::Invalid(format!("text track {i}: {e}")))?;
+    pub async fn check_tracks(&self, settings: &AssetSettings) -> Result<(), AssetError> {
+        for (i, track) in settings.tracks.iter().enumerate() {
+            track.validate().map_err(|e| {
+                AssetError::Invalid(format!("{} track {i}: {e}", track.kind.as_str()))
+            })?;
             self.outbound.check_url(&track.url).await?;
+        }
+        for kind in [TrackKind::Text, TrackKind::Audio] {
+            if settings.tracks.iter().filter(|t| t.kind == kind).count() > MAX_TRACKS_PER_KIND {
+                return Err(AssetError::Invalid(format!(
+                    "input: at most {MAX_TRACKS_PER_KIND} {} tracks",
+                    kind.as_str()
+                )));
+            }
         }
         if let Some(overlay) = &settings.overlay {
             self.outbound.check_url(&overlay.url).await?;
@@ -485,13 +506,9 @@ impl AssetService {
         Ok(())
     }
 
-    /// Adds a subtitle track (Mux's `POST /video/v1/assets/{id}/tracks`); its file is fetched,
-    /// checked and converted to WebVTT by a job.
-    pub async fn add_text_track(
-        &self,
-        asset_id: &str,
-        input: TextTrackInput,
-    ) -> Result<TextTrack, AssetError> {
+    /// Adds a subtitle or audio track (Mux's `POST /video/v1/assets/{id}/tracks`); its file is
+    /// fetched, checked and converted (to WebVTT, or to AAC segments) by a job.
+    pub async fn add_track(&self, asset_id: &str, input: TrackInput) -> Result<Track, AssetError> {
         input.validate().map_err(AssetError::Invalid)?;
         self.outbound.check_url(&input.url).await?;
         let asset = self.get(asset_id).await?;
@@ -500,42 +517,48 @@ impl AssetService {
                 "asset {asset_id} is errored; tracks cannot be added to it"
             )));
         }
-        if asset.text_tracks.len() >= MAX_TEXT_TRACKS {
+        if asset
+            .tracks
+            .iter()
+            .filter(|t| t.input.kind == input.kind)
+            .count()
+            >= MAX_TRACKS_PER_KIND
+        {
             return Err(AssetError::Invalid(format!(
-                "asset {asset_id} already has {MAX_TEXT_TRACKS} text tracks"
+                "asset {asset_id} already has {MAX_TRACKS_PER_KIND} {} tracks",
+                input.kind.as_str()
             )));
         }
-        let track = TextTrack {
+        let track = Track {
             id: random_id(),
             input,
             status: TrackStatus::Preparing,
             error: None,
         };
         self.db
-            .add_text_track(asset_id, &track, now_unix())
+            .add_track(asset_id, &track, now_unix())
             .await?
             .ok_or_else(|| AssetError::NotFound(asset_id.to_owned()))?;
         self.recent.forget_asset(asset_id);
         Ok(track)
     }
 
-    /// Removes a text track and its file.
-    pub async fn delete_text_track(
-        &self,
-        asset_id: &str,
-        track_id: &str,
-    ) -> Result<(), AssetError> {
+    /// Removes a track and its files.
+    pub async fn delete_track(&self, asset_id: &str, track_id: &str) -> Result<(), AssetError> {
         if !is_valid_id(asset_id) || !is_valid_id(track_id) {
             return Err(AssetError::TrackNotFound(track_id.to_owned()));
         }
-        self.db
-            .delete_text_track(asset_id, track_id)
+        let track = self
+            .db
+            .delete_track(asset_id, track_id)
             .await?
             .ok_or_else(|| AssetError::TrackNotFound(track_id.to_owned()))?;
         self.recent.forget_asset(asset_id);
-        self.store
-            .delete(&StoreKey::parse(&Asset::text_key(asset_id, track_id))?)
-            .await?;
+        let key = match track.input.kind {
+            TrackKind::Text => Asset::text_key(asset_id, track_id),
+            TrackKind::Audio => Asset::audio_track_key(asset_id, track_id, ""),
+        };
+        self.store.delete(&StoreKey::parse(&key)?).await?;
         Ok(())
     }
 
@@ -545,7 +568,7 @@ impl AssetService {
         let Some(asset) = self.db.get_asset(asset_id).await? else {
             return Ok(());
         };
-        let Some(track) = asset.text_tracks.iter().find(|t| t.id == track_id) else {
+        let Some(track) = asset.tracks.iter().find(|t| t.id == track_id) else {
             return Ok(()); // Deleted meanwhile.
         };
         if track.status != TrackStatus::Preparing {
@@ -569,7 +592,7 @@ impl AssetService {
             Ok(cues) => cues,
             Err(e) => {
                 self.db
-                    .finish_text_track(
+                    .finish_track(
                         asset_id,
                         track_id,
                         TrackStatus::Errored,
@@ -588,7 +611,90 @@ impl AssetService {
             )
             .await?;
         self.db
-            .finish_text_track(asset_id, track_id, TrackStatus::Ready, None)
+            .finish_track(asset_id, track_id, TrackStatus::Ready, None)
+            .await?;
+        self.recent.forget_asset(asset_id);
+        Ok(())
+    }
+
+    /// The job of an audio track, once its asset is probed: downloads the file (bounded as an
+    /// input is), checks it holds sound and encodes it into the track's HLS rendition, as long as
+    /// the asset; a file without sound errors the track, not the asset.
+    async fn fetch_audio_track(&self, asset_id: &str, track_id: &str) -> Result<(), AssetError> {
+        let Some(asset) = self.db.get_asset(asset_id).await? else {
+            return Ok(());
+        };
+        let Some(track) = asset.tracks.iter().find(|t| t.id == track_id) else {
+            return Ok(()); // Deleted meanwhile.
+        };
+        let Some(source) = asset
+            .source
+            .as_ref()
+            .filter(|_| track.status == TrackStatus::Preparing)
+        else {
+            return Ok(());
+        };
+        let refuse = |reason: String| async move {
+            self.db
+                .finish_track(asset_id, track_id, TrackStatus::Errored, Some(&reason))
+                .await?;
+            self.recent.forget_asset(asset_id);
+            Ok::<(), AssetError>(())
+        };
+        let mut secs = source.duration.unwrap_or(0.0);
+        if asset.settings.test {
+            secs = secs.min(f64::from(crate::pipeline::plan::TEST_SECS));
+        }
+        if secs <= 0.0 {
+            return refuse("the asset has no duration to play this audio track along".into()).await;
+        }
+        let tmp = tempfile::NamedTempFile::new_in(&self.scratch_dir)?.into_temp_path();
+        let deadline = Duration::from_secs(self.fetch.fetch_timeout_secs);
+        tokio::time::timeout(
+            deadline,
+            self.download(&self.outbound, &track.input.url, &tmp),
+        )
+        .await
+        .map_err(|_| AssetError::DownloadPermanent(format!("took longer than {deadline:?}")))??;
+        let timeout = Duration::from_secs(self.media.probe_timeout_secs);
+        let channels =
+            match crate::media::probe::probe(&self.media.ffprobe_path, &tmp, timeout).await {
+                Ok(info) => match info.audio.first() {
+                    Some(audio) => audio.channels.clamp(1, 2),
+                    None => return refuse("the file holds no audio stream".into()).await,
+                },
+                Err(MediaError::NotMedia(reason)) => {
+                    return refuse(format!("the file is not audio ffmpeg can read: {reason}")).await
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let out = tempfile::tempdir_in(&self.scratch_dir)?;
+        crate::media::ffmpeg::run(
+            &self.media.ffmpeg_path,
+            crate::pipeline::encode::audio_track_args(
+                &tmp,
+                secs,
+                channels,
+                asset.settings.normalize_audio,
+                out.path(),
+            ),
+            self.media.encode_timeout(secs),
+            |_| {},
+        )
+        .await?;
+        // Segments first, the playlist last: a listed segment is always stored.
+        let mut files: Vec<String> = std::fs::read_dir(out.path())?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with("seg_") && name.ends_with(".ts"))
+            .collect();
+        files.sort();
+        files.push("index.m3u8".to_owned());
+        for name in &files {
+            let key = StoreKey::parse(&Asset::audio_track_key(asset_id, track_id, name))?;
+            self.store.put_file(&key, &out.path().join(name)).await?;
+        }
+        self.db
+            .finish_track(asset_id, track_id, TrackStatus::Ready, None)
             .await?;
         self.recent.forget_asset(asset_id);
         Ok(())
@@ -928,7 +1034,8 @@ impl AssetService {
 
     /// The name of the first `secs` seconds of the MP4 `name` of an asset (Tencent's `exper`
     /// preview), cut without re-encoding the first time it is asked for and kept with the asset's
-    /// outputs (so deleted with it). Two first requests at once both cut; the store keeps one.
+    /// outputs (so deleted with it). Requests that find it missing take turns: one cuts, the
+    /// others find it stored.
     pub async fn vod_preview(
         &self,
         file_id: &str,
@@ -940,6 +1047,10 @@ impl AssetService {
         let preview = format!("preview-{secs}s-{name}");
         let key = StoreKey::parse(&crate::processing::run::output_key(&asset.id, &preview))
             .map_err(|_| AssetError::NotFound(format!("{file_id}/{name}")))?;
+        if self.store.size(&key).await?.is_some() {
+            return Ok(preview);
+        }
+        let _guard = self.preview_locks.lock(key.as_str()).await?;
         if self.store.size(&key).await?.is_some() {
             return Ok(preview);
         }
@@ -1081,6 +1192,9 @@ impl AssetService {
             Job::FetchTextTrack { asset_id, track_id } => {
                 self.fetch_text_track(asset_id, track_id).await
             }
+            Job::FetchAudioTrack { asset_id, track_id } => {
+                self.fetch_audio_track(asset_id, track_id).await
+            }
             Job::ClipInput { asset_id } => self.clip_input(asset_id).await,
             Job::PurgeAssetMedia {
                 asset_id,
@@ -1108,15 +1222,18 @@ impl AssetService {
             | Job::TranscodePiece { asset_id, .. } => asset_id,
             Job::PurgeAssetMedia { .. } => return Ok(()),
             // A track that cannot be fetched errors, not its asset.
-            Job::FetchTextTrack { asset_id, track_id } => {
+            Job::FetchTextTrack { asset_id, track_id }
+            | Job::FetchAudioTrack { asset_id, track_id } => {
+                let what = match job {
+                    Job::FetchTextTrack { .. } => "subtitle file could not be downloaded",
+                    _ => "audio file could not be downloaded or encoded",
+                };
                 self.db
-                    .finish_text_track(
+                    .finish_track(
                         asset_id,
                         track_id,
                         TrackStatus::Errored,
-                        Some(&format!(
-                            "The subtitle file could not be downloaded: {error}"
-                        )),
+                        Some(&format!("The {what}: {error}")),
                     )
                     .await?;
                 self.recent.forget_asset(asset_id);

@@ -65,9 +65,10 @@ pub struct AssetSettings {
     /// A watermark burned into every rendition (Mux's `overlay_settings` input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlay: Option<Overlay>,
-    /// Text tracks to add when the asset is created (Mux's `input[]` entries of `type: text`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub text_tracks: Vec<TextTrackInput>,
+    /// Tracks to add when the asset is created (Mux's `input[]` entries of `type: text` or
+    /// `audio`). Stored as `text_tracks`, the name from before audio tracks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", rename = "text_tracks")]
+    pub tracks: Vec<TrackInput>,
 }
 
 /// A length of Mux's overlay settings: a share of the video's size, or pixels.
@@ -126,20 +127,45 @@ pub struct ClipRange {
     pub end_secs: Option<f64>,
 }
 
-/// A text track asked for: a subtitle file (WebVTT or SRT) at `url`, fetched by a job.
+/// What a track holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    /// Subtitles (WebVTT or SRT in), played as an HLS `SUBTITLES` group.
+    #[default]
+    Text,
+    /// Another language's audio (any file ffmpeg reads), encoded to AAC segments and played as
+    /// an alternate rendition of the HLS `AUDIO` group.
+    Audio,
+}
+
+impl TrackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackKind::Text => "text",
+            TrackKind::Audio => "audio",
+        }
+    }
+}
+
+/// A track asked for: a subtitle or audio file at `url`, fetched and prepared by a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TextTrackInput {
+pub struct TrackInput {
+    /// Absent in rows from before audio tracks: text.
+    #[serde(default)]
+    pub kind: TrackKind,
     pub url: String,
     /// BCP 47 language tag (`en`, `fr-CA`).
     pub language_code: String,
     /// Shown in players' menus; defaults to the language code.
     pub name: String,
-    /// Captions for the deaf and hard of hearing (sounds described), not only dialogue.
+    /// Captions for the deaf and hard of hearing (sounds described), not only dialogue (text
+    /// tracks only).
     pub closed_captions: bool,
     pub passthrough: Option<String>,
 }
 
-impl TextTrackInput {
+impl TrackInput {
     pub const MAX_NAME_LEN: usize = 256;
     pub const MAX_PASSTHROUGH_LEN: usize = 255;
 
@@ -197,11 +223,12 @@ impl TrackStatus {
     }
 }
 
-/// A subtitle track of an asset, stored normalized as WebVTT at `Asset::text_key`.
+/// A track of an asset besides its own picture and sound: subtitles stored normalized as WebVTT
+/// at `Asset::text_key`, or audio stored as HLS segments under `Asset::audio_track_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TextTrack {
+pub struct Track {
     pub id: String,
-    pub input: TextTrackInput,
+    pub input: TrackInput,
     pub status: TrackStatus,
     /// Why the file was refused, when `errored`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -431,9 +458,9 @@ pub struct Asset {
     pub renditions: Vec<Rendition>,
     /// Published static MP4/M4A files.
     pub static_files: Vec<StaticFile>,
-    /// Subtitle tracks, in the order they were added.
-    #[serde(default)]
-    pub text_tracks: Vec<TextTrack>,
+    /// Text and audio tracks, in the order they were added (stored as `text_tracks`).
+    #[serde(default, alias = "text_tracks")]
+    pub tracks: Vec<Track>,
     /// The pipeline has published everything it will produce for this asset.
     pub outputs_complete: bool,
 }
@@ -506,6 +533,12 @@ impl Asset {
     /// A text track's subtitles, normalized to WebVTT.
     pub fn text_key(asset_id: &str, track_id: &str) -> String {
         format!("assets/{asset_id}/text/{track_id}.vtt")
+    }
+
+    /// A file (`index.m3u8`, `seg_NNNNN.ts`) of an audio track's HLS rendition; `""` for the
+    /// track's folder.
+    pub fn audio_track_key(asset_id: &str, track_id: &str, file: &str) -> String {
+        format!("assets/{asset_id}/audio/{track_id}/{file}")
     }
 
     /// Intermediate files shared by the workers of a split transcode (removed when it ends).

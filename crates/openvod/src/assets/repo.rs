@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::assets::model::{
     Asset, AssetChange, AssetErrors, AssetFilter, PlaybackId, PlaybackPolicy, Rendition,
-    StaticFile, StoredOriginal, TextTrack, TrackStatus,
+    StaticFile, StoredOriginal, Track, TrackStatus,
 };
 use crate::error::DbError;
 use crate::jobs::Job;
@@ -31,31 +31,28 @@ pub trait AssetRepo: Send + Sync {
     /// (`AssetMeta::updated_with`) and writes `video.asset.updated`. The asset as it is afterwards,
     /// or `None` when it does not exist.
     async fn update_asset(&self, id: &str, change: &AssetChange) -> Result<Option<Asset>, DbError>;
-    /// Adds a `preparing` text track to the asset and queues its fetch, with
+    /// Adds a `preparing` track to the asset and queues its job (an audio track's once the asset
+    /// is probed), with
     /// `video.asset.track.created`, in one transaction. The asset afterwards; `None` when it does
     /// not exist.
-    async fn add_text_track(
+    async fn add_track(
         &self,
         asset_id: &str,
-        track: &TextTrack,
+        track: &Track,
         now: i64,
     ) -> Result<Option<Asset>, DbError>;
-    /// Records how a `preparing` text track ended (`ready` or `errored` with `error`), with its
+    /// Records how a `preparing` track ended (`ready` or `errored` with `error`), with its
     /// `video.asset.track.ready|errored`. A track already ended is left as it is. `false` when the
     /// asset or the track is gone.
-    async fn finish_text_track(
+    async fn finish_track(
         &self,
         asset_id: &str,
         track_id: &str,
         status: TrackStatus,
         error: Option<&str>,
     ) -> Result<bool, DbError>;
-    /// Removes a text track, with `video.asset.track.deleted`; the track removed, if there was one.
-    async fn delete_text_track(
-        &self,
-        asset_id: &str,
-        track_id: &str,
-    ) -> Result<Option<TextTrack>, DbError>;
+    /// Removes a track, with `video.asset.track.deleted`; the track removed, if there was one.
+    async fn delete_track(&self, asset_id: &str, track_id: &str) -> Result<Option<Track>, DbError>;
     /// Assets whose `expire_at` is at or before `now`.
     async fn list_expired_assets(&self, now: i64) -> Result<Vec<String>, DbError>;
     async fn set_asset_original(
@@ -63,8 +60,9 @@ pub trait AssetRepo: Send + Sync {
         id: &str,
         original: &StoredOriginal,
     ) -> Result<bool, DbError>;
-    /// Records the probe result and, in the same transaction, queues `next` (the transcode) and
-    /// creates `task` (an automatic procedure) with its job.
+    /// Records the probe result and, in the same transaction, queues `next` (the transcode), the
+    /// jobs of audio tracks that waited for the probe, and creates `task` (an automatic procedure)
+    /// with its job.
     async fn set_asset_source(
         &self,
         id: &str,

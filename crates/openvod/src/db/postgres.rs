@@ -15,6 +15,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
+use crate::keyed_lock::LockError;
+
 type Engine = sqlx::Postgres;
 type DbRow = sqlx::postgres::PgRow;
 type DbConn = sqlx::PgConnection;
@@ -44,10 +46,12 @@ impl Drop for PgDb {
 impl PgDb {
     /// Connects, applies pending migrations (sqlx holds an advisory lock meanwhile, so servers
     /// starting together migrate once) and starts listening for other processes' wake-ups.
-    pub async fn open(url: &str) -> Result<PgDb, DbError> {
+    /// While the database cannot be reached, work waits `acquire_timeout` for a connection and
+    /// then fails as `Unavailable`.
+    pub async fn open(url: &str, acquire_timeout: Duration) -> Result<PgDb, DbError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -98,9 +102,14 @@ pub struct AdvisoryLocks {
 
 impl AdvisoryLocks {
     /// Connections are opened as locks are taken, up to `max` at once.
-    pub fn connect(url: &str, max: u32) -> Result<AdvisoryLocks, DbError> {
+    pub fn connect(
+        url: &str,
+        max: u32,
+        acquire_timeout: Duration,
+    ) -> Result<AdvisoryLocks, DbError> {
         let pool = PgPoolOptions::new()
             .max_connections(max)
+            .acquire_timeout(acquire_timeout)
             .min_connections(0)
             .connect_lazy(url)?;
         Ok(AdvisoryLocks { pool })
@@ -109,7 +118,7 @@ impl AdvisoryLocks {
 
 #[async_trait]
 impl crate::keyed_lock::SharedLocks for AdvisoryLocks {
-    async fn lock(&self, key: &str) -> std::io::Result<Box<dyn Send + Sync>> {
+    async fn lock(&self, key: &str) -> Result<Box<dyn Send + Sync>, LockError> {
         let (pool, key) = (self.pool.clone(), key.to_owned());
         // Taken in a task of its own: if the caller gives up while waiting, the lock is still
         // taken and then released whole, never left on a pooled connection.
@@ -122,8 +131,13 @@ impl crate::keyed_lock::SharedLocks for AdvisoryLocks {
             Ok::<_, sqlx::Error>(AdvisoryGuard(Some(conn)))
         })
         .await
-        .map_err(std::io::Error::other)?
-        .map_err(std::io::Error::other)?;
+        .map_err(|e| LockError::Io(std::io::Error::other(e)))?
+        .map_err(|e| match DbError::from(e) {
+            e if e.kind() == crate::error::ErrorKind::Unavailable => {
+                LockError::Unavailable(e.to_string())
+            }
+            e => LockError::Io(std::io::Error::other(e)),
+        })?;
         Ok(Box::new(taken))
     }
 }
@@ -270,7 +284,12 @@ pub async fn scratch_database_url() -> String {
 
 #[cfg(test)]
 async fn scratch_db() -> (PgDb, ()) {
-    (PgDb::open(&scratch_database_url().await).await.unwrap(), ())
+    (
+        PgDb::open(&scratch_database_url().await, Duration::from_secs(10))
+            .await
+            .unwrap(),
+        (),
+    )
 }
 
 #[cfg(test)]
@@ -285,8 +304,12 @@ mod postgres_tests {
     async fn a_job_or_event_committed_by_one_process_wakes_the_others() {
         let url = scratch_database_url().await;
         let (writer, idle) = (
-            PgDb::open(&url).await.unwrap(),
-            PgDb::open(&url).await.unwrap(),
+            PgDb::open(&url, std::time::Duration::from_secs(10))
+                .await
+                .unwrap(),
+            PgDb::open(&url, std::time::Duration::from_secs(10))
+                .await
+                .unwrap(),
         );
         let wait = std::time::Duration::from_secs(30);
 

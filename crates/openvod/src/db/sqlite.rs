@@ -30,22 +30,26 @@ pub struct SqliteDb {
 }
 
 impl SqliteDb {
-    /// Opens (creating if needed) the database file and applies pending migrations.
-    pub async fn open(path: &Path) -> Result<SqliteDb, DbError> {
+    /// Opens (creating if needed) the database file and applies pending migrations. Work waits
+    /// up to `wait` for the write lock another process holds (then fails as `Unavailable`).
+    pub async fn open(path: &Path, wait: Duration) -> Result<SqliteDb, DbError> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(wait);
+        // One writer: whoever waits for it waits no longer than for the lock itself.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(wait)
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .acquire_timeout(wait)
             .connect_with(options.read_only(true))
             .await?;
         Ok(SqliteDb {
@@ -111,7 +115,7 @@ include!("sql/repos.rs");
 #[cfg(test)]
 async fn scratch_db() -> (SqliteDb, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(&dir.path().join("scratch.db"))
+    let db = SqliteDb::open(&dir.path().join("scratch.db"), Duration::from_secs(10))
         .await
         .unwrap();
     (db, dir)

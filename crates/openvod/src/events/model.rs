@@ -58,7 +58,7 @@ pub struct StaticRenditionSnapshot {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrackSnapshot {
     pub asset: crate::assets::model::Asset,
-    pub track: crate::assets::model::TextTrack,
+    pub track: crate::assets::model::Track,
 }
 
 impl Snapshot {

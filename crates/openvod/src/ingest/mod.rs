@@ -83,6 +83,8 @@ pub enum IngestError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Object(#[from] objects::ObjectError),
+    #[error(transparent)]
+    Lock(#[from] crate::keyed_lock::LockError),
 }
 
 impl IngestError {
@@ -105,6 +107,7 @@ impl IngestError {
             LengthRequired => ErrorKind::LengthRequired,
             Db(e) => e.kind(),
             Storage(e) => e.kind(),
+            Lock(e) => e.kind(),
             StagedBytesLost(_) | Io(_) => ErrorKind::Internal,
             Object(e) => match e {
                 objects::ObjectError::NoSuchUpload(_) => ErrorKind::NotFound,

@@ -36,6 +36,9 @@ pub enum Job {
     ClipInput { asset_id: String },
     /// Fetch a text track's subtitle file, check it and store it as WebVTT.
     FetchTextTrack { asset_id: String, track_id: String },
+    /// Fetch an audio track's file and encode it into the asset's alternate audio rendition
+    /// (queued once the asset is probed: the rendition lasts as long as the asset).
+    FetchAudioTrack { asset_id: String, track_id: String },
     /// Remove everything stored for a deleted asset.
     PurgeAssetMedia {
         asset_id: String,
@@ -54,6 +57,7 @@ impl Job {
             Job::RenderBbb { .. } => "render_bbb",
             Job::PurgeAssetMedia { .. } => "purge_asset_media",
             Job::FetchTextTrack { .. } => "fetch_text_track",
+            Job::FetchAudioTrack { .. } => "fetch_audio_track",
             Job::ClipInput { .. } => "clip_input",
         }
     }

@@ -9,15 +9,69 @@ use super::plan::{Plan, Rung, AUDIO_KBPS, SEGMENT_SECS};
 /// AAC at 48 kHz, keeping the source's channel count up to stereo; loudness-normalized when the
 /// plan says so.
 fn audio_args(args: &mut Vec<OsString>, plan: &Plan) {
-    if plan.normalize_audio {
+    aac_args(args, plan.normalize_audio, plan.audio_channels, None);
+}
+
+/// The one AAC encode every audio output uses: `channels` at 48 kHz and `AUDIO_KBPS`, EBU R128
+/// loudness when `normalize`, padded with silence (then cut by `-t`) when `pad_to` is given.
+fn aac_args(args: &mut Vec<OsString>, normalize: bool, channels: u32, pad_to: Option<f64>) {
+    let mut filters = Vec::new();
+    if normalize {
         // EBU R128: −23 LUFS integrated, −2 dBTP peaks (one pass, dynamic; `-ar` below resamples
         // loudnorm's 192 kHz output).
-        push_all(args, &["-af", "loudnorm=I=-23:TP=-2:LRA=7"]);
+        filters.push("loudnorm=I=-23:TP=-2:LRA=7".to_owned());
+    }
+    if let Some(secs) = pad_to {
+        filters.push(format!("apad=whole_dur={secs:.6}"));
+        args.push("-t".into());
+        args.push(format!("{secs:.6}").into());
+    }
+    if !filters.is_empty() {
+        args.push("-af".into());
+        args.push(filters.join(",").into());
     }
     push_all(args, &["-c:a", "aac", "-ac"]);
-    args.push(plan.audio_channels.to_string().into());
+    args.push(channels.to_string().into());
     push_all(args, &["-ar", "48000", "-b:a"]);
     args.push(format!("{AUDIO_KBPS}k").into());
+}
+
+/// An added audio track (another language) as an HLS rendition of its own: the file's first audio
+/// stream, padded with silence or cut to the asset's `secs`, encoded as the ladder encodes audio,
+/// in `SEGMENT_SECS` MPEG-TS segments that start at the same time as every rendition's (1.4 s,
+/// ffmpeg's default), so players switching to it stay in sync.
+pub fn audio_track_args(
+    input: &Path,
+    secs: f64,
+    channels: u32,
+    normalize: bool,
+    out: &Path,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-i".into(), input.into()];
+    push_all(&mut args, &["-map", "0:a:0", "-vn", "-sn", "-dn"]);
+    // One AAC frame less: the encoder's priming frame would otherwise run past `secs` into a
+    // last segment of a few milliseconds.
+    let secs = (secs - 1024.0 / 48_000.0).max(1024.0 / 48_000.0);
+    aac_args(&mut args, normalize, channels, Some(secs));
+    push_all(
+        &mut args,
+        &[
+            "-f",
+            "hls",
+            "-hls_time",
+            &SEGMENT_SECS.to_string(),
+            "-hls_playlist_type",
+            "vod",
+            "-hls_flags",
+            "independent_segments",
+            "-hls_segment_type",
+            "mpegts",
+            "-hls_segment_filename",
+        ],
+    );
+    args.push(out.join("seg_%05d.ts").into());
+    args.push(out.join("index.m3u8").into());
+    args
 }
 /// Name of the audio-only rendition of an asset without video.
 pub const AUDIO_RENDITION: &str = "audio";

@@ -158,8 +158,7 @@ impl Pipeline {
     }
 
     fn timeout(&self, info: &MediaInfo) -> Duration {
-        let secs = info.duration.unwrap_or(0.0) * self.media.transcode_timeout_factor;
-        Duration::from_secs_f64(secs.max(120.0))
+        self.media.encode_timeout(info.duration.unwrap_or(0.0))
     }
 
     /// Produces and publishes every output of the asset. Idempotent: a rerun after a crash skips what

@@ -263,6 +263,13 @@ async fn resource_inner(
         let resolved = playback.text_track_vtt(&auth, track_id).await?;
         return send(state, headers, method, resolved).await;
     }
+    if let ["g", grant, "audio", track_id, file] = parts.as_slice() {
+        let viewer = Viewer::from_headers(headers);
+        let resolved = playback
+            .audio_track_file(playback_id, grant, track_id, file, &viewer)
+            .await?;
+        return send(state, headers, method, resolved).await;
+    }
     if let ["g", grant, rendition, file] = parts.as_slice() {
         let viewer = Viewer::from_headers(headers);
         let resolved = playback

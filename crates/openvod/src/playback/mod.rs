@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sha2::Digest;
 
-use crate::assets::model::{Asset, AssetStatus, PlaybackPolicy, TrackStatus};
+use crate::assets::model::{Asset, AssetStatus, PlaybackPolicy, TrackKind, TrackStatus};
 use crate::assets::recent::RecentPlaybackIds;
 use crate::assets::subtitles;
 use crate::config::MediaConfig;
@@ -114,6 +114,8 @@ pub enum PlaybackError {
     Storage(#[from] StorageError),
     #[error("I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Lock(#[from] crate::keyed_lock::LockError),
 }
 
 impl PlaybackError {
@@ -127,6 +129,7 @@ impl PlaybackError {
             Invalid(_) => ErrorKind::Invalid,
             Db(e) => e.kind(),
             Storage(e) => e.kind(),
+            Lock(e) => e.kind(),
             KeyGeneration(_) | Media(_) | Io(_) => ErrorKind::Internal,
         }
     }
@@ -379,12 +382,13 @@ impl PlaybackService {
         let mut m3u8 = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
         // Subtitles: one group of every ready text track (names and language tags were checked
         // when the track was added: no quotes or line breaks).
-        let texts: Vec<_> = auth
-            .asset
-            .text_tracks
-            .iter()
-            .filter(|t| t.status == TrackStatus::Ready)
-            .collect();
+        let ready = |kind: TrackKind| {
+            auth.asset
+                .tracks
+                .iter()
+                .filter(move |t| t.input.kind == kind && t.status == TrackStatus::Ready)
+        };
+        let texts: Vec<_> = ready(TrackKind::Text).collect();
         for t in &texts {
             m3u8.push_str(&format!(
                 "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"{}\",LANGUAGE=\"{}\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO",
@@ -398,16 +402,43 @@ impl PlaybackService {
                 auth.playback_id, t.id
             ));
         }
-        for r in renditions {
+        // Added audio tracks: alternates in one AUDIO group with the variants' own sound (no URI:
+        // it is in the variant streams), which stays the default.
+        let audios: Vec<_> = ready(TrackKind::Audio).collect();
+        let own_audio = auth
+            .asset
+            .source
+            .as_ref()
+            .is_some_and(|s| !s.audio.is_empty());
+        if !audios.is_empty() && own_audio {
+            m3u8.push_str("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"Default\",DEFAULT=YES,AUTOSELECT=YES\n");
+        }
+        for (i, t) in audios.iter().enumerate() {
+            let default = if i == 0 && !own_audio { "YES" } else { "NO" };
             m3u8.push_str(&format!(
-                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"",
-                r.bandwidth, r.average_bandwidth, r.codecs
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\",LANGUAGE=\"{}\",DEFAULT={default},AUTOSELECT=YES,URI=\"{}/g/{grant}/audio/{}/index.m3u8\"\n",
+                t.input.name, t.input.language_code, auth.playback_id, t.id
+            ));
+        }
+        for r in renditions {
+            // Variants without sound of their own name the codec of the alternates they play with.
+            let codecs = if !audios.is_empty() && !r.codecs.contains("mp4a") {
+                format!("{},mp4a.40.2", r.codecs)
+            } else {
+                r.codecs.clone()
+            };
+            m3u8.push_str(&format!(
+                "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{codecs}\"",
+                r.bandwidth, r.average_bandwidth
             ));
             if r.height > 0 {
                 m3u8.push_str(&format!(",RESOLUTION={}x{}", r.width, r.height));
             }
             if let Some(fps) = r.frame_rate {
                 m3u8.push_str(&format!(",FRAME-RATE={fps:.3}"));
+            }
+            if !audios.is_empty() {
+                m3u8.push_str(",AUDIO=\"audio\"");
             }
             if !texts.is_empty() {
                 m3u8.push_str(",SUBTITLES=\"subs\"");
@@ -503,11 +534,15 @@ impl PlaybackService {
     fn ready_text_track<'a>(
         asset: &'a Asset,
         track_id: &str,
-    ) -> Result<&'a crate::assets::model::TextTrack, PlaybackError> {
+    ) -> Result<&'a crate::assets::model::Track, PlaybackError> {
         asset
-            .text_tracks
+            .tracks
             .iter()
-            .find(|t| t.id == track_id && t.status == TrackStatus::Ready)
+            .find(|t| {
+                t.id == track_id
+                    && t.input.kind == TrackKind::Text
+                    && t.status == TrackStatus::Ready
+            })
             .ok_or_else(|| PlaybackError::FileNotFound(format!("text track {track_id}")))
     }
 
@@ -583,6 +618,43 @@ impl PlaybackService {
                     .renditions
                     .iter()
                     .any(|r| r.name == rendition && r.pending),
+        })
+    }
+
+    /// A file of an added audio track's rendition (`index.m3u8`, `seg_NNNNN.ts`), for a holder
+    /// of the grant from the master playlist.
+    pub async fn audio_track_file(
+        &self,
+        playback_id: &str,
+        grant: &str,
+        track_id: &str,
+        file: &str,
+        viewer: &restrictions::Viewer,
+    ) -> Result<Resolved, PlaybackError> {
+        let (policy, asset, _) = self.granted(playback_id, grant, "audio", viewer).await?;
+        let content_type = match file {
+            "index.m3u8" => "application/vnd.apple.mpegurl",
+            f if f.starts_with("seg_")
+                && f.ends_with(".ts")
+                && f[4..f.len() - 3].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                "video/mp2t"
+            }
+            _ => return Err(PlaybackError::FileNotFound(file.to_owned())),
+        };
+        if !asset.tracks.iter().any(|t| {
+            t.id == track_id && t.input.kind == TrackKind::Audio && t.status == TrackStatus::Ready
+        }) {
+            return Err(PlaybackError::FileNotFound(format!(
+                "audio track {track_id}"
+            )));
+        }
+        Ok(Resolved {
+            key: StoreKey::parse(&Asset::audio_track_key(&asset.id, track_id, file))
+                .map_err(|_| PlaybackError::FileNotFound(file.to_owned()))?,
+            content_type,
+            public: policy == PlaybackPolicy::Public,
+            pending_segment: false,
         })
     }
 

@@ -148,11 +148,10 @@ impl TaskRunner {
     }
 
     async fn ffmpeg(&self, args: Vec<OsString>, info: &MediaInfo) -> Result<(), MediaError> {
-        let secs = (info.duration.unwrap_or(0.0) * self.media.transcode_timeout_factor).max(120.0);
         crate::media::ffmpeg::run(
             &self.media.ffmpeg_path,
             args,
-            Duration::from_secs_f64(secs),
+            self.media.encode_timeout(info.duration.unwrap_or(0.0)),
             |_| {},
         )
         .await

@@ -252,3 +252,130 @@ async fn webhooks_through_a_faulty_network_are_each_delivered_at_least_once_with
         "the dropped answers made repeats: {ids_by_upload:?}"
     );
 }
+
+/// PostgreSQL behind a network that resets every connection for a while: requests are told to come
+/// back (503 with `Retry-After`, in Mux's error shape), not that the server failed, and nothing
+/// acknowledged before is lost; once the database answers again, the chunk sent again completes
+/// the upload with exact bytes and the background work carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_out_of_reach_gets_503_and_loses_nothing_acknowledged() {
+    let mut database =
+        url::Url::parse(&openvod::db::postgres::scratch_database_url().await).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        database.host_str().unwrap(),
+        database.port().unwrap_or(5432)
+    );
+    let proxy = FaultProxy::start(&upstream, &[]).await;
+    let proxied = url::Url::parse(&proxy.url).unwrap();
+    database.set_port(proxied.port()).unwrap();
+    let app = TestApp::spawn_with(0, |c| {
+        c.database.url = Some(database.to_string());
+        c.database.acquire_timeout_secs = 2;
+    })
+    .await;
+    let data = crate::support::clip_bytes();
+    let half = data.len() / 2;
+    let upload = app
+        .create_upload(json!({"new_asset_settings": {"playback_policy": "public"}}))
+        .await;
+    let upload_id = upload["id"].as_str().unwrap().to_owned();
+    let url = upload["url"].as_str().unwrap().to_owned();
+    let put = |start: usize, end: usize| {
+        app.client
+            .put(&url)
+            .header(
+                "content-range",
+                format!("bytes {start}-{}/{}", end - 1, data.len()),
+            )
+            .body(data[start..end].to_vec())
+            .send()
+    };
+    assert_eq!(put(0, half).await.unwrap().status(), 308);
+
+    // The database goes out of reach: every open connection is cut, every new one reset.
+    proxy.fault_next(&[Fault::ResetAfter(0); 100_000]);
+    let unavailable = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 503, "{:?}", r.headers());
+        assert_eq!(r.headers()["retry-after"], "1");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "unavailable", "{body}");
+    };
+    unavailable(put(half, data.len()).await.unwrap()).await;
+    unavailable(
+        app.api(Method::GET, &format!("/video/v1/uploads/{upload_id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    unavailable(
+        app.api(Method::POST, "/video/v1/uploads")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    // Back: the chunk sent again, as UpChunk does, completes the upload with exact bytes.
+    proxy.clear();
+    let mut answered = None;
+    for _ in 0..50 {
+        match put(half, data.len()).await {
+            Ok(r) if r.status() == 503 => tokio::time::sleep(Duration::from_millis(200)).await,
+            Ok(r) => {
+                answered = Some(r.status());
+                break;
+            }
+            Err(e) => panic!("the server dropped the request: {e}"),
+        }
+    }
+    assert!(
+        matches!(answered, Some(s) if s.is_success()),
+        "the resent chunk answered {answered:?}"
+    );
+    let upload = app.get_upload(&upload_id).await;
+    assert_eq!(upload["status"], "asset_created", "{upload}");
+    assert_eq!(stored_original(&app, &upload_id).await, data);
+    app.run_jobs_until_idle().await;
+    let asset = app.get_asset(upload["asset_id"].as_str().unwrap()).await;
+    assert_eq!(asset["status"], "ready", "{asset}");
+}
+
+/// The embedded SQLite file write-locked by another process (an `openvod` command, a backup tool)
+/// for longer than `[database] acquire_timeout_secs`: a write is told to come back (503 with
+/// `Retry-After`), reads go on (WAL), and once the lock is gone the same request succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_locked_elsewhere_gets_503_for_writes_and_reads_go_on() {
+    use sqlx::Connection;
+    let app = TestApp::spawn_with(0, |c| {
+        c.database.url = None;
+        c.database.acquire_timeout_secs = 1;
+    })
+    .await;
+    let upload = app.create_upload(json!({})).await;
+    let path = app.config.database_path();
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let create = || {
+        app.api(Method::POST, "/video/v1/uploads")
+            .json(&json!({}))
+            .send()
+    };
+    let r = create().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "unavailable", "{body}");
+    let read = app.get_upload(upload["id"].as_str().unwrap()).await;
+    assert_eq!(read["status"], "waiting", "{read}");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let r = create().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}

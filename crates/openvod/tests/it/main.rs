@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step). Each module drives a real server over HTTP.
 
 mod assets;
+mod audio_tracks;
 mod bbb;
 mod bbb_migrate;
 mod bbb_modes;

@@ -796,8 +796,8 @@ async fn unsupported_fields_are_named_not_ignored() {
             "input[0].start_time",
         ),
         (
-            json!({"input": [{"url": url}, {"url": "https://example.com/en.m4a", "type": "audio", "language_code": "en"}]}),
-            "audio tracks are not supported",
+            json!({"input": [{"url": url}, {"url": "https://example.com/en.m4a", "type": "audio", "language_code": "en", "text_type": "subtitles"}]}),
+            "input[1].text_type: only for text tracks",
         ),
         (
             json!({"input": url, "per_title_encode": true}),

@@ -69,6 +69,7 @@ impl Worker {
 async fn two_workers_without_a_shared_folder_share_jobs_and_survive_a_kill_9() {
     let database = DatabaseConfig {
         url: Some(openvod::db::postgres::scratch_database_url().await),
+        ..Default::default()
     };
     let storage = test_bucket(&format!("workers-{}", openvod::id::random_id()));
     // The API server runs no jobs itself.

@@ -99,6 +99,7 @@ pub async fn backend_for(
     let backend = (
         openvod::config::DatabaseConfig {
             url: Some(openvod::db::postgres::scratch_database_url().await),
+            ..Default::default()
         },
         test_bucket(&format!("proc-{}", openvod::id::random_id())),
     );
@@ -370,6 +371,20 @@ pub fn h264_clip(name: &str, size: &str, rate: u32, secs: u32, extra: &[&str]) -
     ];
     args.extend_from_slice(extra);
     lavfi_clip(name, (size, rate, secs), &args)
+}
+
+/// The URIs of a playlist (lines that are not tags), and those of `URI="..."` attributes.
+pub fn playlist_uris(playlist: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in playlist.lines() {
+        if let Some(at) = line.find("URI=\"") {
+            let rest = &line[at + 5..];
+            out.push(rest[..rest.find('"').unwrap()].to_owned());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            out.push(line.to_owned());
+        }
+    }
+    out
 }
 
 pub fn clip_bytes() -> Vec<u8> {

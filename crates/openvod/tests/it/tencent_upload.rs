@@ -1010,7 +1010,19 @@ async fn hotlink_exper_urls_serve_only_the_first_seconds() {
     assert!(duration(&full, "full.mp4") > 5.5);
 
     let preview = sign("s3cret-key", &path, &t, "2", "", "");
-    for round in ["cut", "kept"] {
+    // Four first requests at once take turns on the cut: each gets the one stored preview.
+    let first: Vec<_> = futures_util::future::join_all(
+        (0..4).map(|_| fetch(format!("t={t}&exper=2&sign={preview}"))),
+    )
+    .await;
+    for (status, bytes) in &first {
+        assert_eq!(*status, 200);
+        assert_eq!(
+            bytes, &first[0].1,
+            "every first request gets the same preview"
+        );
+    }
+    for round in ["stored", "again"] {
         let (status, bytes) = fetch(format!("t={t}&exper=2&sign={preview}")).await;
         assert_eq!(status, 200, "{round}");
         let secs = duration(&bytes, &format!("{round}.mp4"));

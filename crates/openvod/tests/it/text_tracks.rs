@@ -7,7 +7,7 @@ use axum::routing::get;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::support::{h264_clip, TestApp};
+use crate::support::{h264_clip, playlist_uris as uris, TestApp};
 
 const SRT: &str = "1\r\n00:00:01,000 --> 00:00:02,500\r\n<font color=\"#ff0\">Hello</font> <i>there</i>\r\n\r\n2\r\n00:00:05,000 --> 00:00:07,000\r\nSecond cue\r\nTwo lines\r\n";
 const VTT_FR: &str = "WEBVTT\n\nNOTE from the test\n\n00:00.500 --> 00:03.000 line:10%\nBonjour\n\n00:11.000 --> 00:12.000\nFin\n";
@@ -44,20 +44,6 @@ async fn get_text(app: &TestApp, url: &str) -> (u16, String) {
     let response = app.fetch(url).await;
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
-}
-
-/// The URIs of a playlist (lines that are not tags), and those of `URI="..."` attributes.
-fn uris(playlist: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in playlist.lines() {
-        if let Some(at) = line.find("URI=\"") {
-            let rest = &line[at + 5..];
-            out.push(rest[..rest.find('"').unwrap()].to_owned());
-        } else if !line.starts_with('#') && !line.is_empty() {
-            out.push(line.to_owned());
-        }
-    }
-    out
 }
 
 /// An asset uploaded with an English SRT track, then given a French WebVTT one and a file that
@@ -287,10 +273,12 @@ async fn bad_track_requests_are_refused_by_name() {
     let cases = [
         (json!({"url": url, "type": "text"}), "language_code"),
         (json!({"type": "text", "language_code": "en"}), "url"),
+        (json!({"type": "audio", "language_code": "en"}), "url"),
         (
-            json!({"url": url, "type": "audio", "language_code": "en"}),
-            "audio tracks are not supported",
+            json!({"url": url, "type": "audio", "language_code": "en", "closed_captions": true}),
+            "closed_captions",
         ),
+        (json!({"url": url, "type": "audio"}), "language_code"),
         (
             json!({"url": url, "type": "video", "language_code": "en"}),
             "type",

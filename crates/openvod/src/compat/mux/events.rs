@@ -24,7 +24,7 @@ pub fn envelope(event: &Event) -> Value {
         Snapshot::Task(t) => Ok(json!({"task_id": t.task.id, "asset_id": t.asset.id})),
         Snapshot::StaticRendition(r) => serde_json::to_value(static_rendition_data(r)),
         Snapshot::Track(t) => {
-            let mut track = TrackResponse::from_text_track(&t.track);
+            let mut track = TrackResponse::from_track(&t.track);
             track.asset_id = Some(t.asset.id.clone());
             serde_json::to_value(track)
         }

@@ -115,7 +115,7 @@ async fn create_upload(
         ));
     }
     caller.own(&mut settings.meta)?;
-    state.assets.check_text_tracks(&settings).await?;
+    state.assets.check_tracks(&settings).await?;
     let upload = state
         .ingest
         .create_upload(NewUpload {
@@ -403,7 +403,7 @@ async fn list_static_renditions(
     post,
     path = "/video/v1/assets/{id}/tracks",
     tag = "tracks",
-    summary = "Add a subtitle track from a WebVTT or SRT URL",
+    summary = "Add a subtitle track (a WebVTT or SRT URL) or an audio track (an audio file URL)",
     params(("id" = String, Path, description = "the asset")),
     request_body = InputSettings,
     responses((status = 201, description = "OK", body = Data<TrackResponse>), Refused)
@@ -414,17 +414,17 @@ async fn create_track(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<InputSettings>,
 ) -> Result<Response, ApiError> {
-    let input = request.into_text_track("").map_err(ApiError::invalid)?;
+    let input = request.into_track("").map_err(ApiError::invalid)?;
     visible_asset(&state, &caller, &id).await?;
-    let track = state.assets.add_text_track(&id, input).await?;
-    Ok(created_response(TrackResponse::from_text_track(&track)))
+    let track = state.assets.add_track(&id, input).await?;
+    Ok(created_response(TrackResponse::from_track(&track)))
 }
 
 #[utoipa::path(
     delete,
     path = "/video/v1/assets/{id}/tracks/{tid}",
     tag = "tracks",
-    summary = "Delete a text track",
+    summary = "Delete a text or audio track",
     params(("id" = String, Path, description = "the asset"), ("tid" = String, Path, description = "the track")),
     responses((status = 204, description = "Done; no body"), Refused)
 )]
@@ -434,7 +434,7 @@ async fn delete_track(
     Path((id, tid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     visible_asset(&state, &caller, &id).await?;
-    state.assets.delete_text_track(&id, &tid).await?;
+    state.assets.delete_track(&id, &tid).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

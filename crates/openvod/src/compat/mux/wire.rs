@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assets::model::{
     Asset, AssetMeta, AssetSettings, AssetStatus, IngestType, Overlay, OverlayLength, PlaybackId,
-    PlaybackPolicy, TextTrack, TextTrackInput,
+    PlaybackPolicy, Track, TrackInput, TrackKind,
 };
 use crate::ingest::model::Upload;
 use crate::media::probe::MediaInfo;
@@ -51,8 +51,9 @@ pub struct InputSettings {
 }
 
 impl InputSettings {
-    /// A `type: text` entry as a text track to fetch; `prefix` names the entry in errors.
-    pub fn into_text_track(self, prefix: &str) -> Result<TextTrackInput, String> {
+    /// A `type: text` or `type: audio` entry as a track to fetch; `prefix` names the entry in
+    /// errors.
+    pub fn into_track(self, prefix: &str) -> Result<TrackInput, String> {
         refuse_unsupported(prefix, &self.other)?;
         if self.overlay_settings.is_some() {
             return Err(format!(
@@ -64,35 +65,46 @@ impl InputSettings {
                 "{prefix}start_time: only the first input (an asset to clip) takes start_time and end_time"
             ));
         }
-        match self.kind.as_deref() {
-            Some("text") => {}
-            Some("audio") => {
-                return Err(format!(
-                    "{prefix}type: audio tracks are not supported by openvod yet; only text"
-                ))
-            }
+        let kind = match self.kind.as_deref() {
+            Some("text") => TrackKind::Text,
+            Some("audio") => TrackKind::Audio,
             other => {
                 return Err(format!(
-                    "{prefix}type: must be \"text\" for a track (got {other:?})"
+                    "{prefix}type: must be \"text\" or \"audio\" for a track (got {other:?})"
                 ))
             }
-        }
-        match self.text_type.as_deref() {
-            None | Some("subtitles") => {}
-            Some(other) => {
+        };
+        match (kind, self.text_type.as_deref()) {
+            (TrackKind::Text, None | Some("subtitles")) | (TrackKind::Audio, None) => {}
+            (TrackKind::Text, Some(other)) => {
                 return Err(format!(
                     "{prefix}text_type: must be \"subtitles\" (got {other:?})"
                 ))
             }
+            (TrackKind::Audio, Some(_)) => {
+                return Err(format!("{prefix}text_type: only for text tracks"))
+            }
+        }
+        if kind == TrackKind::Audio && self.closed_captions.is_some() {
+            return Err(format!("{prefix}closed_captions: only for text tracks"));
         }
         let url = self
             .url
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| format!("{prefix}url: the URL of a WebVTT or SRT file is required"))?;
+            .ok_or_else(|| match kind {
+                TrackKind::Text => {
+                    format!("{prefix}url: the URL of a WebVTT or SRT file is required")
+                }
+                TrackKind::Audio => format!("{prefix}url: the URL of an audio file is required"),
+            })?;
         let language_code = self.language_code.ok_or_else(|| {
-            format!("{prefix}language_code: required for a text track (e.g. \"en\")")
+            format!(
+                "{prefix}language_code: required for a {} track (e.g. \"en\")",
+                kind.as_str()
+            )
         })?;
-        let input = TextTrackInput {
+        let input = TrackInput {
+            kind,
             url,
             name: self
                 .name
@@ -189,7 +201,7 @@ pub enum Inputs {
 
 impl Inputs {
     /// The main input's URL (the first entry, unless it is a track: an upload's settings may list
-    /// only tracks) and the text tracks the other entries ask for.
+    /// only tracks) and the text and audio tracks the other entries ask for.
     fn parse(self, prefix: &str) -> Result<ParsedInputs, String> {
         let inputs = match self {
             Inputs::Url(url) => {
@@ -243,23 +255,23 @@ impl Inputs {
                 }
                 None | Some("video") => {
                     return Err(format!(
-                        "{at}type: only the first input is the video; others are \"text\" tracks"
+                        "{at}type: only the first input is the video; others are \"text\" or \"audio\" tracks"
                     ))
                 }
-                _ => parsed.text_tracks.push(input.into_text_track(&at)?),
+                _ => parsed.tracks.push(input.into_track(&at)?),
             }
         }
         Ok(parsed)
     }
 }
 
-/// What `input[]` asks for: the main input, the part of it a clip takes, and text tracks.
+/// What `input[]` asks for: the main input, the part of it a clip takes, and tracks.
 #[derive(Debug, Default)]
 struct ParsedInputs {
     url: Option<String>,
     clip: Option<crate::assets::model::ClipRange>,
     overlay: Option<Overlay>,
-    text_tracks: Vec<TextTrackInput>,
+    tracks: Vec<TrackInput>,
 }
 
 /// Mux's `meta` (`AssetMetadata`) in a request. Unlike the rest of a request, unknown keys are refused:
@@ -555,7 +567,7 @@ impl CreateAssetRequest {
                 test: self.test.unwrap_or(false),
                 normalize_audio: self.normalize_audio.unwrap_or(false),
                 meta,
-                text_tracks: inputs.text_tracks,
+                tracks: inputs.tracks,
                 clip: inputs.clip,
                 overlay: inputs.overlay,
                 ..AssetSettings::default()
@@ -731,18 +743,27 @@ impl TrackResponse {
         }
     }
 
-    /// A subtitle track in Mux's shape.
-    pub fn from_text_track(track: &TextTrack) -> TrackResponse {
-        TrackResponse {
+    /// A subtitle or added audio track in Mux's shape.
+    pub fn from_track(track: &Track) -> TrackResponse {
+        let common = TrackResponse {
             status: Some(track.status.as_str()),
-            text_type: Some("subtitles"),
-            text_source: Some("uploaded"),
             language_code: Some(track.input.language_code.clone()),
             name: Some(track.input.name.clone()),
-            closed_captions: Some(track.input.closed_captions),
             passthrough: track.input.passthrough.clone(),
             error: track.error.clone(),
-            ..TrackResponse::empty(track.id.clone(), "text")
+            ..TrackResponse::empty(track.id.clone(), track.input.kind.as_str())
+        };
+        match track.input.kind {
+            TrackKind::Text => TrackResponse {
+                text_type: Some("subtitles"),
+                text_source: Some("uploaded"),
+                closed_captions: Some(track.input.closed_captions),
+                ..common
+            },
+            TrackKind::Audio => TrackResponse {
+                primary: Some(false),
+                ..common
+            },
         }
     }
 }
@@ -909,7 +930,7 @@ impl AssetResponse {
                 ..TrackResponse::empty(track_id(&asset.id, "audio"), "audio")
             });
         }
-        tracks.extend(asset.text_tracks.iter().map(TrackResponse::from_text_track));
+        tracks.extend(asset.tracks.iter().map(TrackResponse::from_track));
         let labels = source.map(resolution_labels);
         let (progress_state, progress) = match (asset.status, source) {
             (AssetStatus::Ready, _) => ("completed", 100.0),

@@ -8,7 +8,7 @@ use super::{
     asset_from_row, corrupt, dialect, query, query_as, query_scalar, to_json, upload_from_row,
     DbConn, DbRow, Engine, SqlDb,
 };
-use crate::assets::model::{Asset, TextTrack};
+use crate::assets::model::{Asset, Track};
 use crate::db::{DbError, EventRepo};
 use crate::events::model::{
     Attempt, ClaimedDelivery, DeliveryOutcome, DeliveryResult, Event, Snapshot,
@@ -104,7 +104,7 @@ pub(super) async fn emit_track(
     conn: &mut DbConn,
     kind: &str,
     asset: &Asset,
-    track: &TextTrack,
+    track: &Track,
 ) -> Result<(), DbError> {
     let snapshot = Snapshot::Track(Box::new(TrackSnapshot {
         asset: asset.clone(),

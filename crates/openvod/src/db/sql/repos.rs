@@ -13,7 +13,8 @@ use super::{
 };
 use crate::assets::model::{
     Asset, AssetChange, AssetErrors, AssetFilter, AssetSettings, AssetStatus, IngestType,
-    PlaybackId, PlaybackPolicy, Rendition, StaticFile, StoredOriginal, TextTrack, TrackStatus,
+    PlaybackId, PlaybackPolicy, Rendition, StaticFile, StoredOriginal, Track, TrackKind,
+    TrackStatus,
 };
 use crate::events::model::Snapshot;
 use crate::ingest::model::{Upload, UploadStatus};
@@ -161,7 +162,7 @@ fn asset_from_row(row: &DbRow, playback_ids: Vec<PlaybackId>) -> Result<Asset, D
         playback_ids,
         renditions: json_col(row, "renditions")?.unwrap_or_default(),
         static_files: json_col(row, "static_files")?.unwrap_or_default(),
-        text_tracks: json_col(row, "text_tracks")?.unwrap_or_default(),
+        tracks: json_col(row, "text_tracks")?.unwrap_or_default(),
         outputs_complete: row.try_get("outputs_complete")?,
     })
 }
@@ -216,7 +217,7 @@ async fn insert_asset(
     .bind(asset.original.as_ref().map(|o| o.size as i64))
     .bind(asset.master_access_until)
     .bind(&asset.file_id)
-    .bind(to_json(&asset.text_tracks))
+    .bind(to_json(&asset.tracks))
     .execute(&mut **tx)
     .await?;
     for pid in &asset.playback_ids {
@@ -255,34 +256,43 @@ async fn insert_new_asset(
         )
         .await?;
     }
-    for track in &asset.text_tracks {
-        queue_text_track(tx, asset, track, now).await?;
+    for track in &asset.tracks {
+        queue_track(tx, asset, track, now).await?;
     }
     Ok(())
 }
 
-async fn write_text_tracks(tx: &mut Transaction<'_, Engine>, asset: &Asset) -> Result<(), DbError> {
+async fn write_tracks(tx: &mut Transaction<'_, Engine>, asset: &Asset) -> Result<(), DbError> {
     query("UPDATE assets SET text_tracks = ? WHERE id = ?")
-        .bind(to_json(&asset.text_tracks))
+        .bind(to_json(&asset.tracks))
         .bind(&asset.id)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-/// Queues the fetch of a new text track and writes `video.asset.track.created`.
-async fn queue_text_track(
+/// Writes `video.asset.track.created` for a new track and queues its job: a text track's fetch at
+/// once, an audio track's once the asset is probed (`set_asset_source` queues it then), since its
+/// rendition lasts as long as the asset.
+async fn queue_track(
     tx: &mut Transaction<'_, Engine>,
     asset: &Asset,
-    track: &TextTrack,
+    track: &Track,
     now: i64,
 ) -> Result<(), DbError> {
-    let job = Job::FetchTextTrack {
-        asset_id: asset.id.clone(),
-        track_id: track.id.clone(),
-    };
-    insert_job(tx, &job, now).await?;
+    if let Some(job) = track_job(&asset.id, track, asset.source.is_some()) {
+        insert_job(tx, &job, now).await?;
+    }
     emit_track(tx, "video.asset.track.created", asset, track).await
+}
+
+/// The job that prepares `track`, if it can start now (`probed`: the asset's source is known).
+fn track_job(asset_id: &str, track: &Track, probed: bool) -> Option<Job> {
+    let (asset_id, track_id) = (asset_id.to_owned(), track.id.clone());
+    match track.input.kind {
+        TrackKind::Text => Some(Job::FetchTextTrack { asset_id, track_id }),
+        TrackKind::Audio => probed.then_some(Job::FetchAudioTrack { asset_id, track_id }),
+    }
 }
 
 /// An asset's playback ids in the order they were created.
@@ -659,26 +669,26 @@ impl AssetRepo for SqlDb {
         Ok(Some(asset))
     }
 
-    async fn add_text_track(
+    async fn add_track(
         &self,
         asset_id: &str,
-        track: &TextTrack,
+        track: &Track,
         now: i64,
     ) -> Result<Option<Asset>, DbError> {
         let mut tx = self.writer.begin().await?;
         let Some(mut asset) = read_asset(&mut tx, asset_id).await? else {
             return Ok(None);
         };
-        asset.text_tracks.push(track.clone());
-        write_text_tracks(&mut tx, &asset).await?;
-        queue_text_track(&mut tx, &asset, track, now).await?;
+        asset.tracks.push(track.clone());
+        write_tracks(&mut tx, &asset).await?;
+        queue_track(&mut tx, &asset, track, now).await?;
         tx.commit().await?;
         self.jobs_queued.notify_waiters();
         self.events_written.notify_waiters();
         Ok(Some(asset))
     }
 
-    async fn finish_text_track(
+    async fn finish_track(
         &self,
         asset_id: &str,
         track_id: &str,
@@ -689,7 +699,7 @@ impl AssetRepo for SqlDb {
         let Some(mut asset) = read_asset(&mut tx, asset_id).await? else {
             return Ok(false);
         };
-        let Some(track) = asset.text_tracks.iter_mut().find(|t| t.id == track_id) else {
+        let Some(track) = asset.tracks.iter_mut().find(|t| t.id == track_id) else {
             return Ok(false);
         };
         if track.status != TrackStatus::Preparing {
@@ -698,7 +708,7 @@ impl AssetRepo for SqlDb {
         track.status = status;
         track.error = error.map(str::to_owned);
         let track = track.clone();
-        write_text_tracks(&mut tx, &asset).await?;
+        write_tracks(&mut tx, &asset).await?;
         let kind = match status {
             TrackStatus::Errored => "video.asset.track.errored",
             _ => "video.asset.track.ready",
@@ -709,20 +719,16 @@ impl AssetRepo for SqlDb {
         Ok(true)
     }
 
-    async fn delete_text_track(
-        &self,
-        asset_id: &str,
-        track_id: &str,
-    ) -> Result<Option<TextTrack>, DbError> {
+    async fn delete_track(&self, asset_id: &str, track_id: &str) -> Result<Option<Track>, DbError> {
         let mut tx = self.writer.begin().await?;
         let Some(mut asset) = read_asset(&mut tx, asset_id).await? else {
             return Ok(None);
         };
-        let Some(at) = asset.text_tracks.iter().position(|t| t.id == track_id) else {
+        let Some(at) = asset.tracks.iter().position(|t| t.id == track_id) else {
             return Ok(None);
         };
-        let track = asset.text_tracks.remove(at);
-        write_text_tracks(&mut tx, &asset).await?;
+        let track = asset.tracks.remove(at);
+        write_tracks(&mut tx, &asset).await?;
         emit_track(&mut tx, "video.asset.track.deleted", &asset, &track).await?;
         tx.commit().await?;
         self.events_written.notify_waiters();
@@ -761,14 +767,14 @@ impl AssetRepo for SqlDb {
     ) -> Result<bool, DbError> {
         let mut tx = self.writer.begin().await?;
         let sql = format!(
-            "SELECT source FROM assets WHERE id = ?{}",
+            "SELECT source, text_tracks FROM assets WHERE id = ?{}",
             dialect::FOR_UPDATE
         );
-        let first_probe: Option<Option<String>> =
-            query_scalar(&sql).bind(id).fetch_optional(&mut *tx).await?;
-        let Some(previous) = first_probe else {
+        let Some(row) = query(&sql).bind(id).fetch_optional(&mut *tx).await? else {
             return Ok(false);
         };
+        let previous: Option<String> = row.try_get("source")?;
+        let tracks: Vec<Track> = json_col(&row, "text_tracks")?.unwrap_or_default();
         query("UPDATE assets SET source = ? WHERE id = ?")
             .bind(to_json(source))
             .bind(id)
@@ -785,6 +791,12 @@ impl AssetRepo for SqlDb {
             }
             if let Some(job) = next {
                 insert_job(&mut tx, job, now).await?;
+            }
+            // Audio tracks waited for the asset's duration.
+            for track in tracks.iter().filter(|t| t.status == TrackStatus::Preparing) {
+                if let Some(job @ Job::FetchAudioTrack { .. }) = track_job(id, track, true) {
+                    insert_job(&mut tx, &job, now).await?;
+                }
             }
         }
         tx.commit().await?;
