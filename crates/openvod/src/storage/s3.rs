@@ -237,6 +237,51 @@ impl S3Store {
     fn path(&self, key: &StoreKey) -> String {
         format!("/{}{}", self.prefix, key.as_str())
     }
+
+    /// The ids of the multipart uploads open on `key` (the first 1,000, which is all a key ever
+    /// has). Asked through a presigned GET and read here: rust-s3's own listing insists on a
+    /// `StorageClass` that SeaweedFS and others leave out.
+    pub async fn uploads_in_progress(&self, key: &StoreKey) -> Result<Vec<String>, StorageError> {
+        let name = self.path(key).trim_start_matches('/').to_owned();
+        let queries = [("uploads", ""), ("prefix", name.as_str())]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let url = self
+            .bucket
+            .presign_get("/", 60, Some(queries))
+            .await
+            .map_err(|e| io(key, e))?;
+        let unavailable = |reason: String| StorageError::Unavailable {
+            key: key.as_str().to_owned(),
+            reason,
+        };
+        let answer = reqwest::get(&url)
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| unavailable(e.to_string()))?
+            .text()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let doc = roxmltree::Document::parse(&answer).map_err(|e| io(key, e))?;
+        let child = |node: roxmltree::Node<'_, '_>, tag: &str| {
+            node.children()
+                .find(|c| c.has_tag_name(tag))
+                .and_then(|c| c.text())
+                .map(str::to_owned)
+        };
+        Ok(doc
+            .descendants()
+            .filter(|n| n.has_tag_name("Upload"))
+            .filter(|u| {
+                child(*u, "Key")
+                    .as_deref()
+                    .map(|k| k.trim_start_matches('/'))
+                    == Some(&name)
+            })
+            .filter_map(|u| child(u, "UploadId"))
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -317,6 +362,19 @@ impl Store for S3Store {
                 // Parts already sent are not left behind (they cost storage until aborted).
                 let _ = self.bucket.abort_upload(&path, &upload.upload_id).await;
                 return Err(e);
+            }
+            // An initiation whose answer was lost, then retried, left an upload nobody will
+            // complete (its parts would cost storage until aborted); the object is written now, so
+            // any other upload still open on its key is such a leftover.
+            match self.uploads_in_progress(key).await {
+                Ok(left) => {
+                    for id in left.iter().filter(|id| **id != upload.upload_id) {
+                        let _ = retrying(|| self.bucket.abort_upload(&path, id)).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(key = %key.as_str(), error = %e, "listing leftover uploads")
+                }
             }
         }
         // As the local store does, the source is consumed.

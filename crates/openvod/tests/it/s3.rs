@@ -289,3 +289,48 @@ async fn a_bucket_down_past_every_retry_gets_503_and_the_resent_upload_is_exact(
     .await;
     assert_eq!(app.download_master(&asset_id).await, data);
 }
+
+/// A multipart initiation whose answer is lost is retried, and the upload the bucket made for the
+/// lost answer is aborted once the object is written: no open upload is left to cost storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_initiation_answer_leaves_no_open_upload_behind() {
+    use crate::fault_proxy::{Fault, FaultProxy};
+    let mut config = test_bucket(&format!("initiate-{}", openvod::id::random_id()));
+    S3Store::new(&config)
+        .unwrap()
+        .ensure_bucket()
+        .await
+        .unwrap();
+    let upstream = config
+        .endpoint
+        .clone()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    // The first request of a multipart write is its initiation.
+    let proxy = FaultProxy::start(&upstream, &[Fault::DropResponse]).await;
+    config.endpoint = Some(proxy.url.clone());
+    let store = S3Store::new(&config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..(9 << 20) + 5)
+        .map(|i: u32| (i * 11 % 249) as u8)
+        .collect();
+    let source = dir.path().join("big.bin");
+    std::fs::write(&source, &data).unwrap();
+    let big = key("big.bin");
+    store.put_file(&big, &source).await.unwrap();
+    assert_eq!(proxy.pending(), 0, "the initiation's answer was lost");
+    assert_eq!(
+        store.uploads_in_progress(&big).await.unwrap(),
+        Vec::<String>::new(),
+        "the upload of the lost answer was aborted"
+    );
+    let stored = store
+        .get(&big, 0, None)
+        .await
+        .unwrap()
+        .into_bytes()
+        .await
+        .unwrap();
+    assert_eq!(stored.as_ref(), &data[..]);
+}
