@@ -1,5 +1,5 @@
-//! The crash soak: rounds of start the real server, drive chunked uploads, transcodes and webhook
-//! deliveries, `kill -9` it at a random moment, restart; then the invariants of ARCHITECTURE.md:
+//! The crash soak: rounds of start the real server, drive chunked uploads, transcodes, BBB renders
+//! and webhook deliveries, `kill -9` it at a random moment, restart; then the invariants of ARCHITECTURE.md:
 //! every acknowledged upload byte is there, every asset reaches a terminal state exactly once,
 //! every event is delivered at least once, no scratch file outlives its process, no job is stuck.
 //!
@@ -31,6 +31,8 @@ struct Soak {
     secret: String,
     client: reqwest::Client,
     uploads: Mutex<HashMap<String, Upload>>,
+    /// The renders the server acknowledged (a 201), by id (the id of the asset they make).
+    renders: Mutex<Vec<String>>,
 }
 
 impl Soak {
@@ -159,6 +161,27 @@ impl Soak {
         }
     }
 
+    /// Asks for a render of the BBB recording at `source`; remembers it if acknowledged.
+    async fn render(&self, base: &str, source: &str) {
+        let Ok(r) = self
+            .client
+            .post(format!("{base}/openvod/v1/bbb/renders"))
+            .basic_auth(&self.id, Some(&self.secret))
+            .json(&json!({"source": source, "new_asset_settings": {"playback_policy": ["public"]}}))
+            .send()
+            .await
+        else {
+            return;
+        };
+        if r.status() != reqwest::StatusCode::CREATED {
+            return;
+        }
+        if let Ok(created) = r.json::<Value>().await {
+            let id = created["data"]["id"].as_str().unwrap().to_owned();
+            self.renders.lock().unwrap().push(id);
+        }
+    }
+
     async fn api(
         &self,
         base: &str,
@@ -233,19 +256,32 @@ async fn random_kill_9_rounds_keep_every_invariant() {
             .build()
             .unwrap(),
         uploads: Mutex::new(HashMap::new()),
+        renders: Mutex::new(Vec::new()),
     });
+    // A short synthetic BBB recording, one render of it asked for in every round.
+    let recording = dir.path().join("recording");
+    crate::bbb::make_recording(&recording, &["--duration", "4", "--slides", "2"]);
+    let recordings = crate::bbb::serve_recordings(recording, vec![]).await;
+    let source = format!(
+        "{recordings}/playback/presentation/2.3/{}",
+        crate::bbb::RECORD_ID
+    );
     let mut violations = Vec::new();
     let started = Instant::now();
     let mut server: Server = start_with(dir.path(), &env).await;
     for round in 0..rounds {
         let base = server.base_url.clone();
         soak.resume(&base, &mut violations).await;
-        let drivers: Vec<_> = (0..3)
+        let mut drivers: Vec<_> = (0..3)
             .map(|_| {
                 let (soak, base) = (soak.clone(), base.clone());
                 tokio::spawn(async move { soak.drive(&base, 4).await })
             })
             .collect();
+        drivers.push({
+            let (soak, base, source) = (soak.clone(), base.clone(), source.clone());
+            tokio::spawn(async move { soak.render(&base, &source).await })
+        });
         // Somewhere in the middle of uploads, encodes and deliveries.
         let moment = Duration::from_millis(200 + rand::random::<u64>() % 3000);
         tokio::time::sleep(moment).await;
@@ -278,6 +314,7 @@ async fn random_kill_9_rounds_keep_every_invariant() {
         .iter()
         .map(|(id, u)| (id.clone(), u.clone()))
         .collect();
+    let renders = soak.renders.lock().unwrap().clone();
     // Many rounds leave a backlog that a slow machine works off for minutes: the wait ends when
     // everything settled, or when nothing has progressed for two minutes (something is stuck).
     let mut assets = HashMap::new();
@@ -297,6 +334,10 @@ async fn random_kill_9_rounds_keep_every_invariant() {
                 settled = false;
                 continue;
             };
+            assets.insert(asset_id.to_owned(), String::new());
+        }
+        assets.extend(renders.iter().map(|id| (id.clone(), String::new())));
+        for (asset_id, status) in assets.iter_mut() {
             let asset = soak
                 .api(
                     &base,
@@ -305,9 +346,8 @@ async fn random_kill_9_rounds_keep_every_invariant() {
                     None,
                 )
                 .await;
-            let status = asset["data"]["status"].as_str().unwrap_or("").to_owned();
+            *status = asset["data"]["status"].as_str().unwrap_or("").to_owned();
             settled &= status == "ready" || status == "errored";
-            assets.insert(asset_id.to_owned(), status);
         }
         let metrics = server_metrics(&soak, &base).await;
         settled &= queue_depth(&metrics) == Some(0.0);
@@ -457,8 +497,9 @@ async fn random_kill_9_rounds_keep_every_invariant() {
         }
     }
     println!(
-        "crash soak: {rounds} rounds, {} uploads, {} assets, {} webhook deliveries, {} invariant violations in {:.0} s",
+        "crash soak: {rounds} rounds, {} uploads, {} BBB renders, {} assets, {} webhook deliveries, {} invariant violations in {:.0} s",
         uploads.len(),
+        renders.len(),
         assets.len(),
         receiver.all().len(),
         violations.len(),
