@@ -364,18 +364,24 @@ impl AssetService {
                 .as_ref()
                 .zip(source.source.as_ref())
                 .ok_or_else(gone)?;
-            let local = self
-                .store
-                .local_file(&StoreKey::parse(&original.key)?)
-                .await?;
             let range = asset.settings.clip.unwrap_or_default();
             let start = range.start_secs.unwrap_or(0.0);
             let duration = range.end_secs.map(|end| end - start);
+            let secs = duration.unwrap_or(info.duration.unwrap_or(0.0));
+            let timeout = self.media.encode_timeout(secs);
+            let local = self
+                .store
+                .media_input(
+                    &StoreKey::parse(&original.key)?,
+                    timeout.as_secs().try_into().unwrap_or(u32::MAX),
+                )
+                .await?;
             let probe_timeout = Duration::from_secs(self.media.probe_timeout_secs);
             let on_keyframe = start == 0.0
                 || crate::media::probe::keyframe_times(
                     &self.media.ffprobe_path,
-                    local.path(),
+                    local.location(),
+                    Some(start),
                     probe_timeout,
                 )
                 .await?
@@ -389,12 +395,10 @@ impl AssetService {
                 .suffix(".mp4")
                 .tempfile_in(&self.scratch_dir)?
                 .into_temp_path();
-            let secs = duration.unwrap_or(info.duration.unwrap_or(0.0));
-            let timeout = self.media.encode_timeout(secs);
             crate::media::ffmpeg::run(
                 &self.media.ffmpeg_path,
                 crate::pipeline::encode::clip_args(
-                    local.path(),
+                    local.location(),
                     start,
                     duration,
                     copy,
@@ -683,10 +687,15 @@ impl AssetService {
         )
         .await?;
         // Segments first, the playlist last: a listed segment is always stored.
-        let mut files: Vec<String> = std::fs::read_dir(out.path())?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|name| name.starts_with("seg_") && name.ends_with(".ts"))
-            .collect();
+        let mut files = Vec::new();
+        let mut entries = tokio::fs::read_dir(out.path()).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if let Ok(name) = entry.file_name().into_string() {
+                if name.starts_with("seg_") && name.ends_with(".ts") {
+                    files.push(name);
+                }
+            }
+        }
         files.sort();
         files.push("index.m3u8".to_owned());
         for name in &files {
@@ -1054,7 +1063,7 @@ impl AssetService {
         if self.store.size(&key).await?.is_some() {
             return Ok(preview);
         }
-        let local = match self.store.local_file(&source).await {
+        let local = match self.store.media_input(&source, 120).await {
             Err(StorageError::NotFound(_)) => {
                 return Err(AssetError::NotFound(format!("{file_id}/{name}")))
             }
@@ -1068,7 +1077,7 @@ impl AssetService {
         crate::media::ffmpeg::run(
             &self.media.ffmpeg_path,
             crate::pipeline::encode::clip_args(
-                local.path(),
+                local.location(),
                 0.0,
                 Some(f64::from(secs)),
                 true,

@@ -97,23 +97,33 @@ pub async fn probe(
 }
 
 /// The times (seconds) of the first video stream's keyframes, from the container's packet flags
-/// (nothing is decoded).
+/// (nothing is decoded); with `near`, only those within a second or so of that time (the packets
+/// read are those, not the whole file's).
 pub async fn keyframe_times(
     ffprobe: &Path,
     path: &Path,
+    near: Option<f64>,
     timeout: Duration,
 ) -> Result<Vec<f64>, MediaError> {
-    let args = [
-        "-v".as_ref(),
-        "error".as_ref(),
-        "-select_streams".as_ref(),
-        "v:0".as_ref(),
-        "-show_entries".as_ref(),
-        "packet=pts_time,flags".as_ref(),
-        "-of".as_ref(),
-        "csv=p=0".as_ref(),
-        path.as_os_str(),
-    ];
+    let mut args: Vec<std::ffi::OsString> = [
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "csv=p=0",
+    ]
+    .into_iter()
+    .map(Into::into)
+    .collect();
+    if let Some(time) = near {
+        // ffprobe seeks to the keyframe at or before `time - 1`, then reads past `time + 1`.
+        args.push("-read_intervals".into());
+        args.push(format!("{:.6}%{:.6}", (time - 1.0).max(0.0), time + 1.0).into());
+    }
+    args.push(path.into());
     let stdout = run_to_completion(ffprobe, args, timeout).await?;
     let mut times: Vec<f64> = String::from_utf8_lossy(&stdout)
         .lines()

@@ -535,7 +535,10 @@ impl Pipeline {
                 .tempdir_in(&self.scratch_dir)?;
             let input = self
                 .store
-                .local_file(&StoreKey::parse(&spec.input_key)?)
+                .media_input(
+                    &StoreKey::parse(&spec.input_key)?,
+                    spec.timeout_secs.try_into().unwrap_or(u32::MAX),
+                )
                 .await?;
             let audio = match spec.plan.has_audio {
                 true => {
@@ -548,7 +551,7 @@ impl Pipeline {
             };
             let out = scratch.path().join("ladder");
             let args = spec.ffmpeg_args(
-                input.path(),
+                input.location(),
                 audio.as_ref().map(|(path, start)| (path.as_path(), *start)),
                 &out,
             );

@@ -815,18 +815,21 @@ impl PlaybackService {
                 .original
                 .as_ref()
                 .ok_or(PlaybackError::NotReady("preparing"))?;
+            let timeout = Duration::from_secs(self.media.probe_timeout_secs.max(60));
             let input = self
                 .store
-                .local_file(&StoreKey::parse(&original.key)?)
+                .media_input(
+                    &StoreKey::parse(&original.key)?,
+                    timeout.as_secs().try_into().unwrap_or(u32::MAX),
+                )
                 .await?;
             let out = tempfile::Builder::new()
                 .suffix(&format!(".{}", format.ext()))
                 .tempfile_in(&self.scratch_dir)?
                 .into_temp_path();
-            let timeout = Duration::from_secs(self.media.probe_timeout_secs.max(60));
             crate::media::ffmpeg::run(
                 &self.media.ffmpeg_path,
-                image.args(input.path(), format, &out),
+                image.args(input.location(), format, &out),
                 timeout,
                 |_| {},
             )

@@ -103,6 +103,23 @@ impl StoredObject {
     }
 }
 
+/// Where ffmpeg reads an object from: a file on this machine, or a URL it reads with ranged
+/// requests (so cutting seconds out of a long object never downloads all of it).
+pub enum MediaInput {
+    File(LocalFile),
+    Url(String),
+}
+
+impl MediaInput {
+    /// The input as ffmpeg's `-i` argument: a path or a URL.
+    pub fn location(&self) -> &Path {
+        match self {
+            MediaInput::File(file) => file.path(),
+            MediaInput::Url(url) => Path::new(url),
+        }
+    }
+}
+
 /// A file on local disk holding an object's bytes, for tools such as ffprobe that need a path.
 /// A temporary copy is removed when this is dropped.
 pub enum LocalFile {
@@ -136,6 +153,11 @@ pub trait Store: Send + Sync {
     async fn local_file(&self, key: &StoreKey) -> Result<LocalFile, StorageError>;
     /// Removes the object, or every object under a key ending in `/`. Missing objects are not an error.
     async fn delete(&self, key: &StoreKey) -> Result<(), StorageError>;
+    /// What ffmpeg should read the object from for a run of at most `secs` seconds that reads a
+    /// part of it (a seek, a cut, a frame): a ranged URL where the store has one, else a local file.
+    async fn media_input(&self, key: &StoreKey, _secs: u32) -> Result<MediaInput, StorageError> {
+        Ok(MediaInput::File(self.local_file(key).await?))
+    }
     /// A URL where a client may read the object itself for `secs` seconds, when the store is set
     /// to send large reads there instead of through this server; `None` otherwise.
     async fn presigned_get(

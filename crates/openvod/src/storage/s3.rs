@@ -14,7 +14,7 @@ use s3::creds::Credentials;
 use s3::error::S3Error;
 use s3::{Bucket, Region};
 
-use super::{LocalFile, StorageError, Store, StoreKey, StoredObject};
+use super::{LocalFile, MediaInput, StorageError, Store, StoreKey, StoredObject};
 use crate::config::StorageConfig;
 
 /// Largest piece fetched by one ranged GET while streaming: memory stays bounded whatever is read.
@@ -452,6 +452,19 @@ impl Store for S3Store {
             Err(e) if not_found(&e) => Err(StorageError::NotFound(key.as_str().to_owned())),
             Err(e) => Err(s3(key, e)),
         }
+    }
+
+    async fn media_input(&self, key: &StoreKey, secs: u32) -> Result<MediaInput, StorageError> {
+        if self.size(key).await?.is_none() {
+            return Err(StorageError::NotFound(key.as_str().to_owned()));
+        }
+        // SigV4 presigned URLs last at most 7 days.
+        let url = self
+            .bucket
+            .presign_get(self.path(key), secs.clamp(60, 7 * 24 * 3600), None)
+            .await
+            .map_err(|e| io(key, e))?;
+        Ok(MediaInput::Url(url))
     }
 
     async fn presigned_get(
