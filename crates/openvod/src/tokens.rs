@@ -88,6 +88,20 @@ impl TokenService {
             .await?)
     }
 
+    /// Admits a client address under a signed URL's cap on addresses (see `TokenRepo::admit_viewer`).
+    pub async fn admit_viewer(
+        &self,
+        sign: &str,
+        viewer: &str,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool, TokenError> {
+        Ok(self
+            .db
+            .admit_viewer(sign, viewer, limit, expires_at, crate::id::now_unix())
+            .await?)
+    }
+
     pub async fn create(&self, name: &str) -> Result<NewTokenSecret, TokenError> {
         if name.trim().is_empty() || name.len() > 200 {
             return Err(TokenError::InvalidName);
@@ -220,6 +234,17 @@ pub trait TokenRepo: Send + Sync {
     /// Records a credential valid once (by digest) as used; `false` if it already was. Forgets
     /// the ones expired before `now`.
     async fn spend_once(&self, digest: &[u8], expires_at: i64, now: i64) -> Result<bool, DbError>;
+    /// Counts `viewer` among the addresses the signed URL `sign` is played from, unless `limit`
+    /// of them are counted already (`false`); an address counted before is admitted again.
+    /// Forgets the URLs expired before `now`.
+    async fn admit_viewer(
+        &self,
+        sign: &str,
+        viewer: &str,
+        limit: u32,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, DbError>;
 }
 
 #[async_trait]

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use crate::compat::tencent::hotlink::HotlinkError;
 use crate::http::byte_range::parse_range;
 use crate::http::error::ApiError;
 use crate::http::AppState;
@@ -31,8 +32,15 @@ async fn vod_file(
     if let Some(protection) = &state.vod_hotlink {
         let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
         let preview = protection
-            .admit(uri.path(), uri.query(), &headers, peer)
-            .map_err(|e| ApiError::new(crate::error::ErrorKind::Forbidden, e.to_string()))?;
+            .admit(uri.path(), uri.query(), &headers, peer, &state.tokens)
+            .await
+            .map_err(|e| {
+                let kind = match e {
+                    HotlinkError::Unavailable => crate::error::ErrorKind::Unavailable,
+                    _ => crate::error::ErrorKind::Forbidden,
+                };
+                ApiError::new(kind, e.to_string())
+            })?;
         // `exper`: a URL for a preview plays only its first seconds (MP4 files; images whole).
         if let Some(secs) = preview.filter(|_| name.ends_with(".mp4")) {
             name = state.assets.vod_preview(&file_id, &name, secs).await?;

@@ -637,6 +637,26 @@ async fn hotlink_protected_urls_need_a_current_signature() {
     assert_eq!(status, 200, "a counted viewer comes back");
     let (status, _) = get_from(query.clone(), Some("198.51.100.7, 192.0.2.1")).await;
     assert_eq!(status, 200, "the proxy's last entry is the viewer");
+    // The count is the database's: a second server on it admits no one new either, and admits
+    // the counted viewers.
+    let second = TestApp::spawn_with(0, |c| {
+        c.data_dir = app.config.data_dir.clone();
+        c.database = app.config.database.clone();
+        c.storage = app.config.storage.clone();
+        c.tencent = app.config.tencent.clone();
+    })
+    .await;
+    let on_second = |query: &str, viewer: &'static str| {
+        let mut url = reqwest::Url::parse(&second.base_url)
+            .unwrap()
+            .join(&path)
+            .unwrap();
+        url.set_query(Some(query));
+        let request = second.client.get(url).header("x-real-ip", viewer);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(on_second(&query, "192.0.2.3").await, 403, "a third viewer");
+    assert_eq!(on_second(&query, "192.0.2.1").await, 200, "a counted one");
     let other = sign("s3cret-key", &path, &t, "", "2", "other");
     let (status, _) = get_from(
         format!("t={t}&rlimit=2&us=other&sign={other}"),

@@ -2,8 +2,8 @@
 //! (`[tencent] hotlink_key`), a URL must carry `t` (expiry, Unix seconds in hex), optionally
 //! `exper`, `rlimit` and `us`, and `sign = md5(KEY + Dir + t + exper + rlimit + us)`, `Dir` being the
 //! URL's path up to its last `/` — as Tencent's `anti_leech_sign` demo computes it. `rlimit` caps
-//! the client addresses one signed URL may be played from ([`Viewers`], counted per server
-//! process); `exper` makes it a preview: only the first that many seconds are served.
+//! the client addresses one signed URL may be played from (counted in the database, so across
+//! servers; [`Viewers`] remembers the admitted ones); `exper` makes it a preview: only the first that many seconds are served.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,6 +30,8 @@ pub enum HotlinkError {
     BadPreview,
     #[error("the URL has already been played from {0} addresses, its rlimit")]
     TooManyViewers(u32),
+    #[error("the URL's viewers cannot be counted right now; try again")]
+    Unavailable,
 }
 
 /// Key Hotlink Protection as configured (`[tencent] hotlink_key`, `hotlink_viewer_header`).
@@ -54,24 +56,47 @@ impl Protection {
 
     /// Checks a request for `path`: signature, expiry, `exper`, then `rlimit` against the viewer's
     /// address (the configured header's, else `peer`; a request with neither counts as one
-    /// unknown viewer). Answers the preview length the URL is limited to, if any.
-    pub fn admit(
+    /// unknown viewer), counted in the database (`tokens`) so that the cap holds across servers.
+    /// Answers the preview length the URL is limited to, if any.
+    pub async fn admit(
         &self,
         path: &str,
         query: Option<&str>,
         headers: &axum::http::HeaderMap,
         peer: Option<IpAddr>,
+        tokens: &crate::tokens::TokenService,
     ) -> Result<Option<u32>, HotlinkError> {
         let grant = check(&self.key, path, query)?;
         let preview = grant.preview_secs()?;
+        let Some(limit) = grant.viewer_limit()? else {
+            return Ok(preview);
+        };
         let from_header = self.viewer_header.as_ref().and_then(|name| {
             let value = headers.get(name)?.to_str().ok()?;
             // X-Forwarded-For style lists: the proxy appends the address it saw last.
             value.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
         });
         let viewer = from_header.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        self.viewers.admit(&grant, viewer, now_unix())?;
-        Ok(preview)
+        let now = now_unix();
+        // Every segment and range request of a player comes again from a counted address: those
+        // are answered from memory, only a new address asks the database.
+        if self.viewers.knows(&grant, viewer, now) {
+            return Ok(preview);
+        }
+        match tokens
+            .admit_viewer(&grant.sign, &viewer.to_string(), limit, grant.expires)
+            .await
+        {
+            Ok(true) => {
+                self.viewers.remember(&grant, viewer);
+                Ok(preview)
+            }
+            Ok(false) => Err(HotlinkError::TooManyViewers(limit)),
+            Err(e) => {
+                tracing::warn!(error = %e, "counting a hotlink URL's viewers");
+                Err(HotlinkError::Unavailable)
+            }
+        }
     }
 }
 
@@ -86,6 +111,14 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// The number of client addresses `rlimit` allows (absent or empty: no cap).
+    pub fn viewer_limit(&self) -> Result<Option<u32>, HotlinkError> {
+        match self.rlimit.as_deref().filter(|r| !r.is_empty()) {
+            None => Ok(None),
+            Some(raw) => raw.parse().map(Some).map_err(|_| HotlinkError::BadLimit),
+        }
+    }
+
     /// The preview length `exper` asks for, in seconds (absent, empty or 0: the whole file).
     pub fn preview_secs(&self) -> Result<Option<u32>, HotlinkError> {
         match self.exper.as_deref().filter(|e| !e.is_empty()) {
@@ -99,8 +132,9 @@ impl Grant {
     }
 }
 
-/// The client addresses each signed URL has been played from, until the URL expires.
-/// Only validly signed URLs make entries, so the table is as large as the URLs in use.
+/// The client addresses this process has seen admitted under each signed URL, until the URL
+/// expires: a cache of what the database counted. Only validly signed URLs make entries, so the
+/// table is as large as the URLs in use.
 #[derive(Default)]
 pub struct Viewers {
     table: Mutex<ViewerTable>,
@@ -113,34 +147,36 @@ struct ViewerTable {
 }
 
 impl Viewers {
-    /// Admits `viewer` under `grant`'s `rlimit` (none: any number). An address already counted
-    /// for the URL is always admitted again, as every segment and range request of a player is.
-    pub fn admit(&self, grant: &Grant, viewer: IpAddr, now: i64) -> Result<(), HotlinkError> {
-        let Some(raw) = grant.rlimit.as_deref().filter(|r| !r.is_empty()) else {
-            return Ok(());
-        };
-        let limit: u32 = raw.parse().map_err(|_| HotlinkError::BadLimit)?;
+    fn table(&self) -> std::sync::MutexGuard<'_, ViewerTable> {
         // Nothing panics while the lock is held; were it poisoned, the table is still consistent.
-        let mut table = self
-            .table
+        self.table
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `viewer` was admitted under `grant` here before. Forgets expired URLs.
+    pub fn knows(&self, grant: &Grant, viewer: IpAddr, now: i64) -> bool {
+        let mut table = self.table();
         if now - table.pruned_at >= 60 {
             table.by_sign.retain(|_, (expires, _)| *expires >= now);
             table.pruned_at = now;
         }
+        table
+            .by_sign
+            .get(&grant.sign)
+            .is_some_and(|(_, seen)| seen.contains(&viewer))
+    }
+
+    /// Remembers that `viewer` was admitted under `grant`.
+    pub fn remember(&self, grant: &Grant, viewer: IpAddr) {
+        let mut table = self.table();
         let (_, seen) = table
             .by_sign
             .entry(grant.sign.clone())
             .or_insert_with(|| (grant.expires, Vec::new()));
-        if seen.contains(&viewer) {
-            return Ok(());
+        if !seen.contains(&viewer) {
+            seen.push(viewer);
         }
-        if seen.len() >= limit as usize {
-            return Err(HotlinkError::TooManyViewers(limit));
-        }
-        seen.push(viewer);
-        Ok(())
     }
 }
 
@@ -199,57 +235,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rlimit_caps_the_addresses_one_url_is_played_from() {
-        let viewers = Viewers::default();
+    fn rlimit_is_parsed_and_admitted_viewers_are_remembered_until_the_url_expires() {
         let grant = |sign: &str, rlimit: Option<&str>, expires: i64| Grant {
             sign: sign.to_owned(),
             expires,
             rlimit: rlimit.map(str::to_owned),
             exper: None,
         };
-        let ip = |last: u8| IpAddr::from([192, 0, 2, last]);
-        let two = grant("a", Some("2"), 1_000);
-        assert_eq!(viewers.admit(&two, ip(1), 100), Ok(()));
-        assert_eq!(viewers.admit(&two, ip(2), 100), Ok(()));
+        assert_eq!(grant("a", Some("2"), 1).viewer_limit(), Ok(Some(2)));
+        assert_eq!(grant("a", Some(""), 1).viewer_limit(), Ok(None));
+        assert_eq!(grant("a", None, 1).viewer_limit(), Ok(None));
         assert_eq!(
-            viewers.admit(&two, ip(1), 101),
-            Ok(()),
-            "a counted address again"
-        );
-        assert_eq!(
-            viewers.admit(&two, ip(3), 101),
-            Err(HotlinkError::TooManyViewers(2))
-        );
-        // Each signed URL counts its own viewers; without rlimit there is no cap.
-        assert_eq!(
-            viewers.admit(&grant("b", Some("1"), 1_000), ip(3), 101),
-            Ok(())
-        );
-        for last in 0..50 {
-            assert_eq!(
-                viewers.admit(&grant("c", None, 1_000), ip(last), 101),
-                Ok(())
-            );
-        }
-        assert_eq!(
-            viewers.admit(&grant("d", Some("many"), 1_000), ip(1), 101),
+            grant("a", Some("many"), 1).viewer_limit(),
             Err(HotlinkError::BadLimit)
         );
-        assert_eq!(
-            viewers.admit(&grant("e", Some("0"), 1_000), ip(1), 101),
-            Err(HotlinkError::TooManyViewers(0))
+        let viewers = Viewers::default();
+        let ip = |last: u8| IpAddr::from([192, 0, 2, last]);
+        let two = grant("a", Some("2"), 1_000);
+        assert!(!viewers.knows(&two, ip(1), 100));
+        viewers.remember(&two, ip(1));
+        viewers.remember(&two, ip(1));
+        assert!(viewers.knows(&two, ip(1), 100));
+        assert!(!viewers.knows(&two, ip(2), 100));
+        assert!(
+            !viewers.knows(&grant("b", Some("2"), 1_000), ip(1), 100),
+            "each signed URL has its own viewers"
         );
         // Expired URLs are forgotten (they are refused before they get here anyway).
-        assert_eq!(
-            viewers.admit(&grant("f", Some("1"), 150), ip(1), 101),
-            Ok(())
-        );
-        assert_eq!(
-            viewers.admit(&grant("g", Some("1"), 10_000), ip(1), 200),
-            Ok(())
-        );
-        let table = viewers.table.lock().unwrap();
-        assert!(!table.by_sign.contains_key("f") && table.by_sign.contains_key("g"));
+        viewers.remember(&grant("f", Some("1"), 150), ip(1));
+        assert!(!viewers.knows(&grant("g", Some("1"), 10_000), ip(1), 200));
+        let table = viewers.table();
+        assert!(!table.by_sign.contains_key("f") && table.by_sign.contains_key("a"));
+        assert_eq!(table.by_sign["a"].1, vec![ip(1)]);
     }
 
     #[test]

@@ -333,6 +333,42 @@ impl TokenRepo for SqlDb {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn admit_viewer(
+        &self,
+        sign: &str,
+        viewer: &str,
+        limit: u32,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let mut tx = self.writer.begin().await?;
+        // Servers admitting new viewers of one URL take turns, so the count cannot be overrun.
+        dialect::lock(&mut tx, &format!("hotlink-viewers:{sign}")).await?;
+        query("DELETE FROM hotlink_viewers WHERE expires_at < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let counted: Vec<String> = query_scalar("SELECT viewer FROM hotlink_viewers WHERE sign = ?")
+            .bind(sign)
+            .fetch_all(&mut *tx)
+            .await?;
+        let admitted = if counted.iter().any(|v| v == viewer) {
+            true
+        } else if counted.len() >= limit as usize {
+            false
+        } else {
+            query("INSERT INTO hotlink_viewers (sign, viewer, expires_at) VALUES (?, ?, ?)")
+                .bind(sign)
+                .bind(viewer)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+            true
+        };
+        tx.commit().await?;
+        Ok(admitted)
+    }
+
     async fn create_token(&self, token: &ApiToken) -> Result<(), DbError> {
         query(
             "INSERT INTO api_tokens (id, name, secret_sha256, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)",
