@@ -186,6 +186,21 @@ pub fn new_asset(
     }
 }
 
+/// Seconds after a clip's start searched for the keyframe where copying can begin; a source
+/// with longer GOPs is encoded from the exact frame to the end instead.
+const SPLICE_WINDOW_SECS: f64 = 20.0;
+
+/// How a clip is cut out of its source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ClipCut {
+    /// The cut starts on a keyframe: every packet copied.
+    Copy,
+    /// Between keyframes: the frames up to the next keyframe (this time) encoded, the rest copied.
+    Splice(f64),
+    /// Encoded whole from the exact frame (another codec, or no keyframe soon enough).
+    Encode,
+}
+
 pub struct AssetService {
     db: std::sync::Arc<dyn crate::assets::repo::AssetRepo>,
     store: ArcStore,
@@ -377,44 +392,112 @@ impl AssetService {
                 )
                 .await?;
             let probe_timeout = Duration::from_secs(self.media.probe_timeout_secs);
-            let on_keyframe = start == 0.0
-                || crate::media::probe::keyframe_times(
-                    &self.media.ffprobe_path,
-                    local.location(),
-                    Some(start),
-                    probe_timeout,
-                )
-                .await?
+            // The keyframes around the cut: is it on one, and which is the first after it?
+            let keyframes = match start == 0.0 {
+                true => vec![0.0],
+                false => {
+                    crate::media::probe::keyframe_times(
+                        &self.media.ffprobe_path,
+                        local.location(),
+                        Some(((start - 1.0).max(0.0), start + SPLICE_WINDOW_SECS)),
+                        probe_timeout,
+                    )
+                    .await?
+                }
+            };
+            let on_keyframe = keyframes.iter().any(|k| (k - start).abs() < 0.001);
+            let end = range.end_secs;
+            let next_keyframe = keyframes
                 .iter()
-                .any(|k| (k - start).abs() < 0.001);
-            // Packets an MP4 takes as they are, and that the ladder remuxes or encodes as usual.
-            let copy = on_keyframe
-                && info.video.as_ref().is_some_and(|v| v.codec == "h264")
+                .copied()
+                .find(|k| *k > start + 0.001 && end.is_none_or(|e| *k < e - 0.001));
+            // Packets an MP4 takes as they are, and that the ladder remuxes or encodes as usual;
+            // a splice's encoded head must also match the copied tail's picture format.
+            let h264_aac = info.video.as_ref().is_some_and(|v| v.codec == "h264")
                 && info.audio.iter().all(|a| a.codec == "aac");
+            let yuv420p = info
+                .video
+                .as_ref()
+                .is_some_and(|v| v.pix_fmt.as_deref() == Some("yuv420p"));
             let out = tempfile::Builder::new()
                 .suffix(".mp4")
                 .tempfile_in(&self.scratch_dir)?
                 .into_temp_path();
-            crate::media::ffmpeg::run(
-                &self.media.ffmpeg_path,
-                crate::pipeline::encode::clip_args(
-                    local.location(),
-                    start,
-                    duration,
-                    copy,
-                    &self.media.x264_preset,
-                    &out,
-                ),
-                timeout,
-                |_| {},
-            )
-            .await?;
-            tracing::info!(asset_id, source_id, start, copy, "clip cut");
+            let cut = match (h264_aac, on_keyframe, next_keyframe) {
+                (true, true, _) => ClipCut::Copy,
+                (true, false, Some(keyframe)) if yuv420p => ClipCut::Splice(keyframe),
+                _ => ClipCut::Encode,
+            };
+            match cut {
+                ClipCut::Splice(keyframe) => {
+                    self.splice_clip(
+                        local.location(),
+                        !info.audio.is_empty(),
+                        start,
+                        keyframe,
+                        end,
+                        timeout,
+                        &out,
+                    )
+                    .await?
+                }
+                _ => {
+                    crate::media::ffmpeg::run(
+                        &self.media.ffmpeg_path,
+                        crate::pipeline::encode::clip_args(
+                            local.location(),
+                            start,
+                            duration,
+                            cut == ClipCut::Copy,
+                            &self.media.x264_preset,
+                            &out,
+                        ),
+                        timeout,
+                        |_| {},
+                    )
+                    .await?;
+                }
+            }
+            tracing::info!(asset_id, source_id, start, ?cut, "clip cut");
             let size = std::fs::metadata(&out)?.len();
             let key = StoreKey::parse(&Asset::original_key(asset_id))?;
             self.store_original(asset_id, &key, &out, size).await?;
         }
         self.probe(asset_id).await
+    }
+
+    /// Writes the clip `[start, end)` of `input` to `out`, encoding only `[start, keyframe)` and
+    /// copying the video packets from `keyframe` on and all the audio packets.
+    #[allow(clippy::too_many_arguments)]
+    async fn splice_clip(
+        &self,
+        input: &std::path::Path,
+        has_audio: bool,
+        start: f64,
+        keyframe: f64,
+        end: Option<f64>,
+        timeout: Duration,
+        out: &std::path::Path,
+    ) -> Result<(), AssetError> {
+        use crate::pipeline::encode::splice;
+        let parts = tempfile::Builder::new()
+            .prefix("splice-")
+            .tempdir_in(&self.scratch_dir)?;
+        let (head, tail) = (parts.path().join("head.ts"), parts.path().join("tail.ts"));
+        let audio = has_audio.then(|| parts.path().join("audio.mp4"));
+        let list = parts.path().join("parts.txt");
+        let head_args = splice::head_args(input, start, keyframe, &self.media.x264_preset, &head);
+        let mut runs = vec![head_args, splice::tail_args(input, keyframe, end, &tail)];
+        if let Some(audio) = &audio {
+            runs.push(splice::audio_args(input, start, end, audio));
+        }
+        for args in runs {
+            crate::media::ffmpeg::run(&self.media.ffmpeg_path, args, timeout, |_| {}).await?;
+        }
+        tokio::fs::write(&list, splice::list(&head, &tail)).await?;
+        let join = splice::join_args(&list, audio.as_deref(), out);
+        crate::media::ffmpeg::run(&self.media.ffmpeg_path, join, timeout, |_| {}).await?;
+        Ok(())
     }
 
     /// Creates an asset rendered from a BigBlueButton recording (`source`: a playback or published

@@ -97,12 +97,12 @@ pub async fn probe(
 }
 
 /// The times (seconds) of the first video stream's keyframes, from the container's packet flags
-/// (nothing is decoded); with `near`, only those within a second or so of that time (the packets
+/// (nothing is decoded); with `window`, only those from about its start to its end (the packets
 /// read are those, not the whole file's).
 pub async fn keyframe_times(
     ffprobe: &Path,
     path: &Path,
-    near: Option<f64>,
+    window: Option<(f64, f64)>,
     timeout: Duration,
 ) -> Result<Vec<f64>, MediaError> {
     let mut args: Vec<std::ffi::OsString> = [
@@ -118,10 +118,10 @@ pub async fn keyframe_times(
     .into_iter()
     .map(Into::into)
     .collect();
-    if let Some(time) = near {
-        // ffprobe seeks to the keyframe at or before `time - 1`, then reads past `time + 1`.
+    if let Some((from, to)) = window {
+        // ffprobe seeks to the keyframe at or before `from`, then reads up to `to`.
         args.push("-read_intervals".into());
-        args.push(format!("{:.6}%{:.6}", (time - 1.0).max(0.0), time + 1.0).into());
+        args.push(format!("{from:.6}%{to:.6}").into());
     }
     args.push(path.into());
     let stdout = run_to_completion(ffprobe, args, timeout).await?;

@@ -420,6 +420,147 @@ pub fn clip_args(
     args
 }
 
+/// A clip that starts between keyframes of an H.264 source is spliced: only its first partial
+/// GOP is encoded, the rest copied. These are the four runs: the encoded head (`[start, keyframe)`),
+/// the copied tail (from `keyframe`), the copied audio, and the join.
+pub mod splice {
+    use super::push_all;
+    use std::ffi::OsString;
+    use std::path::Path;
+
+    /// The head's parameter sets carry id 31, so that they never replace the source's (x264's and
+    /// most encoders' are 0) when a decoder meets the tail's in the joined stream.
+    const HEAD_SPS_ID: &str = "sps-id=31";
+
+    /// Encodes the video of `[start, keyframe)` into MPEG-TS (parameter sets in band).
+    pub fn head_args(
+        input: &Path,
+        start: f64,
+        keyframe: f64,
+        preset: &str,
+        out: &Path,
+    ) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "-ss".into(),
+            format!("{start:.6}").into(),
+            "-i".into(),
+            input.into(),
+            "-t".into(),
+            format!("{:.6}", keyframe - start).into(),
+        ];
+        push_all(
+            &mut args,
+            &[
+                "-map",
+                "0:v:0",
+                "-an",
+                "-sn",
+                "-dn",
+                "-c:v",
+                "libx264",
+                "-crf",
+                "16",
+                "-pix_fmt",
+                "yuv420p",
+                "-x264-params",
+                HEAD_SPS_ID,
+                "-preset",
+            ],
+        );
+        args.push(preset.into());
+        push_all(&mut args, &["-f", "mpegts"]);
+        args.push(out.into());
+        args
+    }
+
+    /// Copies the video packets from the keyframe at `keyframe` to `end` into MPEG-TS.
+    pub fn tail_args(input: &Path, keyframe: f64, end: Option<f64>, out: &Path) -> Vec<OsString> {
+        // A hair past the keyframe: a seek lands on the keyframe at or before its target, and
+        // the printed time may round below it.
+        let seek = keyframe + 0.0005;
+        let mut args: Vec<OsString> = vec![
+            "-ss".into(),
+            format!("{seek:.6}").into(),
+            "-i".into(),
+            input.into(),
+        ];
+        if let Some(end) = end {
+            args.push("-t".into());
+            args.push(format!("{:.6}", end - seek).into());
+        }
+        push_all(
+            &mut args,
+            &[
+                "-map", "0:v:0", "-an", "-sn", "-dn", "-c", "copy", "-f", "mpegts",
+            ],
+        );
+        args.push(out.into());
+        args
+    }
+
+    /// Copies the audio packets of `[start, end)` (each AAC frame is a cut point).
+    pub fn audio_args(input: &Path, start: f64, end: Option<f64>, out: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["-i".into(), input.into()];
+        push_all(
+            &mut args,
+            &["-map", "0:a:0", "-vn", "-sn", "-dn", "-c", "copy"],
+        );
+        args.push("-ss".into());
+        args.push(format!("{start:.6}").into());
+        if let Some(end) = end {
+            args.push("-t".into());
+            args.push(format!("{:.6}", end - start).into());
+        }
+        push_all(&mut args, &["-f", "mp4"]);
+        args.push(out.into());
+        args
+    }
+
+    /// The concat demuxer's list of the head and the tail (paths of our own scratch folder).
+    pub fn list(head: &Path, tail: &Path) -> String {
+        let quoted = |p: &Path| p.display().to_string().replace('\'', "'\\''");
+        format!("file '{}'\nfile '{}'\n", quoted(head), quoted(tail))
+    }
+
+    /// Joins the head and the tail (listed in `list`) with the audio into the clip's MP4.
+    pub fn join_args(list: &Path, audio: Option<&Path>, out: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "-f".into(),
+            "concat".into(),
+            "-safe".into(),
+            "0".into(),
+            "-i".into(),
+            list.into(),
+        ];
+        if let Some(audio) = audio {
+            args.push("-i".into());
+            args.push(audio.into());
+        }
+        push_all(&mut args, &["-map", "0:v:0"]);
+        if audio.is_some() {
+            push_all(&mut args, &["-map", "1:a:0"]);
+        }
+        // The MPEG-TS muxer added access unit delimiters, which MP4 does without: dropped, the
+        // copied packets are the source's byte for byte (a keyframe also carries its parameter
+        // sets in band, the MP4's header holding the head's).
+        push_all(
+            &mut args,
+            &[
+                "-c",
+                "copy",
+                "-bsf:v",
+                "filter_units=remove_types=9",
+                "-movflags",
+                "+faststart",
+                "-f",
+                "mp4",
+            ],
+        );
+        args.push(out.into());
+        args
+    }
+}
+
 /// Publishes the source as it is (`-c copy`) as the rendition `name`.
 pub fn remux_args(input: &Path, has_audio: bool, name: &str, out: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["-i".into(), input.into()];

@@ -138,6 +138,11 @@ impl Pipeline {
             // The watermark is burned in: never the source as it is.
             plan.source_streamable = false;
         }
+        if asset.ingest_type == crate::assets::model::IngestType::Clip {
+            // A spliced clip's stream changes parameter sets where its copied part begins, which
+            // ffmpeg decodes but browsers' players may not: the ladder encodes clips.
+            plan.source_streamable = false;
+        }
         if asset.settings.test {
             // Ten seconds, watermarked: never the source as it is.
             plan.test = true;

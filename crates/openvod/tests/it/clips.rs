@@ -1,5 +1,6 @@
 //! Clips (Mux's `input: [{"url": "mux://assets/{id}", "start_time", "end_time"}]`): a new asset
-//! cut from an existing one, exactly where asked, packets copied when the cut starts on a keyframe.
+//! cut from an existing one, exactly where asked: packets copied when the cut starts on a keyframe,
+//! else only the frames up to the next keyframe encoded and the rest copied.
 
 use reqwest::Method;
 use serde_json::json;
@@ -13,6 +14,52 @@ async fn create(app: &TestApp, input: serde_json::Value) -> (u16, serde_json::Va
         Some(json!({"input": [input], "playback_policy": ["public"]})),
     )
     .await
+}
+
+/// The video packets of a file in decoding order: (pts seconds, keyframe, MD5 of the data).
+fn video_packets(path: &std::path::Path) -> Vec<(f64, bool, String)> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_data_hash",
+            "MD5",
+        ])
+        .args([
+            "-show_entries",
+            "packet=pts_time,flags,data_hash",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (
+                fields[0].parse().unwrap(),
+                fields[1].contains('K'),
+                fields[2].to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// What ffmpeg reports decoding the whole file (nothing when it decodes cleanly).
+fn decode_errors(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn duration_of(bytes: &[u8], name: &str) -> (f64, serde_json::Value) {
@@ -38,8 +85,12 @@ async fn clips_cut_the_asked_range_and_refuse_bad_ranges() {
         .await;
     app.run_jobs_until_idle().await;
 
-    // Between keyframes (encoded from the exact frame) and on one (packets copied).
-    for (start, end, name) in [(2.5, 7.3, "mid-gop"), (4.0, 9.0, "keyframe")] {
+    // Between keyframes (spliced), on one (packets copied), and within one GOP (encoded).
+    for (start, end, name) in [
+        (2.5, 7.3, "mid-gop"),
+        (4.0, 9.0, "keyframe"),
+        (2.2, 2.8, "inside-a-gop"),
+    ] {
         let (status, json) = create(
             &app,
             json!({"url": format!("mux://assets/{source_id}"), "start_time": start, "end_time": end}),
@@ -52,7 +103,40 @@ async fn clips_cut_the_asked_range_and_refuse_bad_ranges() {
         app.run_jobs_until_idle().await;
         let clip = app.get_asset(&clip_id).await;
         assert_eq!(clip["status"], "ready", "{clip:#}");
-        let (duration, probed) = duration_of(&app.download_master(&clip_id).await, name);
+        let master = app.download_master(&clip_id).await;
+        let (duration, probed) = duration_of(&master, name);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &master).unwrap();
+        assert_eq!(decode_errors(file.path()), "", "{name}: decodes cleanly");
+        if name == "mid-gop" {
+            // Frames 2.52..2.96 s encoded; from the keyframe at 3 s on, the source's own packets.
+            let clip = video_packets(file.path());
+            let copied_from = clip.iter().skip(1).position(|p| p.1).unwrap() + 1;
+            assert!(
+                (11..=13).contains(&copied_from),
+                "{copied_from} frames encoded"
+            );
+            let source_packets = video_packets(&source);
+            let keyframe = source_packets
+                .iter()
+                .position(|p| p.1 && (p.0 - 3.0).abs() < 0.001)
+                .unwrap();
+            // (Keyframes also carry the source's parameter sets in band.)
+            let hashes = |packets: &[(f64, bool, String)]| -> Vec<String> {
+                let hash = |p: &(f64, bool, String)| if p.1 { "key".into() } else { p.2.clone() };
+                packets.iter().take(100).map(hash).collect()
+            };
+            assert_eq!(
+                hashes(&clip[copied_from..]),
+                hashes(&source_packets[keyframe..]),
+                "the packets from the keyframe on are the source's"
+            );
+            assert!(
+                (clip[copied_from].0 - 0.5).abs() < 0.021,
+                "{:?}",
+                clip[copied_from]
+            );
+        }
         assert!(
             (duration - (end - start)).abs() < 0.1,
             "{name}: {duration} s, not {} s: {probed:#}",
