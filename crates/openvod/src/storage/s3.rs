@@ -1,5 +1,5 @@
 //! Media in an S3-compatible object store (`[storage] url = "s3://bucket/prefix"`): AWS S3, MinIO,
-//! Ceph, SeaweedFS, ... Objects are written whole or with a multipart upload of 8 MiB parts sent
+//! Ceph, SeaweedFS, ... Objects are written whole or with a multipart upload of 6 MiB parts sent
 //! in order (one part in memory), read as ranged GETs of bounded size streamed one after the other, and a
 //! prefix is deleted by listing it. A write returns once the store has acknowledged it, which is
 //! S3's durability.
@@ -19,11 +19,12 @@ use crate::config::StorageConfig;
 
 /// Largest piece fetched by one ranged GET while streaming: memory stays bounded whatever is read.
 const READ_PIECE: u64 = 8 << 20;
-/// Size of each part of a multipart write (S3's minimum is 5 MiB; 6,400 parts for the default 50 GiB
-/// upload limit, within its 10,000), and the largest single PUT.
-const WRITE_PART: u64 = 8 << 20;
+/// Size of each part of a multipart write (S3's minimum is 5 MiB; 8,534 parts for the default 50 GiB
+/// upload limit, within its 10,000), and the largest single PUT. rust-s3 copies each part it sends,
+/// so a part in flight costs twice this.
+const WRITE_PART: u64 = 6 << 20;
 /// Parts of one object being sent at once.
-const PARTS_IN_FLIGHT: usize = 4;
+const PARTS_IN_FLIGHT: usize = 2;
 
 pub struct S3Store {
     bucket: Box<Bucket>,
