@@ -27,3 +27,8 @@ start_server() {
     [ -n "$BASE" ] || { cat "$WORK/server.err" >&2; exit 1; }
     export BASE TOKEN_ID TOKEN_SECRET SERVER_PID
 }
+
+# peak_rss_mib PID: the process's peak resident set (VmHWM), in MiB.
+peak_rss_mib() {
+    awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
