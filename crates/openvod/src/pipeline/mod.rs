@@ -305,7 +305,9 @@ impl Pipeline {
             }
             let segments = plan.segment_durations();
             let pieces = self.pieces(&plan, &info);
-            if pieces.len() > 1 && !self.stored(asset_id, &remaining, 0..segments.len()).await? {
+            // Even one piece is split off when asked for (`parallel_min_secs` at most `piece_secs`):
+            // it is how every encode goes to remote workers.
+            if !pieces.is_empty() && !self.stored(asset_id, &remaining, 0..segments.len()).await? {
                 let work = Work {
                     asset: &asset,
                     plan: &plan,

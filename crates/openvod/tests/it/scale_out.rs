@@ -186,6 +186,60 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// With `[media] parallel_min_secs = 1`, a short input is encoded as one piece, so a remote
+/// worker does all of the ladder's encoding (README's recipe); the asset plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_workers_encode_short_inputs_too_when_every_input_is_split() {
+    let app = TestApp::spawn_with(1, |c| {
+        c.media.parallel_min_secs = 1;
+        c.media.x264_preset = "ultrafast".into();
+        c.jobs.remote_only = vec!["transcode_piece".into()];
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_worker, log) = remote_worker(&app, dir.path());
+    let db = raw_db(&app.config.database, &app.config.data_dir).await;
+    let input = crate::support::mpeg4_clip("320x180", 25, 6);
+    let asset_id = app
+        .upload_file(&input, serde_json::json!({"playback_policy": "public"}))
+        .await;
+    within(120, "the one piece is done", || async {
+        let states: Vec<String> = sqlx::query_scalar(
+            "SELECT state FROM jobs WHERE kind = 'transcode_piece' AND payload LIKE $1",
+        )
+        .bind(format!("%{asset_id}%"))
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        states == ["done"]
+    })
+    .await;
+    within(10, "the worker logs it", || async {
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("remote job done"))
+    })
+    .await;
+    let asset = app.get_asset(&asset_id).await;
+    assert_eq!(asset["status"], "ready", "{asset}");
+    let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
+    let master_url = url::Url::parse(&format!("{}/{pid}.m3u8", app.base_url)).unwrap();
+    let master = app.fetch(master_url.as_str()).await.text().await.unwrap();
+    let children: Vec<&str> = master.lines().filter(|l| l.ends_with(".m3u8")).collect();
+    assert!(!children.is_empty(), "{master}");
+    for child in children {
+        let child = master_url.join(child).unwrap();
+        let playlist = app.fetch(child.as_str()).await.text().await.unwrap();
+        let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".ts")).collect();
+        assert_eq!(segments.len(), 2, "{playlist}");
+        for segment in segments {
+            let url = child.join(segment).unwrap();
+            assert_eq!(app.fetch(url.as_str()).await.status(), 200, "{url}");
+        }
+    }
+}
+
 /// The pieces of a long input go to two remote workers over HTTP (the server's own worker
 /// leaves them); the asset plays. One remote worker killed with -9 mid-piece loses only its
 /// lease: the other takes the piece over, and a late call with the lost lease is refused (409).
