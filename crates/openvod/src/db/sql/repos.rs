@@ -348,10 +348,11 @@ impl TokenRepo for SqlDb {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        let counted: Vec<String> = query_scalar("SELECT viewer FROM hotlink_viewers WHERE sign = ?")
-            .bind(sign)
-            .fetch_all(&mut *tx)
-            .await?;
+        let counted: Vec<String> =
+            query_scalar("SELECT viewer FROM hotlink_viewers WHERE sign = ?")
+                .bind(sign)
+                .fetch_all(&mut *tx)
+                .await?;
         let admitted = if counted.iter().any(|v| v == viewer) {
             true
         } else if counted.len() >= limit as usize {
