@@ -437,10 +437,10 @@ async fn two_servers_and_two_remote_workers_share_uploads_and_jobs_and_survive_a
     let mut b = second_server(&a).await;
     let b_url = b.announced.trim_end_matches('/').to_owned();
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let _workers = [
-        remote_worker(&a, dirs[0].path()),
-        remote_worker_of(&b_url, &a, dirs[1].path()),
-    ];
+    // B's worker starts first; A's joins once B's holds a piece, so the two must share them
+    // (started together, the worker on the server that queued the pieces is woken at once and
+    // can finish them all before the other's next poll).
+    let worker_b = remote_worker_of(&b_url, &a, dirs[1].path());
     let bases = [a.base_url.clone(), b_url.clone()];
 
     // Chunks alternate between the servers.
@@ -468,6 +468,16 @@ async fn two_servers_and_two_remote_workers_share_uploads_and_jobs_and_survive_a
     let upload = a.get_upload(upload["id"].as_str().unwrap()).await;
     let asset_id = upload["asset_id"].as_str().unwrap().to_owned();
     assert_eq!(a.download_master(&asset_id).await, data, "exact bytes");
+    within(120, "B's worker holds a piece", || async {
+        worker_b
+            .1
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("remote job") && !l.contains("remote job done"))
+    })
+    .await;
+    let _workers = [remote_worker(&a, dirs[0].path()), worker_b];
     let db = raw_db(&a.config.database, &a.config.data_dir).await;
     within(180, "the pieces are done", || async {
         let jobs: Vec<(String,)> = sqlx::query_as(
