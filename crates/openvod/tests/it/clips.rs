@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{ffprobe, h264_clip, TestApp};
+use crate::support::{ffprobe_bytes, h264_clip, probed_duration, TestApp};
 
 async fn create(app: &TestApp, input: serde_json::Value) -> (u16, serde_json::Value) {
     app.api_json(
@@ -62,19 +62,6 @@ fn decode_errors(path: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn duration_of(bytes: &[u8], name: &str) -> (f64, serde_json::Value) {
-    let path = std::env::temp_dir().join(format!("openvod-{name}-{}.mp4", std::process::id()));
-    std::fs::write(&path, bytes).unwrap();
-    let probed = ffprobe(&path);
-    std::fs::remove_file(&path).ok();
-    let duration = probed["format"]["duration"]
-        .as_str()
-        .unwrap()
-        .parse::<f64>()
-        .unwrap();
-    (duration, probed)
-}
-
 #[tokio::test]
 async fn clips_cut_the_asked_range_and_refuse_bad_ranges() {
     let app = TestApp::spawn().await;
@@ -104,7 +91,8 @@ async fn clips_cut_the_asked_range_and_refuse_bad_ranges() {
         let clip = app.get_asset(&clip_id).await;
         assert_eq!(clip["status"], "ready", "{clip:#}");
         let master = app.download_master(&clip_id).await;
-        let (duration, probed) = duration_of(&master, name);
+        let probed = ffprobe_bytes(&master);
+        let duration = probed_duration(&probed);
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &master).unwrap();
         assert_eq!(decode_errors(file.path()), "", "{name}: decodes cleanly");

@@ -375,7 +375,6 @@ async fn static_renditions_come_from_the_same_encode() {
         .await;
     let asset = ready_asset(&app, &asset_id).await;
     let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     for (name, height) in [
         ("highest.mp4", Some(720)),
         ("360p.mp4", Some(360)),
@@ -383,14 +382,8 @@ async fn static_renditions_come_from_the_same_encode() {
     ] {
         let r = app.fetch(&format!("/{pid}/{name}")).await;
         assert_eq!(r.status(), 200, "{name}");
-        let path = dir.path().join(name);
-        std::fs::write(&path, r.bytes().await.unwrap()).unwrap();
-        let probe = ffprobe(&path);
-        let duration: f64 = probe["format"]["duration"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let probe = crate::support::ffprobe_bytes(&r.bytes().await.unwrap());
+        let duration = crate::support::probed_duration(&probe);
         assert!((duration - 6.0).abs() < 0.1, "{name}: {duration}");
         let video = probe["streams"]
             .as_array()
@@ -508,12 +501,7 @@ fn check_variants_play(fetched: &[(usize, String, Vec<u8>)], variants: usize, du
             .output()
             .unwrap();
         assert!(out.status.success(), "variant {v} does not decode");
-        let probed = ffprobe(&path);
-        let d: f64 = probed["format"]["duration"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let d = crate::support::probed_duration(&ffprobe(&path));
         assert!((d - duration).abs() < 0.2, "variant {v} plays {d} s");
     }
 }
@@ -614,12 +602,9 @@ async fn mono_aac_h264_is_remuxed_and_lists_every_rung_at_ready() {
         master.variants
     );
     check_variants_play(&fetched, 4, 6.0);
-    let dir = tempfile::tempdir().unwrap();
     for v in 0..4 {
         let (_, _, bytes) = fetched.iter().find(|(i, _, _)| *i == v).unwrap();
-        let path = dir.path().join("first.ts");
-        std::fs::write(&path, bytes).unwrap();
-        let probed = ffprobe(&path);
+        let probed = crate::support::ffprobe_bytes(bytes);
         let audio = probed["streams"]
             .as_array()
             .unwrap()

@@ -27,10 +27,7 @@ async fn image_size(app: &TestApp, url: &str) -> (u64, u64, String) {
     let r = app.fetch(url).await;
     assert_eq!(r.status(), 200, "{url}: {}", r.text().await.unwrap());
     let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("image");
-    std::fs::write(&path, r.bytes().await.unwrap()).unwrap();
-    let probe = ffprobe(&path);
+    let probe = crate::support::ffprobe_bytes(&r.bytes().await.unwrap());
     let s = &probe["streams"][0];
     (
         s["width"].as_u64().unwrap(),

@@ -204,18 +204,28 @@ async fn large_reads_redirect_to_presigned_bucket_urls_when_asked() {
     assert_eq!(segment.bytes().await.unwrap()[0], 0x47);
 }
 
-/// A server whose bucket (a fresh one, made through a clean network) is reached through a fault
-/// proxy: the faults a test asks for meet the server's own requests.
-async fn app_behind_fault_proxy(name: &str) -> (TestApp, crate::fault_proxy::FaultProxy) {
-    let mut config = test_bucket(&format!("{name}-{}", openvod::id::random_id()));
+/// Points `config` at its bucket through a fault proxy that meets its first requests with
+/// `faults` (and what a test asks for later).
+async fn through_fault_proxy(
+    config: &mut openvod::config::StorageConfig,
+    faults: &[crate::fault_proxy::Fault],
+) -> crate::fault_proxy::FaultProxy {
     let upstream = config
         .endpoint
         .clone()
         .unwrap()
         .trim_start_matches("http://")
         .to_owned();
-    let proxy = crate::fault_proxy::FaultProxy::start(&upstream, &[]).await;
+    let proxy = crate::fault_proxy::FaultProxy::start(&upstream, faults).await;
     config.endpoint = Some(proxy.url.clone());
+    proxy
+}
+
+/// A server whose bucket (a fresh one, made through a clean network) is reached through a fault
+/// proxy: the faults a test asks for meet the server's own requests.
+async fn app_behind_fault_proxy(name: &str) -> (TestApp, crate::fault_proxy::FaultProxy) {
+    let mut config = test_bucket(&format!("{name}-{}", openvod::id::random_id()));
+    let proxy = through_fault_proxy(&mut config, &[]).await;
     let app = TestApp::spawn_with(1, move |c| c.storage = config).await;
     (app, proxy)
 }
@@ -294,22 +304,15 @@ async fn a_bucket_down_past_every_retry_gets_503_and_the_resent_upload_is_exact(
 /// lost answer is aborted once the object is written: no open upload is left to cost storage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_initiation_answer_leaves_no_open_upload_behind() {
-    use crate::fault_proxy::{Fault, FaultProxy};
+    use crate::fault_proxy::Fault;
     let mut config = test_bucket(&format!("initiate-{}", openvod::id::random_id()));
     S3Store::new(&config)
         .unwrap()
         .ensure_bucket()
         .await
         .unwrap();
-    let upstream = config
-        .endpoint
-        .clone()
-        .unwrap()
-        .trim_start_matches("http://")
-        .to_owned();
     // The first request of a multipart write is its initiation.
-    let proxy = FaultProxy::start(&upstream, &[Fault::DropResponse]).await;
-    config.endpoint = Some(proxy.url.clone());
+    let proxy = through_fault_proxy(&mut config, &[Fault::DropResponse]).await;
     let store = S3Store::new(&config).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data: Vec<u8> = (0..(9 << 20) + 5)

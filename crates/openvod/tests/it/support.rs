@@ -406,6 +406,22 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// ffprobe's JSON for bytes, written to a temporary file first.
+pub fn ffprobe_bytes(bytes: &[u8]) -> serde_json::Value {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    ffprobe(file.path())
+}
+
+/// The container's duration in ffprobe's JSON, in seconds.
+pub fn probed_duration(probed: &serde_json::Value) -> f64 {
+    probed["format"]["duration"]
+        .as_str()
+        .expect("a duration")
+        .parse()
+        .expect("a number")
+}
+
 /// ffprobe's JSON for a file (streams and format).
 pub fn ffprobe(path: &Path) -> serde_json::Value {
     let out = std::process::Command::new("ffprobe")

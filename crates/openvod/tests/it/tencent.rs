@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{eventually, ffprobe, spawn_announcing, Spawned, TestApp};
+use crate::support::{eventually, ffprobe_bytes, spawn_announcing, Spawned, TestApp};
 
 async fn start_receiver(config: &std::path::Path, listen: &str) -> Spawned {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
@@ -88,7 +88,6 @@ async fn upload_to_transcode_outputs_through_the_receiver() {
             .any(|l| l.starts_with("process_media ") && field(l, "file_id") == Some(&file_id)),
         "{logged:?}"
     );
-    let dir = tempfile::tempdir().unwrap();
     for (definition, height) in [("100010", 360), ("100020", 540)] {
         let line = logged
             .iter()
@@ -106,9 +105,7 @@ async fn upload_to_transcode_outputs_through_the_receiver() {
             .bytes()
             .await
             .unwrap();
-        let path = dir.path().join(format!("{definition}.mp4"));
-        std::fs::write(&path, body).unwrap();
-        let probe = ffprobe(&path);
+        let probe = ffprobe_bytes(&body);
         let video = probe["streams"]
             .as_array()
             .unwrap()
