@@ -46,11 +46,60 @@ impl Modify for BasicAuth {
     }
 }
 
+/// The values and bounds the request types check by hand (`wire::ENUMERATED_FIELDS`,
+/// `wire::BOUNDED_FIELDS`), written into their schemas, so that the document says what is accepted.
+struct Constraints;
+
+/// The schema of `property` of the component `schema`, when both are there.
+fn property_mut<'a>(
+    openapi: &'a mut Document,
+    schema: &str,
+    property: &str,
+) -> Option<&'a mut utoipa::openapi::schema::Object> {
+    use utoipa::openapi::{RefOr, Schema};
+    let components = openapi.components.as_mut()?;
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+        return None;
+    };
+    match object.properties.get_mut(property)? {
+        RefOr::T(Schema::Object(field)) => Some(field),
+        _ => None,
+    }
+}
+
+impl Modify for Constraints {
+    fn modify(&self, openapi: &mut Document) {
+        use crate::compat::mux::wire::{BOUNDED_FIELDS, ENUMERATED_FIELDS};
+        use utoipa::openapi::schema::{SchemaType, Type};
+        for (schema, property, values) in ENUMERATED_FIELDS {
+            if let Some(field) = property_mut(openapi, schema, property) {
+                let mut values: Vec<serde_json::Value> =
+                    values.iter().map(|v| serde_json::json!(v)).collect();
+                // An optional field may also be null.
+                if matches!(&field.schema_type, SchemaType::Array(types) if types.contains(&Type::Null))
+                {
+                    values.push(serde_json::Value::Null);
+                }
+                field.enum_values = Some(values);
+            }
+        }
+        for (schema, property, minimum, maximum) in BOUNDED_FIELDS {
+            if let Some(field) = property_mut(openapi, schema, property) {
+                field.minimum = minimum.map(utoipa::Number::Float);
+                field.maximum = maximum.map(utoipa::Number::Float);
+            }
+        }
+    }
+}
+
 /// The documented routes, as a router and the document that describes exactly them.
 pub fn documented_routes() -> (axum::Router<AppState>, Document) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::compat::mux::routes())
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: the request schemas come with the routes.
+    Constraints.modify(&mut document);
+    (router, document)
 }
 
 /// The document alone (`openvod openapi` prints it).
@@ -104,6 +153,40 @@ mod tests {
             &readme[begin..end],
             readme_table(&document()),
             "README's Mux API table is out of date: regenerate it with `openvod openapi --readme-table`"
+        );
+    }
+
+    #[test]
+    fn every_checked_value_and_bound_is_in_the_document() {
+        use crate::compat::mux::wire::{BOUNDED_FIELDS, ENUMERATED_FIELDS};
+        let mut document = document();
+        for (schema, property, values) in ENUMERATED_FIELDS {
+            let field = property_mut(&mut document, schema, property)
+                .unwrap_or_else(|| panic!("{schema}.{property} is documented"));
+            let listed = field.enum_values.as_ref().expect("an enum");
+            for value in *values {
+                assert!(
+                    listed.contains(&serde_json::json!(value)),
+                    "{schema}.{property}: {value}"
+                );
+            }
+        }
+        for (schema, property, minimum, _) in BOUNDED_FIELDS {
+            let field = property_mut(&mut document, schema, property)
+                .unwrap_or_else(|| panic!("{schema}.{property} is documented"));
+            let documented = serde_json::to_value(&field.minimum).unwrap();
+            assert_eq!(
+                documented,
+                serde_json::to_value(minimum).unwrap(),
+                "{schema}.{property}"
+            );
+        }
+        let json = serde_json::to_value(document).unwrap();
+        assert_eq!(
+            json["components"]["schemas"]["CreateUploadRequest"]["properties"]["timeout"]
+                ["maximum"]
+                .as_f64(),
+            Some(crate::ingest::MAX_TIMEOUT_SECS as f64)
         );
     }
 

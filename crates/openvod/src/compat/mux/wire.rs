@@ -172,17 +172,9 @@ impl OverlaySettingsRequest {
         };
         Ok(Overlay {
             url,
-            vertical_align: align(
-                "vertical_align",
-                self.vertical_align,
-                &["top", "middle", "bottom"],
-            )?,
+            vertical_align: align("vertical_align", self.vertical_align, VERTICAL_ALIGN)?,
             vertical_margin: length("vertical_margin", self.vertical_margin)?,
-            horizontal_align: align(
-                "horizontal_align",
-                self.horizontal_align,
-                &["left", "center", "right"],
-            )?,
+            horizontal_align: align("horizontal_align", self.horizontal_align, HORIZONTAL_ALIGN)?,
             horizontal_margin: length("horizontal_margin", self.horizontal_margin)?,
             width: length("width", self.width)?,
             height: length("height", self.height)?,
@@ -455,6 +447,41 @@ const RESOLUTIONS: &[&str] = &[
 const VIDEO_QUALITY: &[&str] = &["basic", "plus", "premium"];
 const ENCODING_TIER: &[&str] = &["smart", "baseline", "premium"];
 const MAX_RESOLUTION_TIER: &[&str] = &["1080p", "1440p", "2160p"];
+const VERTICAL_ALIGN: &[&str] = &["top", "middle", "bottom"];
+const HORIZONTAL_ALIGN: &[&str] = &["left", "center", "right"];
+
+/// The request fields that take one of a few values, as (schema, property, values): checked here
+/// by hand, and written into the OpenAPI document from this same table.
+pub const ENUMERATED_FIELDS: &[(&str, &str, &[&str])] = &[
+    ("CreateAssetRequest", "mp4_support", MP4_SUPPORT),
+    ("CreateAssetRequest", "video_quality", VIDEO_QUALITY),
+    ("CreateAssetRequest", "encoding_tier", ENCODING_TIER),
+    (
+        "CreateAssetRequest",
+        "max_resolution_tier",
+        MAX_RESOLUTION_TIER,
+    ),
+    ("StaticRenditionRequest", "resolution", RESOLUTIONS),
+    ("InputSettings", "text_type", &["subtitles"]),
+    ("OverlaySettingsRequest", "vertical_align", VERTICAL_ALIGN),
+    (
+        "OverlaySettingsRequest",
+        "horizontal_align",
+        HORIZONTAL_ALIGN,
+    ),
+];
+
+/// The request fields with bounds, as (schema, property, minimum, maximum).
+pub const BOUNDED_FIELDS: &[(&str, &str, Option<f64>, Option<f64>)] = &[
+    (
+        "CreateUploadRequest",
+        "timeout",
+        Some(crate::ingest::MIN_TIMEOUT_SECS as f64),
+        Some(crate::ingest::MAX_TIMEOUT_SECS as f64),
+    ),
+    ("InputSettings", "start_time", Some(0.0), None),
+    ("InputSettings", "end_time", Some(0.0), None),
+];
 pub const MAX_PASSTHROUGH_LEN: usize = 255;
 
 fn one_of(field: &str, value: String, allowed: &[&str]) -> Result<String, String> {
