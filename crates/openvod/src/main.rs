@@ -679,7 +679,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if readme_table {
                 print!("{}", openvod::http::openapi::readme_table(&document));
             } else {
-                println!("{}", document.to_pretty_json()?);
+                let json = openvod::http::openapi::to_json(&document);
+                println!("{}", serde_json::to_string_pretty(&json)?);
             }
         }
     }

@@ -92,14 +92,113 @@ impl Modify for Constraints {
     }
 }
 
+/// OpenAPI links from each `201` of a create to the operations on what it created (`POST
+/// /video/v1/assets` to `GET /video/v1/assets/{id}`, `POST .../{id}/tracks` to `DELETE
+/// .../{id}/tracks/{tid}`, ...): the new object's id is `data.id` of the answer, the other path
+/// parameters are the create's own. Clients and testers (schemathesis' stateful phase) follow
+/// them to real objects.
+struct Links;
+
+/// The names of the `{parameters}` in a path template.
+fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+        .collect()
+}
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut Document) {
+        use utoipa::openapi::link::LinkBuilder;
+        use utoipa::openapi::RefOr;
+        let targets: Vec<(String, String)> = openapi
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                [&item.get, &item.put, &item.patch, &item.delete, &item.post]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|operation| operation.operation_id.clone())
+                    .map(move |id| (path.clone(), id))
+            })
+            .collect();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(RefOr::T(created)) = item
+                .post
+                .as_mut()
+                .and_then(|post| post.responses.responses.get_mut("201"))
+            else {
+                continue;
+            };
+            for (target, operation_id) in &targets {
+                // The target is `{path}/{new}` or `{path}/{new}/...` with no other new parameter.
+                let Some((new, rest)) = target
+                    .strip_prefix(path.as_str())
+                    .and_then(|rest| rest.strip_prefix("/{"))
+                    .and_then(|rest| rest.split_once('}'))
+                else {
+                    continue;
+                };
+                if rest.contains('{') {
+                    continue;
+                }
+                let mut link = LinkBuilder::new()
+                    .operation_id(operation_id)
+                    .parameter(new, "$response.body#/data/id");
+                for known in path_parameters(path) {
+                    link = link.parameter(known, format!("$request.path.{known}"));
+                }
+                created
+                    .links
+                    .insert(operation_id.clone(), RefOr::T(link.build()));
+            }
+        }
+    }
+}
+
 /// The documented routes, as a router and the document that describes exactly them.
 pub fn documented_routes() -> (axum::Router<AppState>, Document) {
     let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::compat::mux::routes())
         .split_for_parts();
-    // After the merge: the request schemas come with the routes.
+    // After the merge: the request schemas and paths come with the routes.
     Constraints.modify(&mut document);
+    Links.modify(&mut document);
     (router, document)
+}
+
+/// The document as served and printed. utoipa 5 writes a Link's fields in snake case
+/// (`operation_id`); OpenAPI spells them in camel case, so they are renamed here.
+pub fn to_json(document: &Document) -> serde_json::Value {
+    let mut json = serde_json::to_value(document).expect("the OpenAPI document serializes");
+    let operations = json["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let responses = operation["responses"].as_object_mut().into_iter().flatten();
+        for (_, response) in responses {
+            let links = response.get_mut("links").and_then(|l| l.as_object_mut());
+            for link in links.into_iter().flat_map(|l| l.values_mut()) {
+                let Some(link) = link.as_object_mut() else {
+                    continue;
+                };
+                for (snake, camel) in [
+                    ("operation_id", "operationId"),
+                    ("operation_ref", "operationRef"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(value) = link.remove(snake) {
+                        link.insert(camel.to_owned(), value);
+                    }
+                }
+            }
+        }
+    }
+    json
 }
 
 /// The document alone (`openvod openapi` prints it).
@@ -188,6 +287,38 @@ mod tests {
                 .as_f64(),
             Some(crate::ingest::MAX_TIMEOUT_SECS as f64)
         );
+    }
+
+    #[test]
+    fn creates_link_to_the_operations_on_what_they_create() {
+        let json = to_json(&document());
+        let links = |path: &str| {
+            json["paths"][path]["post"]["responses"]["201"]["links"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let assets = links("/video/v1/assets");
+        assert_eq!(assets["get_asset"]["operationId"], "get_asset");
+        assert_eq!(
+            assets["get_asset"]["parameters"],
+            serde_json::json!({"id": "$response.body#/data/id"})
+        );
+        for operation in [
+            "delete_asset",
+            "update_asset",
+            "create_track",
+            "get_input_info",
+        ] {
+            assert!(assets.contains_key(operation), "{operation}: {assets:?}");
+        }
+        assert!(!assets.contains_key("delete_track"), "needs a track id");
+        let tracks = links("/video/v1/assets/{id}/tracks");
+        assert_eq!(
+            tracks["delete_track"]["parameters"],
+            serde_json::json!({"id": "$request.path.id", "tid": "$response.body#/data/id"})
+        );
+        assert!(links("/system/v1/signing-keys").contains_key("delete_signing_key"));
     }
 
     #[test]
