@@ -66,7 +66,14 @@ pub struct App {
 /// Opens (creating and migrating) the metadata database named by the config.
 pub async fn open_db(config: &Config) -> Result<ArcDb, AppError> {
     Ok(match &config.database.url {
-        Some(url) => Arc::new(PgDb::open(url, config.database.acquire_timeout()).await?),
+        Some(url) => Arc::new(
+            PgDb::open(
+                url,
+                config.database.acquire_timeout(),
+                config.database.idle_in_transaction(),
+            )
+            .await?,
+        ),
         None => {
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|e| AppError::DataDir(config.data_dir.clone(), e))?;

@@ -43,6 +43,9 @@ pub struct DatabaseConfig {
     /// reached; SQLite's write lock while another process holds it) before it gives up: a
     /// request then gets 503 with `Retry-After`, a job is retried.
     pub acquire_timeout_secs: u64,
+    /// PostgreSQL: how long a session may stay idle in the middle of a transaction before the
+    /// server ends it and frees its locks (a process that stalled or lost its network mid-way).
+    pub idle_in_transaction_secs: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -50,6 +53,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: None,
             acquire_timeout_secs: 10,
+            idle_in_transaction_secs: 60,
         }
     }
 }
@@ -57,6 +61,10 @@ impl Default for DatabaseConfig {
 impl DatabaseConfig {
     pub fn acquire_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.acquire_timeout_secs.max(1))
+    }
+
+    pub fn idle_in_transaction(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.idle_in_transaction_secs.max(1))
     }
 }
 

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
 use crate::keyed_lock::LockError;
@@ -48,11 +48,18 @@ impl PgDb {
     /// starting together migrate once) and starts listening for other processes' wake-ups.
     /// While the database cannot be reached, work waits `acquire_timeout` for a connection and
     /// then fails as `Unavailable`.
-    pub async fn open(url: &str, acquire_timeout: Duration) -> Result<PgDb, DbError> {
+    /// A session of this process's left idle in a transaction for `idle_in_transaction` (the
+    /// process stalled or cut off mid-transaction) is ended by the server, so its row locks do
+    /// not hold up the other processes.
+    pub async fn open(
+        url: &str,
+        acquire_timeout: Duration,
+        idle_in_transaction: Duration,
+    ) -> Result<PgDb, DbError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(acquire_timeout)
-            .connect(url)
+            .connect_with(connect_options(url, Some(idle_in_transaction))?)
             .await?;
         MIGRATOR.run(&pool).await?;
         let jobs_queued = Arc::new(Notify::new());
@@ -72,6 +79,31 @@ impl PgDb {
             listener,
         })
     }
+}
+
+/// How to connect: `url`, plus session settings that let the server notice a stalled or vanished
+/// process on its own and free what it holds. TCP keepalives (every 5 s after 15 s idle, 3
+/// misses) end the session of a machine that is gone, and with it its advisory locks, in about
+/// half a minute rather than the system's two hours; `idle_in_transaction` (when given) ends a
+/// session left in the middle of a transaction (no transaction here waits on anything but the
+/// database, so a long idle one is a stalled process). Sent as startup options: no round trip.
+pub fn connect_options(
+    url: &str,
+    idle_in_transaction: Option<Duration>,
+) -> Result<PgConnectOptions, DbError> {
+    let options: PgConnectOptions = url.parse()?;
+    let mut settings = vec![
+        ("tcp_keepalives_idle", "15".to_owned()),
+        ("tcp_keepalives_interval", "5".to_owned()),
+        ("tcp_keepalives_count", "3".to_owned()),
+    ];
+    if let Some(limit) = idle_in_transaction {
+        settings.push((
+            "idle_in_transaction_session_timeout",
+            format!("{}ms", limit.as_millis().max(1)),
+        ));
+    }
+    Ok(options.options(settings))
 }
 
 /// Wakes this process's workers and dispatchers when any process commits a job or an event.
@@ -111,7 +143,8 @@ impl AdvisoryLocks {
             .max_connections(max)
             .acquire_timeout(acquire_timeout)
             .min_connections(0)
-            .connect_lazy(url)?;
+            // Session locks are held by idle sessions on purpose: no idle-in-transaction limit.
+            .connect_lazy_with(connect_options(url, None)?);
         Ok(AdvisoryLocks { pool })
     }
 }
@@ -285,9 +318,13 @@ pub async fn scratch_database_url() -> String {
 #[cfg(test)]
 async fn scratch_db() -> (PgDb, ()) {
     (
-        PgDb::open(&scratch_database_url().await, Duration::from_secs(10))
-            .await
-            .unwrap(),
+        PgDb::open(
+            &scratch_database_url().await,
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap(),
         (),
     )
 }
@@ -297,6 +334,48 @@ mod postgres_tests {
     use super::dialect::placeholders;
     use super::{scratch_database_url, PgDb};
     use crate::db::{AssetRepo, EventRepo, JobRepo};
+    use std::time::Duration;
+
+    /// A session of ours stalled in the middle of a transaction is ended by the server after
+    /// `idle_in_transaction`, and what it locked goes to the next taker; every session has the
+    /// keepalives that let the server notice a vanished machine.
+    #[tokio::test]
+    async fn a_session_stalled_in_a_transaction_is_ended_and_its_locks_freed() {
+        use sqlx::Connection;
+        let url = scratch_database_url().await;
+        let db = PgDb::open(&url, Duration::from_secs(10), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let settings: (String, String) = sqlx::query_as(
+            "SELECT current_setting('idle_in_transaction_session_timeout'), \
+             current_setting('tcp_keepalives_idle')",
+        )
+        .fetch_one(&db.writer)
+        .await
+        .unwrap();
+        assert_eq!(settings, ("1min".to_owned(), "15".to_owned()));
+
+        let options = super::connect_options(&url, Some(Duration::from_millis(500))).unwrap();
+        let mut stalled = sqlx::PgConnection::connect_with(&options).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut stalled).await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock(4242)")
+            .execute(&mut stalled)
+            .await
+            .unwrap();
+        // `stalled` now does nothing, as a process that hangs mid-transaction.
+        let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            sqlx::query("SELECT pg_advisory_xact_lock(4242)").execute(&mut other),
+        )
+        .await
+        .expect("the stalled session's lock was freed")
+        .unwrap();
+        assert!(
+            sqlx::query("SELECT 1").execute(&mut stalled).await.is_err(),
+            "the stalled session was ended"
+        );
+    }
 
     /// Two processes on one database: a job or an event committed by one wakes the other's idle
     /// workers and dispatchers through LISTEN/NOTIFY, not through its own (in-process) signal.
@@ -304,10 +383,10 @@ mod postgres_tests {
     async fn a_job_or_event_committed_by_one_process_wakes_the_others() {
         let url = scratch_database_url().await;
         let (writer, idle) = (
-            PgDb::open(&url, std::time::Duration::from_secs(10))
+            PgDb::open(&url, Duration::from_secs(10), Duration::from_secs(60))
                 .await
                 .unwrap(),
-            PgDb::open(&url, std::time::Duration::from_secs(10))
+            PgDb::open(&url, Duration::from_secs(10), Duration::from_secs(60))
                 .await
                 .unwrap(),
         );
