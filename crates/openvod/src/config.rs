@@ -337,6 +337,10 @@ pub struct LimitsConfig {
     /// Seconds a request body may go without a byte before the request is abandoned (a stalled
     /// client never holds an upload's lock or a slot for longer).
     pub body_idle_timeout_secs: u64,
+    /// Seconds a Mux API call (not an upload, a playback or a long poll) may take before it is
+    /// answered 503 with `Retry-After`: a database or bucket that stopped answering mid-call
+    /// never leaves the caller hanging.
+    pub api_timeout_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -348,6 +352,7 @@ impl Default for LimitsConfig {
             max_json_body_bytes: 1024 * 1024,
             header_timeout_secs: 20,
             body_idle_timeout_secs: 60,
+            api_timeout_secs: 30,
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Limits {
     upload_retry_after: i64,
     /// Largest JSON request body, in bytes.
     pub max_json_body: usize,
+    /// Longest a Mux API call may take before it is answered 503.
+    pub api_timeout: std::time::Duration,
 }
 
 impl Limits {
@@ -36,6 +38,7 @@ impl Limits {
             per_token,
             upload_retry_after: 1,
             max_json_body: config.max_json_body_bytes,
+            api_timeout: std::time::Duration::from_secs(config.api_timeout_secs.max(1)),
         }
     }
 

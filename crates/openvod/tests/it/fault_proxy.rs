@@ -32,6 +32,8 @@ pub struct FaultProxy {
     faults: Arc<Mutex<std::collections::VecDeque<Fault>>>,
     /// Connections being relayed, so that `fault_next` can cut them.
     open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    /// While set, every connection holds what it reads (a network that stops moving bytes).
+    paused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FaultProxy {
@@ -45,16 +47,18 @@ impl FaultProxy {
         let queue = Arc::clone(&faults);
         let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
         let relays = Arc::clone(&open);
+        let paused: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let pause = Arc::clone(&paused);
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
                 let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::None);
-                let upstream = upstream.clone();
+                let (upstream, pause) = (upstream.clone(), Arc::clone(&pause));
                 let relay = tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&upstream).await {
-                        relay(client, server, fault).await;
+                        relay(client, server, fault, &pause).await;
                     }
                 });
                 let mut relays = relays.lock().unwrap();
@@ -62,7 +66,25 @@ impl FaultProxy {
                 relays.push(relay.abort_handle());
             }
         });
-        FaultProxy { url, faults, open }
+        FaultProxy {
+            url,
+            faults,
+            open,
+            paused,
+        }
+    }
+
+    /// Holds every byte on every connection, open or new, until `resume` (a stalled network:
+    /// connections stay open, nothing moves).
+    pub fn pause(&self) {
+        self.paused
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Lets the held bytes through, in order, and the traffic flow again.
+    pub fn resume(&self) {
+        self.paused
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Cuts every connection open now and faults the next new ones with `faults`: a client
@@ -85,7 +107,19 @@ impl FaultProxy {
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, fault: Fault) {
+/// Waits while the proxy is paused.
+async fn held(paused: &std::sync::atomic::AtomicBool) {
+    while paused.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    fault: Fault,
+    paused: &std::sync::atomic::AtomicBool,
+) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     if let Fault::ResetAfter(_) = fault {
@@ -122,6 +156,7 @@ async fn relay(client: TcpStream, server: TcpStream, fault: Fault) {
                 continue; // stalled: swallowed
             }
             let n = limit.map_or(n, |limit| n.min(limit - passed));
+            held(paused).await;
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }
@@ -151,6 +186,7 @@ async fn relay(client: TcpStream, server: TcpStream, fault: Fault) {
             if cut.load(std::sync::atomic::Ordering::Relaxed) {
                 continue; // stalled: swallowed
             }
+            held(paused).await;
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }

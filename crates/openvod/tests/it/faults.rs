@@ -253,12 +253,8 @@ async fn webhooks_through_a_faulty_network_are_each_delivered_at_least_once_with
     );
 }
 
-/// PostgreSQL behind a network that resets every connection for a while: requests are told to come
-/// back (503 with `Retry-After`, in Mux's error shape), not that the server failed, and nothing
-/// acknowledged before is lost; once the database answers again, the chunk sent again completes
-/// the upload with exact bytes and the background work carries on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_out_of_reach_gets_503_and_loses_nothing_acknowledged() {
+/// The URL of a fresh PostgreSQL database reached through a fault proxy, and the proxy.
+async fn database_behind_fault_proxy() -> (String, FaultProxy) {
     let mut database =
         url::Url::parse(&openvod::db::postgres::scratch_database_url().await).unwrap();
     let upstream = format!(
@@ -269,8 +265,72 @@ async fn a_database_out_of_reach_gets_503_and_loses_nothing_acknowledged() {
     let proxy = FaultProxy::start(&upstream, &[]).await;
     let proxied = url::Url::parse(&proxy.url).unwrap();
     database.set_port(proxied.port()).unwrap();
+    (database.to_string(), proxy)
+}
+
+/// PostgreSQL stops answering in the middle of calls (its connections stay open, nothing moves,
+/// as when a network stalls): API calls are answered 503 with `Retry-After` once
+/// `[limits] api_timeout_secs` has passed, not left hanging for the connection wait (a minute
+/// here) or forever; when the network moves again, calls succeed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_stops_answering_mid_call_gets_503_not_a_hang() {
+    let (database, proxy) = database_behind_fault_proxy().await;
     let app = TestApp::spawn_with(0, |c| {
-        c.database.url = Some(database.to_string());
+        c.database.url = Some(database);
+        c.database.acquire_timeout_secs = 60;
+        c.limits.api_timeout_secs = 2;
+    })
+    .await;
+    let upload = app.create_upload(json!({})).await;
+    let get = format!("/video/v1/uploads/{}", upload["id"].as_str().unwrap());
+    let within = Duration::from_secs(20);
+
+    proxy.pause();
+    for (method, path) in [
+        (Method::GET, get.as_str()),
+        (Method::POST, "/video/v1/uploads"),
+    ] {
+        let r = tokio::time::timeout(within, app.api(method, path).json(&json!({})).send())
+            .await
+            .unwrap_or_else(|_| panic!("{path} was left hanging"))
+            .unwrap();
+        assert_eq!(r.status(), 503, "{path}");
+        assert_eq!(r.headers()["retry-after"], "1");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "unavailable", "{body}");
+        assert!(
+            body["error"]["messages"][0]
+                .as_str()
+                .unwrap()
+                .contains("took longer than 2 s"),
+            "{body}"
+        );
+    }
+
+    proxy.resume();
+    let mut status = None;
+    for _ in 0..100 {
+        let r = app.api(Method::GET, &get).send().await.unwrap();
+        status = Some(r.status());
+        if r.status() == 200 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["data"]["id"], upload["id"], "{body}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, Some(reqwest::StatusCode::OK), "calls succeed again");
+}
+
+/// PostgreSQL behind a network that resets every connection for a while: requests are told to come
+/// back (503 with `Retry-After`, in Mux's error shape), not that the server failed, and nothing
+/// acknowledged before is lost; once the database answers again, the chunk sent again completes
+/// the upload with exact bytes and the background work carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_out_of_reach_gets_503_and_loses_nothing_acknowledged() {
+    let (database, proxy) = database_behind_fault_proxy().await;
+    let app = TestApp::spawn_with(0, |c| {
+        c.database.url = Some(database);
         c.database.acquire_timeout_secs = 2;
     })
     .await;
