@@ -337,9 +337,9 @@ pub struct LimitsConfig {
     /// Seconds a request body may go without a byte before the request is abandoned (a stalled
     /// client never holds an upload's lock or a slot for longer).
     pub body_idle_timeout_secs: u64,
-    /// Seconds a Mux API call (not an upload, a playback or a long poll) may take before it is
-    /// answered 503 with `Retry-After`: a database or bucket that stopped answering mid-call
-    /// never leaves the caller hanging.
+    /// Seconds a Mux or Tencent API call (not an upload, a playback or a long poll) may take
+    /// before it is answered 503 with `Retry-After` (Tencent: `InternalError`): a database or
+    /// bucket that stopped answering mid-call never leaves the caller hanging.
     pub api_timeout_secs: u64,
 }
 

@@ -269,9 +269,10 @@ async fn database_behind_fault_proxy() -> (String, FaultProxy) {
 }
 
 /// PostgreSQL stops answering in the middle of calls (its connections stay open, nothing moves,
-/// as when a network stalls): API calls are answered 503 with `Retry-After` once
-/// `[limits] api_timeout_secs` has passed, not left hanging for the connection wait (a minute
-/// here) or forever; when the network moves again, calls succeed again.
+/// as when a network stalls): once `[limits] api_timeout_secs` has passed, Mux API calls are
+/// answered 503 with `Retry-After` and Tencent API calls with its `InternalError`, not left
+/// hanging for the connection wait (a minute here) or forever; when the network moves again,
+/// calls succeed again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_stops_answering_mid_call_gets_503_not_a_hang() {
     let (database, proxy) = database_behind_fault_proxy().await;
@@ -306,6 +307,21 @@ async fn a_database_that_stops_answering_mid_call_gets_503_not_a_hang() {
             "{body}"
         );
     }
+    // The Tencent API answers in its own shape (HTTP 200, `Response.Error`).
+    let answer = tokio::time::timeout(
+        within,
+        crate::tencent::tc_call(&app, "SearchMedia", json!({})),
+    )
+    .await
+    .expect("the Tencent API call was left hanging");
+    assert_eq!(answer["Error"]["Code"], "InternalError", "{answer}");
+    assert!(
+        answer["Error"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("took longer than 2 s"),
+        "{answer}"
+    );
 
     proxy.resume();
     let mut status = None;

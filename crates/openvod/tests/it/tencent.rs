@@ -297,7 +297,7 @@ async fn a_python_receiver_following_the_demo_runs_unchanged() {
 }
 
 /// Calls the Tencent API directly, TC3-signed with the app's token.
-async fn tc_call(app: &TestApp, action: &str, params: serde_json::Value) -> serde_json::Value {
+pub async fn tc_call(app: &TestApp, action: &str, params: serde_json::Value) -> serde_json::Value {
     let host = app.base_url.trim_start_matches("http://").to_owned();
     let body = serde_json::to_vec(&params).unwrap();
     let ts = openvod::id::now_unix();

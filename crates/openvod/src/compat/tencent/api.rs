@@ -199,7 +199,7 @@ async fn handle(
         return super::cos::list_multipart_uploads(&state, &method, &uri, &headers).await;
     }
     let request_id = uuid_v4();
-    let result = async {
+    let call = async {
         if method != Method::POST {
             return Err(err(
                 "UnsupportedProtocol",
@@ -269,8 +269,20 @@ async fn handle(
                 format!("action {other:?} is not supported"),
             )),
         }
-    }
-    .await;
+    };
+    // As the Mux API's calls (`http::api_deadline`): a database or bucket that stops answering
+    // mid-call gets the caller an error, never a hang.
+    let limit = state.limits.api_timeout;
+    let result = tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        tracing::warn!(limit_secs = limit.as_secs(), "Tencent API call timed out");
+        Err(err(
+            "InternalError",
+            format!(
+                "the call took longer than {} s (the database or storage is slow to answer); try again",
+                limit.as_secs()
+            ),
+        ))
+    });
     respond(&request_id, result)
 }
 
