@@ -77,22 +77,27 @@ impl Worker {
             attempts,
             lease_token,
         } = claimed;
-        let heartbeat = {
+        // Ends when the lease is no longer ours: taken over, or a renewal that did not come back
+        // within a whole lease (the database stalled for us), by when another worker may hold it.
+        let mut heartbeat = {
             let db = self.db.clone();
             let token = lease_token.clone();
             let lease_secs = self.lease_secs;
+            let lease = Duration::from_secs(lease_secs.max(1) as u64);
             AbortOnDropHandle::new(tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(Duration::from_secs_f64(lease_secs as f64 / 3.0)).await;
-                    match db.heartbeat_job(id, &token, now_unix() + lease_secs).await {
-                        Ok(true) => {}
-                        Ok(false) => break,
-                        Err(e) => tracing::warn!(job_id = id, error = %e, "heartbeat failed"),
+                    tokio::time::sleep(lease / 3).await;
+                    let renewal = db.heartbeat_job(id, &token, now_unix() + lease_secs);
+                    match tokio::time::timeout(lease, renewal).await {
+                        Ok(Ok(true)) => {}
+                        Ok(Ok(false)) => return "the lease was taken over",
+                        Ok(Err(e)) => tracing::warn!(job_id = id, error = %e, "heartbeat failed"),
+                        Err(_) => return "no renewal came back within a lease",
                     }
                 }
             }))
         };
-        let run = {
+        let mut run = {
             let assets = self.assets.clone();
             let job = job.clone();
             let span = tracing::info_span!("job", job_id = id, kind = job.kind(), attempts);
@@ -101,7 +106,16 @@ impl Worker {
             ))
         };
         let started = std::time::Instant::now();
-        let outcome = run.await;
+        let outcome = tokio::select! {
+            outcome = &mut run => outcome,
+            ended = &mut heartbeat => {
+                // Someone else may be running it now: stop (dropping `run` aborts the job and
+                // kills its ffmpeg) rather than work on and have the result refused.
+                let why = ended.unwrap_or("the heartbeat stopped");
+                tracing::warn!(job_id = id, kind = job.kind(), why, "lease lost; job stopped");
+                return Ok(Outcome::Ran);
+            }
+        };
         drop(heartbeat);
         let result = match outcome {
             Ok(Ok(())) => {

@@ -616,6 +616,78 @@ async fn mono_aac_h264_is_remuxed_and_lists_every_rung_at_ready() {
     }
 }
 
+/// An ffmpeg in `dir` that holds every run but the quick first-segment pass (the one with `-t`)
+/// until the file `gate` (returned with it) exists; each held run appends its pid to `dir/pids`
+/// (it then `exec`s ffmpeg, so the pid stays the encoder's).
+fn gated_ffmpeg(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let gate = dir.join("open");
+    let wrapper = dir.join("ffmpeg");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in\n  *\" -t \"*) ;;\n  *) echo $$ >> '{}'; while [ ! -e '{}' ]; do sleep 0.05; done ;;\nesac\nexec ffmpeg \"$@\"\n",
+            dir.join("pids").display(),
+            gate.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (wrapper, gate)
+}
+
+/// Whether process `pid` is gone (or a zombie not yet reaped).
+fn process_gone(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
+}
+
+/// A worker whose lease is taken over stops the job at once (its ffmpeg killed) instead of
+/// working on for a result that would be refused; once the lease lapses the job is run again and
+/// finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_lease_is_taken_over_stops_its_job() {
+    let gate_dir = tempfile::tempdir().unwrap();
+    let (wrapper, gate) = gated_ffmpeg(gate_dir.path());
+    let app = TestApp::spawn_with(1, |c| {
+        c.media.ffmpeg_path = wrapper.clone();
+        c.jobs.lease_secs = 3;
+    })
+    .await;
+    let asset_id = app
+        .upload_file(
+            &crate::support::slow_clip(),
+            json!({"playback_policy": "public"}),
+        )
+        .await;
+    let pids = gate_dir.path().join("pids");
+    eventually("the full pass is held", || async { pids.exists() }).await;
+    let held = std::fs::read_to_string(&pids).unwrap();
+    let db = crate::support::raw_db_writable(&app.config.database, &app.config.data_dir).await;
+    let taken = sqlx::query("UPDATE jobs SET lease_token = 'taken-over' WHERE state = 'running'")
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(taken.rows_affected(), 1, "one job runs: the held encode");
+    eventually("the held encode is killed", || async {
+        held.lines().all(process_gone)
+    })
+    .await;
+    std::fs::write(&gate, "").unwrap();
+    eventually("the job is run again and every job is done", || async {
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state <> 'done'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        let asset = app.get_asset(&asset_id).await;
+        assert_ne!(asset["status"], "errored", "{asset}");
+        open == 0 && asset["status"] == "ready"
+    })
+    .await;
+}
+
 /// A segment the encoder has not reached is waited for (bounded by `segment_wait_secs`), then
 /// refused with 503, `Retry-After` and a JSON error naming it; a player that retries gets it once
 /// it is encoded. The full pass is held back by a gate in front of ffmpeg, so the timing is the
@@ -623,19 +695,7 @@ async fn mono_aac_h264_is_remuxed_and_lists_every_rung_at_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_not_yet_encoded_is_waited_for_then_503_with_retry_after() {
     let gate_dir = tempfile::tempdir().unwrap();
-    let gate = gate_dir.path().join("open");
-    let wrapper = gate_dir.path().join("ffmpeg");
-    // The quick first-segment pass (the one run with `-t`) runs at once; every other run waits.
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ncase \" $* \" in\n  *\" -t \"*) ;;\n  *) while [ ! -e '{}' ]; do sleep 0.05; done ;;\nesac\nexec ffmpeg \"$@\"\n",
-            gate.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (wrapper, gate) = gated_ffmpeg(gate_dir.path());
     let app = TestApp::spawn_with(1, |c| {
         c.media.ffmpeg_path = wrapper.clone();
         c.media.segment_wait_secs = 1;

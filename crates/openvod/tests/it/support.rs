@@ -110,10 +110,29 @@ pub async fn backend_for(
 /// A plain connection to the metadata database of a server with `database` and `data_dir`, for
 /// tests that look at rows directly: the SQLite file (read-only) or the PostgreSQL database.
 pub async fn raw_db(database: &openvod::config::DatabaseConfig, data_dir: &Path) -> sqlx::AnyPool {
+    open_raw_db(database, data_dir, "ro").await
+}
+
+/// As `raw_db`, writable: for a test that plays another process changing rows.
+pub async fn raw_db_writable(
+    database: &openvod::config::DatabaseConfig,
+    data_dir: &Path,
+) -> sqlx::AnyPool {
+    open_raw_db(database, data_dir, "rw").await
+}
+
+async fn open_raw_db(
+    database: &openvod::config::DatabaseConfig,
+    data_dir: &Path,
+    sqlite_mode: &str,
+) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
     let url = match &database.url {
         Some(url) => url.clone(),
-        None => format!("sqlite://{}?mode=ro", data_dir.join("openvod.db").display()),
+        None => format!(
+            "sqlite://{}?mode={sqlite_mode}",
+            data_dir.join("openvod.db").display()
+        ),
     };
     sqlx::AnyPool::connect(&url)
         .await
