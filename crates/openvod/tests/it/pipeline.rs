@@ -636,6 +636,27 @@ fn gated_ffmpeg(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     (wrapper, gate)
 }
 
+/// A server (configured by `configure` too) whose ffmpeg is `gated_ffmpeg`, and an asset uploaded
+/// to it from the slow clip: (the gate's folder, the gate, the server, the asset's id).
+async fn upload_behind_gate(
+    configure: impl FnOnce(&mut openvod::config::Config),
+) -> (tempfile::TempDir, PathBuf, TestApp, String) {
+    let gate_dir = tempfile::tempdir().unwrap();
+    let (wrapper, gate) = gated_ffmpeg(gate_dir.path());
+    let app = TestApp::spawn_with(1, move |c| {
+        c.media.ffmpeg_path = wrapper;
+        configure(c);
+    })
+    .await;
+    let asset_id = app
+        .upload_file(
+            &crate::support::slow_clip(),
+            json!({"playback_policy": "public"}),
+        )
+        .await;
+    (gate_dir, gate, app, asset_id)
+}
+
 /// Whether process `pid` is gone (or a zombie not yet reaped).
 fn process_gone(pid: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
@@ -649,19 +670,7 @@ fn process_gone(pid: &str) -> bool {
 /// finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_lease_is_taken_over_stops_its_job() {
-    let gate_dir = tempfile::tempdir().unwrap();
-    let (wrapper, gate) = gated_ffmpeg(gate_dir.path());
-    let app = TestApp::spawn_with(1, |c| {
-        c.media.ffmpeg_path = wrapper.clone();
-        c.jobs.lease_secs = 3;
-    })
-    .await;
-    let asset_id = app
-        .upload_file(
-            &crate::support::slow_clip(),
-            json!({"playback_policy": "public"}),
-        )
-        .await;
+    let (gate_dir, gate, app, asset_id) = upload_behind_gate(|c| c.jobs.lease_secs = 3).await;
     let pids = gate_dir.path().join("pids");
     eventually("the full pass is held", || async { pids.exists() }).await;
     let held = std::fs::read_to_string(&pids).unwrap();
@@ -694,19 +703,8 @@ async fn a_worker_whose_lease_is_taken_over_stops_its_job() {
 /// test's, not the machine's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_not_yet_encoded_is_waited_for_then_503_with_retry_after() {
-    let gate_dir = tempfile::tempdir().unwrap();
-    let (wrapper, gate) = gated_ffmpeg(gate_dir.path());
-    let app = TestApp::spawn_with(1, |c| {
-        c.media.ffmpeg_path = wrapper.clone();
-        c.media.segment_wait_secs = 1;
-    })
-    .await;
-    let asset_id = app
-        .upload_file(
-            &crate::support::slow_clip(),
-            json!({"playback_policy": "public"}),
-        )
-        .await;
+    let (_gate_dir, gate, app, asset_id) =
+        upload_behind_gate(|c| c.media.segment_wait_secs = 1).await;
     let asset = first_ready(&app, &asset_id).await;
     let pid = asset["playback_ids"][0]["id"].as_str().unwrap();
     let master = app

@@ -271,18 +271,7 @@ async fn a_bucket_down_past_every_retry_gets_503_and_the_resent_upload_is_exact(
     let send = || app.client.put(&url).body(data.clone()).send();
     // More resets than the store's retries (and the S3 client's own) can use up.
     proxy.fault_next(&[Fault::ResetAfter(0); 40]);
-    let r = send().await.unwrap();
-    assert_eq!(r.status(), 503);
-    assert_eq!(r.headers()["retry-after"], "1");
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["type"], "unavailable", "{body}");
-    assert!(
-        body["error"]["messages"][0]
-            .as_str()
-            .unwrap()
-            .contains("temporarily unavailable"),
-        "{body}"
-    );
+    crate::support::assert_unavailable(send().await.unwrap(), "temporarily unavailable").await;
     assert!(proxy.pending() < 40, "the faults were met");
     proxy.clear();
     let r = send().await.unwrap();

@@ -425,6 +425,22 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// Asserts that `r` is a 503 in Mux's error shape, telling the client to come back in a second,
+/// with a message that contains `says`.
+pub async fn assert_unavailable(r: reqwest::Response, says: &str) {
+    assert_eq!(r.status(), 503, "{:?}", r.headers());
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "unavailable", "{body}");
+    assert!(
+        body["error"]["messages"][0]
+            .as_str()
+            .unwrap()
+            .contains(says),
+        "{body}"
+    );
+}
+
 /// ffprobe's JSON for bytes, written to a temporary file first.
 pub fn ffprobe_bytes(bytes: &[u8]) -> serde_json::Value {
     let file = tempfile::NamedTempFile::new().unwrap();
