@@ -5,7 +5,9 @@
 //!
 //! `OPENVOD_TEST_LOAD_UPLOADS`, `OPENVOD_TEST_LOAD_PLAYERS` and `OPENVOD_TEST_LOAD_SECS` set the sizes;
 //! `OPENVOD_TEST_LOAD_URL` with `OPENVOD_TEST_LOAD_TOKEN=ID:SECRET` points it at a running server instead of
-//! an in-process one (how `bench/load` measures a release build's memory).
+//! one it starts (how `bench/load` measures a release build). The server it starts is an `openvod
+//! serve` process of its own, so that its peak memory is its alone: it must stay under
+//! `MAX_SERVER_RSS_MIB` (memory, not time, so the bound does not depend on the machine's speed).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::{clip, TestApp};
+
+/// The server's peak memory allowed through the run (a debug build; a release build held 91 MiB
+/// at `bench/load`'s sizes). What it bounds: memory growing with the number of uploads, players
+/// or bytes in flight.
+const MAX_SERVER_RSS_MIB: f64 = 300.0;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -239,8 +246,9 @@ async fn a_thousand_concurrent_uploads_and_two_hundred_players_get_no_error_beyo
         .pool_max_idle_per_host(usize::MAX)
         .build()
         .unwrap();
-    // In process unless pointed at a running server.
-    let (_app, target) = match std::env::var("OPENVOD_TEST_LOAD_URL") {
+    // A server process of its own (on an in-process app's database and folders: its token, and
+    // its worker for the clip to play) unless pointed at a running server.
+    let (_app, server, target) = match std::env::var("OPENVOD_TEST_LOAD_URL") {
         Ok(base) => {
             let token = std::env::var("OPENVOD_TEST_LOAD_TOKEN")
                 .expect("OPENVOD_TEST_LOAD_TOKEN=ID:SECRET");
@@ -251,18 +259,23 @@ async fn a_thousand_concurrent_uploads_and_two_hundred_players_get_no_error_beyo
                 secret: secret.to_owned(),
                 client,
             };
-            (None, target)
+            (None, None, target)
         }
         Err(_) => {
+            let app = TestApp::spawn().await;
             // Fewer upload slots than uploads, so that the limit is reached and answered.
-            let app = TestApp::spawn_with(0, |c| c.limits.concurrent_uploads = 64).await;
+            let server = crate::support::serve_process(
+                &app,
+                &[("OPENVOD_LIMITS__CONCURRENT_UPLOADS", "64")],
+            )
+            .await;
             let target = Target {
-                base: app.base_url.clone(),
+                base: server.announced.trim_end_matches('/').to_owned(),
                 id: app.token_id.clone(),
                 secret: app.token_secret.clone(),
                 client,
             };
-            (Some(app), target)
+            (Some(app), Some(server), target)
         }
     };
     let target = Arc::new(target);
@@ -356,6 +369,14 @@ async fn a_thousand_concurrent_uploads_and_two_hundred_players_get_no_error_beyo
         sps = segments as f64 / play_secs,
     );
     assert!(segments >= players, "every player got at least one segment");
+    if let Some(server) = &server {
+        let peak = crate::support::peak_rss_mib(server.child.id().expect("the server runs"));
+        println!("load: server peak RSS {peak:.1} MiB");
+        assert!(
+            peak < MAX_SERVER_RSS_MIB,
+            "the server held {peak:.1} MiB (at most {MAX_SERVER_RSS_MIB} MiB)"
+        );
+    }
     if _app.is_some() && uploads > 64 {
         assert!(
             refused > 0,

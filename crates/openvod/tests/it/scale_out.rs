@@ -400,24 +400,15 @@ async fn remote_workers_take_pieces_over_http_and_a_killed_one_loses_only_its_le
 /// A second `openvod serve` process on `app`'s database, store and data folder (so it shares the
 /// staging folder, as API servers behind a load balancer share it over NFS).
 async fn second_server(app: &TestApp) -> crate::support::Spawned {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
-    command
-        .env_remove("OPENVOD_CONFIG")
-        .envs(backend_env(&app.config.database, &app.config.storage))
-        .env("OPENVOD_LOG", "warn")
-        .env("OPENVOD_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true")
-        .env("OPENVOD_MEDIA__X264_PRESET", "ultrafast")
-        .env("OPENVOD_JOBS__LEASE_SECS", "3")
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "0",
-            "--data-dir",
-        ])
-        .arg(&app.config.data_dir);
-    crate::support::spawn_announcing(command, "openvod listening on ").await
+    crate::support::serve_process(
+        app,
+        &[
+            ("OPENVOD_OUTBOUND__ALLOW_PRIVATE_ADDRESSES", "true"),
+            ("OPENVOD_MEDIA__X264_PRESET", "ultrafast"),
+            ("OPENVOD_JOBS__LEASE_SECS", "3"),
+        ],
+    )
+    .await
 }
 
 /// Two `openvod serve` processes and two remote workers, one on each, on one database: an upload

@@ -512,6 +512,38 @@ impl TestApp {
     }
 }
 
+/// An `openvod serve` process (no workers) on `app`'s database, store and data folder, with the
+/// config keys `env` on top.
+pub async fn serve_process(app: &TestApp, env: &[(&str, &str)]) -> Spawned {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
+    command
+        .env_remove("OPENVOD_CONFIG")
+        .envs(backend_env(&app.config.database, &app.config.storage))
+        .env("OPENVOD_LOG", "warn")
+        .envs(env.iter().copied())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "0",
+            "--data-dir",
+        ])
+        .arg(&app.config.data_dir);
+    spawn_announcing(command, "openvod listening on ").await
+}
+
+/// The most memory process `pid` has held (VmHWM), in MiB.
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process runs");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kib / 1024.0
+}
+
 /// A child process whose stdout is collected line by line.
 pub struct Spawned {
     pub child: tokio::process::Child,
