@@ -38,6 +38,13 @@ impl ApiError {
         ApiError::new(ErrorKind::NotFound, message)
     }
 
+    /// 503 with `Retry-After: 1`: the client is to come back (clients and SDKs retry these).
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        let mut api = ApiError::new(ErrorKind::Unavailable, message);
+        api.retry_after = Some(1);
+        api
+    }
+
     /// Wraps a domain error: its kind picks the status; internal failures are logged here and
     /// reported to the client without details.
     pub fn from_domain(kind: ErrorKind, error: &dyn std::error::Error) -> ApiError {
@@ -47,12 +54,9 @@ impl ApiError {
         }
         if kind == ErrorKind::Unavailable {
             tracing::warn!(error = %error, source = ?error.source(), "request failed for now");
-            let mut api = ApiError::new(
-                kind,
+            return ApiError::unavailable(
                 "temporarily unavailable (the database or object store did not answer); try again",
             );
-            api.retry_after = Some(1);
-            return api;
         }
         ApiError::new(kind, error.to_string())
     }

@@ -27,6 +27,23 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Runs one API call within `api_timeout`. Past it the call is dropped (a transaction rolls
+    /// back, nothing half-done is committed) and what to tell the caller comes back instead, so
+    /// a database or bucket that stops answering mid-call leaves no caller hanging.
+    pub async fn within_api_timeout<F: std::future::Future>(
+        &self,
+        call: F,
+    ) -> Result<F::Output, String> {
+        let limit = self.api_timeout;
+        tokio::time::timeout(limit, call).await.map_err(|_| {
+            tracing::warn!(limit_secs = limit.as_secs(), "API call timed out");
+            format!(
+                "the call took longer than {} s (the database or storage is slow to answer); try again",
+                limit.as_secs()
+            )
+        })
+    }
+
     pub fn new(config: &LimitsConfig) -> Limits {
         let per_token = NonZeroU32::new(config.requests_per_second_per_token).map(|rate| {
             let burst = NonZeroU32::new(config.request_burst_per_token).unwrap_or(rate);

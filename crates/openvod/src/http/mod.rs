@@ -69,10 +69,16 @@ async fn metrics(
 
 pub fn router(state: AppState) -> Router {
     let (documented, document) = openapi::documented_routes();
-    let api_timeout = state.limits.api_timeout;
+    let limits = state.limits.clone();
     let documented = documented.layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| {
-            api_deadline(api_timeout, request, next)
+            let limits = limits.clone();
+            async move {
+                match limits.within_api_timeout(next.run(request)).await {
+                    Ok(response) => response,
+                    Err(message) => ApiError::unavailable(message).into_response(),
+                }
+            }
         },
     ));
     let document: Arc<str> = openapi::to_json(&document).to_string().into();
@@ -122,31 +128,6 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// Answers a call that takes longer than `limit` with 503 and `Retry-After` (what it was doing is
-/// dropped: a transaction rolls back, nothing half-done is committed), so a database or bucket
-/// that stops answering mid-call leaves no caller hanging.
-async fn api_deadline(
-    limit: Duration,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(limit_secs = limit.as_secs(), "API call timed out");
-            let mut refused = ApiError::new(
-                crate::error::ErrorKind::Unavailable,
-                format!(
-                    "the call took longer than {} s (the database or storage is slow to answer); try again",
-                    limit.as_secs()
-                ),
-            );
-            refused.retry_after = Some(1);
-            refused.into_response()
-        }
-    }
 }
 
 /// Collapses repeated slashes at the start of the path: mux-python joins `host + "/video/v1"`, so a

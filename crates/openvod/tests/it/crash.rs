@@ -17,22 +17,7 @@ pub(crate) async fn start(data_dir: &std::path::Path) -> Server {
 
 pub(crate) async fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     let (database, storage) = backend_for(data_dir).await;
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
-    command
-        .env_remove("OPENVOD_CONFIG")
-        .envs(backend_env(&database, &storage))
-        .envs(env.iter().copied())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("OPENVOD_LOG", "warn");
-    let spawned = crate::support::spawn_announcing(command, "openvod listening on ").await;
+    let spawned = crate::support::serve_on(&database, &storage, data_dir, 1, env).await;
     Server {
         child: spawned.child,
         base_url: spawned.announced.trim_end_matches('/').to_owned(),

@@ -515,21 +515,35 @@ impl TestApp {
 /// An `openvod serve` process (no workers) on `app`'s database, store and data folder, with the
 /// config keys `env` on top.
 pub async fn serve_process(app: &TestApp, env: &[(&str, &str)]) -> Spawned {
+    serve_on(
+        &app.config.database,
+        &app.config.storage,
+        &app.config.data_dir,
+        0,
+        env,
+    )
+    .await
+}
+
+/// An `openvod serve` process with `workers` in-process workers on `database`, `storage` and
+/// `data_dir`, with the config keys `env` on top.
+pub async fn serve_on(
+    database: &openvod::config::DatabaseConfig,
+    storage: &openvod::config::StorageConfig,
+    data_dir: &Path,
+    workers: usize,
+    env: &[(&str, &str)],
+) -> Spawned {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_openvod"));
     command
         .env_remove("OPENVOD_CONFIG")
-        .envs(backend_env(&app.config.database, &app.config.storage))
+        .envs(backend_env(database, storage))
         .env("OPENVOD_LOG", "warn")
         .envs(env.iter().copied())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "0",
-            "--data-dir",
-        ])
-        .arg(&app.config.data_dir);
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers"])
+        .arg(workers.to_string())
+        .arg("--data-dir")
+        .arg(data_dir);
     spawn_announcing(command, "openvod listening on ").await
 }
 

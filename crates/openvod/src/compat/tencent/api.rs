@@ -270,19 +270,10 @@ async fn handle(
             )),
         }
     };
-    // As the Mux API's calls (`http::api_deadline`): a database or bucket that stops answering
-    // mid-call gets the caller an error, never a hang.
-    let limit = state.limits.api_timeout;
-    let result = tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-        tracing::warn!(limit_secs = limit.as_secs(), "Tencent API call timed out");
-        Err(err(
-            "InternalError",
-            format!(
-                "the call took longer than {} s (the database or storage is slow to answer); try again",
-                limit.as_secs()
-            ),
-        ))
-    });
+    let result = match state.limits.within_api_timeout(call).await {
+        Ok(result) => result,
+        Err(message) => Err(err("InternalError", message)),
+    };
     respond(&request_id, result)
 }
 
