@@ -113,6 +113,7 @@ impl IngestError {
                 objects::ObjectError::NoSuchUpload(_) => ErrorKind::NotFound,
                 objects::ObjectError::TooLarge(_) => ErrorKind::TooLarge,
                 objects::ObjectError::BadDigest => ErrorKind::ChecksumMismatch,
+                objects::ObjectError::PartInProgress => ErrorKind::Conflict,
                 objects::ObjectError::Io(_) => ErrorKind::Internal,
                 _ => ErrorKind::Invalid,
             },

@@ -3,13 +3,27 @@
 //! upload SDKs send the media file and its cover this way (`compat::tencent::cos`).
 //!
 //! Everything lives under `<staging>/<upload_id>.objects/`: the finished objects by name, and one
-//! folder per multipart upload with its parts. Every file is written under a temporary name,
-//! fsync'd and renamed into place (and its folder fsync'd) before the call returns, so an
-//! acknowledged object or part survives a crash, and a crash mid-write leaves only a temporary
-//! file that the next write of the same object replaces.
+//! folder per multipart upload with its parts. Whole objects are written under a temporary name,
+//! fsync'd and renamed into place (and their folder fsync'd) before the call returns, so an
+//! acknowledged object survives a crash, and a crash mid-write leaves only a temporary file that
+//! the next write of the same object replaces.
+//!
+//! Parts are written in place when they can be: the SDKs cut a file into equal parts (all but the
+//! last the size of part 1), so part `n` goes at `(n - 1) × stride` of one `data` file, and
+//! completing the upload is a rename instead of a copy of the whole file. Part 1 fixes the stride
+//! (`stride`, durable before any other part uses it); each slot is taken once (`slot-NNNNN`,
+//! created exclusively); a part is acknowledged after its bytes and then its record (number, size,
+//! MD5) in `parts.log` are fdatasync'd. Whatever does not fit — a part sent before part 1, larger
+//! than the stride, without a length, or a retry of a slot already taken — is written as a file of
+//! its own (`part-NNNNN-<md5>`, the same durable write as a whole object) and copied into place on
+//! completion. Writers hold a shared `flock` on `data`, completion an exclusive one, so no part
+//! lands in a file that completion already renamed.
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -36,6 +50,8 @@ pub enum ObjectError {
     BadDigest,
     #[error("request body ended early: {0}")]
     BodyInterrupted(String),
+    #[error("a part of this upload is still being received; try again")]
+    PartInProgress,
     #[error("staging I/O failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -65,6 +81,198 @@ pub struct Multipart {
 
 pub struct ObjectStaging {
     dir: PathBuf,
+}
+
+/// The in-place layout's files in a multipart folder (see the module's comment).
+const DATA: &str = "data";
+const STRIDE: &str = "stride";
+const LOG: &str = "parts.log";
+
+/// How long completion waits for part writes still in progress.
+const COMPLETE_WAIT: Duration = Duration::from_secs(30);
+
+/// A slot of the in-place layout taken for one part: the `data` file (shared-locked) and where the
+/// part goes in it.
+struct Slot {
+    dir: PathBuf,
+    data: std::fs::File,
+    number: u32,
+    offset: u64,
+    len: u64,
+}
+
+/// Where a listed part's bytes are when completing.
+enum PartBytes {
+    Slot { offset: u64 },
+    File(PathBuf),
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn is_md5_hex(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The part records of `parts.log`, by number: `N SIZE MD5 UNIX` lines, a later line for the same
+/// number replacing an earlier one, `N dead` removing it. A torn last line (a crash mid-append) is
+/// not a record.
+fn parse_log(text: &str) -> HashMap<u32, Part> {
+    let mut parts = HashMap::new();
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        let Some(number) = fields.first().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        match fields[1..] {
+            ["dead"] => {
+                parts.remove(&number);
+            }
+            [size, md5, modified] if is_md5_hex(md5) => {
+                if let (Ok(size), Ok(modified_unix)) = (size.parse(), modified.parse()) {
+                    parts.insert(
+                        number,
+                        Part {
+                            number,
+                            size,
+                            md5_hex: md5.to_ascii_lowercase(),
+                            modified_unix,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    parts
+}
+
+fn read_log(dir: &Path) -> Result<HashMap<u32, Part>, ObjectError> {
+    match std::fs::read_to_string(dir.join(LOG)) {
+        Ok(text) => Ok(parse_log(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Appends one line to `parts.log` and makes it durable.
+fn append_log(dir: &Path, line: &str) -> Result<(), ObjectError> {
+    let mut log = match std::fs::OpenOptions::new().append(true).open(dir.join(LOG)) {
+        Ok(log) => log,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ObjectError::NoSuchUpload(String::new()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    log.write_all(line.as_bytes())?;
+    log.sync_data()?;
+    Ok(())
+}
+
+fn read_stride(dir: &Path) -> Result<Option<u64>, ObjectError> {
+    match std::fs::read_to_string(dir.join(STRIDE)) {
+        Ok(text) => Ok(text.trim().parse().ok().filter(|s| *s > 0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes slot `number` of the in-place layout for a part of `len` bytes, or answers `None` when
+/// the part must be a file of its own (see the module's comment).
+fn claim_slot(dir: &Path, number: u32, len: u64) -> Result<Option<Slot>, ObjectError> {
+    let data = match std::fs::OpenOptions::new().write(true).open(dir.join(DATA)) {
+        Ok(data) => data,
+        // A multipart upload begun before the in-place layout existed.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let take = |number: u32| -> Result<bool, ObjectError> {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(format!("slot-{number:05}")))
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    };
+    let stride = match read_stride(dir)? {
+        Some(stride) => {
+            if len > stride || !take(number)? {
+                return Ok(None);
+            }
+            stride
+        }
+        None if number == 1 && len > 0 => {
+            if !take(1)? {
+                return Ok(None);
+            }
+            // Durable before any part placed by it is acknowledged (the folder's fsync also
+            // keeps the claim of slot 1, so a stride never outlives its claim).
+            write_durably(dir, STRIDE, |file| {
+                file.write_all(len.to_string().as_bytes())?;
+                Ok(len)
+            })?;
+            len
+        }
+        None => return Ok(None),
+    };
+    let Some(offset) = u64::from(number - 1).checked_mul(stride) else {
+        return Ok(None);
+    };
+    rustix::fs::flock(&data, rustix::fs::FlockOperation::LockShared)
+        .map_err(std::io::Error::from)?;
+    // Completion renames `data` away under its exclusive lock: a writer that opened it before
+    // must not write into the finished object.
+    let current = std::fs::metadata(dir.join(DATA)).ok().map(|m| m.ino());
+    if current != Some(data.metadata()?.ino()) {
+        return Err(ObjectError::NoSuchUpload(String::new()));
+    }
+    Ok(Some(Slot {
+        dir: dir.to_owned(),
+        data,
+        number,
+        offset,
+        len,
+    }))
+}
+
+/// Takes `data`'s exclusive lock, waiting at most [`COMPLETE_WAIT`] for part writers to finish.
+fn lock_exclusive(data: &std::fs::File) -> Result<(), ObjectError> {
+    let deadline = Instant::now() + COMPLETE_WAIT;
+    loop {
+        match rustix::fs::flock(data, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => return Err(ObjectError::PartInProgress),
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        }
+    }
+}
+
+/// Copies `len` bytes of `from` (from `from_offset`) to `to` at `to_offset`.
+fn copy_range(
+    from: &std::fs::File,
+    from_offset: u64,
+    to: &std::fs::File,
+    to_offset: u64,
+    len: u64,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; (1 << 20).min(len as usize).max(1)];
+    let mut done = 0u64;
+    while done < len {
+        let n = buf.len().min((len - done) as usize);
+        from.read_exact_at(&mut buf[..n], from_offset + done)?;
+        to.write_all_at(&buf[..n], to_offset + done)?;
+        done += n as u64;
+    }
+    Ok(())
 }
 
 /// Object names and multipart ids are ours (`media.mp4`, `cover.jpg`, random ids); anything else
@@ -109,6 +317,69 @@ fn write_durably(
     Ok(size)
 }
 
+/// Streams `body` into `file` from `offset` while computing its MD5; returns the file, the size
+/// and the MD5 (hex), or the first failure (the body's, the bound `max`'s, or the disk's).
+async fn stream_to_file<S, E>(
+    body: S,
+    max: u64,
+    file: std::fs::File,
+    offset: u64,
+) -> Result<(std::fs::File, u64, String), ObjectError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    // One blocking thread writes and hashes what a bounded channel feeds it (as
+    // `Staging::append` does): network and disk work in parallel, memory stays bounded, and
+    // the async threads do neither the hashing nor a blocking-pool hop per frame.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(32);
+    let writer =
+        tokio::task::spawn_blocking(move || -> Result<(std::fs::File, String), ObjectError> {
+            let mut md5 = Md5::new();
+            let mut at = offset;
+            for data in rx {
+                md5.update(&data);
+                file.write_all_at(&data, at)?;
+                at += data.len() as u64;
+            }
+            Ok((file, hex::encode(md5.finalize())))
+        });
+    let mut size = 0u64;
+    let mut failure = None;
+    futures_util::pin_mut!(body);
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                failure = Some(ObjectError::BodyInterrupted(e.to_string()));
+                break;
+            }
+        };
+        size += chunk.len() as u64;
+        if size > max {
+            failure = Some(ObjectError::TooLarge(max));
+            break;
+        }
+        if tx.send(chunk).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let written = writer.await.expect("staging writer does not panic");
+    match (failure, written) {
+        (Some(e), _) | (None, Err(e)) => Err(e),
+        (None, Ok((file, digest))) => Ok((file, size, digest)),
+    }
+}
+
+/// Refuses a body whose MD5 is not the `Content-MD5` it was sent with (raw digest).
+fn check_md5(content_md5: Option<&[u8]>, digest_hex: &str) -> Result<(), ObjectError> {
+    match content_md5 {
+        Some(expected) if hex::encode(expected) != digest_hex => Err(ObjectError::BadDigest),
+        _ => Ok(()),
+    }
+}
+
 impl ObjectStaging {
     pub fn new(staging_dir: PathBuf) -> ObjectStaging {
         ObjectStaging { dir: staging_dir }
@@ -148,61 +419,15 @@ impl ObjectStaging {
         let incoming = tempfile::Builder::new()
             .prefix(".incoming-")
             .tempfile_in(&dir)?;
-        // One blocking thread writes and hashes what a bounded channel feeds it (as
-        // `Staging::append` does): network and disk work in parallel, memory stays bounded, and
-        // the async threads do neither the hashing nor a blocking-pool hop per frame.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(32);
-        let writer =
-            tokio::task::spawn_blocking(move || -> Result<(PathBuf, String), ObjectError> {
-                let (mut file, incoming) = incoming.into_parts();
-                let mut md5 = Md5::new();
-                for data in rx {
-                    md5.update(&data);
-                    file.write_all(&data)?;
-                }
-                file.sync_all()?;
-                drop(file);
-                // Kept under its temporary name until the caller has checked it.
-                let kept = incoming.keep().map_err(|e| ObjectError::Io(e.error))?;
-                Ok((kept, hex::encode(md5.finalize())))
-            });
-        let mut size = 0u64;
-        let mut failure = None;
-        futures_util::pin_mut!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(e) => {
-                    failure = Some(ObjectError::BodyInterrupted(e.to_string()));
-                    break;
-                }
-            };
-            size += chunk.len() as u64;
-            if size > max {
-                failure = Some(ObjectError::TooLarge(max));
-                break;
-            }
-            if tx.send(chunk).is_err() {
-                break;
-            }
-        }
-        drop(tx);
-        let (kept, digest) = match writer.await.expect("staging writer does not panic") {
-            Ok(written) => written,
-            Err(e) => return Err(failure.unwrap_or(e)),
-        };
-        let refused = failure.or_else(|| {
-            content_md5
-                .filter(|expected| hex::encode(expected) != digest)
-                .map(|_| ObjectError::BadDigest)
-        });
-        if let Some(e) = refused {
-            let _ = tokio::fs::remove_file(&kept).await;
-            return Err(e);
-        }
+        let (file, incoming) = incoming.into_parts();
+        // Dropping `incoming` on failure removes the temporary file.
+        let (file, size, digest) = stream_to_file(body, max, file, 0).await?;
+        check_md5(content_md5.as_deref(), &digest)?;
         let target = dir.join(name(&digest));
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::rename(&kept, &target)?;
+            file.sync_all()?;
+            drop(file);
+            incoming.persist(&target).map_err(|e| e.error)?;
             sync_dir(&dir)
         })
         .await
@@ -211,6 +436,46 @@ impl ObjectStaging {
             size,
             md5_hex: digest,
         })
+    }
+
+    /// Receives a part into its slot of the in-place layout: its bytes, then (once they are
+    /// durable) its record.
+    async fn receive_in_place<S, E>(
+        &self,
+        slot: Slot,
+        body: S,
+        content_md5: Option<Vec<u8>>,
+    ) -> Result<Written, ObjectError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let Slot {
+            dir,
+            data,
+            number,
+            offset,
+            len,
+        } = slot;
+        // The slot stays taken whatever happens: a retry is written as a file of its own.
+        let (data, size, digest) = stream_to_file(body, len, data, offset).await?;
+        if size != len {
+            return Err(ObjectError::BodyInterrupted(format!(
+                "{size} of {len} bytes received"
+            )));
+        }
+        check_md5(content_md5.as_deref(), &digest)?;
+        let md5_hex = digest.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), ObjectError> {
+            data.sync_data()?;
+            append_log(&dir, &format!("{number} {len} {digest} {}\n", now_unix()))?;
+            // The shared lock goes with `data`, after the record is written.
+            drop(data);
+            Ok(())
+        })
+        .await
+        .expect("staging does not panic")?;
+        Ok(Written { size, md5_hex })
     }
 
     /// Stores a whole object (replacing one of the same name); `content_md5` is the request's
@@ -249,6 +514,10 @@ impl ObjectStaging {
         let dir = self.multipart_dir(upload_id, &id);
         let object = object.to_owned();
         tokio::task::spawn_blocking(move || -> Result<(), ObjectError> {
+            std::fs::create_dir_all(&dir)?;
+            // Empty until parts come; kept by the folder's fsync in `write_durably`.
+            std::fs::File::create(dir.join(DATA))?;
+            std::fs::File::create(dir.join(LOG))?;
             write_durably(&dir, "object", |file| {
                 file.write_all(object.as_bytes())?;
                 Ok(object.len() as u64)
@@ -317,12 +586,16 @@ impl ObjectStaging {
         .expect("staging does not panic")
     }
 
-    /// Stores one part (replacing an earlier part of the same number).
+    /// Stores one part of `length` bytes (the request's `Content-Length`, if it had one). An
+    /// earlier version of the same part (a retry) stays until the upload completes or is
+    /// aborted: listing shows the newest, completing takes the one whose ETag is named.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_part<S, E>(
         &self,
         upload_id: &str,
         multipart_id: &str,
         number: u32,
+        length: Option<u64>,
         body: S,
         max: u64,
         content_md5: Option<Vec<u8>>,
@@ -336,19 +609,30 @@ impl ObjectStaging {
         }
         self.multipart(upload_id, multipart_id).await?;
         let dir = self.multipart_dir(upload_id, multipart_id);
+        if let Some(len) = length.filter(|len| *len <= max) {
+            let slot_dir = dir.clone();
+            let slot = tokio::task::spawn_blocking(move || claim_slot(&slot_dir, number, len))
+                .await
+                .expect("staging does not panic")
+                .map_err(|e| match e {
+                    ObjectError::NoSuchUpload(_) => {
+                        ObjectError::NoSuchUpload(multipart_id.to_owned())
+                    }
+                    e => e,
+                })?;
+            if let Some(slot) = slot {
+                return self.receive_in_place(slot, body, content_md5).await;
+            }
+        }
         // The part's MD5 is in its name, so listing parts reads no data.
-        let written = self
-            .receive(
-                dir.clone(),
-                |md5| format!("part-{number:05}-{md5}"),
-                body,
-                max,
-                content_md5,
-            )
-            .await?;
-        // An earlier version of the same part (a retry) stays until the upload completes or is
-        // aborted: listing shows the newest, completing takes the one whose ETag is named.
-        Ok(written)
+        self.receive(
+            dir,
+            |md5| format!("part-{number:05}-{md5}"),
+            body,
+            max,
+            content_md5,
+        )
+        .await
     }
 
     /// The parts received so far, by number (the newest version of a part sent twice).
@@ -357,47 +641,22 @@ impl ObjectStaging {
         upload_id: &str,
         multipart_id: &str,
     ) -> Result<Vec<Part>, ObjectError> {
-        let mut parts = self.all_parts(upload_id, multipart_id).await?;
-        parts.sort_by(|a, b| (a.number, b.modified_unix).cmp(&(b.number, a.modified_unix)));
-        parts.dedup_by_key(|p| p.number);
-        Ok(parts)
-    }
-
-    /// Every stored version of every part.
-    async fn all_parts(
-        &self,
-        upload_id: &str,
-        multipart_id: &str,
-    ) -> Result<Vec<Part>, ObjectError> {
         self.multipart(upload_id, multipart_id).await?;
         let dir = self.multipart_dir(upload_id, multipart_id);
-        tokio::task::spawn_blocking(move || -> Result<Vec<Part>, ObjectError> {
-            let mut parts = Vec::new();
-            for entry in std::fs::read_dir(&dir)? {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let Some((number, md5)) = name
-                    .strip_prefix("part-")
-                    .and_then(|rest| rest.split_once('-'))
-                    .filter(|(_, md5)| {
-                        md5.len() == 32 && md5.bytes().all(|b| b.is_ascii_hexdigit())
-                    })
-                    .and_then(|(n, md5)| Some((n.parse::<u32>().ok()?, md5.to_owned())))
-                else {
-                    continue;
-                };
-                let meta = entry.metadata()?;
-                parts.push(Part {
-                    number,
-                    size: meta.len(),
-                    md5_hex: md5,
-                    modified_unix: modified_unix(&meta),
-                });
-            }
-            Ok(parts)
+        let (files, slots) = tokio::task::spawn_blocking(move || {
+            Ok::<_, ObjectError>((part_files(&dir)?, read_log(&dir)?))
         })
         .await
-        .expect("staging does not panic")
+        .expect("staging does not panic")?;
+        // Files first: a retry of a taken slot is a file, newer than the slot on a tie.
+        let mut parts: Vec<Part> = files
+            .into_iter()
+            .map(|(part, _)| part)
+            .chain(slots.into_values())
+            .collect();
+        parts.sort_by_key(|p| (p.number, std::cmp::Reverse(p.modified_unix)));
+        parts.dedup_by_key(|p| p.number);
+        Ok(parts)
     }
 
     /// Joins the listed parts (ascending numbers, each with the ETag it was answered with) into
@@ -413,33 +672,26 @@ impl ObjectStaging {
         if listed.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(ObjectError::InvalidPartOrder);
         }
-        let parts = self.all_parts(upload_id, multipart_id).await?;
-        let mut files = Vec::with_capacity(listed.len());
+        let listed: Vec<(u32, String)> = listed
+            .iter()
+            .map(|(n, etag)| (*n, etag.trim_matches('"').to_ascii_lowercase()))
+            .collect();
         let mut digests = Md5::new();
-        for (number, etag) in listed {
-            let etag = etag.trim_matches('"').to_ascii_lowercase();
-            let part = parts
-                .iter()
-                .find(|p| p.number == *number && p.md5_hex == etag)
-                .ok_or(ObjectError::InvalidPart(*number))?;
-            digests
-                .update(hex::decode(&part.md5_hex).map_err(|_| ObjectError::InvalidPart(*number))?);
-            files.push(
-                self.multipart_dir(upload_id, multipart_id)
-                    .join(format!("part-{number:05}-{}", part.md5_hex)),
-            );
+        for (number, etag) in &listed {
+            digests.update(hex::decode(etag).map_err(|_| ObjectError::InvalidPart(*number))?);
         }
         let etag = format!("{}-{}", hex::encode(digests.finalize()), listed.len());
         let dir = self.upload_dir(upload_id);
         let mp_dir = self.multipart_dir(upload_id, multipart_id);
-        let size = tokio::task::spawn_blocking(move || -> Result<u64, ObjectError> {
-            let size = concatenate(&dir, &multipart.object, &files)?;
-            std::fs::remove_dir_all(&mp_dir)?;
-            sync_dir(&dir)?;
-            Ok(size)
+        let size = tokio::task::spawn_blocking(move || {
+            join_parts(&dir, &mp_dir, &multipart.object, &listed)
         })
         .await
-        .expect("staging does not panic")?;
+        .expect("staging does not panic")
+        .map_err(|e| match e {
+            ObjectError::NoSuchUpload(_) => ObjectError::NoSuchUpload(multipart_id.to_owned()),
+            e => e,
+        })?;
         Ok((size, etag))
     }
 
@@ -462,13 +714,150 @@ impl ObjectStaging {
     }
 }
 
-/// Writes the concatenation of `sources` to `dir/name` durably (the kernel copies: `io::copy`
-/// between files uses `copy_file_range` on Linux); returns its size.
-fn concatenate(dir: &Path, name: &str, sources: &[PathBuf]) -> Result<u64, ObjectError> {
-    write_durably(dir, name, |out| {
+/// The parts stored as files of their own, with their paths.
+fn part_files(dir: &Path) -> Result<Vec<(Part, PathBuf)>, ObjectError> {
+    let mut parts = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((number, md5)) = name
+            .strip_prefix("part-")
+            .and_then(|rest| rest.split_once('-'))
+            .filter(|(_, md5)| is_md5_hex(md5))
+            .and_then(|(n, md5)| Some((n.parse::<u32>().ok()?, md5.to_owned())))
+        else {
+            continue;
+        };
+        let meta = entry.metadata()?;
+        parts.push((
+            Part {
+                number,
+                size: meta.len(),
+                md5_hex: md5,
+                modified_unix: modified_unix(&meta),
+            },
+            entry.path(),
+        ));
+    }
+    Ok(parts)
+}
+
+/// Completes the multipart upload in `mp_dir` as `dir/object` from the `listed` parts (numbers
+/// ascending, ETags bare and lowercase); returns the object's size. When the parts fill the
+/// in-place layout from part 1 on, `data` becomes the object by a rename (parts stored as files
+/// are first copied into their slots); otherwise the object is written by concatenating them.
+fn join_parts(
+    dir: &Path,
+    mp_dir: &Path,
+    object: &str,
+    listed: &[(u32, String)],
+) -> Result<u64, ObjectError> {
+    let data = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(mp_dir.join(DATA))
+    {
+        Ok(data) => Some(data),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(data) = &data {
+        lock_exclusive(data)?;
+    }
+    if !mp_dir.join("object").exists() {
+        // Completed (or aborted) by another call while this one waited.
+        return Err(ObjectError::NoSuchUpload(String::new()));
+    }
+    let stride = read_stride(mp_dir)?;
+    if data.is_none() && stride.is_some() {
+        // A completion that renamed `data` into place crashed before forgetting the folder.
+        let size = std::fs::metadata(dir.join(object))?.len();
+        std::fs::remove_dir_all(mp_dir)?;
+        sync_dir(dir)?;
+        return Ok(size);
+    }
+    let slots = read_log(mp_dir)?;
+    let files = part_files(mp_dir)?;
+    let mut sources = Vec::with_capacity(listed.len());
+    for (number, etag) in listed {
+        let in_slot = slots
+            .get(number)
+            .filter(|p| &p.md5_hex == etag)
+            .zip(stride.filter(|_| data.is_some()));
+        sources.push(match in_slot {
+            Some((part, stride)) => (
+                part.size,
+                PartBytes::Slot {
+                    offset: u64::from(number - 1) * stride,
+                },
+            ),
+            None => files
+                .iter()
+                .find(|(p, _)| p.number == *number && &p.md5_hex == etag)
+                .map(|(p, path)| (p.size, PartBytes::File(path.clone())))
+                .ok_or(ObjectError::InvalidPart(*number))?,
+        });
+    }
+    let fills_layout = |stride: u64| {
+        sources.iter().enumerate().all(|(i, (size, _))| {
+            listed[i].0 as usize == i + 1
+                && if i + 1 == listed.len() {
+                    *size <= stride
+                } else {
+                    *size == stride
+                }
+        })
+    };
+    let (Some(data), Some(stride)) = (&data, stride.filter(|s| fills_layout(*s))) else {
+        let size = concatenate(dir, object, data.as_ref(), &sources)?;
+        std::fs::remove_dir_all(mp_dir)?;
+        sync_dir(dir)?;
+        return Ok(size);
+    };
+    let mut total = 0u64;
+    for ((number, _), (size, bytes)) in listed.iter().zip(&sources) {
+        let offset = u64::from(number - 1) * stride;
+        if let PartBytes::File(path) = bytes {
+            if slots.contains_key(number) {
+                // The slot's own version is overwritten: it must not be listed afterwards if this
+                // completion stops half-way.
+                append_log(mp_dir, &format!("{number} dead\n"))?;
+            }
+            copy_range(&std::fs::File::open(path)?, 0, data, offset, *size)?;
+        }
+        total = offset + size;
+    }
+    data.set_len(total)?;
+    data.sync_all()?;
+    std::fs::rename(mp_dir.join(DATA), dir.join(object))?;
+    sync_dir(dir)?;
+    std::fs::remove_dir_all(mp_dir)?;
+    sync_dir(dir)?;
+    Ok(total)
+}
+
+/// Writes `dir/object` durably as the concatenation of `sources` (each part's size and where its
+/// bytes are: a slot of `data` or a file of its own); returns its size.
+fn concatenate(
+    dir: &Path,
+    object: &str,
+    data: Option<&std::fs::File>,
+    sources: &[(u64, PartBytes)],
+) -> Result<u64, ObjectError> {
+    write_durably(dir, object, |out| {
         let mut size = 0;
-        for source in sources {
-            size += std::io::copy(&mut std::fs::File::open(source)?, out)?;
+        for (len, bytes) in sources {
+            match bytes {
+                PartBytes::Slot { offset } => {
+                    let mut range = data.expect("slots come with their file").try_clone()?;
+                    range.seek(std::io::SeekFrom::Start(*offset))?;
+                    size += std::io::copy(&mut range.take(*len), out)?;
+                }
+                // The kernel copies: `io::copy` between files uses `copy_file_range` on Linux.
+                PartBytes::File(path) => {
+                    size += std::io::copy(&mut std::fs::File::open(path)?, out)?
+                }
+            }
         }
         Ok(size)
     })
@@ -485,6 +874,200 @@ mod tests {
                 .map(|p| Ok(Bytes::from_static(p)))
                 .collect::<Vec<_>>(),
         )
+    }
+
+    fn md5_of(bytes: &[u8]) -> String {
+        hex::encode(Md5::digest(bytes))
+    }
+
+    async fn put_sized(
+        staging: &ObjectStaging,
+        mp: &str,
+        number: u32,
+        bytes: &'static [u8],
+    ) -> Written {
+        staging
+            .put_part(
+                "u1",
+                mp,
+                number,
+                Some(bytes.len() as u64),
+                body(&[bytes]),
+                100,
+                None,
+            )
+            .await
+            .unwrap()
+    }
+
+    fn listing(parts: &[(u32, &[u8])]) -> Vec<(u32, String)> {
+        parts.iter().map(|(n, b)| (*n, md5_of(b))).collect()
+    }
+
+    #[tokio::test]
+    async fn equal_parts_are_written_in_place_and_completion_renames_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = ObjectStaging::new(dir.path().to_owned());
+        let mp = staging.create_multipart("u1", "media.mp4").await.unwrap();
+        // Part 1 fixes the stride; the others land in their slots whatever their order.
+        for (n, bytes) in [(1, &b"abcd"[..]), (3, b"ij"), (2, b"efgh")] {
+            let written = staging
+                .put_part(
+                    "u1",
+                    &mp,
+                    n,
+                    Some(bytes.len() as u64),
+                    body(&[&bytes[..2], &bytes[2..]]),
+                    100,
+                    None,
+                )
+                .await
+                .unwrap();
+            assert_eq!(written.md5_hex, md5_of(bytes));
+        }
+        let mp_dir = staging.multipart_dir("u1", &mp);
+        assert!(
+            part_files(&mp_dir).unwrap().is_empty(),
+            "no part was a file of its own"
+        );
+        let parts = staging.list_parts("u1", &mp).await.unwrap();
+        assert_eq!(
+            parts
+                .iter()
+                .map(|p| (p.number, p.size, p.md5_hex.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                (1, 4, md5_of(b"abcd")),
+                (2, 4, md5_of(b"efgh")),
+                (3, 2, md5_of(b"ij"))
+            ]
+        );
+        let data_inode = std::fs::metadata(mp_dir.join(DATA)).unwrap().ino();
+        let listed = listing(&[(1, b"abcd"), (2, b"efgh"), (3, b"ij")]);
+        let (size, _) = staging
+            .complete_multipart("u1", &mp, &listed)
+            .await
+            .unwrap();
+        assert_eq!(size, 10);
+        let object = staging.path("u1", "media.mp4").await.unwrap();
+        assert_eq!(std::fs::read(&object).unwrap(), b"abcdefghij");
+        assert_eq!(
+            std::fs::metadata(&object).unwrap().ino(),
+            data_inode,
+            "renamed, not copied"
+        );
+        assert!(!mp_dir.exists());
+    }
+
+    #[tokio::test]
+    async fn parts_that_miss_their_slot_are_files_copied_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = ObjectStaging::new(dir.path().to_owned());
+        let mp = staging.create_multipart("u1", "media.mp4").await.unwrap();
+        // Before part 1 there is no stride: part 2 is a file.
+        put_sized(&staging, &mp, 2, b"efgh").await;
+        put_sized(&staging, &mp, 1, b"abcd").await;
+        put_sized(&staging, &mp, 3, b"ijkl").await;
+        // A retry of a taken slot is a file too, and is the version listed.
+        put_sized(&staging, &mp, 3, b"IJKL").await;
+        let mp_dir = staging.multipart_dir("u1", &mp);
+        assert_eq!(part_files(&mp_dir).unwrap().len(), 2);
+        let parts = staging.list_parts("u1", &mp).await.unwrap();
+        assert_eq!(parts[2].md5_hex, md5_of(b"IJKL"));
+        let data_inode = std::fs::metadata(mp_dir.join(DATA)).unwrap().ino();
+        let listed = listing(&[(1, b"abcd"), (2, b"efgh"), (3, b"IJKL")]);
+        let (size, _) = staging
+            .complete_multipart("u1", &mp, &listed)
+            .await
+            .unwrap();
+        assert_eq!(size, 12);
+        let object = staging.path("u1", "media.mp4").await.unwrap();
+        assert_eq!(std::fs::metadata(&object).unwrap().ino(), data_inode);
+        assert_eq!(std::fs::read(object).unwrap(), b"abcdefghIJKL");
+    }
+
+    #[tokio::test]
+    async fn uneven_or_gapped_parts_are_concatenated() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = ObjectStaging::new(dir.path().to_owned());
+        let mp = staging.create_multipart("u1", "media.mp4").await.unwrap();
+        put_sized(&staging, &mp, 1, b"abcd").await;
+        put_sized(&staging, &mp, 2, b"ef").await;
+        put_sized(&staging, &mp, 3, b"ghij").await;
+        put_sized(&staging, &mp, 5, b"kl").await;
+        put_sized(&staging, &mp, 6, b"mnopq").await;
+        assert_eq!(
+            part_files(&staging.multipart_dir("u1", &mp)).unwrap().len(),
+            1,
+            "larger than the stride"
+        );
+        // Part 2 is short but not last; part 4 is missing: the layout is not the object.
+        let listed = listing(&[
+            (1, b"abcd"),
+            (2, b"ef"),
+            (3, b"ghij"),
+            (5, b"kl"),
+            (6, b"mnopq"),
+        ]);
+        let (size, _) = staging
+            .complete_multipart("u1", &mp, &listed)
+            .await
+            .unwrap();
+        assert_eq!(size, 17);
+        let object = staging.path("u1", "media.mp4").await.unwrap();
+        assert_eq!(std::fs::read(object).unwrap(), b"abcdefghijklmnopq");
+    }
+
+    #[tokio::test]
+    async fn completion_waits_for_a_part_still_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = std::sync::Arc::new(ObjectStaging::new(dir.path().to_owned()));
+        let mp = staging.create_multipart("u1", "media.mp4").await.unwrap();
+        put_sized(&staging, &mp, 1, b"abcd").await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        let rx = futures_util::stream::poll_fn(move |cx| {
+            rx.poll_recv(cx).map(|b| b.map(Ok::<_, std::io::Error>))
+        });
+        let writing = {
+            let (staging, mp) = (staging.clone(), mp.clone());
+            tokio::spawn(
+                async move { staging.put_part("u1", &mp, 2, Some(4), rx, 100, None).await },
+            )
+        };
+        tx.send(Bytes::from_static(b"ef")).unwrap();
+        // Let the part take its slot (and the shared lock) before completing.
+        let slot = staging.multipart_dir("u1", &mp).join("slot-00002");
+        while !slot.exists() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let completing = {
+            let (staging, mp) = (staging.clone(), mp.clone());
+            let listed = listing(&[(1, b"abcd"), (2, b"efgh")]);
+            tokio::spawn(async move { staging.complete_multipart("u1", &mp, &listed).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!completing.is_finished(), "completion waits for the part");
+        tx.send(Bytes::from_static(b"gh")).unwrap();
+        drop(tx);
+        assert_eq!(writing.await.unwrap().unwrap().md5_hex, md5_of(b"efgh"));
+        assert_eq!(completing.await.unwrap().unwrap().0, 8);
+        let object = staging.path("u1", "media.mp4").await.unwrap();
+        assert_eq!(std::fs::read(object).unwrap(), b"abcdefgh");
+    }
+
+    #[test]
+    fn the_part_log_keeps_whole_lines_and_the_latest_record() {
+        let a = "a".repeat(32);
+        let b = "B".repeat(32);
+        let text =
+            format!("1 4 {a} 10\n2 4 {a} 11\n2 4 {b} 12\n3 4 {a} 13\n3 dead\nx y\n4 4 {a} 1");
+        let parts = parse_log(&text);
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        assert_eq!(parts[&1].modified_unix, 10);
+        assert_eq!(parts[&2].md5_hex, "b".repeat(32));
+        assert!(!parts.contains_key(&3), "dead");
+        assert!(!parts.contains_key(&4), "torn last line");
     }
 
     #[tokio::test]
@@ -515,16 +1098,16 @@ mod tests {
 
         let mp = staging.create_multipart("u1", "media.mp4").await.unwrap();
         let second = staging
-            .put_part("u1", &mp, 2, body(&[b"world"]), 100, None)
+            .put_part("u1", &mp, 2, None, body(&[b"world"]), 100, None)
             .await
             .unwrap();
         let first = staging
-            .put_part("u1", &mp, 1, body(&[b"hello "]), 100, None)
+            .put_part("u1", &mp, 1, None, body(&[b"hello "]), 100, None)
             .await
             .unwrap();
         // A part sent again with other bytes: listed once (the newest), either version completes.
         let retried = staging
-            .put_part("u1", &mp, 2, body(&[b"WORLD"]), 100, None)
+            .put_part("u1", &mp, 2, None, body(&[b"WORLD"]), 100, None)
             .await
             .unwrap();
         assert_ne!(retried.md5_hex, second.md5_hex);
@@ -566,7 +1149,7 @@ mod tests {
         assert!(staging.list_multiparts("u1").await.unwrap().is_empty());
         assert!(matches!(
             staging
-                .put_part("u1", "../x", 1, body(&[b"x"]), 10, None)
+                .put_part("u1", "../x", 1, Some(1), body(&[b"x"]), 10, None)
                 .await,
             Err(ObjectError::NoSuchUpload(_))
         ));

@@ -152,6 +152,9 @@ impl From<IngestError> for CosError {
             IngestError::Object(ObjectError::BadDigest) => {
                 cos_err(StatusCode::BAD_REQUEST, "BadDigest", e.to_string())
             }
+            IngestError::Object(ObjectError::PartInProgress) => {
+                cos_err(StatusCode::CONFLICT, "OperationAborted", e.to_string())
+            }
             IngestError::Object(ObjectError::BodyInterrupted(_)) => {
                 cos_err(StatusCode::BAD_REQUEST, "IncompleteBody", e.to_string())
             }
@@ -394,8 +397,19 @@ async fn object_request(
                     )
                 })?;
             let md5 = content_md5(&headers)?;
+            let length = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
             let written = objects
-                .put_part(&upload_id, &id, number, body.into_data_stream(), max, md5)
+                .put_part(
+                    &upload_id,
+                    &id,
+                    number,
+                    length,
+                    body.into_data_stream(),
+                    max,
+                    md5,
+                )
                 .await
                 .map_err(IngestError::from)?;
             stored(&state, &upload_id).await?;
