@@ -10,14 +10,16 @@
 //!
 //! Parts are written in place when they can be: the SDKs cut a file into equal parts (all but the
 //! last the size of part 1), so part `n` goes at `(n - 1) × stride` of one `data` file, and
-//! completing the upload is a rename instead of a copy of the whole file. Part 1 fixes the stride
-//! (`stride`, durable before any other part uses it); each slot is taken once (`slot-NNNNN`,
-//! created exclusively); a part is acknowledged after its bytes and then its record (number, size,
-//! MD5) in `parts.log` are fdatasync'd. Whatever does not fit — a part sent before part 1, larger
-//! than the stride, without a length, or a retry of a slot already taken — is written as a file of
-//! its own (`part-NNNNN-<md5>`, the same durable write as a whole object) and copied into place on
-//! completion. Writers hold a shared `flock` on `data`, completion an exclusive one, so no part
-//! lands in a file that completion already renamed.
+//! completing the upload is a rename instead of a copy of the whole file. `parts.log` holds the
+//! layout's state: a header with the stride (fixed by part 1) and one claim byte per part number
+//! (each slot is taken once, under an exclusive `flock` on the log), then one record line per part
+//! written (number, size, MD5). A part is acknowledged after its bytes and then its record are
+//! fdatasync'd; the record's fdatasync also makes the stride and the slot's claim durable, so a
+//! recorded slot is never taken again, even after a power loss. Whatever does not fit — a part sent
+//! before part 1, larger than the stride, without a length, or a retry of a slot already taken — is
+//! written as a file of its own (`part-NNNNN-<md5>`, the same durable write as a whole object) and
+//! copied into place on completion. Part writers hold a shared `flock` on `data`, completion an
+//! exclusive one, so no part lands in a file that completion already renamed.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, Write};
@@ -85,8 +87,10 @@ pub struct ObjectStaging {
 
 /// The in-place layout's files in a multipart folder (see the module's comment).
 const DATA: &str = "data";
-const STRIDE: &str = "stride";
 const LOG: &str = "parts.log";
+/// `parts.log` starts with the stride (8 bytes, little-endian, 0 until part 1 fixes it) and one
+/// claim byte per part number; the records follow.
+const LOG_HEADER: u64 = 8 + MAX_PART_NUMBER as u64;
 
 /// How long completion waits for part writes still in progress.
 const COMPLETE_WAIT: Duration = Duration::from_secs(30);
@@ -151,14 +155,16 @@ fn parse_log(text: &str) -> HashMap<u32, Part> {
 }
 
 fn read_log(dir: &Path) -> Result<HashMap<u32, Part>, ObjectError> {
-    match std::fs::read_to_string(dir.join(LOG)) {
-        Ok(text) => Ok(parse_log(&text)),
+    match std::fs::read(dir.join(LOG)) {
+        Ok(bytes) => Ok(parse_log(&String::from_utf8_lossy(
+            bytes.get(LOG_HEADER as usize..).unwrap_or_default(),
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashMap::new()),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Appends one line to `parts.log` and makes it durable.
+/// Appends one line to `parts.log` and makes it durable (with the header's changes before it).
 fn append_log(dir: &Path, line: &str) -> Result<(), ObjectError> {
     let mut log = match std::fs::OpenOptions::new().append(true).open(dir.join(LOG)) {
         Ok(log) => log,
@@ -172,12 +178,16 @@ fn append_log(dir: &Path, line: &str) -> Result<(), ObjectError> {
     Ok(())
 }
 
+/// The stride in the header of `parts.log`, once part 1 fixed it.
 fn read_stride(dir: &Path) -> Result<Option<u64>, ObjectError> {
-    match std::fs::read_to_string(dir.join(STRIDE)) {
-        Ok(text) => Ok(text.trim().parse().ok().filter(|s| *s > 0)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    let log = match std::fs::File::open(dir.join(LOG)) {
+        Ok(log) => log,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut stride = [0u8; 8];
+    log.read_exact_at(&mut stride, 0)?;
+    Ok(Some(u64::from_le_bytes(stride)).filter(|s| *s > 0))
 }
 
 /// Takes slot `number` of the in-place layout for a part of `len` bytes, or answers `None` when
@@ -189,39 +199,35 @@ fn claim_slot(dir: &Path, number: u32, len: u64) -> Result<Option<Slot>, ObjectE
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let take = |number: u32| -> Result<bool, ObjectError> {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dir.join(format!("slot-{number:05}")))
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    };
-    let stride = match read_stride(dir)? {
-        Some(stride) => {
-            if len > stride || !take(number)? {
-                return Ok(None);
+    let log = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join(LOG))?;
+    let stride = {
+        rustix::fs::flock(&log, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(std::io::Error::from)?;
+        let claim_at = 8 + u64::from(number - 1);
+        let mut header = [0u8; 8];
+        log.read_exact_at(&mut header, 0)?;
+        let mut claim = [0u8; 1];
+        log.read_exact_at(&mut claim, claim_at)?;
+        let stride = match u64::from_le_bytes(header) {
+            _ if claim[0] != 0 => None,
+            0 if number == 1 && len > 0 => {
+                log.write_all_at(&len.to_le_bytes(), 0)?;
+                Some(len)
             }
-            stride
+            0 => None,
+            stride => Some(stride).filter(|stride| len <= *stride),
+        };
+        if stride.is_some() {
+            log.write_all_at(&[1], claim_at)?;
         }
-        None if number == 1 && len > 0 => {
-            if !take(1)? {
-                return Ok(None);
-            }
-            // Durable before any part placed by it is acknowledged (the folder's fsync also
-            // keeps the claim of slot 1, so a stride never outlives its claim).
-            write_durably(dir, STRIDE, |file| {
-                file.write_all(len.to_string().as_bytes())?;
-                Ok(len)
-            })?;
-            len
-        }
-        None => return Ok(None),
+        rustix::fs::flock(&log, rustix::fs::FlockOperation::Unlock)
+            .map_err(std::io::Error::from)?;
+        stride
     };
-    let Some(offset) = u64::from(number - 1).checked_mul(stride) else {
+    let Some(offset) = stride.and_then(|stride| u64::from(number - 1).checked_mul(stride)) else {
         return Ok(None);
     };
     rustix::fs::flock(&data, rustix::fs::FlockOperation::LockShared)
@@ -517,7 +523,7 @@ impl ObjectStaging {
             std::fs::create_dir_all(&dir)?;
             // Empty until parts come; kept by the folder's fsync in `write_durably`.
             std::fs::File::create(dir.join(DATA))?;
-            std::fs::File::create(dir.join(LOG))?;
+            std::fs::File::create(dir.join(LOG))?.set_len(LOG_HEADER)?;
             write_durably(&dir, "object", |file| {
                 file.write_all(object.as_bytes())?;
                 Ok(object.len() as u64)
@@ -1036,8 +1042,8 @@ mod tests {
         };
         tx.send(Bytes::from_static(b"ef")).unwrap();
         // Let the part take its slot (and the shared lock) before completing.
-        let slot = staging.multipart_dir("u1", &mp).join("slot-00002");
-        while !slot.exists() {
+        let log = staging.multipart_dir("u1", &mp).join(LOG);
+        while std::fs::read(&log).unwrap()[8 + 1] == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
