@@ -180,7 +180,36 @@ async fn cos_request(
     window: &str,
     auth: impl FnOnce(String) -> String,
 ) -> (StatusCode, String) {
-    let mut url = reqwest::Url::parse(&format!("{}{path}", app.base_url)).unwrap();
+    let request = signed_cos_request(
+        &app.client,
+        &app.base_url,
+        method,
+        path,
+        query,
+        (credential, token),
+        body.len(),
+        window,
+        auth,
+    );
+    let r = request.body(body).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// The request `cos_request` sends, to the server at `base`, for a body of `length` bytes (not
+/// yet attached, so it can be a stream).
+#[allow(clippy::too_many_arguments)]
+fn signed_cos_request(
+    client: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    query: &[(&str, &str)],
+    (credential, token): (&TempCredential, &str),
+    length: usize,
+    window: &str,
+    auth: impl FnOnce(String) -> String,
+) -> reqwest::RequestBuilder {
+    let mut url = reqwest::Url::parse(&format!("{}{path}", base.trim_end_matches('/'))).unwrap();
     for (name, value) in query {
         if value.is_empty() {
             // `?uploads`, as the SDKs send it: a name without `=`.
@@ -198,8 +227,8 @@ async fn cos_request(
         ("x-cos-security-token".to_owned(), token.to_owned()),
     ];
     // reqwest sends no content-length for an empty body, so none is signed then.
-    if !body.is_empty() {
-        headers.push(("content-length".to_owned(), body.len().to_string()));
+    if length > 0 {
+        headers.push(("content-length".to_owned(), length.to_string()));
     }
     let params: Vec<(String, String)> = query
         .iter()
@@ -214,16 +243,15 @@ async fn cos_request(
         &headers,
         window,
     ));
-    let r = app
-        .client
+    let request = client
         .request(method, url)
         .header("authorization", authorization)
-        .header("x-cos-security-token", token)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
+        .header("x-cos-security-token", token);
+    if length > 0 {
+        request.header("content-length", length)
+    } else {
+        request
+    }
 }
 
 /// The multipart calls an SDK makes to resume or give up, over HTTP: parts already sent are
@@ -1067,4 +1095,195 @@ async fn hotlink_exper_urls_serve_only_the_first_seconds() {
     let zero = sign("s3cret-key", &path, &t, "0", "", "");
     let (status, bytes) = fetch(format!("t={t}&exper=0&sign={zero}")).await;
     assert_eq!((status, bytes.len()), (StatusCode::OK, full.len()));
+}
+
+/// `kill -9` of the server while a multipart part is being written in place: the parts it
+/// acknowledged are listed after the restart with their ETags, the half-written one is not, and
+/// the upload resumes (the slot it half-filled is not reused: the part comes again as a file of
+/// its own) and completes with exactly the file's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_place_parts_survive_a_server_kill_9_and_the_upload_resumes() {
+    let app = TestApp::spawn().await;
+    let a = apply(&app, json!({"MediaType": "mp4"})).await;
+    let credential = (&a.credential, a.credential.token.as_str());
+    let now = openvod::id::now_unix();
+    let window = format!("{};{}", now - 60, now + 600);
+    let path = a.media_path.as_str();
+    const PART: usize = 256 * 1024;
+    let file: Vec<u8> = (0..3 * PART + 1000).map(|i| (i * 7 % 251) as u8).collect();
+    let part = |n: usize| file[(n - 1) * PART..(n * PART).min(file.len())].to_vec();
+    let md5_of = |b: &[u8]| format!("{:x}", <md5::Md5 as md5::Digest>::digest(b));
+    let send = |base: String, method, query: Vec<(String, String)>, body: Vec<u8>| {
+        let (client, window) = (app.client.clone(), window.clone());
+        async move {
+            let query: Vec<(&str, &str)> = query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let r = signed_cos_request(
+                &client,
+                &base,
+                method,
+                path,
+                &query,
+                credential,
+                body.len(),
+                &window,
+                |a| a,
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let q = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+
+    let mut server = crate::support::serve_process(&app, &[]).await;
+    let base = server.announced.trim_end_matches('/').to_owned();
+    let (status, body) = send(
+        base.clone(),
+        reqwest::Method::POST,
+        q(&[("uploads", "")]),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body
+        .split("<UploadId>")
+        .nth(1)
+        .and_then(|rest| rest.split("</UploadId>").next())
+        .unwrap()
+        .to_owned();
+    for n in [1, 2] {
+        let number = n.to_string();
+        let (status, body) = send(
+            base.clone(),
+            reqwest::Method::PUT,
+            q(&[("partNumber", &number), ("uploadId", &id)]),
+            part(n),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Part 3 arrives half, then the server dies.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let half = part(3)[..PART / 2].to_vec();
+    tx.send(Ok(half)).await.unwrap();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let in_flight = {
+        let query = q(&[("partNumber", "3"), ("uploadId", &id)]);
+        let query: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        signed_cos_request(
+            &app.client,
+            &base,
+            reqwest::Method::PUT,
+            path,
+            &query,
+            credential,
+            PART,
+            &window,
+            |a| a,
+        )
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+    };
+    let in_flight = tokio::spawn(in_flight);
+    let log = app
+        .config
+        .staging_dir()
+        .join(format!("{}.objects", a.upload_id))
+        .join(format!("mp-{id}"))
+        .join("parts.log");
+    // The slot of part 3 is claimed (its claim byte set) once its bytes are being written.
+    let claimed = async {
+        while std::fs::read(&log).map_or(true, |bytes| bytes.get(8 + 2) != Some(&1)) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), claimed)
+        .await
+        .expect("part 3 takes its slot");
+    server.child.start_kill().unwrap(); // SIGKILL
+    server.child.wait().await.unwrap();
+    drop(tx);
+    let answer = in_flight.await.unwrap();
+    assert!(answer.is_err(), "part 3 was not acknowledged: {answer:?}");
+
+    let server = crate::support::serve_process(&app, &[]).await;
+    let base = server.announced.trim_end_matches('/').to_owned();
+    let (status, listed) = send(
+        base.clone(),
+        reqwest::Method::GET,
+        q(&[("uploadId", &id)]),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    for n in [1, 2] {
+        assert!(
+            listed.contains(&format!("<PartNumber>{n}</PartNumber><LastModified>"))
+                && listed.contains(&format!("<ETag>&quot;{}&quot;</ETag>", md5_of(&part(n)))),
+            "part {n} is listed after the restart: {listed}"
+        );
+    }
+    assert!(!listed.contains("<PartNumber>3</PartNumber>"), "{listed}");
+    for n in [3, 4] {
+        let number = n.to_string();
+        let (status, body) = send(
+            base.clone(),
+            reqwest::Method::PUT,
+            q(&[("partNumber", &number), ("uploadId", &id)]),
+            part(n),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let own_files: Vec<String> = std::fs::read_dir(log.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("part-"))
+        .collect();
+    assert!(
+        own_files.len() == 1 && own_files[0].starts_with("part-00003-"),
+        "only the resent part 3 is a file of its own (its slot was taken): {own_files:?}"
+    );
+    let complete: String = (1..=4)
+        .map(|n| {
+            format!(
+                "<Part><PartNumber>{n}</PartNumber><ETag>\"{}\"</ETag></Part>",
+                md5_of(&part(n))
+            )
+        })
+        .collect();
+    let (status, body) = send(
+        base,
+        reqwest::Method::POST,
+        q(&[("uploadId", &id)]),
+        format!("<CompleteMultipartUpload>{complete}</CompleteMultipartUpload>").into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let object = app
+        .state
+        .ingest
+        .objects()
+        .path(&a.upload_id, path.rsplit('/').next().unwrap())
+        .await
+        .expect("the object is staged");
+    assert!(
+        std::fs::read(object).unwrap() == file,
+        "the object is exactly the file"
+    );
 }
