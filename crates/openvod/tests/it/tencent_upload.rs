@@ -1161,16 +1161,16 @@ async fn in_place_parts_survive_a_server_kill_9_and_the_upload_resumes() {
         .and_then(|rest| rest.split("</UploadId>").next())
         .unwrap()
         .to_owned();
+    let put_part = |base: String, n: usize| {
+        let query = q(&[("partNumber", &n.to_string()), ("uploadId", &id)]);
+        let sent = send(base, reqwest::Method::PUT, query, part(n));
+        async move {
+            let (status, body) = sent.await;
+            assert_eq!(status, 200, "part {n}: {body}");
+        }
+    };
     for n in [1, 2] {
-        let number = n.to_string();
-        let (status, body) = send(
-            base.clone(),
-            reqwest::Method::PUT,
-            q(&[("partNumber", &number), ("uploadId", &id)]),
-            part(n),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
+        put_part(base.clone(), n).await;
     }
     // Part 3 arrives half, then the server dies.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
@@ -1240,15 +1240,7 @@ async fn in_place_parts_survive_a_server_kill_9_and_the_upload_resumes() {
     }
     assert!(!listed.contains("<PartNumber>3</PartNumber>"), "{listed}");
     for n in [3, 4] {
-        let number = n.to_string();
-        let (status, body) = send(
-            base.clone(),
-            reqwest::Method::PUT,
-            q(&[("partNumber", &number), ("uploadId", &id)]),
-            part(n),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
+        put_part(base.clone(), n).await;
     }
     let own_files: Vec<String> = std::fs::read_dir(log.parent().unwrap())
         .unwrap()
