@@ -126,7 +126,36 @@ where
     }
 }
 
+/// A multipart upload open on a key: its id and when it began (ISO 8601, the server's clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenUpload {
+    pub id: String,
+    pub initiated: String,
+}
+
 impl S3Store {
+    /// Aborts the uploads open on `key` that began no later than `ours` (which is kept).
+    async fn abort_leftovers(&self, key: &StoreKey, path: &str, ours: &str) {
+        let open = match self.uploads_in_progress(key).await {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::warn!(key = %key.as_str(), error = %e, "listing leftover uploads");
+                return;
+            }
+        };
+        let Some(began) = open
+            .iter()
+            .find(|u| u.id == ours)
+            .map(|u| u.initiated.clone())
+        else {
+            return;
+        };
+        // Every listing shows `Initiated` in one format, so the strings compare as times.
+        for left in open.iter().filter(|u| u.id != ours && u.initiated <= began) {
+            let _ = retrying(|| self.bucket.abort_upload(path, &left.id)).await;
+        }
+    }
+
     pub fn new(config: &StorageConfig) -> Result<S3Store, S3ConfigError> {
         let url = config.url.as_deref().unwrap_or_default();
         let rest = url
@@ -239,10 +268,13 @@ impl S3Store {
         format!("/{}{}", self.prefix, key.as_str())
     }
 
-    /// The ids of the multipart uploads open on `key` (the first 1,000, which is all a key ever
-    /// has). Asked through a presigned GET and read here: rust-s3's own listing insists on a
+    /// The multipart uploads open on `key` (the first 1,000, which is all a key ever has).
+    /// Asked through a presigned GET and read here: rust-s3's own listing insists on a
     /// `StorageClass` that SeaweedFS and others leave out.
-    pub async fn uploads_in_progress(&self, key: &StoreKey) -> Result<Vec<String>, StorageError> {
+    pub async fn uploads_in_progress(
+        &self,
+        key: &StoreKey,
+    ) -> Result<Vec<OpenUpload>, StorageError> {
         let name = self.path(key).trim_start_matches('/').to_owned();
         let queries = [("uploads", ""), ("prefix", name.as_str())]
             .into_iter()
@@ -280,7 +312,12 @@ impl S3Store {
                     .map(|k| k.trim_start_matches('/'))
                     == Some(&name)
             })
-            .filter_map(|u| child(u, "UploadId"))
+            .filter_map(|u| {
+                Some(OpenUpload {
+                    id: child(u, "UploadId")?,
+                    initiated: child(u, "Initiated").unwrap_or_default(),
+                })
+            })
             .collect())
     }
 }
@@ -304,9 +341,20 @@ impl Store for S3Store {
             .await
             .map_err(|e| s3(key, e))?;
         } else {
-            let upload = retrying(|| self.bucket.initiate_multipart_upload(&path, content_type))
-                .await
-                .map_err(|e| s3(key, e))?;
+            let mut initiations = 0;
+            let upload = retrying(|| {
+                initiations += 1;
+                self.bucket.initiate_multipart_upload(&path, content_type)
+            })
+            .await
+            .map_err(|e| s3(key, e))?;
+            // An initiation whose answer was lost, then retried, left an upload nobody will
+            // complete (its parts would cost storage until aborted): the uploads open on the key
+            // that began no later than ours are such leftovers. Only then: another writer's upload
+            // of the key (a fenced late worker's) is left alone.
+            if initiations > 1 {
+                self.abort_leftovers(key, &path, &upload.upload_id).await;
+            }
             let sent = async {
                 // Parts are read in order and sent `PARTS_IN_FLIGHT` at a time (as S3 clients
                 // do): memory stays bounded and the link stays busy between round trips.
@@ -363,19 +411,6 @@ impl Store for S3Store {
                 // Parts already sent are not left behind (they cost storage until aborted).
                 let _ = self.bucket.abort_upload(&path, &upload.upload_id).await;
                 return Err(e);
-            }
-            // An initiation whose answer was lost, then retried, left an upload nobody will
-            // complete (its parts would cost storage until aborted); the object is written now, so
-            // any other upload still open on its key is such a leftover.
-            match self.uploads_in_progress(key).await {
-                Ok(left) => {
-                    for id in left.iter().filter(|id| **id != upload.upload_id) {
-                        let _ = retrying(|| self.bucket.abort_upload(&path, id)).await;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(key = %key.as_str(), error = %e, "listing leftover uploads")
-                }
             }
         }
         // As the local store does, the source is consumed.
