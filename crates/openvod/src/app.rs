@@ -383,6 +383,9 @@ fn remove_dead_scratch(tmp: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The longest an upkeep round may take.
+const UPKEEP_BOUND: Duration = Duration::from_secs(300);
+
 /// Periodic upkeep: remove dead processes' scratch, forget idle rate-limit buckets, expire idle uploads, delete media past their expire time, and return jobs with
 /// expired leases to the queue.
 async fn maintenance(
@@ -402,18 +405,28 @@ async fn maintenance(
             Ok(Err(e)) => tracing::warn!(error = %e, "scratch sweep failed"),
             Err(e) => tracing::warn!(error = %e, "scratch sweep did not run"),
         }
-        match ingest.expire_uploads(now).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "timed out idle uploads"),
-            Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
-        }
-        match assets.delete_expired(now).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "deleted media past their expire time"),
-            Err(e) => tracing::warn!(error = %e, "media expiry failed"),
-        }
-        if let Err(e) = db.requeue_stale_jobs(now).await {
-            tracing::warn!(error = %e, "job lease reclaim failed");
+        let sweep = async {
+            match ingest.expire_uploads(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "timed out idle uploads"),
+                Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+            }
+            match assets.delete_expired(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "deleted media past their expire time"),
+                Err(e) => tracing::warn!(error = %e, "media expiry failed"),
+            }
+            if let Err(e) = db.requeue_stale_jobs(now).await {
+                tracing::warn!(error = %e, "job lease reclaim failed");
+            }
+        };
+        // Every step is idempotent: one stuck on a database that stopped answering (see
+        // `error::within`) is dropped and done again at the next round.
+        if tokio::time::timeout(UPKEEP_BOUND, sweep).await.is_err() {
+            tracing::warn!(
+                limit_secs = UPKEEP_BOUND.as_secs(),
+                "upkeep round took too long; dropped"
+            );
         }
         limits.forget_idle();
         tokio::select! {

@@ -35,6 +35,22 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+    #[error("the database did not answer within {} s", .0.as_secs())]
+    Stalled(std::time::Duration),
+}
+
+/// Bounds a database call made by a background loop: past `limit` the call is dropped (its
+/// transaction rolls back) and `DbError::Stalled` comes back. A connection whose peer vanished
+/// without a word (a host gone, a black-holed network) would otherwise hold the loop until the
+/// TCP stack gives up, which on a connection waiting for an answer can be never: sqlx sets no
+/// client-side keepalive or timeout on its sockets.
+pub async fn within<T>(
+    limit: std::time::Duration,
+    call: impl std::future::Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or(Err(DbError::Stalled(limit)))
 }
 
 impl DbError {
@@ -49,6 +65,7 @@ impl DbError {
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed,
             ) => true,
+            DbError::Stalled(_) => true,
             DbError::Sqlx(sqlx::Error::Database(e)) => matches!(
                 e.code().as_deref(),
                 Some("40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03" | "53300")

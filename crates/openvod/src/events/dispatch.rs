@@ -56,7 +56,7 @@ impl Dispatcher {
     /// Claims one batch of due deliveries, sends them and records the results. Returns how many
     /// were attempted (zero: nothing was due).
     pub async fn run_once(&self) -> Result<usize, DbError> {
-        let lease = self.timeout * 2 + Duration::from_secs(5);
+        let lease = self.lease();
         let claimed_at = Instant::now();
         let batch = self
             .db
@@ -248,16 +248,24 @@ impl Dispatcher {
             .collect()
     }
 
+    /// How long a claimed batch is ours.
+    fn lease(&self) -> Duration {
+        self.timeout * 2 + Duration::from_secs(5)
+    }
+
     /// Dispatches until `cancel` fires; wakes as soon as this process writes an event.
     pub async fn run(&self, cancel: CancellationToken) {
         let signal = self.db.event_signal();
+        // A step still going a request's timeout past its lease has nothing left to do (its
+        // deliveries are leased again) and is waiting on a database that stopped answering.
+        let bound = self.lease() + self.timeout;
         loop {
             let notified = signal.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let step = tokio::select! {
                 _ = cancel.cancelled() => return,
-                step = self.run_once() => step,
+                step = crate::error::within(bound, self.run_once()) => step,
             };
             let pause = match step {
                 Ok(0) => IDLE_POLL,

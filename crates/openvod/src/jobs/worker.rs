@@ -64,11 +64,11 @@ impl Worker {
     /// panic boundary; dropping this future aborts the job, and its lease then lets another worker
     /// take it over.
     pub async fn run_one(&self) -> Result<Outcome, DbError> {
-        let Some(claimed) = self
-            .db
-            .claim_job(now_unix(), self.lease_secs, &self.kinds)
-            .await?
-        else {
+        // A claim or a finish taking longer than a lease waits on a database that stopped
+        // answering; whatever it did is undone by the lease running out.
+        let lease = Duration::from_secs(self.lease_secs.max(1) as u64);
+        let claim = self.db.claim_job(now_unix(), self.lease_secs, &self.kinds);
+        let Some(claimed) = crate::error::within(lease, claim).await? else {
             return Ok(Outcome::Idle);
         };
         let ClaimedJob {
@@ -83,7 +83,6 @@ impl Worker {
             let db = self.db.clone();
             let token = lease_token.clone();
             let lease_secs = self.lease_secs;
-            let lease = Duration::from_secs(lease_secs.max(1) as u64);
             AbortOnDropHandle::new(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(lease / 3).await;
@@ -138,11 +137,10 @@ impl Worker {
             Ok(Err(e)) => {
                 tracing::warn!(job_id = id, error = %e, "job failed for good");
                 // Only the lease holder may fail the asset: another worker may be redoing the job.
-                if self
+                let renewal = self
                     .db
-                    .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs)
-                    .await?
-                {
+                    .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs);
+                if crate::error::within(lease, renewal).await? {
                     self.give_up(&job, &e).await;
                 }
                 JobResult::Failed {
@@ -163,11 +161,8 @@ impl Worker {
                 JobResult::Failed { error }
             }
         };
-        if !self
-            .db
-            .finish_job(id, &lease_token, &result, now_unix())
-            .await?
-        {
+        let finish = self.db.finish_job(id, &lease_token, &result, now_unix());
+        if !crate::error::within(lease, finish).await? {
             tracing::warn!(
                 job_id = id,
                 "lease lost before the job finished; result discarded"

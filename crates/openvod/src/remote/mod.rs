@@ -135,11 +135,11 @@ impl RemoteJobs {
             let notified = signal.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(claimed) = self
-                .jobs
-                .claim_job(now_unix(), self.lease_secs, &only)
-                .await?
-            {
+            // Bounded as a local worker's claim is (`jobs::worker`): past a lease it is waiting
+            // on a database that stopped answering.
+            let claim = self.jobs.claim_job(now_unix(), self.lease_secs, &only);
+            let lease = std::time::Duration::from_secs(self.lease_secs.max(1) as u64);
+            if let Some(claimed) = crate::error::within(lease, claim).await? {
                 match self.spec(&claimed).await {
                     Ok((asset_id, piece)) => {
                         return Ok(Some(Assignment {

@@ -34,6 +34,18 @@ pub struct FaultProxy {
     open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     /// While set, every connection holds what it reads (a network that stops moving bytes).
     paused: Arc<std::sync::atomic::AtomicBool>,
+    /// Connections numbered below this hold what they read for good (see `freeze_open`).
+    frozen_below: Arc<std::sync::atomic::AtomicU64>,
+    /// How many connections were accepted.
+    accepted: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// What a relay waits on before passing bytes on.
+#[derive(Clone)]
+struct Gate {
+    paused: Arc<std::sync::atomic::AtomicBool>,
+    frozen_below: Arc<std::sync::atomic::AtomicU64>,
+    number: u64,
 }
 
 impl FaultProxy {
@@ -48,17 +60,28 @@ impl FaultProxy {
         let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
         let relays = Arc::clone(&open);
         let paused: Arc<std::sync::atomic::AtomicBool> = Arc::default();
-        let pause = Arc::clone(&paused);
+        let frozen_below: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let accepted: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let gate = Gate {
+            paused: Arc::clone(&paused),
+            frozen_below: Arc::clone(&frozen_below),
+            number: 0,
+        };
+        let counter = Arc::clone(&accepted);
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
                 let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::None);
-                let (upstream, pause) = (upstream.clone(), Arc::clone(&pause));
+                let gate = Gate {
+                    number: counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                    ..gate.clone()
+                };
+                let upstream = upstream.clone();
                 let relay = tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&upstream).await {
-                        relay(client, server, fault, &pause).await;
+                        relay(client, server, fault, &gate).await;
                     }
                 });
                 let mut relays = relays.lock().unwrap();
@@ -71,7 +94,18 @@ impl FaultProxy {
             faults,
             open,
             paused,
+            frozen_below,
+            accepted,
         }
+    }
+
+    /// Every connection open now passes nothing more, ever, while staying open; new ones work (a
+    /// path that lost its connections without a word: a NAT or firewall forgetting them, a host
+    /// failed over).
+    pub fn freeze_open(&self) {
+        let accepted = self.accepted.load(std::sync::atomic::Ordering::SeqCst);
+        self.frozen_below
+            .store(accepted, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Holds every byte on every connection, open or new, until `resume` (a stalled network:
@@ -107,19 +141,16 @@ impl FaultProxy {
     }
 }
 
-/// Waits while the proxy is paused.
-async fn held(paused: &std::sync::atomic::AtomicBool) {
-    while paused.load(std::sync::atomic::Ordering::Relaxed) {
+/// Waits while the proxy is paused, or for good once this connection is frozen.
+async fn held(gate: &Gate) {
+    while gate.paused.load(std::sync::atomic::Ordering::Relaxed)
+        || gate.number < gate.frozen_below.load(std::sync::atomic::Ordering::SeqCst)
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-async fn relay(
-    client: TcpStream,
-    server: TcpStream,
-    fault: Fault,
-    paused: &std::sync::atomic::AtomicBool,
-) {
+async fn relay(client: TcpStream, server: TcpStream, fault: Fault, gate: &Gate) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     if let Fault::ResetAfter(_) = fault {
@@ -156,7 +187,7 @@ async fn relay(
                 continue; // stalled: swallowed
             }
             let n = limit.map_or(n, |limit| n.min(limit - passed));
-            held(paused).await;
+            held(gate).await;
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }
@@ -186,7 +217,7 @@ async fn relay(
             if cut.load(std::sync::atomic::Ordering::Relaxed) {
                 continue; // stalled: swallowed
             }
-            held(paused).await;
+            held(gate).await;
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }

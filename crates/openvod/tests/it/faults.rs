@@ -255,8 +255,14 @@ async fn webhooks_through_a_faulty_network_are_each_delivered_at_least_once_with
 
 /// The URL of a fresh PostgreSQL database reached through a fault proxy, and the proxy.
 async fn database_behind_fault_proxy() -> (String, FaultProxy) {
-    let mut database =
-        url::Url::parse(&openvod::db::postgres::scratch_database_url().await).unwrap();
+    let (proxied, proxy, _) = database_and_fault_proxy().await;
+    (proxied, proxy)
+}
+
+/// A scratch PostgreSQL database: its URL through a fault proxy, the proxy, and its direct URL.
+async fn database_and_fault_proxy() -> (String, FaultProxy, String) {
+    let direct = openvod::db::postgres::scratch_database_url().await;
+    let mut database = url::Url::parse(&direct).unwrap();
     let upstream = format!(
         "{}:{}",
         database.host_str().unwrap(),
@@ -265,7 +271,86 @@ async fn database_behind_fault_proxy() -> (String, FaultProxy) {
     let proxy = FaultProxy::start(&upstream, &[]).await;
     let proxied = url::Url::parse(&proxy.url).unwrap();
     database.set_port(proxied.port()).unwrap();
-    (database.to_string(), proxy)
+    (database.to_string(), proxy, direct)
+}
+
+/// The webhook dispatcher's query is waiting for PostgreSQL's answer when the network loses its
+/// connections without a word (the answer never comes, the socket stays open): the step is
+/// dropped once it outlives its lease, and the next one, on a new connection, delivers. Without
+/// the bound the dispatcher waited for that answer for good and no webhook went out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_whose_database_connection_dies_silently_carries_on() {
+    use sqlx::Connection;
+    let (database, proxy, direct) = database_and_fault_proxy().await;
+    let app = TestApp::spawn_with(0, |c| {
+        c.database.url = Some(database);
+        c.database.acquire_timeout_secs = 2;
+        c.webhooks.timeout_secs = 1;
+    })
+    .await;
+    let receiver = Receiver::start(vec![]).await;
+    crate::webhooks::create_endpoint(&app, json!({"url": receiver.url, "format": "mux"})).await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let dispatcher = app.dispatcher.clone();
+    let running = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move { dispatcher.run(cancel).await })
+    };
+    // Deliveries locked by another session: the dispatcher's next claim waits on the lock.
+    let mut locker = sqlx::PgConnection::connect(&direct).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%deliveries%'";
+    let mut watcher = sqlx::PgConnection::connect(&direct).await.unwrap();
+    let mut blocked = false;
+    for _ in 0..100 {
+        let n: i64 = sqlx::query_scalar(waiting)
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+        if n > 0 {
+            blocked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(blocked, "the dispatcher's claim waits on the lock");
+    // Its connection now goes silent for good; then the lock goes.
+    proxy.freeze_open();
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+
+    let mut created = None;
+    for _ in 0..60 {
+        let r = app
+            .api(Method::POST, "/video/v1/uploads")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 201 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            created = Some(body["data"]["id"].as_str().unwrap().to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let upload_id = created.expect("uploads can be created on new connections");
+    let delivered = async {
+        while !receiver.all().iter().any(|r| {
+            r.json()["type"] == "video.upload.created"
+                && r.json()["object"]["id"] == upload_id.as_str()
+        }) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), delivered)
+        .await
+        .expect("the dispatcher delivers again");
+    cancel.cancel();
+    running.await.unwrap();
 }
 
 /// PostgreSQL stops answering in the middle of calls (its connections stay open, nothing moves,

@@ -126,7 +126,7 @@ pub fn verify_mux(secret: &str, received: &Received) -> bool {
     v1.contains(&expected) && age <= 300
 }
 
-async fn create_endpoint(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn create_endpoint(app: &TestApp, body: Value) -> Value {
     let (status, json) = app
         .api_json(Method::POST, "/openvod/v1/webhook-endpoints", Some(body))
         .await;
