@@ -191,8 +191,9 @@ fn read_stride(dir: &Path) -> Result<Option<u64>, ObjectError> {
 }
 
 /// Takes slot `number` of the in-place layout for a part of `len` bytes, or answers `None` when
-/// the part must be a file of its own (see the module's comment).
-fn claim_slot(dir: &Path, number: u32, len: u64) -> Result<Option<Slot>, ObjectError> {
+/// the part must be a file of its own (see the module's comment, and a slot ending past `max`,
+/// the largest object: a high part number would otherwise make `data` a huge sparse file).
+fn claim_slot(dir: &Path, number: u32, len: u64, max: u64) -> Result<Option<Slot>, ObjectError> {
     let data = match std::fs::OpenOptions::new().write(true).open(dir.join(DATA)) {
         Ok(data) => data,
         // A multipart upload begun before the in-place layout existed.
@@ -218,7 +219,13 @@ fn claim_slot(dir: &Path, number: u32, len: u64) -> Result<Option<Slot>, ObjectE
                 Some(len)
             }
             0 => None,
-            stride => Some(stride).filter(|stride| len <= *stride),
+            stride => Some(stride).filter(|stride| {
+                len <= *stride
+                    && u64::from(number - 1)
+                        .checked_mul(*stride)
+                        .and_then(|offset| offset.checked_add(len))
+                        .is_some_and(|end| end <= max)
+            }),
         };
         if stride.is_some() {
             log.write_all_at(&[1], claim_at)?;
@@ -617,7 +624,7 @@ impl ObjectStaging {
         let dir = self.multipart_dir(upload_id, multipart_id);
         if let Some(len) = length.filter(|len| *len <= max) {
             let slot_dir = dir.clone();
-            let slot = tokio::task::spawn_blocking(move || claim_slot(&slot_dir, number, len))
+            let slot = tokio::task::spawn_blocking(move || claim_slot(&slot_dir, number, len, max))
                 .await
                 .expect("staging does not panic")
                 .map_err(|e| match e {
@@ -1002,10 +1009,12 @@ mod tests {
         put_sized(&staging, &mp, 3, b"ghij").await;
         put_sized(&staging, &mp, 5, b"kl").await;
         put_sized(&staging, &mp, 6, b"mnopq").await;
+        // Its slot would end past the largest object (100 bytes here).
+        put_sized(&staging, &mp, 30, b"xy").await;
         assert_eq!(
             part_files(&staging.multipart_dir("u1", &mp)).unwrap().len(),
-            1,
-            "larger than the stride"
+            2,
+            "larger than the stride, or past the largest object: files of their own"
         );
         // Part 2 is short but not last; part 4 is missing: the layout is not the object.
         let listed = listing(&[
