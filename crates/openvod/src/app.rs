@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::assets::AssetService;
 use crate::compat::EventRenderer;
@@ -383,8 +383,8 @@ fn remove_dead_scratch(tmp: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The longest an upkeep round may take.
-const UPKEEP_BOUND: Duration = Duration::from_secs(300);
+/// The longest upkeep waits for the database to requeue jobs whose lease ran out.
+const UPKEEP_DB_BOUND: Duration = Duration::from_secs(60);
 
 /// Periodic upkeep: remove dead processes' scratch, forget idle rate-limit buckets, expire idle uploads, delete media past their expire time, and return jobs with
 /// expired leases to the queue.
@@ -397,6 +397,8 @@ async fn maintenance(
     every: Duration,
     cancel: CancellationToken,
 ) {
+    // Dropped (aborted) when upkeep stops.
+    let mut expiring: Option<AbortOnDropHandle<()>> = None;
     loop {
         let now = crate::id::now_unix();
         let root = scratch_root.clone();
@@ -405,28 +407,28 @@ async fn maintenance(
             Ok(Err(e)) => tracing::warn!(error = %e, "scratch sweep failed"),
             Err(e) => tracing::warn!(error = %e, "scratch sweep did not run"),
         }
-        let sweep = async {
-            match ingest.expire_uploads(now).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "timed out idle uploads"),
-                Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
-            }
-            match assets.delete_expired(now).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "deleted media past their expire time"),
-                Err(e) => tracing::warn!(error = %e, "media expiry failed"),
-            }
-            if let Err(e) = db.requeue_stale_jobs(now).await {
-                tracing::warn!(error = %e, "job lease reclaim failed");
-            }
-        };
-        // Every step is idempotent: one stuck on a database that stopped answering (see
-        // `error::within`) is dropped and done again at the next round.
-        if tokio::time::timeout(UPKEEP_BOUND, sweep).await.is_err() {
-            tracing::warn!(
-                limit_secs = UPKEEP_BOUND.as_secs(),
-                "upkeep round took too long; dropped"
-            );
+        // Job leases first, bounded: a database that stopped answering (see `error::within`)
+        // costs one bound, and nothing else here can hold them back.
+        let requeue = crate::error::within(UPKEEP_DB_BOUND, db.requeue_stale_jobs(now));
+        if let Err(e) = requeue.await {
+            tracing::warn!(error = %e, "job lease reclaim failed");
+        }
+        // Expiry can take long (finishing a stalled upload writes it to the store), so it runs on
+        // its own and the next round starts it again only once it is done.
+        if expiring.as_ref().is_none_or(|task| task.is_finished()) {
+            let (ingest, assets) = (ingest.clone(), assets.clone());
+            expiring = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+                match ingest.expire_uploads(now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "timed out idle uploads"),
+                    Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+                }
+                match assets.delete_expired(now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "deleted media past their expire time"),
+                    Err(e) => tracing::warn!(error = %e, "media expiry failed"),
+                }
+            })));
         }
         limits.forget_idle();
         tokio::select! {

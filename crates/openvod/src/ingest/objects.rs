@@ -164,8 +164,9 @@ fn read_log(dir: &Path) -> Result<HashMap<u32, Part>, ObjectError> {
     }
 }
 
-/// Appends one line to `parts.log` and makes it durable (with the header's changes before it).
-fn append_log(dir: &Path, line: &str) -> Result<(), ObjectError> {
+/// Appends `lines` to `parts.log` and makes them durable (with the header's changes before
+/// them). They start on a line of their own: a record torn by a crash is never glued to the next.
+fn append_log(dir: &Path, lines: &str) -> Result<(), ObjectError> {
     let mut log = match std::fs::OpenOptions::new().append(true).open(dir.join(LOG)) {
         Ok(log) => log,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -173,7 +174,7 @@ fn append_log(dir: &Path, line: &str) -> Result<(), ObjectError> {
         }
         Err(e) => return Err(e.into()),
     };
-    log.write_all(line.as_bytes())?;
+    log.write_all(format!("\n{lines}").as_bytes())?;
     log.sync_data()?;
     Ok(())
 }
@@ -200,10 +201,17 @@ fn claim_slot(dir: &Path, number: u32, len: u64, max: u64) -> Result<Option<Slot
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let log = std::fs::OpenOptions::new()
+    let log = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open(dir.join(LOG))?;
+        .open(dir.join(LOG))
+    {
+        Ok(log) => log,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ObjectError::NoSuchUpload(String::new()))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let stride = {
         rustix::fs::flock(&log, rustix::fs::FlockOperation::LockExclusive)
             .map_err(std::io::Error::from)?;
@@ -622,19 +630,21 @@ impl ObjectStaging {
         }
         self.multipart(upload_id, multipart_id).await?;
         let dir = self.multipart_dir(upload_id, multipart_id);
+        let named = |e| match e {
+            ObjectError::NoSuchUpload(_) => ObjectError::NoSuchUpload(multipart_id.to_owned()),
+            e => e,
+        };
         if let Some(len) = length.filter(|len| *len <= max) {
             let slot_dir = dir.clone();
             let slot = tokio::task::spawn_blocking(move || claim_slot(&slot_dir, number, len, max))
                 .await
                 .expect("staging does not panic")
-                .map_err(|e| match e {
-                    ObjectError::NoSuchUpload(_) => {
-                        ObjectError::NoSuchUpload(multipart_id.to_owned())
-                    }
-                    e => e,
-                })?;
+                .map_err(named)?;
             if let Some(slot) = slot {
-                return self.receive_in_place(slot, body, content_md5).await;
+                return self
+                    .receive_in_place(slot, body, content_md5)
+                    .await
+                    .map_err(named);
             }
         }
         // The part's MD5 is in its name, so listing parts reads no data.
@@ -714,8 +724,29 @@ impl ObjectStaging {
         multipart_id: &str,
     ) -> Result<(), ObjectError> {
         self.multipart(upload_id, multipart_id).await?;
-        tokio::fs::remove_dir_all(self.multipart_dir(upload_id, multipart_id)).await?;
-        Ok(())
+        let dir = self.multipart_dir(upload_id, multipart_id);
+        tokio::task::spawn_blocking(move || -> Result<(), ObjectError> {
+            // As completion does: after the part writes in progress, and the upload gone (its
+            // `object` file first) before its files, so a completion waiting meanwhile finds none.
+            let data = std::fs::File::open(dir.join(DATA)).ok();
+            if let Some(data) = &data {
+                lock_exclusive(data)?;
+            }
+            match std::fs::remove_file(dir.join("object")) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ObjectError::NoSuchUpload(String::new()))
+                }
+                other => other?,
+            }
+            std::fs::remove_dir_all(&dir)?;
+            Ok(())
+        })
+        .await
+        .expect("staging does not panic")
+        .map_err(|e| match e {
+            ObjectError::NoSuchUpload(_) => ObjectError::NoSuchUpload(multipart_id.to_owned()),
+            e => e,
+        })
     }
 
     /// Removes everything staged for the upload.
@@ -784,7 +815,13 @@ fn join_parts(
     let stride = read_stride(mp_dir)?;
     if data.is_none() && stride.is_some() {
         // A completion that renamed `data` into place crashed before forgetting the folder.
-        let size = std::fs::metadata(dir.join(object))?.len();
+        let size = match std::fs::metadata(dir.join(object)) {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ObjectError::NoSuchUpload(String::new()))
+            }
+            Err(e) => return Err(e.into()),
+        };
         std::fs::remove_dir_all(mp_dir)?;
         sync_dir(dir)?;
         return Ok(size);
@@ -827,6 +864,16 @@ fn join_parts(
         sync_dir(dir)?;
         return Ok(size);
     };
+    // Slots past the last listed part are cut off below: not listed again if this stops half-way.
+    let last = listed.last().map_or(0, |(n, _)| *n);
+    let beyond: String = slots
+        .keys()
+        .filter(|n| **n > last)
+        .map(|n| format!("{n} dead\n"))
+        .collect();
+    if !beyond.is_empty() {
+        append_log(mp_dir, &beyond)?;
+    }
     let mut total = 0u64;
     for ((number, _), (size, bytes)) in listed.iter().zip(&sources) {
         let offset = u64::from(number - 1) * stride;
@@ -864,7 +911,15 @@ fn concatenate(
                 PartBytes::Slot { offset } => {
                     let mut range = data.expect("slots come with their file").try_clone()?;
                     range.seek(std::io::SeekFrom::Start(*offset))?;
-                    size += std::io::copy(&mut range.take(*len), out)?;
+                    let copied = std::io::copy(&mut range.take(*len), out)?;
+                    if copied != *len {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!("a part's slot holds {copied} of its {len} bytes"),
+                        )
+                        .into());
+                    }
+                    size += copied;
                 }
                 // The kernel copies: `io::copy` between files uses `copy_file_range` on Linux.
                 PartBytes::File(path) => {
@@ -1069,6 +1124,42 @@ mod tests {
         assert_eq!(completing.await.unwrap().unwrap().0, 8);
         let object = staging.path("u1", "media.mp4").await.unwrap();
         assert_eq!(std::fs::read(object).unwrap(), b"abcdefgh");
+    }
+
+    #[tokio::test]
+    async fn a_torn_record_is_not_glued_to_the_next_and_unlisted_slots_are_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = ObjectStaging::new(dir.path().to_owned());
+        let mp = staging.create_multipart("u1", "media.mp4").await.unwrap();
+        put_sized(&staging, &mp, 1, b"abcd").await;
+        // A crash mid-append left the start of a record for part 5.
+        let log = staging.multipart_dir("u1", &mp).join(LOG);
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        file.write_all(b"\n5").unwrap();
+        put_sized(&staging, &mp, 6, b"efgh").await;
+        put_sized(&staging, &mp, 2, b"ijkl").await;
+        let parts = staging.list_parts("u1", &mp).await.unwrap();
+        assert_eq!(
+            parts
+                .iter()
+                .map(|p| (p.number, p.md5_hex.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                (1, md5_of(b"abcd")),
+                (2, md5_of(b"ijkl")),
+                (6, md5_of(b"efgh"))
+            ],
+            "no part 56, part 6 listed"
+        );
+        // Completing with parts 1 and 2 leaves part 6 out of the object.
+        let listed = listing(&[(1, b"abcd"), (2, b"ijkl")]);
+        let (size, _) = staging
+            .complete_multipart("u1", &mp, &listed)
+            .await
+            .unwrap();
+        assert_eq!(size, 8);
+        let object = staging.path("u1", "media.mp4").await.unwrap();
+        assert_eq!(std::fs::read(object).unwrap(), b"abcdijkl");
     }
 
     #[test]

@@ -126,16 +126,25 @@ where
     }
 }
 
-/// A multipart upload open on a key: its id and when it began (ISO 8601, the server's clock).
+/// A multipart upload open on a key: its id and when it began (the server's clock), if the
+/// listing said so in RFC 3339.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenUpload {
     pub id: String,
-    pub initiated: String,
+    pub initiated: Option<time::OffsetDateTime>,
 }
 
 impl S3Store {
-    /// Aborts the uploads open on `key` that began no later than `ours` (which is kept).
-    async fn abort_leftovers(&self, key: &StoreKey, path: &str, ours: &str) {
+    /// Aborts the uploads open on `key` that began while our initiation was being tried: from
+    /// `trying` before `ours` began (by the server's clock, with a second's margin) up to it.
+    /// `ours` is kept, and so is any upload begun before our first try (another writer's).
+    async fn abort_leftovers(
+        &self,
+        key: &StoreKey,
+        path: &str,
+        ours: &str,
+        trying: std::time::Duration,
+    ) {
         let open = match self.uploads_in_progress(key).await {
             Ok(open) => open,
             Err(e) => {
@@ -143,15 +152,14 @@ impl S3Store {
                 return;
             }
         };
-        let Some(began) = open
-            .iter()
-            .find(|u| u.id == ours)
-            .map(|u| u.initiated.clone())
-        else {
+        let Some(began) = open.iter().find(|u| u.id == ours).and_then(|u| u.initiated) else {
             return;
         };
-        // Every listing shows `Initiated` in one format, so the strings compare as times.
-        for left in open.iter().filter(|u| u.id != ours && u.initiated <= began) {
+        let from = began - trying - std::time::Duration::from_secs(1);
+        let leftovers = open
+            .iter()
+            .filter(|u| u.id != ours && u.initiated.is_some_and(|at| from <= at && at <= began));
+        for left in leftovers {
             let _ = retrying(|| self.bucket.abort_upload(path, &left.id)).await;
         }
     }
@@ -315,7 +323,13 @@ impl S3Store {
             .filter_map(|u| {
                 Some(OpenUpload {
                     id: child(u, "UploadId")?,
-                    initiated: child(u, "Initiated").unwrap_or_default(),
+                    initiated: child(u, "Initiated").and_then(|at| {
+                        time::OffsetDateTime::parse(
+                            &at,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
+                    }),
                 })
             })
             .collect())
@@ -342,6 +356,7 @@ impl Store for S3Store {
             .map_err(|e| s3(key, e))?;
         } else {
             let mut initiations = 0;
+            let trying = std::time::Instant::now();
             let upload = retrying(|| {
                 initiations += 1;
                 self.bucket.initiate_multipart_upload(&path, content_type)
@@ -349,11 +364,12 @@ impl Store for S3Store {
             .await
             .map_err(|e| s3(key, e))?;
             // An initiation whose answer was lost, then retried, left an upload nobody will
-            // complete (its parts would cost storage until aborted): the uploads open on the key
-            // that began no later than ours are such leftovers. Only then: another writer's upload
-            // of the key (a fenced late worker's) is left alone.
+            // complete (its parts would cost storage until aborted): those begun while we were
+            // trying are such leftovers. Only those, and only after a retry: another writer's
+            // upload of the key (a fenced late worker's) is left alone.
             if initiations > 1 {
-                self.abort_leftovers(key, &path, &upload.upload_id).await;
+                self.abort_leftovers(key, &path, &upload.upload_id, trying.elapsed())
+                    .await;
             }
             let sent = async {
                 // Parts are read in order and sent `PARTS_IN_FLIGHT` at a time (as S3 clients
