@@ -105,6 +105,14 @@ struct Slot {
     len: u64,
 }
 
+/// What `ObjectStaging::receive` writes: a whole object (its folder made if need be) or a part
+/// stored as a file of its own (into its multipart upload's folder, which must exist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receiving {
+    Object,
+    Part,
+}
+
 /// Where a listed part's bytes are when completing.
 enum PartBytes {
     Slot { offset: u64 },
@@ -426,6 +434,7 @@ impl ObjectStaging {
     /// fsync'd). Bounded by `max`; the temporary file is removed on any failure.
     async fn receive<S, E>(
         &self,
+        kind: Receiving,
         dir: PathBuf,
         name: impl FnOnce(&str) -> String,
         body: S,
@@ -436,10 +445,22 @@ impl ObjectStaging {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        tokio::fs::create_dir_all(&dir).await?;
-        let incoming = tempfile::Builder::new()
+        match kind {
+            Receiving::Object => tokio::fs::create_dir_all(&dir).await?,
+            // A part's folder is its multipart upload: gone means completed or aborted meanwhile,
+            // and must not be made again.
+            Receiving::Part => {}
+        }
+        let incoming = match tempfile::Builder::new()
             .prefix(".incoming-")
-            .tempfile_in(&dir)?;
+            .tempfile_in(&dir)
+        {
+            Ok(incoming) => incoming,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind == Receiving::Part => {
+                return Err(ObjectError::NoSuchUpload(String::new()))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let (file, incoming) = incoming.into_parts();
         // Dropping `incoming` on failure removes the temporary file.
         let (file, size, digest) = stream_to_file(body, max, file, 0).await?;
@@ -515,6 +536,7 @@ impl ObjectStaging {
     {
         assert!(valid_name(object), "object names are ours");
         self.receive(
+            Receiving::Object,
             self.upload_dir(upload_id),
             |_| object.to_owned(),
             body,
@@ -649,6 +671,7 @@ impl ObjectStaging {
         }
         // The part's MD5 is in its name, so listing parts reads no data.
         self.receive(
+            Receiving::Part,
             dir,
             |md5| format!("part-{number:05}-{md5}"),
             body,
@@ -656,6 +679,7 @@ impl ObjectStaging {
             content_md5,
         )
         .await
+        .map_err(named)
     }
 
     /// The parts received so far, by number (the newest version of a part sent twice).

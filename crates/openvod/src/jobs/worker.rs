@@ -151,11 +151,10 @@ impl Worker {
                 let error = format!("job panicked: {panic}");
                 tracing::error!(job_id = id, %error);
                 let e = AssetError::Invalid(error.clone());
-                if self
+                let renewal = self
                     .db
-                    .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs)
-                    .await?
-                {
+                    .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs);
+                if crate::error::within(lease, renewal).await? {
                     self.give_up(&job, &e).await;
                 }
                 JobResult::Failed { error }
