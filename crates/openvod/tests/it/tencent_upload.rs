@@ -254,6 +254,15 @@ fn signed_cos_request(
     }
 }
 
+/// The `UploadId` of an `InitiateMultipartUploadResult`.
+fn upload_id_in(body: &str) -> String {
+    body.split("<UploadId>")
+        .nth(1)
+        .and_then(|rest| rest.split("</UploadId>").next())
+        .unwrap_or_else(|| panic!("no UploadId in {body}"))
+        .to_owned()
+}
+
 /// The multipart calls an SDK makes to resume or give up, over HTTP: parts already sent are
 /// listed with their ETags and sizes, the unfinished upload is listed under its key, and an
 /// abort removes it so that neither a listing nor a further part finds it.
@@ -283,12 +292,7 @@ async fn multipart_parts_are_listed_for_resume_and_an_abort_removes_them() {
     };
     let (status, body) = send(reqwest::Method::POST, path, &[("uploads", "")], b"").await;
     assert_eq!(status, 200, "{body}");
-    let id = body
-        .split("<UploadId>")
-        .nth(1)
-        .and_then(|rest| rest.split("</UploadId>").next())
-        .unwrap()
-        .to_owned();
+    let id = upload_id_in(&body);
     let part: &'static [u8] = b"the first part of a resumed upload";
     let (status, body) = send(
         reqwest::Method::PUT,
@@ -1155,12 +1159,7 @@ async fn in_place_parts_survive_a_server_kill_9_and_the_upload_resumes() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let id = body
-        .split("<UploadId>")
-        .nth(1)
-        .and_then(|rest| rest.split("</UploadId>").next())
-        .unwrap()
-        .to_owned();
+    let id = upload_id_in(&body);
     let put_part = |base: String, n: usize| {
         let query = q(&[("partNumber", &n.to_string()), ("uploadId", &id)]);
         let sent = send(base, reqwest::Method::PUT, query, part(n));
