@@ -5,6 +5,7 @@
 //! acknowledge clients only after it returns `Ok`.
 
 pub mod postgres;
+pub mod schema;
 pub mod sqlite;
 
 use std::sync::Arc;

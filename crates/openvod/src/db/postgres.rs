@@ -6,8 +6,9 @@
 //! locks: claims take rows `FOR UPDATE SKIP LOCKED` (two workers never claim one job or delivery),
 //! read-then-write transactions lock what they read (`FOR UPDATE`), and the few critical sections
 //! with no row to lock use transaction-scoped advisory locks (the event log's order, one BBB claim
-//! per recording). Triggers (migration 0001) `NOTIFY` at commit when jobs or events are written;
-//! a listener turns that into the same in-process wake-ups SQLite gives, across processes.
+//! per recording). Triggers (the `--postgres:` lines of migrations 0001, 0004 and 0005) `NOTIFY`
+//! at commit when jobs or events are written; a listener turns that into the same in-process
+//! wake-ups SQLite gives, across processes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,9 +23,7 @@ type DbRow = sqlx::postgres::PgRow;
 type DbConn = sqlx::PgConnection;
 type SqlDb = PgDb;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// The channels the triggers of migration 0001 notify.
+/// The channels the triggers of migrations 0001, 0004 and 0005 notify.
 const JOBS_CHANNEL: &str = "openvod_jobs";
 const EVENTS_CHANNEL: &str = "openvod_events";
 
@@ -61,7 +60,11 @@ impl PgDb {
             .acquire_timeout(acquire_timeout)
             .connect_with(connect_options(url, Some(idle_in_transaction))?)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        adopt_first_history(&pool).await?;
+        sqlx::migrate::Migrator::new(super::schema::Rendered(super::schema::Target::Postgres))
+            .await?
+            .run(&pool)
+            .await?;
         let jobs_queued = Arc::new(Notify::new());
         let events_written = Arc::new(Notify::new());
         let mut listener = PgListener::connect_with(&pool).await?;
@@ -315,6 +318,58 @@ pub async fn scratch_database_url() -> String {
     url.to_string()
 }
 
+/// Rewrites the migration records of a database migrated by this engine's first history (its own
+/// squashed files, before `db::schema` rendered one history for both engines) to the records of
+/// the history that made the same schema, so sqlx finds its own migrations applied and goes on
+/// from there. The table is locked meanwhile: servers starting together rewrite it once.
+async fn adopt_first_history(pool: &PgPool) -> Result<(), DbError> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await?;
+    if table.is_none() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("LOCK TABLE _sqlx_migrations IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let applied: Vec<(i64, Vec<u8>, bool)> =
+        sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await?;
+    if applied.iter().any(|(_, _, success)| !success) {
+        // Half-applied: sqlx refuses it with its own message.
+        return Ok(());
+    }
+    let applied: Vec<(i64, Vec<u8>)> = applied.into_iter().map(|(v, c, _)| (v, c)).collect();
+    let Some(versions) = super::schema::legacy_postgres_equivalent(&applied) else {
+        return Ok(());
+    };
+    sqlx::query("DELETE FROM _sqlx_migrations")
+        .execute(&mut *tx)
+        .await?;
+    for migration in super::schema::migrations(super::schema::Target::Postgres)
+        .into_iter()
+        .filter(|m| versions.contains(&m.version))
+    {
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ($1, $2, TRUE, $3, 0)",
+        )
+        .bind(migration.version)
+        .bind(&*migration.description)
+        .bind(&*migration.checksum)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(
+        through = versions.end(),
+        "migration records of the first PostgreSQL history rewritten to the shared one"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 async fn scratch_db() -> (PgDb, ()) {
     (
@@ -334,6 +389,7 @@ mod postgres_tests {
     use super::dialect::placeholders;
     use super::{scratch_database_url, PgDb};
     use crate::db::{AssetRepo, EventRepo, JobRepo};
+    use crate::tokens::SecretRepo;
     use std::time::Duration;
 
     /// A session of ours stalled in the middle of a transaction is ended by the server after
@@ -422,6 +478,52 @@ mod postgres_tests {
             .expect("the other process is woken by the asset's event");
         // And what it was woken for is there for it to read.
         assert_eq!(idle.list_events(0, 10, None, None).await.unwrap().len(), 1);
+    }
+
+    /// A database migrated by the engine's first history (records of versions 1-4 with that
+    /// history's checksums) opens: its records become the shared history's 1-13 and nothing more
+    /// is applied (every table is there already); its rows are kept. Without the rewrite sqlx
+    /// refuses it (version 1's checksum differs).
+    #[tokio::test]
+    async fn a_database_of_the_first_postgres_history_is_adopted_with_its_rows() {
+        use sqlx::Connection;
+        let url = scratch_database_url().await;
+        let open = || PgDb::open(&url, Duration::from_secs(10), Duration::from_secs(60));
+        let first = open().await.unwrap();
+        first.get_or_create_secret("kept", b"value").await.unwrap();
+        drop(first);
+        // The same schema, recorded as the first history recorded it.
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for (version, sha384, _) in crate::db::schema::LEGACY_POSTGRES {
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) VALUES ($1, $2, TRUE, $3, 1)",
+            )
+            .bind(version)
+            .bind(format!("first history {version}"))
+            .bind(hex::decode(sha384).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        let db = open().await.unwrap();
+        let kept = db.get_or_create_secret("kept", b"other").await.unwrap();
+        assert_eq!(kept, b"value");
+        let records: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let shared: Vec<(i64, Vec<u8>)> =
+            crate::db::schema::migrations(crate::db::schema::Target::Postgres)
+                .iter()
+                .map(|m| (m.version, m.checksum.to_vec()))
+                .collect();
+        assert_eq!(records, shared);
     }
 
     #[test]

@@ -18,8 +18,6 @@ type DbRow = sqlx::sqlite::SqliteRow;
 type DbConn = sqlx::SqliteConnection;
 type SqlDb = SqliteDb;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
 pub struct SqliteDb {
     writer: SqlitePool,
     reader: SqlitePool,
@@ -46,7 +44,10 @@ impl SqliteDb {
             .acquire_timeout(wait)
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&writer).await?;
+        sqlx::migrate::Migrator::new(super::schema::Rendered(super::schema::Target::Sqlite))
+            .await?
+            .run(&writer)
+            .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(wait)

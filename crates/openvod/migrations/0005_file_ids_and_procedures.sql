@@ -13,3 +13,5 @@ CREATE TABLE processing_tasks (
 );
 CREATE UNIQUE INDEX processing_tasks_session ON processing_tasks (session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX processing_tasks_asset ON processing_tasks (asset_id);
+--postgres: CREATE TRIGGER tasks_created AFTER INSERT ON processing_tasks
+--postgres:     FOR EACH STATEMENT EXECUTE FUNCTION openvod_notify('openvod_jobs');

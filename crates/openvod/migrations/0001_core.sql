@@ -19,7 +19,7 @@ CREATE TABLE uploads (
     timeout_secs INTEGER NOT NULL,
     cors_origin TEXT,
     new_asset_settings TEXT NOT NULL,
-    test INTEGER NOT NULL,
+    test {bool} NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     total_size INTEGER,
@@ -56,6 +56,8 @@ CREATE TABLE playback_ids (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX playback_ids_asset ON playback_ids (asset_id);
+--postgres: -- The insertion order SQLite keeps in `rowid` (`db::postgres::dialect::INSERTION_ORDER`).
+--postgres: ALTER TABLE playback_ids ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
 
 -- The durable job queue. A claimed job carries a lease; `lease_token` fences late completions
 -- from a worker whose lease was reclaimed.
@@ -73,3 +75,14 @@ CREATE TABLE jobs (
     finished_at INTEGER
 );
 CREATE INDEX jobs_runnable ON jobs (state, run_at);
+--postgres:
+--postgres: -- Wake-ups across processes: NOTIFY is delivered when (and only if) the transaction
+--postgres: -- commits, to every `openvod` process listening (`db::postgres::relay_notifications`).
+--postgres: CREATE FUNCTION openvod_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+--postgres: BEGIN
+--postgres:     PERFORM pg_notify(TG_ARGV[0], '');
+--postgres:     RETURN NULL;
+--postgres: END
+--postgres: $$;
+--postgres: CREATE TRIGGER jobs_queued AFTER INSERT OR UPDATE OF state ON jobs
+--postgres:     FOR EACH STATEMENT EXECUTE FUNCTION openvod_notify('openvod_jobs');

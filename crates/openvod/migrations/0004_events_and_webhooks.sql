@@ -18,7 +18,7 @@ CREATE TABLE webhook_endpoints (
     url TEXT NOT NULL,
     format TEXT NOT NULL,
     events TEXT,                 -- JSON array of event types; NULL means all
-    enabled INTEGER NOT NULL,
+    enabled {bool} NOT NULL,
     secret TEXT NOT NULL,
     source TEXT NOT NULL,        -- 'api' or 'config'
     created_at INTEGER NOT NULL,
@@ -55,7 +55,11 @@ CREATE TABLE delivery_attempts (
     latency_ms INTEGER NOT NULL,
     status_code INTEGER,
     error TEXT,
-    success INTEGER NOT NULL
+    success {bool} NOT NULL
 );
 CREATE INDEX delivery_attempts_event ON delivery_attempts (event_id, id);
 CREATE INDEX delivery_attempts_endpoint ON delivery_attempts (endpoint_id, id);
+--postgres: CREATE TRIGGER events_written AFTER INSERT ON events
+--postgres:     FOR EACH STATEMENT EXECUTE FUNCTION openvod_notify('openvod_events');
+--postgres: CREATE TRIGGER deliveries_written AFTER INSERT ON deliveries
+--postgres:     FOR EACH STATEMENT EXECUTE FUNCTION openvod_notify('openvod_events');

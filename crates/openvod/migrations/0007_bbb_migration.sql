@@ -23,6 +23,7 @@ CREATE TABLE bbb_owners (
     origin TEXT NOT NULL,
     PRIMARY KEY (record_id, username)
 );
+--postgres: ALTER TABLE bbb_owners ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
 
 CREATE TABLE bbb_actions (
     record_id TEXT NOT NULL REFERENCES bbb_recordings(record_id),

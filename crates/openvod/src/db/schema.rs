@@ -1,0 +1,278 @@
+//! The schema, written once for both engines. `migrations/NNNN_name.sql` are templates, embedded
+//! at build time and rendered for the engine when a process opens its database; sqlx applies and
+//! records them as it would migration files (version, description, SHA-384 checksum).
+//!
+//! A template is SQLite's SQL with three additions:
+//! - `{bool}` and `{false}`: a flag column's type and its false (`INTEGER`/`0` in SQLite,
+//!   `BOOLEAN`/`FALSE` in PostgreSQL);
+//! - a line starting `--postgres:` is PostgreSQL's alone (triggers, identity columns, jsonb
+//!   expressions), a line starting `--sqlite:` SQLite's alone;
+//! - for PostgreSQL, `INTEGER PRIMARY KEY AUTOINCREMENT` becomes an identity primary key,
+//!   `INTEGER` becomes `BIGINT` (times in ms and sizes overflow 32 bits) and `BLOB` `BYTEA`.
+//!
+//! Rendered for SQLite, the templates are byte for byte the files SQLite databases were migrated
+//! with before templates existed (a test holds their checksums), so those databases stay valid.
+//! PostgreSQL databases migrated by the engine's first, separate history are recognised by its
+//! checksums and their records rewritten to this history ([`legacy_postgres_equivalent`]): its
+//! versions 1–4 made the same schema as these 1–10, 11, 12 and 13.
+
+use std::borrow::Cow;
+
+use futures_util::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType};
+
+/// Which engine a template is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Sqlite,
+    Postgres,
+}
+
+/// Every migration, in order: version, description (as sqlx derives it from a file name) and
+/// template. A new migration is a new file here; an applied one is never edited.
+const HISTORY: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../../migrations/0001_core.sql")),
+    (
+        2,
+        "renditions and keys",
+        include_str!("../../migrations/0002_renditions_and_keys.sql"),
+    ),
+    (
+        3,
+        "outputs complete",
+        include_str!("../../migrations/0003_outputs_complete.sql"),
+    ),
+    (
+        4,
+        "events and webhooks",
+        include_str!("../../migrations/0004_events_and_webhooks.sql"),
+    ),
+    (
+        5,
+        "file ids and procedures",
+        include_str!("../../migrations/0005_file_ids_and_procedures.sql"),
+    ),
+    (
+        6,
+        "asset meta",
+        include_str!("../../migrations/0006_asset_meta.sql"),
+    ),
+    (
+        7,
+        "bbb migration",
+        include_str!("../../migrations/0007_bbb_migration.sql"),
+    ),
+    (
+        8,
+        "accounts",
+        include_str!("../../migrations/0008_accounts.sql"),
+    ),
+    (
+        9,
+        "invites",
+        include_str!("../../migrations/0009_invites.sql"),
+    ),
+    (
+        10,
+        "spent signatures",
+        include_str!("../../migrations/0010_spent_signatures.sql"),
+    ),
+    (
+        11,
+        "playback restrictions",
+        include_str!("../../migrations/0011_playback_restrictions.sql"),
+    ),
+    (
+        12,
+        "text tracks",
+        include_str!("../../migrations/0012_text_tracks.sql"),
+    ),
+    (
+        13,
+        "hotlink viewers",
+        include_str!("../../migrations/0013_hotlink_viewers.sql"),
+    ),
+];
+
+/// The PostgreSQL engine's first history, by version: its SHA-384 checksum and the version of
+/// [`HISTORY`] whose schema it had made once applied with those before it.
+pub(crate) const LEGACY_POSTGRES: [(i64, &str, i64); 4] = [
+    (1, "33655fa320551f90a4733e3f63ab60e7fd4201cc9177929231ac87b5eb3df1ea95fabb3f3803fe02a65adb6972f37fa5", 10),
+    (2, "29406dc222bbd3614d60e31df44add0351b79d6ef1436d695cd16ff5152bb8c7c20359e9ca9cb11c288297268be65b5f", 11),
+    (3, "fdd560f7c2d70c5e628a640c47441b90b6036bace24a2850172379ac8eb39fee82995af397cedc77e5877f1b178c8f6f", 12),
+    (4, "e7a54ce59c4dbb328767b61e595a47aab7b727b037a9cd7ae5d8d1a3790ed92fcd40e822fd37eeb0eeb1594cb0c9ce2c", 13),
+];
+
+/// One template rendered for `target`.
+pub fn render(template: &str, target: Target) -> String {
+    let (own, other) = match target {
+        Target::Sqlite => ("--sqlite:", "--postgres:"),
+        Target::Postgres => ("--postgres:", "--sqlite:"),
+    };
+    let mut sql = String::with_capacity(template.len());
+    for line in template.split_inclusive('\n') {
+        if line.starts_with(other) {
+            continue;
+        }
+        match line.strip_prefix(own) {
+            Some(rest) => sql.push_str(rest.strip_prefix(' ').unwrap_or(rest)),
+            None => sql.push_str(line),
+        }
+    }
+    match target {
+        Target::Sqlite => sql.replace("{bool}", "INTEGER").replace("{false}", "0"),
+        Target::Postgres => sql
+            .replace("{bool}", "BOOLEAN")
+            .replace("{false}", "FALSE")
+            .replace(
+                "INTEGER PRIMARY KEY AUTOINCREMENT",
+                "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            )
+            .replace("INTEGER", "BIGINT")
+            .replace("BLOB", "BYTEA"),
+    }
+}
+
+/// The whole history rendered for `target`, as sqlx applies it.
+pub fn migrations(target: Target) -> Vec<Migration> {
+    HISTORY
+        .iter()
+        .map(|(version, description, template)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                Cow::Owned(render(template, target)),
+                false,
+            )
+        })
+        .collect()
+}
+
+/// The history for one engine, as a source `sqlx::migrate::Migrator::new` takes.
+#[derive(Debug)]
+pub struct Rendered(pub Target);
+
+impl MigrationSource<'static> for Rendered {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move { Ok(migrations(self.0)) })
+    }
+}
+
+/// When the applied migrations (version, checksum) are exactly a prefix of the PostgreSQL engine's
+/// first history, the versions of [`HISTORY`] that made the same schema; otherwise `None` (a
+/// database of this history, a new one, or one sqlx itself will refuse).
+pub fn legacy_postgres_equivalent(
+    applied: &[(i64, Vec<u8>)],
+) -> Option<std::ops::RangeInclusive<i64>> {
+    if applied.is_empty() || applied.len() > LEGACY_POSTGRES.len() {
+        return None;
+    }
+    let matches =
+        applied
+            .iter()
+            .zip(LEGACY_POSTGRES)
+            .all(|((version, checksum), (legacy, sha384, _))| {
+                *version == legacy && hex::encode(checksum) == sha384
+            });
+    matches.then(|| 1..=LEGACY_POSTGRES[applied.len() - 1].2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    /// SHA-384 of the SQLite migration files as they were applied before they became templates.
+    const SQLITE_APPLIED: [&str; 13] = [
+        "927150e18df626dc1a8488f6b44618687c49ebe09d0477af0a07323dc7ee7d36e7d9cb4f17b85ed0c63bb533d709ed4b",
+        "712772a703df1c87863ef1fe73b23755278bd2887d30cf78370e69b66f8d90677603a6b33b12f20448ed3e3a7839fecc",
+        "b46635e7a6de4f273dc4ddbda34e03641df2d535a261a19121c8eb359525e54e3a4225239bca2e58b2fa1d0369989a4f",
+        "1bdcc52a783bbbbdc9434486707ae10fda16aa40bda93b96789c828acf91be184e01f783538b6d72c61cf0df28945355",
+        "d7d3350ba7d867b92bf8b32585015b0b1541df663b77a27fc4b8eba574029edff6e860d25b6b71c4a15ac841cd3fbaaa",
+        "47e7f9fdd3c2ab6e45675ef1fe6c330d4ec272fad00edd18063cafe87139bed9700f3862380fe0b0e2e3c3bebfa68f2a",
+        "90b0120e28692fc88b08c10be0cbbbf87bc14ccc15a7372f04fafe6ef557010f886e8e445e212a6708370810b1f7f13b",
+        "81b08a894d6422ed18a5b7c6e4fad8ca55e169697f4b0b153f13aa49cba8bd857048e063998115762b896250da856998",
+        "0c74ea5628412d28905c2aa2086ddfaa7359a8395637d9e17060ccace27e9bcfdf8aa37a0acae785d7cc59967a179665",
+        "88b6823b7a1057cb45814a9950d75cf00994e45292693088ea3e97fa3d432047d4bc5ad756d24be672eb95417eb22b23",
+        "5625fcfa0ff44072cd434d0cee7f6a2402cc8e9e1d5ce5ddd378da4e6c22c1e96b6589abee14b9c2cf8bac4178218e2a",
+        "fdd560f7c2d70c5e628a640c47441b90b6036bace24a2850172379ac8eb39fee82995af397cedc77e5877f1b178c8f6f",
+        "aeace3631e61913bed5bbdedf264f6f8bc370180349ee434ec00a55fb17422712d4baa2debf694d93530e2c2487714ee",
+    ];
+
+    #[test]
+    fn rendered_for_sqlite_the_templates_are_the_files_databases_were_migrated_with() {
+        let rendered = migrations(Target::Sqlite);
+        assert_eq!(rendered.len(), SQLITE_APPLIED.len());
+        for (migration, applied) in rendered.iter().zip(SQLITE_APPLIED) {
+            assert_eq!(
+                hex::encode(&*migration.checksum),
+                applied,
+                "migration {} ({}) changed for SQLite:\n{}",
+                migration.version,
+                migration.description,
+                migration.sql
+            );
+        }
+    }
+
+    #[test]
+    fn each_engine_gets_its_own_lines_and_types() {
+        let template = "CREATE TABLE t (\n    id INTEGER PRIMARY KEY AUTOINCREMENT,\n    \
+            n INTEGER NOT NULL,\n    b BLOB,\n    f {bool} NOT NULL DEFAULT {false}\n);\n\
+            --sqlite: CREATE INDEX t_n ON t (json_extract(x, '$.a'));\n\
+            --postgres: CREATE INDEX t_n ON t ((x::jsonb #>> '{a}'));\n--postgres:\n";
+        assert_eq!(
+            render(template, Target::Sqlite),
+            "CREATE TABLE t (\n    id INTEGER PRIMARY KEY AUTOINCREMENT,\n    n INTEGER NOT NULL,\n    \
+             b BLOB,\n    f INTEGER NOT NULL DEFAULT 0\n);\n\
+             CREATE INDEX t_n ON t (json_extract(x, '$.a'));\n"
+        );
+        assert_eq!(
+            render(template, Target::Postgres),
+            "CREATE TABLE t (\n    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n    \
+             n BIGINT NOT NULL,\n    b BYTEA,\n    f BOOLEAN NOT NULL DEFAULT FALSE\n);\n\
+             CREATE INDEX t_n ON t ((x::jsonb #>> '{a}'));\n\n"
+        );
+        for migration in migrations(Target::Postgres) {
+            for word in [
+                "INTEGER",
+                "BLOB",
+                "AUTOINCREMENT",
+                "json_extract",
+                "{bool}",
+                "{false}",
+            ] {
+                assert!(!migration.sql.contains(word), "{word} in {}", migration.sql);
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_whole_prefix_of_the_legacy_postgres_history_is_recognised() {
+        let legacy: Vec<(i64, Vec<u8>)> = LEGACY_POSTGRES
+            .iter()
+            .map(|(v, sha, _)| (*v, hex::decode(sha).unwrap()))
+            .collect();
+        assert_eq!(legacy_postgres_equivalent(&legacy), Some(1..=13));
+        assert_eq!(legacy_postgres_equivalent(&legacy[..1]), Some(1..=10));
+        assert_eq!(legacy_postgres_equivalent(&legacy[..3]), Some(1..=12));
+        assert_eq!(legacy_postgres_equivalent(&[]), None);
+        assert_eq!(legacy_postgres_equivalent(&legacy[1..]), None);
+        let mut changed = legacy;
+        changed[1].1[0] ^= 1;
+        assert_eq!(legacy_postgres_equivalent(&changed), None);
+        // This history's own records are not the legacy one's.
+        let current: Vec<(i64, Vec<u8>)> = migrations(Target::Postgres)
+            .iter()
+            .map(|m| (m.version, m.checksum.to_vec()))
+            .collect();
+        assert_eq!(legacy_postgres_equivalent(&current[..4]), None);
+        assert_eq!(
+            hex::encode(sha2::Sha384::digest(HISTORY[11].2)),
+            LEGACY_POSTGRES[2].1,
+            "the text tracks migration was the same file for both engines"
+        );
+    }
+}
