@@ -44,13 +44,13 @@ pub enum DbError {
 /// without a word (a host gone, a black-holed network) would otherwise hold the loop until the
 /// TCP stack gives up, which on a connection waiting for an answer can be never: sqlx sets no
 /// client-side keepalive or timeout on its sockets.
-pub async fn within<T>(
+pub async fn within<T, E: From<DbError>>(
     limit: std::time::Duration,
-    call: impl std::future::Future<Output = Result<T, DbError>>,
-) -> Result<T, DbError> {
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     tokio::time::timeout(limit, call)
         .await
-        .unwrap_or(Err(DbError::Stalled(limit)))
+        .unwrap_or_else(|_| Err(DbError::Stalled(limit).into()))
 }
 
 impl DbError {

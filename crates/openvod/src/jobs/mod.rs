@@ -7,6 +7,7 @@ pub mod repo;
 
 mod worker;
 
+pub(crate) use worker::failed_for_good;
 pub use worker::{backoff_secs, Outcome, Worker, MAX_ATTEMPTS};
 
 use serde::{Deserialize, Serialize};

@@ -38,6 +38,29 @@ pub fn backoff_secs(attempts: u32) -> i64 {
     5i64.saturating_pow(attempts.clamp(1, 6))
 }
 
+/// What a job that failed for good leaves in the queue. `record` writes its failure on its asset
+/// (or track, or task: `AssetService::job_failed`) and is given `bound`; when it fails or stalls,
+/// the job is put back to run again later instead of being finished, so an asset is never left
+/// `preparing` for ever under a job that ended.
+pub(crate) async fn failed_for_good(
+    record: impl std::future::Future<Output = Result<(), AssetError>>,
+    error: &AssetError,
+    bound: Duration,
+) -> JobResult {
+    match crate::error::within(bound, record).await {
+        Ok(()) => JobResult::Failed {
+            error: error.to_string(),
+        },
+        Err(why) => {
+            tracing::error!(error = %why, "could not record a job failure; the job will run again");
+            JobResult::Retry {
+                error: error.to_string(),
+                run_at: now_unix() + backoff_secs(MAX_ATTEMPTS),
+            }
+        }
+    }
+}
+
 impl Worker {
     pub fn new(
         db: std::sync::Arc<dyn crate::jobs::repo::JobRepo>,
@@ -141,10 +164,11 @@ impl Worker {
                     .db
                     .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs);
                 if crate::error::within(lease, renewal).await? {
-                    self.give_up(&job, &e).await;
-                }
-                JobResult::Failed {
-                    error: e.to_string(),
+                    failed_for_good(self.assets.job_failed(&job, &e), &e, lease).await
+                } else {
+                    JobResult::Failed {
+                        error: e.to_string(),
+                    }
                 }
             }
             Err(panic) => {
@@ -155,9 +179,10 @@ impl Worker {
                     .db
                     .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs);
                 if crate::error::within(lease, renewal).await? {
-                    self.give_up(&job, &e).await;
+                    failed_for_good(self.assets.job_failed(&job, &e), &e, lease).await
+                } else {
+                    JobResult::Failed { error }
                 }
-                JobResult::Failed { error }
             }
         };
         let finish = self.db.finish_job(id, &lease_token, &result, now_unix());
@@ -168,12 +193,6 @@ impl Worker {
             );
         }
         Ok(Outcome::Ran)
-    }
-
-    async fn give_up(&self, job: &super::Job, error: &AssetError) {
-        if let Err(e) = self.assets.job_failed(job, error).await {
-            tracing::error!(error = %e, "could not record a job failure on its asset");
-        }
     }
 
     /// Runs jobs until `cancel` fires. A job still running then is dropped (its ffmpeg killed) and
@@ -201,6 +220,34 @@ impl Worker {
                 _ = cancel.cancelled() => return,
                 _ = notified => {}
                 _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::DbError;
+
+    #[tokio::test]
+    async fn a_failure_that_cannot_be_recorded_puts_the_job_back_instead_of_ending_it() {
+        let error = AssetError::Invalid("the input is not media".to_owned());
+        let bound = Duration::from_millis(50);
+        let recorded = failed_for_good(std::future::ready(Ok(())), &error, bound).await;
+        assert!(matches!(recorded, JobResult::Failed { error } if error.contains("not media")));
+        // The database answered with an error, or not at all within the bound.
+        let refused = std::future::ready(Err(AssetError::Db(DbError::Corrupt("x".to_owned()))));
+        for result in [
+            failed_for_good(refused, &error, bound).await,
+            failed_for_good(std::future::pending(), &error, bound).await,
+        ] {
+            match result {
+                JobResult::Retry { error, run_at } => {
+                    assert!(error.contains("not media"));
+                    assert!(run_at >= now_unix() + backoff_secs(MAX_ATTEMPTS) - 1);
+                }
+                other => panic!("the job must run again, not end: {other:?}"),
             }
         }
     }

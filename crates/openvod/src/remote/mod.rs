@@ -307,11 +307,9 @@ impl RemoteJobs {
             }
             Some(error) => {
                 tracing::warn!(job_id = job.id, %error, "remote job failed for good");
-                let e = AssetError::Invalid(error.clone());
-                if let Err(e) = self.assets.job_failed(&job.job, &e).await {
-                    tracing::error!(error = %e, "could not record a job failure on its asset");
-                }
-                JobResult::Failed { error }
+                let e = AssetError::Invalid(error);
+                let bound = std::time::Duration::from_secs(self.lease_secs.max(1) as u64);
+                crate::jobs::failed_for_good(self.assets.job_failed(&job.job, &e), &e, bound).await
             }
         };
         if self
