@@ -83,6 +83,7 @@ pub struct Multipart {
 
 pub struct ObjectStaging {
     dir: PathBuf,
+    complete_wait: Duration,
 }
 
 /// The in-place layout's files in a multipart folder (see the module's comment).
@@ -92,7 +93,7 @@ const LOG: &str = "parts.log";
 /// claim byte per part number; the records follow.
 const LOG_HEADER: u64 = 8 + MAX_PART_NUMBER as u64;
 
-/// How long completion waits for part writes still in progress.
+/// How long completion waits for part writes still in progress, by default.
 const COMPLETE_WAIT: Duration = Duration::from_secs(30);
 
 /// A slot of the in-place layout taken for one part: the `data` file (shared-locked) and where the
@@ -270,9 +271,9 @@ fn claim_slot(dir: &Path, number: u32, len: u64, max: u64) -> Result<Option<Slot
     }))
 }
 
-/// Takes `data`'s exclusive lock, waiting at most [`COMPLETE_WAIT`] for part writers to finish.
-fn lock_exclusive(data: &std::fs::File) -> Result<(), ObjectError> {
-    let deadline = Instant::now() + COMPLETE_WAIT;
+/// Takes `data`'s exclusive lock, waiting at most `wait` for part writers to finish.
+fn lock_exclusive(data: &std::fs::File, wait: Duration) -> Result<(), ObjectError> {
+    let deadline = Instant::now() + wait;
     loop {
         match rustix::fs::flock(data, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => return Ok(()),
@@ -411,7 +412,16 @@ fn check_md5(content_md5: Option<&[u8]>, digest_hex: &str) -> Result<(), ObjectE
 
 impl ObjectStaging {
     pub fn new(staging_dir: PathBuf) -> ObjectStaging {
-        ObjectStaging { dir: staging_dir }
+        ObjectStaging {
+            dir: staging_dir,
+            complete_wait: COMPLETE_WAIT,
+        }
+    }
+
+    /// How long completion and abort wait for part writes still in progress before refusing.
+    pub fn with_complete_wait(mut self, wait: Duration) -> ObjectStaging {
+        self.complete_wait = wait;
+        self
     }
 
     fn upload_dir(&self, upload_id: &str) -> PathBuf {
@@ -730,8 +740,9 @@ impl ObjectStaging {
         let etag = format!("{}-{}", hex::encode(digests.finalize()), listed.len());
         let dir = self.upload_dir(upload_id);
         let mp_dir = self.multipart_dir(upload_id, multipart_id);
+        let wait = self.complete_wait;
         let size = tokio::task::spawn_blocking(move || {
-            join_parts(&dir, &mp_dir, &multipart.object, &listed)
+            join_parts(&dir, &mp_dir, &multipart.object, &listed, wait)
         })
         .await
         .expect("staging does not panic")
@@ -749,12 +760,13 @@ impl ObjectStaging {
     ) -> Result<(), ObjectError> {
         self.multipart(upload_id, multipart_id).await?;
         let dir = self.multipart_dir(upload_id, multipart_id);
+        let wait = self.complete_wait;
         tokio::task::spawn_blocking(move || -> Result<(), ObjectError> {
             // As completion does: after the part writes in progress, and the upload gone (its
             // `object` file first) before its files, so a completion waiting meanwhile finds none.
             let data = std::fs::File::open(dir.join(DATA)).ok();
             if let Some(data) = &data {
-                lock_exclusive(data)?;
+                lock_exclusive(data, wait)?;
             }
             match std::fs::remove_file(dir.join("object")) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -819,6 +831,7 @@ fn join_parts(
     mp_dir: &Path,
     object: &str,
     listed: &[(u32, String)],
+    wait: Duration,
 ) -> Result<u64, ObjectError> {
     let data = match std::fs::OpenOptions::new()
         .read(true)
@@ -830,7 +843,7 @@ fn join_parts(
         Err(e) => return Err(e.into()),
     };
     if let Some(data) = &data {
-        lock_exclusive(data)?;
+        lock_exclusive(data, wait)?;
     }
     if !mp_dir.join("object").exists() {
         // Completed (or aborted) by another call while this one waited.
@@ -1112,12 +1125,18 @@ mod tests {
         assert_eq!(std::fs::read(object).unwrap(), b"abcdefghijklmnopq");
     }
 
-    #[tokio::test]
-    async fn completion_waits_for_a_part_still_being_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let staging = std::sync::Arc::new(ObjectStaging::new(dir.path().to_owned()));
+    /// A multipart upload with part 1 stored and part 2 half-written: "ef" of its 4 bytes sent,
+    /// its slot (and the shared lock on `data`) taken. Sending "gh" on the channel and dropping it
+    /// ends the part.
+    async fn part_2_half_written(
+        staging: &std::sync::Arc<ObjectStaging>,
+    ) -> (
+        String,
+        tokio::sync::mpsc::UnboundedSender<Bytes>,
+        tokio::task::JoinHandle<Result<Written, ObjectError>>,
+    ) {
         let mp = staging.create_multipart("u1", "media.mp4").await.unwrap();
-        put_sized(&staging, &mp, 1, b"abcd").await;
+        put_sized(staging, &mp, 1, b"abcd").await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
         let rx = futures_util::stream::poll_fn(move |cx| {
             rx.poll_recv(cx).map(|b| b.map(Ok::<_, std::io::Error>))
@@ -1129,12 +1148,19 @@ mod tests {
             )
         };
         tx.send(Bytes::from_static(b"ef")).unwrap();
-        // Let the part take its slot (and the shared lock) before completing.
         let log = staging.multipart_dir("u1", &mp).join(LOG);
         while std::fs::read(&log).unwrap()[8 + 1] == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+        (mp, tx, writing)
+    }
+
+    #[tokio::test]
+    async fn completion_waits_for_a_part_still_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = std::sync::Arc::new(ObjectStaging::new(dir.path().to_owned()));
+        let (mp, tx, writing) = part_2_half_written(&staging).await;
         let completing = {
             let (staging, mp) = (staging.clone(), mp.clone());
             let listed = listing(&[(1, b"abcd"), (2, b"efgh")]);
@@ -1146,6 +1172,43 @@ mod tests {
         drop(tx);
         assert_eq!(writing.await.unwrap().unwrap().md5_hex, md5_of(b"efgh"));
         assert_eq!(completing.await.unwrap().unwrap().0, 8);
+        let object = staging.path("u1", "media.mp4").await.unwrap();
+        assert_eq!(std::fs::read(object).unwrap(), b"abcdefgh");
+    }
+
+    #[tokio::test]
+    async fn completion_and_abort_refuse_after_waiting_and_leave_the_upload_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = std::sync::Arc::new(
+            ObjectStaging::new(dir.path().to_owned())
+                .with_complete_wait(Duration::from_millis(200)),
+        );
+        let (mp, tx, writing) = part_2_half_written(&staging).await;
+        // The part is still being written: both refuse once the wait is over, and change nothing.
+        let listed = listing(&[(1, b"abcd"), (2, b"efgh")]);
+        let refused = staging.complete_multipart("u1", &mp, &listed).await;
+        assert!(
+            matches!(refused, Err(ObjectError::PartInProgress)),
+            "{refused:?}"
+        );
+        let refused = staging.abort_multipart("u1", &mp).await;
+        assert!(
+            matches!(refused, Err(ObjectError::PartInProgress)),
+            "{refused:?}"
+        );
+        tx.send(Bytes::from_static(b"gh")).unwrap();
+        drop(tx);
+        assert_eq!(writing.await.unwrap().unwrap().md5_hex, md5_of(b"efgh"));
+        let parts = staging.list_parts("u1", &mp).await.unwrap();
+        assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            staging
+                .complete_multipart("u1", &mp, &listed)
+                .await
+                .unwrap()
+                .0,
+            8
+        );
         let object = staging.path("u1", "media.mp4").await.unwrap();
         assert_eq!(std::fs::read(object).unwrap(), b"abcdefgh");
     }
