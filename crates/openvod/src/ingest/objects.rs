@@ -102,6 +102,7 @@ struct Slot {
     dir: PathBuf,
     data: std::fs::File,
     number: u32,
+    stride: u64,
     offset: u64,
     len: u64,
 }
@@ -251,7 +252,11 @@ fn claim_slot(dir: &Path, number: u32, len: u64, max: u64) -> Result<Option<Slot
             .map_err(std::io::Error::from)?;
         stride
     };
-    let Some(offset) = stride.and_then(|stride| u64::from(number - 1).checked_mul(stride)) else {
+    let Some((stride, offset)) = stride.and_then(|stride| {
+        u64::from(number - 1)
+            .checked_mul(stride)
+            .map(|offset| (stride, offset))
+    }) else {
         return Ok(None);
     };
     rustix::fs::flock(&data, rustix::fs::FlockOperation::LockShared)
@@ -266,6 +271,7 @@ fn claim_slot(dir: &Path, number: u32, len: u64, max: u64) -> Result<Option<Slot
         dir: dir.to_owned(),
         data,
         number,
+        stride,
         offset,
         len,
     }))
@@ -347,13 +353,81 @@ fn write_durably(
     Ok(size)
 }
 
-/// Streams `body` into `file` from `offset` while computing its MD5; returns the file, the size
-/// and the MD5 (hex), or the first failure (the body's, the bound `max`'s, or the disk's).
+/// How direct writes are aligned (offsets, lengths and memory): a multiple of every Linux
+/// filesystem's logical block size.
+const DIRECT_ALIGN: usize = 4096;
+/// The size of a direct write; a part is written in writes of this size and one for its tail.
+const DIRECT_CHUNK: usize = 1 << 20;
+
+thread_local! {
+    /// A blocking thread's buffer for direct writes, kept between parts (a fresh megabyte per part
+    /// is a megabyte of page faults).
+    static DIRECT_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Asks for `file`'s writes to bypass the page cache (`O_DIRECT`) when the layout's `stride` is
+/// aligned (so are the slots, and a part's padded tail stays in its own slot); whether they will. A part written in place is not read again until its upload completes, and
+/// on a virtual machine the copy into the page cache can cost more than the disk write itself
+/// (2 GiB: 0.4 s of CPU written directly, 2 to 6 s through the cache, measured on this project's
+/// CI machine). A filesystem without direct I/O (tmpfs on older kernels) refuses the flag.
+fn try_direct(file: &std::fs::File, stride: u64) -> bool {
+    if stride % DIRECT_ALIGN as u64 != 0 {
+        return false;
+    }
+    rustix::fs::fcntl_getfl(file)
+        .and_then(|flags| rustix::fs::fcntl_setfl(file, flags | rustix::fs::OFlags::DIRECT))
+        .is_ok()
+}
+
+/// Writes what `rx` brings to `file` (opened for direct I/O) from the aligned `offset`, through
+/// an aligned buffer, in writes of [`DIRECT_CHUNK`]; the tail is padded with zeros to the next
+/// aligned size. The padding stays inside the part's slot (strides are aligned when this is used),
+/// is never listed (records hold each part's size) and past the object's end is cut when the
+/// upload completes.
+fn write_direct(
+    rx: std::sync::mpsc::Receiver<Bytes>,
+    file: &std::fs::File,
+    offset: u64,
+    md5: &mut Md5,
+) -> std::io::Result<()> {
+    DIRECT_BUFFER.with_borrow_mut(|buffer| {
+        if buffer.len() < DIRECT_CHUNK + DIRECT_ALIGN {
+            *buffer = vec![0; DIRECT_CHUNK + DIRECT_ALIGN];
+        }
+        let skip = buffer.as_ptr().align_offset(DIRECT_ALIGN);
+        let chunk = &mut buffer[skip..skip + DIRECT_CHUNK];
+        let (mut filled, mut at) = (0usize, offset);
+        for data in rx {
+            md5.update(&data);
+            let mut rest = &data[..];
+            while !rest.is_empty() {
+                let n = rest.len().min(DIRECT_CHUNK - filled);
+                chunk[filled..filled + n].copy_from_slice(&rest[..n]);
+                (filled, rest) = (filled + n, &rest[n..]);
+                if filled == DIRECT_CHUNK {
+                    file.write_all_at(chunk, at)?;
+                    (filled, at) = (0, at + DIRECT_CHUNK as u64);
+                }
+            }
+        }
+        if filled > 0 {
+            let padded = filled.next_multiple_of(DIRECT_ALIGN);
+            chunk[filled..padded].fill(0);
+            file.write_all_at(&chunk[..padded], at)?;
+        }
+        Ok(())
+    })
+}
+
+/// Streams `body` into `file` from `offset` while computing its MD5 (`direct`: `file` is open
+/// for direct I/O, see [`write_direct`]); returns the file, the size and the MD5 (hex), or the
+/// first failure (the body's, the bound `max`'s, or the disk's).
 async fn stream_to_file<S, E>(
     body: S,
     max: u64,
     file: std::fs::File,
     offset: u64,
+    direct: bool,
 ) -> Result<(std::fs::File, u64, String), ObjectError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send,
@@ -366,11 +440,15 @@ where
     let writer =
         tokio::task::spawn_blocking(move || -> Result<(std::fs::File, String), ObjectError> {
             let mut md5 = Md5::new();
-            let mut at = offset;
-            for data in rx {
-                md5.update(&data);
-                file.write_all_at(&data, at)?;
-                at += data.len() as u64;
+            if direct {
+                write_direct(rx, &file, offset, &mut md5)?;
+            } else {
+                let mut at = offset;
+                for data in rx {
+                    md5.update(&data);
+                    file.write_all_at(&data, at)?;
+                    at += data.len() as u64;
+                }
             }
             Ok((file, hex::encode(md5.finalize())))
         });
@@ -473,7 +551,7 @@ impl ObjectStaging {
         };
         let (file, incoming) = incoming.into_parts();
         // Dropping `incoming` on failure removes the temporary file.
-        let (file, size, digest) = stream_to_file(body, max, file, 0).await?;
+        let (file, size, digest) = stream_to_file(body, max, file, 0, false).await?;
         check_md5(content_md5.as_deref(), &digest)?;
         let target = dir.join(name(&digest));
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -506,11 +584,13 @@ impl ObjectStaging {
             dir,
             data,
             number,
+            stride,
             offset,
             len,
         } = slot;
         // The slot stays taken whatever happens: a retry is written as a file of its own.
-        let (data, size, digest) = stream_to_file(body, len, data, offset).await?;
+        let direct = try_direct(&data, stride);
+        let (data, size, digest) = stream_to_file(body, len, data, offset, direct).await?;
         if size != len {
             return Err(ObjectError::BodyInterrupted(format!(
                 "{size} of {len} bytes received"
@@ -1154,6 +1234,69 @@ mod tests {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         (mp, tx, writing)
+    }
+
+    /// Parts of an aligned stride are written directly (through the aligned buffer, tails padded),
+    /// arriving in frames of any size: the object holds exactly their bytes, whether completion
+    /// renames `data` (equal parts) or concatenates (a short part in the middle).
+    #[tokio::test]
+    async fn aligned_parts_written_directly_make_exactly_their_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = ObjectStaging::new(dir.path().to_owned());
+        let stride = 3 * DIRECT_ALIGN;
+        let bytes = |seed: u8, len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|i| seed.wrapping_add((i * 7 % 251) as u8))
+                .collect()
+        };
+        for (sizes, renamed) in [
+            ([stride, stride, 5000], true),
+            ([stride, 5000, stride], false),
+        ] {
+            let mp = staging.create_multipart("u1", "media.mp4").await.unwrap();
+            let parts: Vec<Vec<u8>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, len)| bytes(i as u8 * 50, *len))
+                .collect();
+            for n in [1u32, 3, 2] {
+                let part = &parts[n as usize - 1];
+                let frames: Vec<Result<Bytes, std::io::Error>> = part
+                    .chunks(1000 + 333 * n as usize)
+                    .map(|c| Ok(Bytes::copy_from_slice(c)))
+                    .collect();
+                let written = staging
+                    .put_part(
+                        "u1",
+                        &mp,
+                        n,
+                        Some(part.len() as u64),
+                        futures_util::stream::iter(frames),
+                        1 << 20,
+                        None,
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(written.md5_hex, md5_of(part));
+            }
+            let data = staging.multipart_dir("u1", &mp).join(DATA);
+            let inode = std::fs::metadata(&data).unwrap().ino();
+            let listed: Vec<(u32, String)> = (1..=3)
+                .map(|n| (n, md5_of(&parts[n as usize - 1])))
+                .collect();
+            let parts_listed = staging.list_parts("u1", &mp).await.unwrap();
+            let listed_sizes: Vec<u64> = parts_listed.iter().map(|p| p.size).collect();
+            assert_eq!(listed_sizes, sizes.map(|s| s as u64));
+            let (size, _) = staging
+                .complete_multipart("u1", &mp, &listed)
+                .await
+                .unwrap();
+            assert_eq!(size as usize, sizes.iter().sum::<usize>());
+            let object = staging.path("u1", "media.mp4").await.unwrap();
+            assert_eq!(std::fs::read(&object).unwrap(), parts.concat());
+            let same_file = std::fs::metadata(&object).unwrap().ino() == inode;
+            assert_eq!(same_file, renamed, "{sizes:?}");
+        }
     }
 
     #[tokio::test]
