@@ -218,6 +218,29 @@ mod tests {
     }
 
     #[test]
+    fn every_migration_file_is_in_the_history_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let history: Vec<String> = HISTORY
+            .iter()
+            .map(|(version, description, _)| {
+                format!("{version:04}_{}.sql", description.replace(' ', "_"))
+            })
+            .collect();
+        assert_eq!(
+            files, history,
+            "a file in migrations/ is missing from HISTORY"
+        );
+        for (i, (version, _, _)) in HISTORY.iter().enumerate() {
+            assert_eq!(*version, i as i64 + 1);
+        }
+    }
+
+    #[test]
     fn each_engine_gets_its_own_lines_and_types() {
         let template = "CREATE TABLE t (\n    id INTEGER PRIMARY KEY AUTOINCREMENT,\n    \
             n INTEGER NOT NULL,\n    b BLOB,\n    f {bool} NOT NULL DEFAULT {false}\n);\n\
