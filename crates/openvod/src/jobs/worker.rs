@@ -38,19 +38,31 @@ pub fn backoff_secs(attempts: u32) -> i64 {
     5i64.saturating_pow(attempts.clamp(1, 6))
 }
 
-/// What a job that failed for good leaves in the queue. `record` writes its failure on its asset
-/// (or track, or task: `AssetService::job_failed`) and is given `bound`; when it fails or stalls,
-/// the job is put back to run again later instead of being finished, so an asset is never left
-/// `preparing` for ever under a job that ended.
+/// Runs past `MAX_ATTEMPTS` a job may get for its failure to be recorded.
+const RECORD_TRIES: u32 = 3;
+
+/// What a job that failed for good (on its `attempts`-th run) leaves in the queue. `record` writes
+/// its failure on its asset (or track, or task: `AssetService::job_failed`) and is given `bound`
+/// (half a lease, so the finish after it still holds the lease); when it fails or stalls, the job
+/// is put back to run again later instead of being finished, so an asset is not left `preparing`
+/// under a job that ended, at most [`RECORD_TRIES`] runs past `MAX_ATTEMPTS` (a database that
+/// keeps refusing that write must not make the whole work rerun for ever).
 pub(crate) async fn failed_for_good(
     record: impl std::future::Future<Output = Result<(), AssetError>>,
     error: &AssetError,
+    attempts: u32,
     bound: Duration,
 ) -> JobResult {
     match crate::error::within(bound, record).await {
         Ok(()) => JobResult::Failed {
             error: error.to_string(),
         },
+        Err(why) if attempts >= MAX_ATTEMPTS + RECORD_TRIES => {
+            tracing::error!(error = %why, "could not record a job failure; the job ends anyway");
+            JobResult::Failed {
+                error: error.to_string(),
+            }
+        }
         Err(why) => {
             tracing::error!(error = %why, "could not record a job failure; the job will run again");
             JobResult::Retry {
@@ -164,7 +176,7 @@ impl Worker {
                     .db
                     .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs);
                 if crate::error::within(lease, renewal).await? {
-                    failed_for_good(self.assets.job_failed(&job, &e), &e, lease).await
+                    failed_for_good(self.assets.job_failed(&job, &e), &e, attempts, lease / 2).await
                 } else {
                     JobResult::Failed {
                         error: e.to_string(),
@@ -179,7 +191,7 @@ impl Worker {
                     .db
                     .heartbeat_job(id, &lease_token, now_unix() + self.lease_secs);
                 if crate::error::within(lease, renewal).await? {
-                    failed_for_good(self.assets.job_failed(&job, &e), &e, lease).await
+                    failed_for_good(self.assets.job_failed(&job, &e), &e, attempts, lease / 2).await
                 } else {
                     JobResult::Failed { error }
                 }
@@ -234,13 +246,13 @@ mod tests {
     async fn a_failure_that_cannot_be_recorded_puts_the_job_back_instead_of_ending_it() {
         let error = AssetError::Invalid("the input is not media".to_owned());
         let bound = Duration::from_millis(50);
-        let recorded = failed_for_good(std::future::ready(Ok(())), &error, bound).await;
+        let recorded = failed_for_good(std::future::ready(Ok(())), &error, 1, bound).await;
         assert!(matches!(recorded, JobResult::Failed { error } if error.contains("not media")));
         // The database answered with an error, or not at all within the bound.
-        let refused = std::future::ready(Err(AssetError::Db(DbError::Corrupt("x".to_owned()))));
+        let refused = || std::future::ready(Err(AssetError::Db(DbError::Corrupt("x".to_owned()))));
         for result in [
-            failed_for_good(refused, &error, bound).await,
-            failed_for_good(std::future::pending(), &error, bound).await,
+            failed_for_good(refused(), &error, 1, bound).await,
+            failed_for_good(std::future::pending(), &error, MAX_ATTEMPTS, bound).await,
         ] {
             match result {
                 JobResult::Retry { error, run_at } => {
@@ -250,5 +262,8 @@ mod tests {
                 other => panic!("the job must run again, not end: {other:?}"),
             }
         }
+        // Not for ever: past its tries the job ends as it would have.
+        let last = failed_for_good(refused(), &error, MAX_ATTEMPTS + RECORD_TRIES, bound).await;
+        assert!(matches!(last, JobResult::Failed { .. }), "{last:?}");
     }
 }

@@ -308,8 +308,9 @@ impl RemoteJobs {
             Some(error) => {
                 tracing::warn!(job_id = job.id, %error, "remote job failed for good");
                 let e = AssetError::Invalid(error);
-                let bound = std::time::Duration::from_secs(self.lease_secs.max(1) as u64);
-                crate::jobs::failed_for_good(self.assets.job_failed(&job.job, &e), &e, bound).await
+                let bound = std::time::Duration::from_secs(self.lease_secs.max(1) as u64) / 2;
+                let record = self.assets.job_failed(&job.job, &e);
+                crate::jobs::failed_for_good(record, &e, job.attempts, bound).await
             }
         };
         if self
