@@ -383,7 +383,9 @@ fn try_direct(file: &std::fs::File, stride: u64) -> bool {
 /// an aligned buffer, in writes of [`DIRECT_CHUNK`]; the tail is padded with zeros to the next
 /// aligned size. The padding stays inside the part's slot (strides are aligned when this is used),
 /// is never listed (records hold each part's size) and past the object's end is cut when the
-/// upload completes.
+/// upload completes. A filesystem that takes the flag but wants a larger alignment (64 KiB
+/// pages, some ZFS and btrfs setups) refuses the first write with `EINVAL`: the flag is then
+/// dropped and the same bytes written through the cache.
 fn write_direct(
     rx: std::sync::mpsc::Receiver<Bytes>,
     file: &std::fs::File,
@@ -397,6 +399,14 @@ fn write_direct(
         let skip = buffer.as_ptr().align_offset(DIRECT_ALIGN);
         let chunk = &mut buffer[skip..skip + DIRECT_CHUNK];
         let (mut filled, mut at) = (0usize, offset);
+        let write = |bytes: &[u8], at: u64| match file.write_all_at(bytes, at) {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                let flags = rustix::fs::fcntl_getfl(file)?;
+                rustix::fs::fcntl_setfl(file, flags - rustix::fs::OFlags::DIRECT)?;
+                file.write_all_at(bytes, at)
+            }
+            other => other,
+        };
         for data in rx {
             md5.update(&data);
             let mut rest = &data[..];
@@ -405,7 +415,7 @@ fn write_direct(
                 chunk[filled..filled + n].copy_from_slice(&rest[..n]);
                 (filled, rest) = (filled + n, &rest[n..]);
                 if filled == DIRECT_CHUNK {
-                    file.write_all_at(chunk, at)?;
+                    write(chunk, at)?;
                     (filled, at) = (0, at + DIRECT_CHUNK as u64);
                 }
             }
@@ -413,7 +423,7 @@ fn write_direct(
         if filled > 0 {
             let padded = filled.next_multiple_of(DIRECT_ALIGN);
             chunk[filled..padded].fill(0);
-            file.write_all_at(&chunk[..padded], at)?;
+            write(&chunk[..padded], at)?;
         }
         Ok(())
     })
