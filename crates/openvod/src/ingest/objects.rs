@@ -366,10 +366,11 @@ thread_local! {
 }
 
 /// Asks for `file`'s writes to bypass the page cache (`O_DIRECT`) when the layout's `stride` is
-/// aligned (so are the slots, and a part's padded tail stays in its own slot); whether they will. A part written in place is not read again until its upload completes, and
-/// on a virtual machine the copy into the page cache can cost more than the disk write itself
-/// (2 GiB: 0.4 s of CPU written directly, 2 to 6 s through the cache, measured on this project's
-/// CI machine). A filesystem without direct I/O (tmpfs on older kernels) refuses the flag.
+/// aligned (so are the slots, and a part's padded tail stays in its own slot); whether they will.
+/// A part written in place is not read again until its upload completes, and on a virtual
+/// machine the copy into the page cache can cost more than the disk write itself (2 GiB: 0.4 s of
+/// CPU written directly, 2 to 6 s through the cache, measured on this project's CI machine). A
+/// filesystem without direct I/O (tmpfs on older kernels) refuses the flag.
 fn try_direct(file: &std::fs::File, stride: u64) -> bool {
     if stride % DIRECT_ALIGN as u64 != 0 {
         return false;
